@@ -1,0 +1,139 @@
+/**
+ * Write bodies. Every body Storage accepts becomes a {@link PutBody}: one async
+ * iterable of byte chunks that computes SHA-256 and size as it streams and enforces
+ * the size limit. Drivers consume it and call `complete()` before committing, so the
+ * integrity check lives here once instead of in every driver.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { StorageError, errorMessage } from './errors.js';
+import type { Body } from './types.js';
+
+/** The digest and size of a fully consumed body. */
+export interface BodySummary {
+  sha256: string;
+  size: number;
+}
+
+/** What {@link PutBody} checks while it streams. */
+export interface PutBodyChecks {
+  /** Expected lowercase hex SHA-256. */
+  sha256?: string;
+  /** Largest accepted size in bytes. */
+  maxSize?: number;
+  /** Aborts the stream. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A body being written. Iterate it once to get the bytes; then `complete()` returns
+ * the SHA-256 and size, or throws E_CHECKSUM_MISMATCH when they differ from what the
+ * caller expected. Iteration throws E_TOO_LARGE as soon as `maxSize` is passed, and
+ * E_INVALID_ARGUMENT when the caller's stream fails.
+ */
+export class PutBody implements AsyncIterable<Uint8Array> {
+  /** The size when known in advance (buffers and strings), else undefined. */
+  readonly knownSize: number | undefined;
+  readonly #source: AsyncIterable<Uint8Array | string>;
+  readonly #checks: PutBodyChecks;
+  readonly #hash: Hash = createHash('sha256');
+  #size = 0;
+  #consumed = false;
+  #started = false;
+
+  constructor(body: Body, checks: PutBodyChecks = {}) {
+    this.#checks = checks;
+    if (typeof body === 'string' || body instanceof Uint8Array) {
+      const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+      this.knownSize = bytes.byteLength;
+      this.#source = (async function* () {
+        yield bytes;
+      })();
+      if (checks.maxSize !== undefined && bytes.byteLength > checks.maxSize) throw tooLarge(checks.maxSize);
+    } else if (isAsyncIterable(body)) {
+      this.#source = body as AsyncIterable<Uint8Array | string>;
+    } else {
+      throw new StorageError(
+        'E_INVALID_ARGUMENT',
+        'body must be a Buffer, Uint8Array, string, Readable, web ReadableStream or async iterable of bytes',
+      );
+    }
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    if (this.#started) throw new StorageError('E_INVALID_ARGUMENT', 'a body can only be consumed once');
+    this.#started = true;
+    const { maxSize, signal } = this.#checks;
+    signal?.throwIfAborted();
+    const iterator = this.#source[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        let step: IteratorResult<Uint8Array | string>;
+        try {
+          step = await iterator.next();
+        } catch (err) {
+          throw err instanceof StorageError
+            ? err
+            : new StorageError('E_INVALID_ARGUMENT', `reading the body failed: ${errorMessage(err)}`, { cause: err });
+        }
+        if (step.done) break;
+        signal?.throwIfAborted();
+        const chunk = toBytes(step.value);
+        if (chunk.byteLength === 0) continue;
+        this.#size += chunk.byteLength;
+        if (maxSize !== undefined && this.#size > maxSize) throw tooLarge(maxSize);
+        this.#hash.update(chunk);
+        yield chunk;
+      }
+      this.#consumed = true;
+    } finally {
+      // Stop the caller's stream when we bail out early (size limit, driver failure).
+      if (!this.#consumed) await iterator.return?.();
+    }
+  }
+
+  /**
+   * Call after the last chunk. Returns the digest and size; throws E_CHECKSUM_MISMATCH
+   * when the caller passed a different expected SHA-256. Throws E_INVALID_ARGUMENT if the
+   * body was not fully consumed, so a driver bug can never commit a truncated object.
+   */
+  complete(): BodySummary {
+    if (!this.#consumed) throw new StorageError('E_INVALID_ARGUMENT', 'the body was not fully consumed');
+    const sha256 = this.#hash.copy().digest('hex');
+    const expected = this.#checks.sha256;
+    if (expected !== undefined && expected !== sha256) {
+      throw new StorageError('E_CHECKSUM_MISMATCH', `SHA-256 mismatch: expected ${expected}, body has ${sha256}`, {
+        details: { expected, actual: sha256 },
+      });
+    }
+    return { sha256, size: this.#size };
+  }
+}
+
+/** Turns the accepted body types into a Node Readable (for drivers that pipe). */
+export function bodyToReadable(body: AsyncIterable<Uint8Array>): Readable {
+  return Readable.from(body, { objectMode: false });
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+}
+
+function toBytes(chunk: unknown): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8');
+  throw new StorageError('E_INVALID_ARGUMENT', `body chunks must be bytes, got ${typeof chunk}`);
+}
+
+function tooLarge(maxSize: number): StorageError {
+  return new StorageError('E_TOO_LARGE', `the body is larger than the limit of ${maxSize} bytes`, {
+    details: { maxSize },
+  });
+}
+
+/** Reads a whole stream into one Buffer (for `get`). */
+export async function readAll(stream: AsyncIterable<Uint8Array | string>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,97 @@
+/**
+ * Paging for drivers that enumerate keys themselves (fs, memory): delimiter
+ * grouping, page limits and cursors. A cursor records the last item returned, so
+ * the next page starts strictly after it: keys that exist throughout a listing are
+ * never repeated or skipped, whatever is written between pages.
+ */
+import { StorageError } from './errors.js';
+import { compareKeys } from './keys.js';
+import type { ListPage, ObjectInfo } from './types.js';
+
+/** Where the next page starts: after `after`, and past every key under it when it was a folded prefix. */
+export interface ListCursor {
+  after: string;
+  /** True when `after` was a common prefix: every key starting with it was already covered. */
+  skipPrefix: boolean;
+}
+
+/**
+ * One entry from a driver's ordered enumeration: an object key with a loader for its
+ * info (so folded keys are never loaded), or a prefix the driver folded itself.
+ */
+export type ListEntry = { key: string; load: () => Promise<ObjectInfo | undefined> } | { prefix: string };
+
+/** Encodes a cursor as an opaque URL-safe string. */
+export function encodeCursor(cursor: ListCursor): string {
+  return Buffer.from(JSON.stringify([cursor.after, cursor.skipPrefix ? 1 : 0]), 'utf8').toString('base64url');
+}
+
+/** Decodes a cursor from {@link encodeCursor}; a malformed one rejects with E_INVALID_ARGUMENT. */
+export function decodeCursor(cursor: string | undefined): ListCursor | undefined {
+  if (cursor === undefined || cursor === '') return undefined;
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(parsed) && typeof parsed[0] === 'string' && (parsed[1] === 0 || parsed[1] === 1)) {
+      return { after: parsed[0], skipPrefix: parsed[1] === 1 };
+    }
+  } catch {
+    // fall through to the error below
+  }
+  throw new StorageError('E_INVALID_ARGUMENT', 'invalid list cursor: pass back the cursor of the previous page unchanged');
+}
+
+/** True when `key` comes after the cursor and is not inside a prefix it already covered. */
+export function isAfterCursor(key: string, cursor: ListCursor | undefined): boolean {
+  if (!cursor) return true;
+  if (cursor.skipPrefix && key.startsWith(cursor.after)) return false;
+  return compareKeys(key, cursor.after) > 0;
+}
+
+/** The common prefix `key` folds into under `delimiter`, or undefined when it stays an object. */
+export function foldedPrefix(key: string, prefix: string, delimiter: string | undefined): string | undefined {
+  if (!delimiter) return undefined;
+  const at = key.indexOf(delimiter, prefix.length);
+  return at === -1 ? undefined : key.slice(0, at + delimiter.length);
+}
+
+/**
+ * Builds one page from entries in UTF-8 byte order that start with `prefix`. Entries
+ * at or before the cursor are skipped, keys are folded into prefixes, and objects
+ * that vanish before their info loads are left out. Returns a cursor when another
+ * item follows.
+ */
+export async function collectPage(
+  entries: AsyncIterable<ListEntry>,
+  opts: { prefix: string; delimiter?: string; cursor: ListCursor | undefined; limit: number },
+): Promise<ListPage> {
+  const page: ListPage = { objects: [], prefixes: [] };
+  let last: ListCursor | undefined;
+  let count = 0;
+  for await (const entry of entries) {
+    const folded = 'prefix' in entry ? entry.prefix : foldedPrefix(entry.key, opts.prefix, opts.delimiter);
+    if (folded !== undefined) {
+      // Sorted input keeps a prefix's keys together: only the first one is an item. A
+      // prefix at or before the cursor was returned on an earlier page.
+      if (last?.skipPrefix && last.after === folded) continue;
+      if (opts.cursor && compareKeys(folded, opts.cursor.after) <= 0) continue;
+    } else if (!isAfterCursor((entry as { key: string }).key, opts.cursor)) {
+      continue;
+    }
+    if (count === opts.limit) {
+      if (last) page.cursor = encodeCursor(last);
+      return page;
+    }
+    if (folded !== undefined) {
+      page.prefixes.push(folded);
+      last = { after: folded, skipPrefix: true };
+      count++;
+    } else if ('key' in entry) {
+      const info = await entry.load();
+      if (!info) continue;
+      page.objects.push(info);
+      last = { after: entry.key, skipPrefix: false };
+      count++;
+    }
+  }
+  return page;
+}

@@ -1,0 +1,81 @@
+/**
+ * Helpers about objects that every driver shares: range resolution, ETags derived
+ * from content, and content-type guessing.
+ */
+import mime from 'mime';
+import { StorageError } from './errors.js';
+import type { ByteRange, ResolvedRange } from './types.js';
+
+/** The content type used when none is given and the key's extension is unknown. */
+export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+
+/**
+ * Resolves a range against an object's size, HTTP-style: `end` past the last byte is
+ * clamped; `{ suffix: n }` is the last n bytes (all of them when n >= size). A start at
+ * or past the end, a zero suffix, or any range on an empty object is
+ * E_RANGE_NOT_SATISFIABLE; a malformed range is E_INVALID_ARGUMENT.
+ */
+export function resolveRange(range: ByteRange, size: number): ResolvedRange {
+  const notSatisfiable = (what: string) =>
+    new StorageError('E_RANGE_NOT_SATISFIABLE', `range ${what} is outside the object of ${size} bytes`, {
+      details: { size },
+    });
+  if ('suffix' in range) {
+    if (!isByteCount(range.suffix)) throw badRange(range);
+    if (range.suffix === 0 || size === 0) throw notSatisfiable(`suffix ${range.suffix}`);
+    return { start: Math.max(0, size - range.suffix), end: size - 1 };
+  }
+  const { start, end } = range;
+  if (!isByteCount(start) || (end !== undefined && (!isByteCount(end) || end < start))) throw badRange(range);
+  if (start >= size) throw notSatisfiable(`${start}-${end ?? ''}`);
+  return { start, end: Math.min(end ?? size - 1, size - 1) };
+}
+
+function isByteCount(n: unknown): n is number {
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+}
+
+function badRange(range: unknown): StorageError {
+  return new StorageError(
+    'E_INVALID_ARGUMENT',
+    `invalid range ${JSON.stringify(range)}: use { start, end? } with 0 <= start <= end, or { suffix: n }`,
+  );
+}
+
+/** The ETag of content with this SHA-256: stable for equal content, as S3's is for single-part uploads. */
+export function etagFromSha256(sha256: string): string {
+  return sha256.slice(0, 32);
+}
+
+/** The content type registered for a name's extension, or undefined when unknown. */
+export function contentTypeFromName(name: string): string | undefined {
+  return mime.getType(name) ?? undefined;
+}
+
+/** Guesses a content type from the key's extension, falling back to application/octet-stream. */
+export function guessContentType(key: string): string {
+  return contentTypeFromName(key) ?? DEFAULT_CONTENT_TYPE;
+}
+
+/**
+ * Applies `ifNoneMatch` / `ifMatch` to the object currently stored (undefined when
+ * missing). Drivers call it at commit time, under whatever makes the commit atomic.
+ */
+export function checkWritePreconditions(
+  key: string,
+  current: { etag: string } | undefined,
+  opts: { ifNoneMatch?: '*'; ifMatch?: string },
+): void {
+  if (opts.ifNoneMatch === '*' && current) {
+    throw new StorageError('E_ALREADY_EXISTS', `${JSON.stringify(key)} already exists (ifNoneMatch: "*")`, { key });
+  }
+  if (opts.ifMatch !== undefined && current?.etag !== opts.ifMatch) {
+    const found = current ? `its ETag is ${current.etag}` : 'it does not exist';
+    throw new StorageError('E_PRECONDITION_FAILED', `${JSON.stringify(key)} does not match ifMatch ${opts.ifMatch}: ${found}`, { key });
+  }
+}
+
+/** The error for a missing object. */
+export function notFound(key: string): StorageError {
+  return new StorageError('E_NOT_FOUND', `no object at ${JSON.stringify(key)}`, { key });
+}

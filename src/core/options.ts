@@ -1,0 +1,127 @@
+/**
+ * Validation of caller-supplied options, done once in Storage so drivers only ever
+ * see well-formed values, and bad input fails with a message naming the option.
+ */
+import { StorageError } from './errors.js';
+import { guessContentType } from './objects.js';
+import type { DriverPutOptions, PutOptions, SignedUrlOptions } from './types.js';
+
+/** The most bytes of user metadata (names plus values), the S3 limit. */
+export const MAX_METADATA_BYTES = 2048;
+/** The longest a signed URL may live: 7 days, as on S3. */
+export const MAX_EXPIRES_IN = 7 * 24 * 3600;
+
+// type/subtype with optional parameters; no control characters or line breaks.
+// eslint-disable-next-line no-control-regex
+const CONTENT_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(\s*;\s*[^\u0000-\u001f\u007f]*)?$/;
+const METADATA_NAME = /^[a-z0-9][a-z0-9_-]*$/;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+function invalid(message: string): StorageError {
+  return new StorageError('E_INVALID_ARGUMENT', message);
+}
+
+/** Checks a content type; returns it unchanged. */
+export function validateContentType(contentType: unknown, option = 'contentType'): string {
+  if (typeof contentType !== 'string' || !CONTENT_TYPE.test(contentType) || contentType.length > 255) {
+    throw invalid(`${option} ${JSON.stringify(contentType)} is not a valid MIME type such as "image/jpeg"`);
+  }
+  return contentType;
+}
+
+/**
+ * Checks user metadata and returns a copy with lowercased names, so it round-trips
+ * the same on every backend (S3 lowercases names). Names: letters, digits, `-`, `_`;
+ * values: strings without control characters; 2 KiB in all.
+ */
+export function normalizeMetadata(metadata: unknown): Record<string, string> {
+  if (metadata === undefined) return {};
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+    throw invalid('metadata must be an object of string values');
+  }
+  const out: Record<string, string> = {};
+  let bytes = 0;
+  for (const [rawName, value] of Object.entries(metadata)) {
+    const name = rawName.toLowerCase();
+    if (!METADATA_NAME.test(name)) {
+      throw invalid(`metadata name ${JSON.stringify(rawName)} may only hold letters, digits, "-" and "_"`);
+    }
+    if (name in out) throw invalid(`metadata names ${JSON.stringify(rawName)} and another differ only by case`);
+    if (typeof value !== 'string') throw invalid(`metadata value of ${JSON.stringify(rawName)} must be a string`);
+    if (CONTROL.test(value)) throw invalid(`metadata value of ${JSON.stringify(rawName)} contains a control character`);
+    bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
+    out[name] = value;
+  }
+  if (bytes > MAX_METADATA_BYTES) throw invalid(`metadata is ${bytes} bytes; the limit is ${MAX_METADATA_BYTES}`);
+  return out;
+}
+
+/** Strips the quotes (and a weak `W/` marker) from an ETag so either form compares equal. */
+export function normalizeEtag(etag: string): string {
+  return etag.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+}
+
+function headerValue(value: unknown, option: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '' || CONTROL.test(value) || value.length > 1024) {
+    throw invalid(`${option} must be a non-empty header value without control characters`);
+  }
+  return value;
+}
+
+/** Validates put options into what a driver receives. The content type defaults to a guess from the key. */
+export function driverPutOptions(key: string, opts: PutOptions): DriverPutOptions {
+  if (opts.ifNoneMatch !== undefined && opts.ifNoneMatch !== '*') throw invalid('ifNoneMatch only accepts "*"');
+  if (opts.ifNoneMatch !== undefined && opts.ifMatch !== undefined) throw invalid('use either ifMatch or ifNoneMatch, not both');
+  if (opts.ifMatch !== undefined && (typeof opts.ifMatch !== 'string' || normalizeEtag(opts.ifMatch) === '')) {
+    throw invalid('ifMatch must be a non-empty ETag');
+  }
+  return {
+    contentType: opts.contentType === undefined ? guessContentType(key) : validateContentType(opts.contentType),
+    metadata: normalizeMetadata(opts.metadata),
+    cacheControl: headerValue(opts.cacheControl, 'cacheControl'),
+    contentDisposition: headerValue(opts.contentDisposition, 'contentDisposition'),
+    ifNoneMatch: opts.ifNoneMatch,
+    ifMatch: opts.ifMatch === undefined ? undefined : normalizeEtag(opts.ifMatch),
+    signal: opts.signal,
+  };
+}
+
+/** Checks an expected SHA-256 and returns it in lowercase. */
+export function normalizeSha256(sha256: unknown): string | undefined {
+  if (sha256 === undefined) return undefined;
+  const lower = typeof sha256 === 'string' ? sha256.toLowerCase() : '';
+  if (!SHA256_HEX.test(lower)) throw invalid('sha256 must be 64 hexadecimal digits');
+  return lower;
+}
+
+/** Checks a size limit: a non-negative safe integer. */
+export function validateMaxSize(maxSize: unknown, option = 'maxSize'): number | undefined {
+  if (maxSize === undefined) return undefined;
+  if (typeof maxSize !== 'number' || !Number.isSafeInteger(maxSize) || maxSize < 0) {
+    throw invalid(`${option} must be a whole number of bytes >= 0`);
+  }
+  return maxSize;
+}
+
+/** Validates signed-URL options. */
+export function validateSignedUrlOptions(opts: SignedUrlOptions): SignedUrlOptions {
+  if (opts === null || typeof opts !== 'object') throw invalid('signedUrl needs options { method, expiresIn }');
+  if (opts.method !== 'GET' && opts.method !== 'PUT') throw invalid('signedUrl method must be "GET" or "PUT"');
+  const { expiresIn } = opts;
+  if (typeof expiresIn !== 'number' || !Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_EXPIRES_IN) {
+    throw invalid(`expiresIn must be a whole number of seconds from 1 to ${MAX_EXPIRES_IN} (7 days)`);
+  }
+  if (opts.method === 'GET' && (opts.contentType !== undefined || opts.maxSize !== undefined)) {
+    throw invalid('contentType and maxSize only apply to PUT signed URLs');
+  }
+  if (opts.method === 'PUT' && opts.download !== undefined) throw invalid('download only applies to GET signed URLs');
+  if (opts.contentType !== undefined) validateContentType(opts.contentType);
+  validateMaxSize(opts.maxSize);
+  if (opts.download !== undefined && (typeof opts.download !== 'string' || opts.download === '' || CONTROL.test(opts.download) || opts.download.length > 255)) {
+    throw invalid('download must be a file name of 1-255 characters without control characters');
+  }
+  return opts;
+}

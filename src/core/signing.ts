@@ -1,0 +1,151 @@
+/**
+ * HMAC-SHA256 signed URLs for backends that cannot presign themselves (fs, memory).
+ * The URL points at the Stowage HTTP service (`{baseUrl}/files/{key}`), which checks
+ * it with {@link verifySignedUrl}. The key, method, expiry and every optional field
+ * are covered by the signature, and the signature is compared in constant time.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { StorageError } from './errors.js';
+import { encodeKeyPath, normalizeKey } from './keys.js';
+import type { SignedUrl, SignedUrlOptions } from './types.js';
+
+/** The path segment signed URLs are served under, relative to the base URL. */
+export const SIGNED_PATH = '/files/';
+/** The shortest signing secret accepted. */
+export const MIN_SECRET_LENGTH = 16;
+
+/** What a verified signed URL grants. */
+export interface VerifiedSignedUrl {
+  key: string;
+  method: 'GET' | 'PUT';
+  contentType?: string;
+  maxSize?: number;
+  download?: string;
+  expiresAt: Date;
+}
+
+const PARAMS = { method: 'X-Stowage-Method', expires: 'X-Stowage-Expires', contentType: 'X-Stowage-Content-Type', maxSize: 'X-Stowage-Max-Size', download: 'X-Stowage-Download', signature: 'X-Stowage-Signature' } as const;
+
+/** The canonical text that is signed; JSON so no field can bleed into another. */
+function canonical(fields: { key: string; method: string; expires: number; contentType?: string; maxSize?: number; download?: string }): string {
+  return JSON.stringify(['stowage-v1', fields.key, fields.method, fields.expires, fields.contentType ?? null, fields.maxSize ?? null, fields.download ?? null]);
+}
+
+function hmac(secret: string, text: string): Buffer {
+  return createHmac('sha256', secret).update(text).digest();
+}
+
+/** Checks and normalizes a base URL for signed links: http(s), no query or fragment, no trailing slash. */
+export function normalizeBaseUrl(baseUrl: string, option = 'baseUrl'): string {
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    throw new StorageError('E_CONFIG_INVALID', `${option} ${JSON.stringify(baseUrl)} is not a valid URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new StorageError('E_CONFIG_INVALID', `${option} must be an http:// or https:// URL`);
+  }
+  if (url.search || url.hash) throw new StorageError('E_CONFIG_INVALID', `${option} must not have a query or fragment`);
+  if (`${url.pathname}/`.includes(SIGNED_PATH)) {
+    throw new StorageError('E_CONFIG_INVALID', `${option} must not contain a "${SIGNED_PATH}" segment; signed links add it`);
+  }
+  return url.href.replace(/\/+$/, '');
+}
+
+/** Checks a signing secret is long enough to resist guessing. */
+export function validateSecret(secret: string, option = 'signingSecret'): string {
+  if (typeof secret !== 'string' || secret.length < MIN_SECRET_LENGTH) {
+    throw new StorageError('E_CONFIG_INVALID', `${option} must be at least ${MIN_SECRET_LENGTH} characters long`);
+  }
+  return secret;
+}
+
+/** Issues a signed URL for a normalized key. `now` is injectable for tests. */
+export function createSignedUrl(
+  key: string,
+  opts: SignedUrlOptions,
+  signer: { baseUrl: string; secret: string },
+  now: number = Date.now(),
+): SignedUrl {
+  const expires = Math.floor(now / 1000) + opts.expiresIn;
+  const fields = { key, method: opts.method, expires, contentType: opts.contentType, maxSize: opts.maxSize, download: opts.download };
+  const query = new URLSearchParams({ [PARAMS.method]: opts.method, [PARAMS.expires]: String(expires) });
+  if (opts.contentType !== undefined) query.set(PARAMS.contentType, opts.contentType);
+  if (opts.maxSize !== undefined) query.set(PARAMS.maxSize, String(opts.maxSize));
+  if (opts.download !== undefined) query.set(PARAMS.download, opts.download);
+  query.set(PARAMS.signature, hmac(signer.secret, canonical(fields)).toString('base64url'));
+  const headers: Record<string, string> = {};
+  if (opts.method === 'PUT' && opts.contentType !== undefined) headers['content-type'] = opts.contentType;
+  return {
+    url: `${signer.baseUrl}${SIGNED_PATH}${encodeKeyPath(key)}?${query.toString()}`,
+    method: opts.method,
+    headers,
+    expiresAt: new Date(expires * 1000),
+  };
+}
+
+function denied(reason: string): StorageError {
+  return new StorageError('E_ACCESS_DENIED', `signed URL rejected: ${reason}`);
+}
+
+/**
+ * Verifies a signed URL (absolute, or a request path such as `/files/a.jpg?...`) and
+ * returns what it grants. Throws E_ACCESS_DENIED when it is malformed, tampered with,
+ * expired, or made for another method than `method`.
+ */
+export function verifySignedUrl(
+  url: string | URL,
+  opts: { signingSecret: string; method?: string; now?: number },
+): VerifiedSignedUrl {
+  let parsed: URL;
+  try {
+    parsed = new URL(url, 'http://signed.invalid');
+  } catch {
+    throw denied('not a URL');
+  }
+  const at = parsed.pathname.indexOf(SIGNED_PATH);
+  if (at === -1) throw denied(`the path has no "${SIGNED_PATH}" segment`);
+  let key: string;
+  try {
+    key = parsed.pathname
+      .slice(at + SIGNED_PATH.length)
+      .split('/')
+      .map(decodeURIComponent)
+      .join('/');
+  } catch {
+    throw denied('the key is not valid percent-encoding');
+  }
+  const q = parsed.searchParams;
+  const method = q.get(PARAMS.method);
+  const expiresText = q.get(PARAMS.expires) ?? '';
+  const signature = q.get(PARAMS.signature);
+  if ((method !== 'GET' && method !== 'PUT') || !/^\d{1,12}$/.test(expiresText) || !signature) {
+    throw denied('a required parameter is missing or malformed');
+  }
+  const maxSizeText = q.get(PARAMS.maxSize);
+  if (maxSizeText !== null && !/^\d{1,16}$/.test(maxSizeText)) throw denied('malformed size limit');
+  const fields = {
+    key,
+    method,
+    expires: Number(expiresText),
+    contentType: q.get(PARAMS.contentType) ?? undefined,
+    maxSize: maxSizeText === null ? undefined : Number(maxSizeText),
+    download: q.get(PARAMS.download) ?? undefined,
+  };
+  const expected = hmac(opts.signingSecret, canonical(fields));
+  const given = Buffer.from(signature, 'base64url');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw denied('the signature does not match');
+  if (fields.expires * 1000 <= (opts.now ?? Date.now())) throw denied('it has expired');
+  if (opts.method !== undefined && opts.method.toUpperCase() !== (method as string)) {
+    throw denied(`it was signed for ${method}, not ${opts.method.toUpperCase()}`);
+  }
+  return {
+    key: normalizeKey(key),
+    method,
+    contentType: fields.contentType,
+    maxSize: fields.maxSize,
+    download: fields.download,
+    expiresAt: new Date(fields.expires * 1000),
+  };
+}

@@ -1,0 +1,277 @@
+/**
+ * The public API. Storage validates every key and option once, turns bodies into
+ * hashed {@link PutBody} streams, and gives every driver the same semantics
+ * (listing pages, deleteMany by prefix, move, usage, signed URLs, health).
+ */
+import { createReadStream } from 'node:fs';
+import { stat as statPath } from 'node:fs/promises';
+import { PutBody, readAll } from './body.js';
+import { StorageError, errorMessage, isStorageError, withContext } from './errors.js';
+import { normalizeKey, normalizePrefix } from './keys.js';
+import { contentTypeFromName, guessContentType } from './objects.js';
+import { driverPutOptions, normalizeSha256, validateMaxSize, validateSignedUrlOptions } from './options.js';
+import { createSignedUrl, normalizeBaseUrl, validateSecret } from './signing.js';
+import type {
+  Body,
+  Capabilities,
+  Driver,
+  GetOptions,
+  HealthReport,
+  ListOptions,
+  ListPage,
+  ObjectInfo,
+  ObjectStream,
+  PutOptions,
+  SignedUrl,
+  SignedUrlOptions,
+  Usage,
+} from './types.js';
+
+/** Options that apply to a Storage whatever its driver. */
+export interface StorageOptions {
+  /** Base URL of the Stowage HTTP service, for signed links on backends that cannot presign. */
+  baseUrl?: string;
+  /** Secret for HMAC-signed links (at least 16 characters). */
+  signingSecret?: string;
+}
+
+/** Largest page `list` returns. */
+export const MAX_LIST_LIMIT = 1000;
+/** How many keys `deleteMany` hands the driver at once. */
+const DELETE_BATCH = 1000;
+
+/** Object storage over one driver. Every method is async and rejects only with {@link StorageError}. */
+export class Storage {
+  /** The driver behind this storage. */
+  readonly driver: Driver;
+  readonly #signer: { baseUrl: string; secret: string } | undefined;
+
+  constructor(driver: Driver, options: StorageOptions = {}) {
+    this.driver = driver;
+    const { baseUrl, signingSecret } = options;
+    this.#signer =
+      baseUrl !== undefined && signingSecret !== undefined
+        ? { baseUrl: normalizeBaseUrl(baseUrl), secret: validateSecret(signingSecret) }
+        : undefined;
+  }
+
+  /** The backend name, e.g. `fs`. */
+  get backend(): string {
+    return this.driver.name;
+  }
+
+  /** What this storage supports; check before calling optional features. */
+  get capabilities(): Capabilities {
+    return { ...this.driver.capabilities, signedUrls: this.driver.signedUrl !== undefined || this.#signer !== undefined };
+  }
+
+  /** Runs a driver call, attaching operation, key and backend to any error. */
+  async #run<T>(operation: string, key: string | undefined, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw withContext(err, { operation, key, backend: this.driver.name });
+    }
+  }
+
+  /**
+   * Stores a body at `key` and returns its info. Bodies: Buffer/Uint8Array, string,
+   * Node Readable, web ReadableStream or AsyncIterable of bytes, of any length. The
+   * SHA-256 is computed while streaming and stored with the object. Readers see the
+   * old or the new object, never a partial one; if the body fails, is too large or
+   * does not match `sha256`, nothing is stored.
+   */
+  async put(key: string, body: Body, opts: PutOptions = {}): Promise<ObjectInfo> {
+    return this.#run('put', typeof key === 'string' ? key : undefined, async () => {
+      const k = normalizeKey(key);
+      const driverOpts = driverPutOptions(k, opts);
+      const putBody = new PutBody(body, {
+        sha256: normalizeSha256(opts.sha256),
+        maxSize: validateMaxSize(opts.maxSize),
+        signal: opts.signal,
+      });
+      return this.driver.put(k, putBody, driverOpts);
+    });
+  }
+
+  /** Stores a local file. The content type defaults to a guess from the key, then from the file name. */
+  async putFile(key: string, path: string, opts: PutOptions = {}): Promise<ObjectInfo> {
+    try {
+      const st = await statPath(path);
+      if (!st.isFile()) throw new Error('not a regular file');
+    } catch (err) {
+      throw new StorageError('E_INVALID_ARGUMENT', `cannot read file ${path}: ${errorMessage(err)}`, { cause: err, key, operation: 'putFile', backend: this.backend });
+    }
+    const contentType = opts.contentType ?? contentTypeFromName(key) ?? guessContentType(path);
+    return this.put(key, createReadStream(path, { highWaterMark: 1024 * 1024 }), { ...opts, contentType });
+  }
+
+  /** Reads a whole object (or a range of it) into memory. A missing key rejects with E_NOT_FOUND. */
+  async get(key: string, opts: GetOptions = {}): Promise<Buffer> {
+    const { stream } = await this.getStream(key, opts);
+    return this.#run('get', key, () => readAll(stream));
+  }
+
+  /**
+   * Opens an object for streaming, optionally a byte range `{ start, end? }` (end
+   * inclusive) or `{ suffix: n }`. Returns the stream, the object's info and the
+   * resolved range. E_NOT_FOUND when missing; E_RANGE_NOT_SATISFIABLE past the end.
+   */
+  async getStream(key: string, opts: GetOptions = {}): Promise<ObjectStream> {
+    return this.#run('getStream', key, () => this.driver.read(normalizeKey(key), opts));
+  }
+
+  /** Returns an object's info; E_NOT_FOUND when missing. */
+  async stat(key: string): Promise<ObjectInfo> {
+    return this.#run('stat', key, () => this.driver.stat(normalizeKey(key)));
+  }
+
+  /** True when the object exists. Invalid keys still reject with E_INVALID_KEY. */
+  async exists(key: string): Promise<boolean> {
+    try {
+      await this.stat(key);
+      return true;
+    } catch (err) {
+      if (isStorageError(err, 'E_NOT_FOUND')) return false;
+      throw err;
+    }
+  }
+
+  /** Deletes an object. A missing key resolves. */
+  async delete(key: string): Promise<void> {
+    return this.#run('delete', key, () => this.driver.delete(normalizeKey(key)));
+  }
+
+  /**
+   * Deletes a list of keys, or every object under a non-empty prefix, and returns how
+   * many keys were deleted (for a list: every distinct key given, since deleting a
+   * missing key succeeds). An empty prefix is refused, so a typo cannot wipe a store.
+   */
+  async deleteMany(target: readonly string[] | { prefix: string }): Promise<number> {
+    return this.#run('deleteMany', undefined, async () => {
+      if (Array.isArray(target)) {
+        const keys = [...new Set((target as readonly string[]).map(normalizeKey))];
+        let count = 0;
+        for (let i = 0; i < keys.length; i += DELETE_BATCH) count += await this.driver.deleteMany(keys.slice(i, i + DELETE_BATCH));
+        return count;
+      }
+      const prefix = normalizePrefix((target as { prefix?: unknown } | null)?.prefix);
+      if (prefix === '') throw new StorageError('E_INVALID_ARGUMENT', 'deleteMany needs a non-empty prefix or a list of keys');
+      let count = 0;
+      let batch: string[] = [];
+      // Collect first, then delete: deleting while paging would be safe with our
+      // cursors, but batching keeps S3 to one request per 1000 keys.
+      for await (const info of this.listAll({ prefix })) {
+        batch.push(info.key);
+        if (batch.length === DELETE_BATCH) {
+          count += await this.driver.deleteMany(batch);
+          batch = [];
+        }
+      }
+      if (batch.length > 0) count += await this.driver.deleteMany(batch);
+      return count;
+    });
+  }
+
+  /**
+   * One page of objects in UTF-8 byte order of their keys, plus common prefixes when
+   * a delimiter is given. Pass `cursor` from the previous page to continue; pages
+   * never repeat or skip keys, even with writes between pages. `limit`: 1 to 1000.
+   */
+  async list(opts: ListOptions = {}): Promise<ListPage> {
+    return this.#run('list', undefined, async () => {
+      const limit = opts.limit ?? MAX_LIST_LIMIT;
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+        throw new StorageError('E_INVALID_ARGUMENT', `limit must be a whole number from 1 to ${MAX_LIST_LIMIT}`);
+      }
+      if (opts.delimiter !== undefined && (typeof opts.delimiter !== 'string' || opts.delimiter === '')) {
+        throw new StorageError('E_INVALID_ARGUMENT', 'delimiter must be a non-empty string');
+      }
+      if (opts.cursor !== undefined && typeof opts.cursor !== 'string') {
+        throw new StorageError('E_INVALID_ARGUMENT', 'cursor must be the string from the previous page');
+      }
+      return this.driver.list({ prefix: normalizePrefix(opts.prefix), delimiter: opts.delimiter, cursor: opts.cursor, limit });
+    });
+  }
+
+  /** Iterates over every object under `prefix`, page by page, in byte order. */
+  async *listAll(opts: { prefix?: string } = {}): AsyncGenerator<ObjectInfo> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.list({ prefix: opts.prefix, cursor });
+      yield* page.objects;
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+  }
+
+  /** Copies an object with its content type, metadata and checksum. E_NOT_FOUND when `from` is missing. */
+  async copy(from: string, to: string): Promise<ObjectInfo> {
+    return this.#run('copy', from, () => this.driver.copy(normalizeKey(from), normalizeKey(to)));
+  }
+
+  /** Moves an object (keeps content type, metadata, checksum); afterwards `from` is gone. */
+  async move(from: string, to: string): Promise<ObjectInfo> {
+    return this.#run('move', from, async () => {
+      const src = normalizeKey(from);
+      const dst = normalizeKey(to);
+      if (src === dst) return this.driver.stat(src);
+      if (this.driver.move) return this.driver.move(src, dst);
+      const info = await this.driver.copy(src, dst);
+      await this.driver.delete(src);
+      return info;
+    });
+  }
+
+  /**
+   * A URL a client can use without credentials until it expires: GET to download,
+   * PUT to upload (bound to `contentType` and `maxSize` when given). Backends that
+   * presign natively (S3) do so; others get an HMAC-signed link on `baseUrl`, which
+   * needs `baseUrl` and `signingSecret`, else E_UNSUPPORTED.
+   */
+  async signedUrl(key: string, opts: SignedUrlOptions): Promise<SignedUrl> {
+    return this.#run('signedUrl', key, async () => {
+      const k = normalizeKey(key);
+      const valid = validateSignedUrlOptions(opts);
+      if (this.driver.signedUrl) return this.driver.signedUrl(k, valid);
+      if (!this.#signer) {
+        throw new StorageError(
+          'E_UNSUPPORTED',
+          `signed URLs on the ${this.backend} backend need the baseUrl and signingSecret options (STORAGE_PUBLIC_URL, STORAGE_SIGNING_SECRET)`,
+        );
+      }
+      return createSignedUrl(k, valid, this.#signer);
+    });
+  }
+
+  /** Counts objects and bytes under `prefix` (everything by default). */
+  async usage(opts: { prefix?: string } = {}): Promise<Usage> {
+    const total: Usage = { objects: 0, bytes: 0 };
+    for await (const info of this.listAll(opts)) {
+      total.objects++;
+      total.bytes += info.size;
+    }
+    return total;
+  }
+
+  /** Checks the backend answers. Never rejects: failures come back as `{ ok: false, detail.error }`. */
+  async health(): Promise<HealthReport> {
+    const started = performance.now();
+    try {
+      const detail = await this.driver.check();
+      return { ok: true, backend: this.backend, latencyMs: Math.round(performance.now() - started), detail };
+    } catch (err) {
+      const se = withContext(err, { operation: 'health', backend: this.backend });
+      return {
+        ok: false,
+        backend: this.backend,
+        latencyMs: Math.round(performance.now() - started),
+        detail: { code: se.code, error: se.message },
+      };
+    }
+  }
+
+  /** Releases the driver's resources. */
+  async close(): Promise<void> {
+    await this.driver.close?.();
+  }
+}

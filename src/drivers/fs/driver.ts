@@ -1,0 +1,415 @@
+/**
+ * The local-filesystem driver, Stowage's embedded default.
+ *
+ * Writes stream into a temp file inside the root, are fsynced and renamed into
+ * place, so a reader sees the old object or the new one, never a partial one, and a
+ * crash leaves the previous version intact. See layout.ts for where files live and
+ * sidecar.ts for how metadata stays consistent with the bytes.
+ */
+import { copyFile, open, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { PutBody } from '../../core/body.js';
+import { StorageError } from '../../core/errors.js';
+import { collectPage, decodeCursor } from '../../core/listing.js';
+import { checkWritePreconditions, notFound, resolveRange } from '../../core/objects.js';
+import type { Capabilities, Driver, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream } from '../../core/types.js';
+import { errnoCode, fsError } from './errors.js';
+import { INTERNAL_DIR, FsLayout } from './layout.js';
+import { KeyLocks } from './lock.js';
+import { isBound, objectInfo, readSidecar, uniqueMtime, writeSidecar, type DataStats, type Sidecar } from './sidecar.js';
+import { walkKeys } from './walk.js';
+
+/** Options of the filesystem driver. */
+export interface FsDriverOptions {
+  /** The folder that holds the objects; created if missing. Default `./uploads`. */
+  root?: string;
+  /** fsync files before renaming them into place (default true). Off trades crash safety for speed. */
+  fsync?: boolean;
+}
+
+/** Most bytes one path component may have on common filesystems (ext4, XFS, APFS, NTFS). */
+const MAX_SEGMENT_BYTES = 255;
+/** Read stream buffer size: large chunks keep per-chunk overhead low on big objects. */
+const READ_HIGH_WATER_MARK = 1024 * 1024;
+/** How often a reader retries when it caught a commit between its two renames. */
+const BINDING_RETRIES = 5;
+
+/** A temp data file and sidecar ready to be renamed into place. */
+interface StagedObject {
+  dataTemp: string;
+  metaTemp: string;
+  stats: DataStats;
+  sidecar: Sidecar;
+}
+
+/** Stores objects as files under a root folder. */
+export class FsDriver implements Driver {
+  readonly name = 'fs';
+  readonly capabilities: Capabilities = {
+    signedUrls: false,
+    conditionalWrites: true,
+    rangeReads: true,
+    keyIsPrefix: false,
+    maxSegmentBytes: MAX_SEGMENT_BYTES,
+  };
+  readonly #rootOption: string;
+  readonly #durable: boolean;
+  #ready: Promise<{ layout: FsLayout; locks: KeyLocks }> | undefined;
+
+  constructor(options: FsDriverOptions = {}) {
+    this.#rootOption = options.root ?? './uploads';
+    this.#durable = options.fsync ?? true;
+  }
+
+  /** Prepares the root on first use; a failure is reported on every call until it succeeds. */
+  async #open(): Promise<{ layout: FsLayout; locks: KeyLocks }> {
+    this.#ready ??= FsLayout.open(this.#rootOption).then(
+      (layout) => ({ layout, locks: new KeyLocks(layout.locksDir) }),
+      (err: unknown) => {
+        this.#ready = undefined;
+        throw err;
+      },
+    );
+    return this.#ready;
+  }
+
+  /** Rejects keys the filesystem cannot hold: the reserved `.stowage/` area and over-long segments. */
+  #checkKey(key: string): void {
+    const segments = key.split('/');
+    if (segments[0] === INTERNAL_DIR) {
+      throw new StorageError('E_INVALID_KEY', `invalid key ${JSON.stringify(key)}: "${INTERNAL_DIR}/" is reserved by the filesystem backend`, { key });
+    }
+    const long = segments.find((s) => Buffer.byteLength(s) > MAX_SEGMENT_BYTES);
+    if (long !== undefined) {
+      throw new StorageError('E_INVALID_KEY', `invalid key ${JSON.stringify(key)}: a segment is ${Buffer.byteLength(long)} bytes; the filesystem allows ${MAX_SEGMENT_BYTES}`, { key });
+    }
+  }
+
+  /** Streams the body to a temp file, then renames it into place under the key's lock. */
+  async put(key: string, body: PutBody, opts: DriverPutOptions): Promise<ObjectInfo> {
+    this.#checkKey(key);
+    const { layout } = await this.#open();
+    const dataTemp = layout.tempPath();
+    const metaTemp = `${dataTemp}.meta`;
+    try {
+      let stats: DataStats;
+      const handle = await open(dataTemp, 'wx');
+      try {
+        await writeBody(handle, body);
+        stats = await this.#seal(handle);
+      } finally {
+        await handle.close();
+      }
+      const { sha256 } = body.complete();
+      const sidecar: Sidecar = {
+        v: 1,
+        size: stats.size,
+        mtimeMs: stats.mtimeMs,
+        sha256,
+        contentType: opts.contentType,
+        metadata: opts.metadata,
+        cacheControl: opts.cacheControl,
+        contentDisposition: opts.contentDisposition,
+      };
+      await writeSidecar(metaTemp, sidecar, this.#durable);
+      return await this.#commit(key, { dataTemp, metaTemp, stats, sidecar }, opts);
+    } catch (err) {
+      throw fsError(err, `cannot write ${JSON.stringify(key)} under ${layout.root}`, key);
+    } finally {
+      await Promise.all([rm(dataTemp, { force: true }), rm(metaTemp, { force: true })]);
+    }
+  }
+
+  /** Gives a finished temp file its unique mtime, fsyncs it and returns what the sidecar binds to. */
+  async #seal(handle: FileHandle): Promise<DataStats> {
+    const mtime = uniqueMtime();
+    await handle.utimes(mtime, mtime);
+    if (this.#durable) await handle.sync();
+    const st = await handle.stat();
+    return { size: st.size, mtimeMs: st.mtimeMs };
+  }
+
+  /** Renames data then sidecar into place, after checking preconditions, all under the key's lock. */
+  async #commit(key: string, staged: StagedObject, conditions: { ifNoneMatch?: '*'; ifMatch?: string }): Promise<ObjectInfo> {
+    const { layout, locks } = await this.#open();
+    return locks.withLocks([key], async () => {
+      if (conditions.ifNoneMatch || conditions.ifMatch !== undefined) {
+        checkWritePreconditions(key, await this.#statOrUndefined(key), conditions);
+      }
+      await this.#placeData(layout, key, staged.dataTemp);
+      await layout.ensureMetaParent(key);
+      await renameOverDir(staged.metaTemp, layout.metaPath(key));
+      return objectInfo(key, staged.stats, staged.sidecar);
+    });
+  }
+
+  /** Renames a data temp onto the key's path, handling folders in the way and concurrent pruning. */
+  async #placeData(layout: FsLayout, key: string, temp: string): Promise<void> {
+    const target = layout.dataPath(key);
+    for (let attempt = 0; ; attempt++) {
+      await layout.ensureDataParent(key);
+      try {
+        await rename(temp, target);
+        return;
+      } catch (err) {
+        const code = errnoCode(err);
+        // A delete pruned the parent folder between mkdir and rename: make it again.
+        if (code === 'ENOENT' && attempt < 3) continue;
+        if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') {
+          throw new StorageError(
+            'E_ALREADY_EXISTS',
+            `cannot store ${JSON.stringify(key)}: it is a folder holding other objects, and on a filesystem a key cannot also be a folder`,
+            { key, cause: err },
+          );
+        }
+        throw err;
+      }
+    }
+  }
+
+  async #statOrUndefined(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      return await this.stat(key);
+    } catch (err) {
+      if (err instanceof StorageError && err.code === 'E_NOT_FOUND') return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Reads the info of the object at `key` through `probe` (a stat or fstat of the data
+   * file). A sidecar that does not match the data is re-read a few times, since a
+   * writer may be between its two renames; if it still does not match, the file is
+   * described from itself.
+   */
+  async #describe(key: string, probe: () => Promise<DataStats>): Promise<ObjectInfo> {
+    const { layout } = await this.#open();
+    let stats = await probe();
+    let sidecar = await readSidecar(layout.metaPath(key));
+    for (let i = 0; i < BINDING_RETRIES && !isBound(sidecar, stats); i++) {
+      await sleep(i);
+      stats = await probe();
+      sidecar = await readSidecar(layout.metaPath(key));
+    }
+    return objectInfo(key, stats, sidecar);
+  }
+
+  /** The real path of the key's data file, or E_NOT_FOUND (also for folders and symlinks leading out of the root). */
+  async #locate(key: string): Promise<string> {
+    this.#checkKey(key);
+    const { layout } = await this.#open();
+    const real = await layout.resolveInside(layout.dataPath(key));
+    if (real === undefined) throw notFound(key);
+    return real;
+  }
+
+  /** Returns the info; a missing key (or a folder) rejects with E_NOT_FOUND. */
+  async stat(key: string): Promise<ObjectInfo> {
+    try {
+      const real = await this.#locate(key);
+      return await this.#describe(key, async () => {
+        const st = await stat(real);
+        if (!st.isFile()) throw notFound(key);
+        return { size: st.size, mtimeMs: st.mtimeMs };
+      });
+    } catch (err) {
+      throw errnoCode(err) === 'ENOENT' ? notFound(key) : fsError(err, `cannot stat ${JSON.stringify(key)}`, key);
+    }
+  }
+
+  /**
+   * Opens the file and describes it by fstat of the open descriptor, so the stream and
+   * the info belong to the same version even if the key is overwritten meanwhile.
+   */
+  async read(key: string, opts: GetOptions): Promise<ObjectStream> {
+    let handle: FileHandle | undefined;
+    try {
+      const real = await this.#locate(key);
+      const info = await this.#describe(key, async () => {
+        await handle?.close();
+        handle = await open(real, 'r');
+        const st = await handle.stat();
+        if (!st.isFile()) throw notFound(key);
+        return { size: st.size, mtimeMs: st.mtimeMs };
+      });
+      const range = opts.range ? resolveRange(opts.range, info.size) : undefined;
+      const stream = (handle as FileHandle).createReadStream({
+        start: range?.start,
+        end: range?.end,
+        highWaterMark: READ_HIGH_WATER_MARK,
+        signal: opts.signal,
+      });
+      handle = undefined; // the stream owns and closes it now
+      return { stream, info, range };
+    } catch (err) {
+      await handle?.close();
+      throw errnoCode(err) === 'ENOENT' ? notFound(key) : fsError(err, `cannot read ${JSON.stringify(key)}`, key);
+    }
+  }
+
+  /** Removes the data file and sidecar, then folders left empty. A missing key resolves. */
+  async delete(key: string): Promise<void> {
+    this.#checkKey(key);
+    const { layout, locks } = await this.#open();
+    try {
+      await locks.withLocks([key], () => this.#remove(layout, key));
+    } catch (err) {
+      throw fsError(err, `cannot delete ${JSON.stringify(key)}`, key);
+    }
+  }
+
+  async #remove(layout: FsLayout, key: string): Promise<void> {
+    const data = layout.dataPath(key);
+    try {
+      await unlink(data);
+    } catch (err) {
+      // Missing, or a folder of other objects (which is not this key): nothing to delete.
+      const code = errnoCode(err);
+      if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'EISDIR') throw err;
+    }
+    await rm(layout.metaPath(key), { force: true, recursive: false }).catch(() => undefined);
+    await layout.pruneEmptyDirs(dirname(data), layout.root);
+    await layout.pruneEmptyDirs(dirname(layout.metaPath(key)), layout.metaRoot);
+  }
+
+  /** Deletes each key; missing keys count as deleted. */
+  async deleteMany(keys: readonly string[]): Promise<number> {
+    for (const key of keys) await this.delete(key);
+    return keys.length;
+  }
+
+  /**
+   * Copies with the kernel's copy (reflink or copy_file_range where available) into a
+   * temp file, then commits it like a write. The source's info is read before and
+   * checked after the copy, so the copied bytes and the copied sidecar always match.
+   */
+  async copy(from: string, to: string): Promise<ObjectInfo> {
+    this.#checkKey(to);
+    const source = await this.stat(from);
+    if (from === to) return source;
+    const { layout } = await this.#open();
+    const dataTemp = layout.tempPath();
+    const metaTemp = `${dataTemp}.meta`;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const before = await this.stat(from);
+        await copyFile(await this.#locate(from), dataTemp);
+        const after = await this.stat(from);
+        if (before.etag === after.etag && before.size === after.size) {
+          const handle = await open(dataTemp, 'r+');
+          let stats: DataStats;
+          try {
+            stats = await this.#seal(handle);
+          } finally {
+            await handle.close();
+          }
+          const sidecar: Sidecar = { v: 1, size: stats.size, mtimeMs: stats.mtimeMs, sha256: after.sha256, contentType: after.contentType, metadata: after.metadata, cacheControl: after.cacheControl, contentDisposition: after.contentDisposition };
+          await writeSidecar(metaTemp, sidecar, this.#durable);
+          return await this.#commit(to, { dataTemp, metaTemp, stats, sidecar }, {});
+        }
+        if (attempt === 3) throw new StorageError('E_UNAVAILABLE', `${JSON.stringify(from)} kept changing while it was copied`, { key: from });
+        await rm(dataTemp, { force: true });
+      }
+    } catch (err) {
+      throw errnoCode(err) === 'ENOENT' ? notFound(from) : fsError(err, `cannot copy ${JSON.stringify(from)} to ${JSON.stringify(to)}`, from);
+    } finally {
+      await Promise.all([rm(dataTemp, { force: true }), rm(metaTemp, { force: true })]);
+    }
+  }
+
+  /** Renames data and sidecar under both keys' locks; the mtime moves with the file, so the binding holds. */
+  async move(from: string, to: string): Promise<ObjectInfo> {
+    this.#checkKey(to);
+    const { layout, locks } = await this.#open();
+    try {
+      return await locks.withLocks([from, to], async () => {
+        const real = await this.#locate(from);
+        const st = await stat(real);
+        if (!st.isFile()) throw notFound(from);
+        const sidecar = await readSidecar(layout.metaPath(from));
+        const source = objectInfo(from, st, sidecar);
+        // Rename the entry itself (a symlink stays a symlink), then its sidecar if it has one.
+        await this.#placeData(layout, to, layout.dataPath(from));
+        await layout.ensureMetaParent(to);
+        if (isBound(sidecar, st)) await renameOverDir(layout.metaPath(from), layout.metaPath(to));
+        else await rm(layout.metaPath(to), { force: true, recursive: true });
+        await this.#remove(layout, from);
+        return { ...source, key: to };
+      });
+    } catch (err) {
+      throw errnoCode(err) === 'ENOENT' ? notFound(from) : fsError(err, `cannot move ${JSON.stringify(from)} to ${JSON.stringify(to)}`, from);
+    }
+  }
+
+  /** Walks the tree in key order from the cursor; objects deleted mid-walk are left out. */
+  async list(opts: { prefix: string; delimiter?: string; cursor?: string; limit: number }): Promise<ListPage> {
+    const cursor = decodeCursor(opts.cursor);
+    const { layout } = await this.#open();
+    const entries = walkKeys({
+      root: layout.root,
+      prefix: opts.prefix,
+      delimiter: opts.delimiter,
+      cursor,
+      load: (key) => this.stat(key).catch((err: unknown) => {
+        if (err instanceof StorageError && (err.code === 'E_NOT_FOUND' || err.code === 'E_INVALID_KEY')) return undefined;
+        throw err;
+      }),
+      isLinkedFile: (key) => this.stat(key).then(() => true, () => false),
+    });
+    try {
+      return await collectPage(entries, { prefix: opts.prefix, delimiter: opts.delimiter, cursor, limit: opts.limit });
+    } catch (err) {
+      throw fsError(err, `cannot list ${layout.root}`);
+    }
+  }
+
+  /** Checks the root exists and a file can be written and removed there. */
+  async check(): Promise<Record<string, unknown>> {
+    const { layout } = await this.#open();
+    const probe = layout.tempPath('.health');
+    try {
+      await (await open(probe, 'wx')).close();
+      await unlink(probe);
+    } catch (err) {
+      throw fsError(err, `cannot write to ${layout.root}`);
+    }
+    return { root: layout.root };
+  }
+}
+
+/** Renames a file onto `target`, first removing a folder standing there (stale sidecar folders). */
+async function renameOverDir(source: string, target: string): Promise<void> {
+  try {
+    await rename(source, target);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code !== 'EISDIR' && code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+    await rm(target, { recursive: true, force: true });
+    await rename(source, target);
+  }
+}
+
+/**
+ * Writes every chunk of the body. One write stays in flight while the next chunk is
+ * read and hashed, so hashing overlaps the disk I/O; short writes are continued.
+ */
+async function writeBody(handle: FileHandle, body: AsyncIterable<Uint8Array>): Promise<void> {
+  let inFlight: Promise<void> = Promise.resolve();
+  const writeAll = async (chunk: Uint8Array): Promise<void> => {
+    for (let offset = 0; offset < chunk.byteLength; ) {
+      const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
+      offset += bytesWritten;
+    }
+  };
+  try {
+    for await (const chunk of body) {
+      await inFlight;
+      inFlight = writeAll(chunk);
+    }
+  } finally {
+    // Never leave a write running against a handle the caller is about to close.
+    await inFlight.catch(() => undefined);
+  }
+  await inFlight;
+}

@@ -1,0 +1,128 @@
+/**
+ * The in-memory driver: the same semantics as the filesystem driver, for users'
+ * own tests and for development. Objects live in this process only.
+ */
+import { Readable } from 'node:stream';
+import type { PutBody } from '../../core/body.js';
+import { compareKeys } from '../../core/keys.js';
+import { collectPage, decodeCursor, type ListEntry } from '../../core/listing.js';
+import { checkWritePreconditions, etagFromSha256, notFound, resolveRange } from '../../core/objects.js';
+import type { Capabilities, Driver, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream } from '../../core/types.js';
+import { SortedKeys } from './sorted-keys.js';
+
+interface StoredObject {
+  data: Buffer;
+  info: ObjectInfo;
+}
+
+/** Chunk size for read streams, so large objects stream like files do. */
+const READ_CHUNK = 256 * 1024;
+
+/** Keeps objects in a Map with a byte-ordered key index. */
+export class MemoryDriver implements Driver {
+  readonly name = 'memory';
+  readonly capabilities: Capabilities = {
+    signedUrls: false,
+    conditionalWrites: true,
+    rangeReads: true,
+    keyIsPrefix: true,
+  };
+  readonly #objects = new Map<string, StoredObject>();
+  readonly #index = new SortedKeys();
+
+  /** Buffers the body, then commits in one synchronous step, so writers never interleave. */
+  async put(key: string, body: PutBody, opts: DriverPutOptions): Promise<ObjectInfo> {
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of body) chunks.push(chunk);
+    const { sha256, size } = body.complete();
+    checkWritePreconditions(key, this.#objects.get(key)?.info, opts);
+    const info: ObjectInfo = {
+      key,
+      size,
+      etag: etagFromSha256(sha256),
+      sha256,
+      contentType: opts.contentType,
+      lastModified: new Date(),
+      metadata: { ...opts.metadata },
+      cacheControl: opts.cacheControl,
+      contentDisposition: opts.contentDisposition,
+    };
+    this.#store(key, { data: Buffer.concat(chunks, size), info });
+    return cloneInfo(info);
+  }
+
+  #store(key: string, object: StoredObject): void {
+    if (!this.#objects.has(key)) this.#index.add(key);
+    this.#objects.set(key, object);
+  }
+
+  #get(key: string): StoredObject {
+    const object = this.#objects.get(key);
+    if (!object) throw notFound(key);
+    return object;
+  }
+
+  /** Returns a copy of the info; a missing key rejects with E_NOT_FOUND. */
+  async stat(key: string): Promise<ObjectInfo> {
+    return cloneInfo(this.#get(key).info);
+  }
+
+  /** Streams copies of the stored bytes, so callers can never mutate the store. */
+  async read(key: string, opts: GetOptions): Promise<ObjectStream> {
+    const { data, info } = this.#get(key);
+    const range = opts.range ? resolveRange(opts.range, info.size) : undefined;
+    const start = range?.start ?? 0;
+    const end = range ? range.end + 1 : data.length;
+    function* chunks(): Generator<Buffer> {
+      for (let at = start; at < end; at += READ_CHUNK) yield Buffer.from(data.subarray(at, Math.min(end, at + READ_CHUNK)));
+    }
+    return { stream: Readable.from(chunks(), { objectMode: false, signal: opts.signal }), info: cloneInfo(info), range };
+  }
+
+  /** Removes the object; a missing key resolves. */
+  async delete(key: string): Promise<void> {
+    if (this.#objects.delete(key)) this.#index.remove(key);
+  }
+
+  /** Removes each key; missing ones count as deleted. */
+  async deleteMany(keys: readonly string[]): Promise<number> {
+    for (const key of keys) await this.delete(key);
+    return keys.length;
+  }
+
+  /** Shares the immutable bytes; the copy gets a new lastModified. */
+  async copy(from: string, to: string): Promise<ObjectInfo> {
+    const source = this.#get(from);
+    if (from === to) return cloneInfo(source.info);
+    const info = { ...cloneInfo(source.info), key: to, lastModified: new Date() };
+    this.#store(to, { data: source.data, info });
+    return cloneInfo(info);
+  }
+
+  /** Pages through the byte-ordered index starting after the cursor. */
+  async list(opts: { prefix: string; delimiter?: string; cursor?: string; limit: number }): Promise<ListPage> {
+    const cursor = decodeCursor(opts.cursor);
+    const from = cursor && compareKeys(cursor.after, opts.prefix) > 0 ? cursor.after : opts.prefix;
+    const start = this.#index.firstAtOrAfter(from);
+    const objects = this.#objects;
+    const keys = this.#index;
+    async function* entries(): AsyncGenerator<ListEntry> {
+      for (let i = start; i < keys.size; i++) {
+        const key = keys.at(i);
+        // Keys at or after the prefix that do not start with it sort after all that do.
+        if (!key.startsWith(opts.prefix)) return;
+        yield { key, load: async () => { const o = objects.get(key); return o ? cloneInfo(o.info) : undefined; } };
+      }
+    }
+    return collectPage(entries(), { prefix: opts.prefix, delimiter: opts.delimiter, cursor, limit: opts.limit });
+  }
+
+  /** Always healthy: reports the object count. */
+  async check(): Promise<Record<string, unknown>> {
+    return { objects: this.#objects.size };
+  }
+}
+
+function cloneInfo(info: ObjectInfo): ObjectInfo {
+  return { ...info, metadata: { ...info.metadata }, lastModified: new Date(info.lastModified) };
+}

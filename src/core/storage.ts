@@ -108,8 +108,7 @@ export class Storage {
 
   /** Reads a whole object (or a range of it) into memory. A missing key rejects with E_NOT_FOUND. */
   async get(key: string, opts: GetOptions = {}): Promise<Buffer> {
-    const { stream } = await this.getStream(key, opts);
-    return this.#run('get', key, () => readAll(stream));
+    return this.#run('get', key, async () => readAll((await this.driver.read(normalizeKey(key), opts)).stream));
   }
 
   /**

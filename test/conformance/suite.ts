@@ -1,0 +1,40 @@
+/**
+ * The conformance suite: one set of behaviours every driver must pass unchanged.
+ * A driver's test file calls `runConformance(target)`; each case gets a fresh store.
+ */
+import { afterEach, beforeEach, describe } from 'node:test';
+import type { Storage } from '../../src/index.js';
+import { concurrencyCases } from './cases-concurrency.js';
+import { keyCases } from './cases-keys.js';
+import { listCases } from './cases-list.js';
+import { objectCases } from './cases-objects.js';
+import { readCases } from './cases-read.js';
+import { writeCases } from './cases-write.js';
+import type { ConformanceTarget } from './harness.js';
+
+/** Gives each case a fresh storage from the target. */
+export type StorageGetter = () => Storage;
+
+/** Registers the whole suite for one driver. */
+export function runConformance(target: ConformanceTarget): void {
+  describe(`conformance: ${target.name}`, () => {
+    let storage: Storage | undefined;
+    beforeEach(async () => {
+      storage = await target.create();
+    });
+    afterEach(async () => {
+      if (storage) await target.destroy(storage);
+      storage = undefined;
+    });
+    const get: StorageGetter = () => {
+      if (!storage) throw new Error('no storage: the suite runs cases only between beforeEach and afterEach');
+      return storage;
+    };
+    describe('writes', () => writeCases(get));
+    describe('reads and ranges', () => readCases(get));
+    describe('keys', () => keyCases(get));
+    describe('listing', () => listCases(get));
+    describe('delete, copy, move, signed URLs, health', () => objectCases(get, target));
+    describe('concurrency', () => concurrencyCases(get));
+  });
+}

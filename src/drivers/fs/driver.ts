@@ -261,6 +261,8 @@ export class FsDriver implements Driver {
 
   async #remove(layout: FsLayout, key: string): Promise<void> {
     const data = layout.dataPath(key);
+    // A key whose folder is a symlink out of the root names nothing we may delete.
+    if (!(await layout.parentInside(data))) return;
     try {
       await unlink(data);
     } catch (err) {

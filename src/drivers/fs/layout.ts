@@ -115,6 +115,20 @@ export class FsLayout {
   }
 
   /**
+   * True when the folder holding `path` really lies in the data tree, so a rename into
+   * it or an unlink from it cannot follow a symlinked folder out of the root.
+   */
+  async parentInside(path: string): Promise<boolean> {
+    let real: string;
+    try {
+      real = await realpath(dirname(path));
+    } catch {
+      return false;
+    }
+    return real === this.root || (real.startsWith(this.root + sep) && !real.startsWith(join(this.root, INTERNAL_DIR) + sep) && real !== join(this.root, INTERNAL_DIR));
+  }
+
+  /**
    * Creates the folders above a data file. When a file stands where a folder is
    * needed, the key cannot be stored on a filesystem: E_ALREADY_EXISTS naming it.
    */
@@ -136,6 +150,9 @@ export class FsLayout {
         `cannot store ${JSON.stringify(key)}: ${JSON.stringify(blocker)} is an object, and on a filesystem a key cannot also be a folder`,
         { key, cause: err },
       );
+    }
+    if (!(await this.parentInside(this.dataPath(key)))) {
+      throw new StorageError('E_ACCESS_DENIED', `cannot store ${JSON.stringify(key)}: its folder is a symlink leading out of the storage root`, { key });
     }
   }
 

@@ -48,6 +48,27 @@ export function concurrencyCases(storage: StorageGetter): void {
     assert.equal(new Set(stored).size, 1);
   });
 
+  it('always returns info that describes the bytes read, while the key is overwritten', async () => {
+    await storage().put('racing', randomBytes(1000));
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 0; i < 60; i++) await storage().put('racing', randomBytes(1000 + (i % 7) * 13));
+      writing = false;
+    })();
+    let reads = 0;
+    while (writing) {
+      const { stream, info } = await storage().getStream('racing');
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+      const data = Buffer.concat(chunks);
+      assert.equal(info.size, data.length);
+      assert.equal(info.sha256, sha256(data));
+      reads++;
+    }
+    await writer;
+    assert.ok(reads > 0);
+  });
+
   it('handles many concurrent writes, reads and deletes on different keys', async () => {
     const keys = Array.from({ length: 200 }, (_, i) => `par/${i % 10}/${i}`);
     await Promise.all(keys.map((k) => storage().put(k, k)));

@@ -1,0 +1,70 @@
+/** Unit tests for environment configuration and the factories. */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { createStorage, createStorageFromEnv, parseStorageEnv, StorageError } from '../../src/index.js';
+
+function configError(fn: () => unknown, ...mentions: string[]): void {
+  assert.throws(fn, (e: unknown) => e instanceof StorageError && e.code === 'E_CONFIG_INVALID' && mentions.every((m) => e.message.includes(m)));
+}
+
+describe('parseStorageEnv', () => {
+  it('defaults to the local backend in ./uploads', () => {
+    assert.deepEqual(parseStorageEnv({}), { backend: 'local', local: { path: './uploads', fsync: true }, publicUrl: undefined, signingSecret: undefined });
+  });
+
+  it('treats empty variables as unset', () => {
+    assert.equal(parseStorageEnv({ STORAGE_BACKEND: '', STORAGE_PUBLIC_URL: '' }).backend, 'local');
+  });
+
+  it('reads every variable', () => {
+    const c = parseStorageEnv({ STORAGE_BACKEND: 'memory', STORAGE_LOCAL_PATH: '/srv/files', STORAGE_LOCAL_FSYNC: 'false', STORAGE_PUBLIC_URL: 'https://cdn.example.com', STORAGE_SIGNING_SECRET: 's'.repeat(32) });
+    assert.deepEqual(c, { backend: 'memory', local: { path: '/srv/files', fsync: false }, publicUrl: 'https://cdn.example.com', signingSecret: 's'.repeat(32) });
+  });
+
+  it('names the variable and what is allowed', () => {
+    configError(() => parseStorageEnv({ STORAGE_BACKEND: 'dropbox' }), 'STORAGE_BACKEND', 'local, memory', '"dropbox"');
+    configError(() => parseStorageEnv({ STORAGE_PUBLIC_URL: 'ftp://x' }), 'STORAGE_PUBLIC_URL', 'http');
+    configError(() => parseStorageEnv({ STORAGE_LOCAL_FSYNC: 'maybe' }), 'STORAGE_LOCAL_FSYNC', 'true or false');
+  });
+
+  it('never echoes a secret in the error', () => {
+    try {
+      parseStorageEnv({ STORAGE_SIGNING_SECRET: 'short-secret' });
+      assert.fail('expected an error');
+    } catch (err) {
+      assert.ok(err instanceof StorageError);
+      assert.match(err.message, /STORAGE_SIGNING_SECRET must be at least 16 characters/);
+      assert.ok(!err.message.includes('short-secret'));
+    }
+  });
+});
+
+describe('factories', () => {
+  it('creates an fs storage from the environment that works end to end', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'stowage-env-'));
+    try {
+      const storage = createStorageFromEnv({ STORAGE_LOCAL_PATH: dir, STORAGE_PUBLIC_URL: 'http://localhost:8080', STORAGE_SIGNING_SECRET: 'x'.repeat(20) });
+      assert.equal(storage.backend, 'fs');
+      await storage.put('k.txt', 'v');
+      assert.equal((await storage.health()).detail.root, dir);
+      assert.ok((await storage.signedUrl('k.txt', { method: 'GET', expiresIn: 60 })).url.startsWith('http://localhost:8080/files/k.txt?'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('creates a memory storage and accepts a Driver instance', () => {
+    const memory = createStorageFromEnv({ STORAGE_BACKEND: 'memory' });
+    assert.equal(memory.backend, 'memory');
+    assert.equal(createStorage({ driver: memory.driver }).backend, 'memory');
+  });
+
+  it('rejects an unknown driver and bad signing options', () => {
+    configError(() => createStorage({ driver: 'ftp' as 'fs' }), 'unknown driver', '"ftp"');
+    configError(() => createStorage({ driver: 'memory', baseUrl: 'http://x', signingSecret: 'short' }), 'signingSecret', '16');
+    configError(() => createStorage({ driver: 'memory', baseUrl: 'nope', signingSecret: 'x'.repeat(16) }), 'baseUrl');
+  });
+});

@@ -8,7 +8,7 @@ export { StorageError, ErrorCodes, isStorageError, type ErrorCode, type StorageE
 export { keyTemplate, normalizeKey, normalizePrefix, compareKeys, MAX_KEY_BYTES, type KeyTemplate } from './core/keys.js';
 export { verifySignedUrl, type VerifiedSignedUrl } from './core/signing.js';
 export { parseStorageEnv, type StorageConfig } from './core/config.js';
-export { PutBody, type BodySummary } from './core/body.js';
+export { PutBody, type BodySummary, type PutBodyChecks } from './core/body.js';
 export { FsDriver, type FsDriverOptions } from './drivers/fs/driver.js';
 export { MemoryDriver } from './drivers/memory/driver.js';
 export type {

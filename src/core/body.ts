@@ -5,8 +5,8 @@
  * integrity check lives here once instead of in every driver.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { StorageError, errorMessage } from './errors.js';
+import { tooLarge } from './objects.js';
 import type { Body } from './types.js';
 
 /** The digest and size of a fully consumed body. */
@@ -110,11 +110,6 @@ export class PutBody implements AsyncIterable<Uint8Array> {
   }
 }
 
-/** Turns the accepted body types into a Node Readable (for drivers that pipe). */
-export function bodyToReadable(body: AsyncIterable<Uint8Array>): Readable {
-  return Readable.from(body, { objectMode: false });
-}
-
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
   return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
 }
@@ -125,11 +120,6 @@ function toBytes(chunk: unknown): Uint8Array {
   throw new StorageError('E_INVALID_ARGUMENT', `body chunks must be bytes, got ${typeof chunk}`);
 }
 
-function tooLarge(maxSize: number): StorageError {
-  return new StorageError('E_TOO_LARGE', `the body is larger than the limit of ${maxSize} bytes`, {
-    details: { maxSize },
-  });
-}
 
 /** Reads a whole stream into one Buffer (for `get`). */
 export async function readAll(stream: AsyncIterable<Uint8Array | string>): Promise<Buffer> {

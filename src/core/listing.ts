@@ -54,44 +54,70 @@ export function foldedPrefix(key: string, prefix: string, delimiter: string | un
   return at === -1 ? undefined : key.slice(0, at + delimiter.length);
 }
 
+/** An item of a page being built: a folded prefix, or an object whose info is loading. */
+type PageItem = { prefix: string } | { key: string; info: Promise<ObjectInfo | undefined> };
+
 /**
  * Builds one page from entries in UTF-8 byte order that start with `prefix`. Entries
  * at or before the cursor are skipped, keys are folded into prefixes, and objects
- * that vanish before their info loads are left out. Returns a cursor when another
- * item follows.
+ * that vanish before their info loads are left out. Infos of a page load concurrently
+ * but are placed in order. Returns a cursor when another item follows.
  */
 export async function collectPage(
   entries: AsyncIterable<ListEntry>,
   opts: { prefix: string; delimiter?: string; cursor: ListCursor | undefined; limit: number },
 ): Promise<ListPage> {
   const page: ListPage = { objects: [], prefixes: [] };
+  const iterator = entries[Symbol.asyncIterator]();
+  let lastFolded: string | undefined;
+
+  const nextItem = async (): Promise<PageItem | undefined> => {
+    for (;;) {
+      const step = await iterator.next();
+      if (step.done) return undefined;
+      const entry = step.value;
+      const folded = 'prefix' in entry ? entry.prefix : foldedPrefix(entry.key, opts.prefix, opts.delimiter);
+      if (folded !== undefined) {
+        // Sorted input keeps a prefix's keys together: only the first one is an item. A
+        // prefix at or before the cursor was returned on an earlier page.
+        if (folded === lastFolded || (opts.cursor && compareKeys(folded, opts.cursor.after) <= 0)) continue;
+        lastFolded = folded;
+        return { prefix: folded };
+      }
+      if (!('key' in entry) || !isAfterCursor(entry.key, opts.cursor)) continue;
+      const info = entry.load();
+      info.catch(() => undefined); // awaited in order below; this only marks it handled meanwhile
+      return { key: entry.key, info };
+    }
+  };
+
   let last: ListCursor | undefined;
   let count = 0;
-  for await (const entry of entries) {
-    const folded = 'prefix' in entry ? entry.prefix : foldedPrefix(entry.key, opts.prefix, opts.delimiter);
-    if (folded !== undefined) {
-      // Sorted input keeps a prefix's keys together: only the first one is an item. A
-      // prefix at or before the cursor was returned on an earlier page.
-      if (last?.skipPrefix && last.after === folded) continue;
-      if (opts.cursor && compareKeys(folded, opts.cursor.after) <= 0) continue;
-    } else if (!isAfterCursor((entry as { key: string }).key, opts.cursor)) {
-      continue;
+  while (count < opts.limit) {
+    const batch: PageItem[] = [];
+    let exhausted = false;
+    while (batch.length < opts.limit - count) {
+      const item = await nextItem();
+      if (!item) {
+        exhausted = true;
+        break;
+      }
+      batch.push(item);
     }
-    if (count === opts.limit) {
-      if (last) page.cursor = encodeCursor(last);
-      return page;
-    }
-    if (folded !== undefined) {
-      page.prefixes.push(folded);
-      last = { after: folded, skipPrefix: true };
-      count++;
-    } else if ('key' in entry) {
-      const info = await entry.load();
-      if (!info) continue;
-      page.objects.push(info);
-      last = { after: entry.key, skipPrefix: false };
+    for (const item of batch) {
+      if ('prefix' in item) {
+        page.prefixes.push(item.prefix);
+        last = { after: item.prefix, skipPrefix: true };
+      } else {
+        const info = await item.info;
+        if (!info) continue; // deleted while we listed
+        page.objects.push(info);
+        last = { after: item.key, skipPrefix: false };
+      }
       count++;
     }
+    if (exhausted) return page;
   }
+  if (last && (await nextItem())) page.cursor = encodeCursor(last);
   return page;
 }

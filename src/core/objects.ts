@@ -79,3 +79,8 @@ export function checkWritePreconditions(
 export function notFound(key: string): StorageError {
   return new StorageError('E_NOT_FOUND', `no object at ${JSON.stringify(key)}`, { key });
 }
+
+/** The error for a body over its size limit. */
+export function tooLarge(maxSize: number): StorageError {
+  return new StorageError('E_TOO_LARGE', `the body is larger than the limit of ${maxSize} bytes`, { details: { maxSize } });
+}

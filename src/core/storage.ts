@@ -85,25 +85,31 @@ export class Storage {
     return this.#run('put', typeof key === 'string' ? key : undefined, async () => {
       const k = normalizeKey(key);
       const driverOpts = driverPutOptions(k, opts);
-      const putBody = new PutBody(body, {
-        sha256: normalizeSha256(opts.sha256),
-        maxSize: validateMaxSize(opts.maxSize),
-        signal: opts.signal,
-      });
-      return this.driver.put(k, putBody, driverOpts);
+      const checks = { sha256: normalizeSha256(opts.sha256), maxSize: validateMaxSize(opts.maxSize), signal: opts.signal };
+      return this.driver.put(k, new PutBody(body, checks), driverOpts);
     });
   }
 
-  /** Stores a local file. The content type defaults to a guess from the key, then from the file name. */
+  /**
+   * Stores a local file, with the same options and guarantees as `put`. The content
+   * type defaults to a guess from the key, then from the file name. Drivers may copy
+   * the file more efficiently than a stream (the fs driver uses the kernel's copy).
+   */
   async putFile(key: string, path: string, opts: PutOptions = {}): Promise<ObjectInfo> {
-    try {
-      const st = await statPath(path);
-      if (!st.isFile()) throw new Error('not a regular file');
-    } catch (err) {
-      throw new StorageError('E_INVALID_ARGUMENT', `cannot read file ${path}: ${errorMessage(err)}`, { cause: err, key, operation: 'putFile', backend: this.backend });
-    }
-    const contentType = opts.contentType ?? contentTypeFromName(key) ?? guessContentType(path);
-    return this.put(key, createReadStream(path, { highWaterMark: 1024 * 1024 }), { ...opts, contentType });
+    return this.#run('putFile', typeof key === 'string' ? key : undefined, async () => {
+      const k = normalizeKey(key);
+      try {
+        const st = await statPath(path);
+        if (!st.isFile()) throw new Error('not a regular file');
+      } catch (err) {
+        throw new StorageError('E_INVALID_ARGUMENT', `cannot read file ${path}: ${errorMessage(err)}`, { cause: err });
+      }
+      const contentType = opts.contentType ?? contentTypeFromName(k) ?? guessContentType(path);
+      const driverOpts = driverPutOptions(k, { ...opts, contentType });
+      const checks = { sha256: normalizeSha256(opts.sha256), maxSize: validateMaxSize(opts.maxSize), signal: opts.signal };
+      if (this.driver.putFile) return this.driver.putFile(k, path, driverOpts, checks);
+      return this.driver.put(k, new PutBody(createReadStream(path, { highWaterMark: 1024 * 1024 }), checks), driverOpts);
+    });
   }
 
   /** Reads a whole object (or a range of it) into memory. A missing key rejects with E_NOT_FOUND. */

@@ -3,7 +3,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import type { PutBody } from './body.js';
+import type { PutBody, PutBodyChecks } from './body.js';
 
 /** What Stowage knows about a stored object. */
 export interface ObjectInfo {
@@ -188,6 +188,14 @@ export interface Driver {
    * and `ifMatch` (E_PRECONDITION_FAILED, also when the key is missing).
    */
   put(key: string, body: PutBody, opts: DriverPutOptions): Promise<ObjectInfo>;
+
+  /**
+   * Optional: stores a local file. Drivers that can do better than streaming (a kernel
+   * copy, a known size, a body that can be re-sent on retry) implement it; without it
+   * Storage streams the file through `put`. Same guarantees as `put`: `checks.sha256`
+   * mismatch is E_CHECKSUM_MISMATCH and `checks.maxSize` is E_TOO_LARGE, with nothing stored.
+   */
+  putFile?(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<ObjectInfo>;
 
   /** Returns the object's info. A missing key rejects with E_NOT_FOUND. */
   stat(key: string): Promise<ObjectInfo>;

@@ -232,6 +232,26 @@ export function writeCases(storage: StorageGetter): void {
       assert.equal(info.sha256, sha256(data));
       assert.deepEqual(await storage().get('reports/2024'), data);
       await rejectsWith(storage().putFile('missing', join(dir, 'nope')), 'E_INVALID_ARGUMENT', 'cannot read file');
+      await rejectsWith(storage().putFile('folder', dir), 'E_INVALID_ARGUMENT', 'not a regular file');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('applies checksum, size and create-only checks to putFile, storing nothing on failure', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'stowage-putfile-'));
+    try {
+      const path = join(dir, 'photo.jpg');
+      await writeFile(path, Buffer.alloc(5000, 3));
+      await storage().put('kept', 'old');
+      await rejectsWith(storage().putFile('kept', path, { sha256: sha256('other') }), 'E_CHECKSUM_MISMATCH');
+      await rejectsWith(storage().putFile('kept', path, { maxSize: 4999 }), 'E_TOO_LARGE');
+      await rejectsWith(storage().putFile('kept', path, { ifNoneMatch: '*' }), 'E_ALREADY_EXISTS');
+      assert.equal((await storage().get('kept')).toString(), 'old');
+      const info = await storage().putFile('fresh', path, { sha256: sha256(Buffer.alloc(5000, 3)), maxSize: 5000, metadata: { a: 'b' } });
+      assert.equal(info.contentType, 'image/jpeg');
+      assert.deepEqual((await storage().stat('fresh')).metadata, { a: 'b' });
+      assert.deepEqual((await storage().list()).objects.map((o) => o.key), ['fresh', 'kept']);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -9,15 +9,17 @@
 import { copyFile, open, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { PutBody } from '../../core/body.js';
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { PutBody, type PutBodyChecks } from '../../core/body.js';
 import { StorageError } from '../../core/errors.js';
 import { collectPage, decodeCursor } from '../../core/listing.js';
-import { checkWritePreconditions, notFound, resolveRange } from '../../core/objects.js';
+import { checkWritePreconditions, notFound, resolveRange, tooLarge } from '../../core/objects.js';
 import type { Capabilities, Driver, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream } from '../../core/types.js';
 import { errnoCode, fsError } from './errors.js';
 import { INTERNAL_DIR, FsLayout } from './layout.js';
 import { KeyLocks } from './lock.js';
-import { isBound, objectInfo, readSidecar, uniqueMtime, writeSidecar, type DataStats, type Sidecar } from './sidecar.js';
+import { isBound, objectInfo, readSidecar, sealStaged, type DataStats, type Sidecar } from './sidecar.js';
 import { walkKeys } from './walk.js';
 
 /** Options of the filesystem driver. */
@@ -32,14 +34,15 @@ export interface FsDriverOptions {
 const MAX_SEGMENT_BYTES = 255;
 /** Read stream buffer size: large chunks keep per-chunk overhead low on big objects. */
 const READ_HIGH_WATER_MARK = 1024 * 1024;
+/** Objects up to this size are read in one call instead of streamed. */
+const SMALL_READ_BYTES = 256 * 1024;
 /** How often a reader retries when it caught a commit between its two renames. */
 const BINDING_RETRIES = 5;
 
-/** A temp data file and sidecar ready to be renamed into place. */
+/** A sealed temp data file and its sidecar, ready to be renamed into place. */
 interface StagedObject {
   dataTemp: string;
   metaTemp: string;
-  stats: DataStats;
   sidecar: Sidecar;
 }
 
@@ -88,46 +91,60 @@ export class FsDriver implements Driver {
 
   /** Streams the body to a temp file, then renames it into place under the key's lock. */
   async put(key: string, body: PutBody, opts: DriverPutOptions): Promise<ObjectInfo> {
+    return this.#write(key, opts, async (dataTemp) => {
+      const handle = await open(dataTemp, 'wx');
+      try {
+        await writeBody(handle, body);
+      } finally {
+        await handle.close();
+      }
+      return body.complete().sha256;
+    });
+  }
+
+  /**
+   * Stores a local file with the kernel's copy (copy_file_range, or a reflink where the
+   * filesystem has them) while the file is hashed in parallel. The file's size and
+   * mtime are compared before and after, so a file changed mid-copy is never stored
+   * under a checksum of other bytes.
+   */
+  async putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<ObjectInfo> {
+    return this.#write(key, opts, async (dataTemp) => {
+      const before = await stat(path);
+      if (checks.maxSize !== undefined && before.size > checks.maxSize) throw tooLarge(checks.maxSize);
+      const hashing = new PutBody(createReadStream(path, { highWaterMark: READ_HIGH_WATER_MARK }), checks);
+      const drain = async () => {
+        for await (const _chunk of hashing); // hashing happens as the body is consumed
+      };
+      await Promise.all([copyFile(path, dataTemp), drain()]);
+      const after = await stat(path);
+      if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || (await stat(dataTemp)).size !== before.size) {
+        throw new StorageError('E_INVALID_ARGUMENT', `${path} changed while it was being stored; nothing was stored`, { key });
+      }
+      return hashing.complete().sha256;
+    });
+  }
+
+  /**
+   * The write path shared by put, putFile and copy: `produce` fills the data temp file
+   * and returns its SHA-256; the file is then sealed, its sidecar written, and both are
+   * committed under the key's lock. On any failure both temps are removed.
+   */
+  async #write(key: string, opts: DriverPutOptions, produce: (dataTemp: string) => Promise<string | undefined>): Promise<ObjectInfo> {
     this.#checkKey(key);
     const { layout } = await this.#open();
     const dataTemp = layout.tempPath();
     const metaTemp = `${dataTemp}.meta`;
     try {
-      let stats: DataStats;
-      const handle = await open(dataTemp, 'wx');
-      try {
-        await writeBody(handle, body);
-        stats = await this.#seal(handle);
-      } finally {
-        await handle.close();
-      }
-      const { sha256 } = body.complete();
-      const sidecar: Sidecar = {
-        v: 1,
-        size: stats.size,
-        mtimeMs: stats.mtimeMs,
-        sha256,
-        contentType: opts.contentType,
-        metadata: opts.metadata,
-        cacheControl: opts.cacheControl,
-        contentDisposition: opts.contentDisposition,
-      };
-      await writeSidecar(metaTemp, sidecar, this.#durable);
-      return await this.#commit(key, { dataTemp, metaTemp, stats, sidecar }, opts);
+      const sha256 = await produce(dataTemp);
+      const { contentType, metadata, cacheControl, contentDisposition } = opts;
+      const sidecar = await sealStaged(dataTemp, metaTemp, { sha256, contentType, metadata, cacheControl, contentDisposition }, this.#durable);
+      return await this.#commit(key, { dataTemp, metaTemp, sidecar }, opts);
     } catch (err) {
       throw fsError(err, `cannot write ${JSON.stringify(key)} under ${layout.root}`, key);
     } finally {
       await Promise.all([rm(dataTemp, { force: true }), rm(metaTemp, { force: true })]);
     }
-  }
-
-  /** Gives a finished temp file its unique mtime, fsyncs it and returns what the sidecar binds to. */
-  async #seal(handle: FileHandle): Promise<DataStats> {
-    const mtime = uniqueMtime();
-    await handle.utimes(mtime, mtime);
-    if (this.#durable) await handle.sync();
-    const st = await handle.stat();
-    return { size: st.size, mtimeMs: st.mtimeMs };
   }
 
   /** Renames data then sidecar into place, after checking preconditions, all under the key's lock. */
@@ -140,7 +157,7 @@ export class FsDriver implements Driver {
       await this.#placeData(layout, key, staged.dataTemp);
       await layout.ensureMetaParent(key);
       await renameOverDir(staged.metaTemp, layout.metaPath(key));
-      return objectInfo(key, staged.stats, staged.sidecar);
+      return objectInfo(key, { size: staged.sidecar.size, mtimeMs: staged.sidecar.mtimeMs }, staged.sidecar);
     });
   }
 
@@ -208,11 +225,7 @@ export class FsDriver implements Driver {
   async stat(key: string): Promise<ObjectInfo> {
     try {
       const real = await this.#locate(key);
-      return await this.#describe(key, async () => {
-        const st = await stat(real);
-        if (!st.isFile()) throw notFound(key);
-        return { size: st.size, mtimeMs: st.mtimeMs };
-      });
+      return await this.#describe(key, () => statFile(real, key));
     } catch (err) {
       throw errnoCode(err) === 'ENOENT' ? notFound(key) : fsError(err, `cannot stat ${JSON.stringify(key)}`, key);
     }
@@ -234,6 +247,15 @@ export class FsDriver implements Driver {
         return { size: st.size, mtimeMs: st.mtimeMs };
       });
       const range = opts.range ? resolveRange(opts.range, info.size) : undefined;
+      const start = range?.start ?? 0;
+      const length = (range ? range.end + 1 : info.size) - start;
+      if (length <= SMALL_READ_BYTES) {
+        // Small objects: one read on the open handle beats a stream's extra round trips.
+        const fh = handle as FileHandle;
+        handle = undefined;
+        const { bytesRead, buffer } = await fh.read(Buffer.allocUnsafe(length), 0, length, start).finally(() => fh.close());
+        return { stream: Readable.from([buffer.subarray(0, bytesRead)], { objectMode: false }), info, range };
+      }
       const stream = (handle as FileHandle).createReadStream({
         start: range?.start,
         end: range?.end,
@@ -282,41 +304,26 @@ export class FsDriver implements Driver {
   }
 
   /**
-   * Copies with the kernel's copy (reflink or copy_file_range where available) into a
-   * temp file, then commits it like a write. The source's info is read before and
-   * checked after the copy, so the copied bytes and the copied sidecar always match.
+   * Copies with the kernel's copy into a temp file, then commits it like a write. The
+   * source's info is read before and checked after the copy, so the copied bytes and
+   * the copied checksum always belong together.
    */
   async copy(from: string, to: string): Promise<ObjectInfo> {
-    this.#checkKey(to);
     const source = await this.stat(from);
     if (from === to) return source;
-    const { layout } = await this.#open();
-    const dataTemp = layout.tempPath();
-    const metaTemp = `${dataTemp}.meta`;
+    const { contentType, metadata, cacheControl, contentDisposition } = source;
     try {
-      for (let attempt = 0; ; attempt++) {
-        const before = await this.stat(from);
-        await copyFile(await this.#locate(from), dataTemp);
-        const after = await this.stat(from);
-        if (before.etag === after.etag && before.size === after.size) {
-          const handle = await open(dataTemp, 'r+');
-          let stats: DataStats;
-          try {
-            stats = await this.#seal(handle);
-          } finally {
-            await handle.close();
-          }
-          const sidecar: Sidecar = { v: 1, size: stats.size, mtimeMs: stats.mtimeMs, sha256: after.sha256, contentType: after.contentType, metadata: after.metadata, cacheControl: after.cacheControl, contentDisposition: after.contentDisposition };
-          await writeSidecar(metaTemp, sidecar, this.#durable);
-          return await this.#commit(to, { dataTemp, metaTemp, stats, sidecar }, {});
+      return await this.#write(to, { contentType, metadata, cacheControl, contentDisposition }, async (dataTemp) => {
+        for (let attempt = 0; attempt < 3; attempt++) {
+          const before = await this.stat(from);
+          await copyFile(await this.#locate(from), dataTemp);
+          const after = await this.stat(from);
+          if (before.etag === after.etag && before.size === after.size && after.etag === source.etag) return after.sha256;
         }
-        if (attempt === 3) throw new StorageError('E_UNAVAILABLE', `${JSON.stringify(from)} kept changing while it was copied`, { key: from });
-        await rm(dataTemp, { force: true });
-      }
+        throw new StorageError('E_UNAVAILABLE', `${JSON.stringify(from)} kept changing while it was copied`, { key: from });
+      });
     } catch (err) {
-      throw errnoCode(err) === 'ENOENT' ? notFound(from) : fsError(err, `cannot copy ${JSON.stringify(from)} to ${JSON.stringify(to)}`, from);
-    } finally {
-      await Promise.all([rm(dataTemp, { force: true }), rm(metaTemp, { force: true })]);
+      throw errnoCode(err) === 'ENOENT' ? notFound(from) : err;
     }
   }
 
@@ -353,11 +360,13 @@ export class FsDriver implements Driver {
       prefix: opts.prefix,
       delimiter: opts.delimiter,
       cursor,
-      load: (key) => this.stat(key).catch((err: unknown) => {
+      // The walk never enters symlinked folders, so a plain file it finds lies inside the
+      // root and needs no realpath check; a symlink goes through the full stat.
+      load: (key, isLink) => (isLink ? this.stat(key) : this.#describe(key, () => statFile(layout.dataPath(key), key))).catch((err: unknown) => {
         if (err instanceof StorageError && (err.code === 'E_NOT_FOUND' || err.code === 'E_INVALID_KEY')) return undefined;
+        if (errnoCode(err) === 'ENOENT') return undefined;
         throw err;
       }),
-      isLinkedFile: (key) => this.stat(key).then(() => true, () => false),
     });
     try {
       return await collectPage(entries, { prefix: opts.prefix, delimiter: opts.delimiter, cursor, limit: opts.limit });
@@ -380,6 +389,13 @@ export class FsDriver implements Driver {
   }
 }
 
+/** Size and mtime of a regular file; E_NOT_FOUND for anything else (a folder). */
+async function statFile(path: string, key: string): Promise<DataStats> {
+  const st = await stat(path);
+  if (!st.isFile()) throw notFound(key);
+  return { size: st.size, mtimeMs: st.mtimeMs };
+}
+
 /** Renames a file onto `target`, first removing a folder standing there (stale sidecar folders). */
 async function renameOverDir(source: string, target: string): Promise<void> {
   try {
@@ -392,26 +408,34 @@ async function renameOverDir(source: string, target: string): Promise<void> {
   }
 }
 
+/** How many chunk writes may be in flight at once while the next chunks are hashed. */
+const WRITES_IN_FLIGHT = 4;
+
 /**
- * Writes every chunk of the body. One write stays in flight while the next chunk is
- * read and hashed, so hashing overlaps the disk I/O; short writes are continued.
+ * Writes every chunk of the body at its own offset, keeping several writes in flight
+ * while the next chunks are read and hashed, so hashing overlaps the disk I/O. Memory
+ * stays bounded by WRITES_IN_FLIGHT chunks.
  */
 async function writeBody(handle: FileHandle, body: AsyncIterable<Uint8Array>): Promise<void> {
-  let inFlight: Promise<void> = Promise.resolve();
-  const writeAll = async (chunk: Uint8Array): Promise<void> => {
+  const inFlight = new Set<Promise<void>>();
+  const writeAt = async (chunk: Uint8Array, position: number): Promise<void> => {
     for (let offset = 0; offset < chunk.byteLength; ) {
-      const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
+      const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset, position + offset);
       offset += bytesWritten;
     }
   };
+  let position = 0;
   try {
     for await (const chunk of body) {
-      await inFlight;
-      inFlight = writeAll(chunk);
+      if (inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(inFlight);
+      const write = writeAt(chunk, position);
+      position += chunk.byteLength;
+      inFlight.add(write);
+      write.then(() => inFlight.delete(write), () => undefined);
     }
+    await Promise.all(inFlight);
   } finally {
     // Never leave a write running against a handle the caller is about to close.
-    await inFlight.catch(() => undefined);
+    await Promise.allSettled(inFlight);
   }
-  await inFlight;
 }

@@ -19,10 +19,11 @@ export interface WalkContext {
   prefix: string;
   delimiter?: string;
   cursor?: ListCursor;
-  /** Loads the info of a key found on disk; undefined when it vanished or is not an object. */
-  load: (key: string) => Promise<ObjectInfo | undefined>;
-  /** Whether a symlink found at this key leads to a file inside the root. */
-  isLinkedFile: (key: string) => Promise<boolean>;
+  /**
+   * Loads the info of a key found on disk (`isLink` when it is a symlink, which must be
+   * checked to lead to a file inside the root); undefined when it vanished or is not an object.
+   */
+  load: (key: string, isLink: boolean) => Promise<ObjectInfo | undefined>;
 }
 
 interface Item {
@@ -50,8 +51,7 @@ async function* walkDir(ctx: WalkContext, dir: string, dirKey: string): AsyncGen
         yield* walkDir(ctx, join(dir, item.name), sub);
       }
     } else if (key.startsWith(ctx.prefix) && isAddressable(item.name)) {
-      if (item.kind === 'link' && !(await ctx.isLinkedFile(key))) continue;
-      yield { key, load: () => ctx.load(key) };
+      yield { key, load: () => ctx.load(key, item.kind === 'link') };
     }
   }
 }

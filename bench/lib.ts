@@ -1,0 +1,58 @@
+/**
+ * Benchmark helpers: timing, peak RSS and ratio reporting. Figures are only
+ * comparable within one run (the machine is shared), so every result is printed as a
+ * ratio against an anchor measured in the same run.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+
+/** Runs `fn` and returns its duration in seconds. */
+export async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const start = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+function statusField(field: 'VmHWM' | 'VmRSS'): number {
+  const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
+  return Number(/(\d+)/.exec(line ?? '')?.[1] ?? 0) * 1024;
+}
+
+/**
+ * Runs `fn` and returns how far the process's peak RSS rose above its RSS at the
+ * start, in bytes. The kernel's peak counter is reset first (Linux clear_refs).
+ */
+export async function peakRssGrowth(fn: () => Promise<unknown>): Promise<number> {
+  global.gc?.();
+  writeFileSync('/proc/self/clear_refs', '5');
+  const before = statusField('VmRSS');
+  await fn();
+  return statusField('VmHWM') - before;
+}
+
+/** Megabytes (10^6 bytes) per second. */
+export function mbps(bytes: number, seconds: number): number {
+  return bytes / 1e6 / seconds;
+}
+
+/** Prints rows as an aligned table. */
+export function table(rows: (string | number)[][]): void {
+  const cells = rows.map((r) => r.map((c) => (typeof c === 'number' ? c.toFixed(c >= 100 ? 0 : 2) : c)));
+  const widths = cells[0]?.map((_, i) => Math.max(...cells.map((r) => r[i]?.length ?? 0))) ?? [];
+  for (const row of cells) console.log(row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  '));
+}
+
+/** Runs `tasks` with at most `concurrency` in flight. */
+export async function pool<T>(items: T[], concurrency: number, task: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await task(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+/** The median of some samples. */
+export function median(samples: number[]): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}

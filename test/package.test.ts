@@ -1,0 +1,33 @@
+/**
+ * The published package: `npm run build` output compiles from src alone, and the
+ * `stowage` entry exports the documented API with type declarations.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+
+const repo = new URL('..', import.meta.url).pathname;
+const out = mkdtempSync(join(tmpdir(), 'stowage-build-'));
+after(() => rmSync(out, { recursive: true, force: true }));
+
+describe('package', () => {
+  it('builds to JS and declarations and exports the public API', async () => {
+    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+    execFileSync(process.execPath, [tsc, '-p', join(repo, 'tsconfig.build.json'), '--outDir', join(out, 'dist')], { stdio: 'inherit' });
+    const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { name: string; exports: { '.': { types: string; default: string } } };
+    assert.equal(pkg.name, 'stowage');
+    writeFileSync(join(out, 'package.json'), JSON.stringify({ name: 'stowage', type: 'module', exports: pkg.exports }));
+    symlinkSync(join(repo, 'node_modules'), join(out, 'node_modules'));
+    assert.ok(existsSync(join(out, pkg.exports['.'].types)), 'type declarations are emitted');
+    const api = (await import(join(out, pkg.exports['.'].default))) as Record<string, unknown>;
+    for (const name of ['createStorage', 'createStorageFromEnv', 'Storage', 'StorageError', 'ErrorCodes', 'keyTemplate', 'verifySignedUrl']) {
+      assert.ok(name in api, `exports ${name}`);
+    }
+    const { createStorage } = api as { createStorage: (o: { driver: string }) => { put: (k: string, v: string) => Promise<{ size: number }> } };
+    assert.equal((await createStorage({ driver: 'memory' }).put('k', 'abc')).size, 3);
+  });
+});

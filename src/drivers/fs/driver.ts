@@ -6,17 +6,18 @@
  * crash leaves the previous version intact. See layout.ts for where files live and
  * sidecar.ts for how metadata stays consistent with the bytes.
  */
+import { createReadStream } from 'node:fs';
 import { copyFile, open, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PutBody, type PutBodyChecks } from '../../core/body.js';
 import { StorageError } from '../../core/errors.js';
 import { collectPage, decodeCursor } from '../../core/listing.js';
 import { checkWritePreconditions, notFound, resolveRange, tooLarge } from '../../core/objects.js';
 import type { Capabilities, Driver, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream } from '../../core/types.js';
 import { errnoCode, fsError } from './errors.js';
+import { renameOverDir, statFile, writeBody } from './io.js';
 import { INTERNAL_DIR, FsLayout } from './layout.js';
 import { KeyLocks } from './lock.js';
 import { isBound, objectInfo, readSidecar, sealStaged, type DataStats, type Sidecar } from './sidecar.js';
@@ -36,6 +37,8 @@ const MAX_SEGMENT_BYTES = 255;
 const READ_HIGH_WATER_MARK = 1024 * 1024;
 /** Objects up to this size are read in one call instead of streamed. */
 const SMALL_READ_BYTES = 256 * 1024;
+/** How often copy starts over when the source is overwritten while it is copied. */
+const COPY_ATTEMPTS = 3;
 /** How often a reader retries when it caught a commit between its two renames. */
 const BINDING_RETRIES = 5;
 
@@ -116,7 +119,10 @@ export class FsDriver implements Driver {
       const drain = async () => {
         for await (const _chunk of hashing); // hashing happens as the body is consumed
       };
-      await Promise.all([copyFile(path, dataTemp), drain()]);
+      // Wait for both even when one fails, so no copy is still writing when the temp is removed.
+      const [copied, hashed] = await Promise.allSettled([copyFile(path, dataTemp), drain()]);
+      if (copied.status === 'rejected') throw copied.reason;
+      if (hashed.status === 'rejected') throw hashed.reason;
       const after = await stat(path);
       if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || (await stat(dataTemp)).size !== before.size) {
         throw new StorageError('E_INVALID_ARGUMENT', `${path} changed while it was being stored; nothing was stored`, { key });
@@ -304,26 +310,29 @@ export class FsDriver implements Driver {
   }
 
   /**
-   * Copies with the kernel's copy into a temp file, then commits it like a write. The
-   * source's info is read before and checked after the copy, so the copied bytes and
-   * the copied checksum always belong together.
+   * Copies with the kernel's copy into a temp file, then commits it like a write. Each
+   * attempt takes the source's info, copies, and checks the source is still that
+   * version, so the copied bytes and the copied checksum always belong together.
    */
   async copy(from: string, to: string): Promise<ObjectInfo> {
-    const source = await this.stat(from);
-    if (from === to) return source;
-    const { contentType, metadata, cacheControl, contentDisposition } = source;
-    try {
-      return await this.#write(to, { contentType, metadata, cacheControl, contentDisposition }, async (dataTemp) => {
-        for (let attempt = 0; attempt < 3; attempt++) {
-          const before = await this.stat(from);
+    for (let attempt = 1; ; attempt++) {
+      const source = await this.stat(from);
+      if (from === to) return source;
+      const { contentType, metadata, cacheControl, contentDisposition } = source;
+      let changed = false;
+      try {
+        const copied = await this.#write(to, { contentType, metadata, cacheControl, contentDisposition }, async (dataTemp) => {
           await copyFile(await this.#locate(from), dataTemp);
           const after = await this.stat(from);
-          if (before.etag === after.etag && before.size === after.size && after.etag === source.etag) return after.sha256;
-        }
-        throw new StorageError('E_UNAVAILABLE', `${JSON.stringify(from)} kept changing while it was copied`, { key: from });
-      });
-    } catch (err) {
-      throw errnoCode(err) === 'ENOENT' ? notFound(from) : err;
+          changed = after.etag !== source.etag || after.size !== source.size;
+          if (changed) throw new StorageError('E_UNAVAILABLE', `${JSON.stringify(from)} kept changing while it was copied`, { key: from });
+          return source.sha256;
+        });
+        return copied;
+      } catch (err) {
+        if (errnoCode(err) === 'ENOENT') throw notFound(from);
+        if (!changed || attempt === COPY_ATTEMPTS) throw err;
+      }
     }
   }
 
@@ -386,56 +395,5 @@ export class FsDriver implements Driver {
       throw fsError(err, `cannot write to ${layout.root}`);
     }
     return { root: layout.root };
-  }
-}
-
-/** Size and mtime of a regular file; E_NOT_FOUND for anything else (a folder). */
-async function statFile(path: string, key: string): Promise<DataStats> {
-  const st = await stat(path);
-  if (!st.isFile()) throw notFound(key);
-  return { size: st.size, mtimeMs: st.mtimeMs };
-}
-
-/** Renames a file onto `target`, first removing a folder standing there (stale sidecar folders). */
-async function renameOverDir(source: string, target: string): Promise<void> {
-  try {
-    await rename(source, target);
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code !== 'EISDIR' && code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
-    await rm(target, { recursive: true, force: true });
-    await rename(source, target);
-  }
-}
-
-/** How many chunk writes may be in flight at once while the next chunks are hashed. */
-const WRITES_IN_FLIGHT = 4;
-
-/**
- * Writes every chunk of the body at its own offset, keeping several writes in flight
- * while the next chunks are read and hashed, so hashing overlaps the disk I/O. Memory
- * stays bounded by WRITES_IN_FLIGHT chunks.
- */
-async function writeBody(handle: FileHandle, body: AsyncIterable<Uint8Array>): Promise<void> {
-  const inFlight = new Set<Promise<void>>();
-  const writeAt = async (chunk: Uint8Array, position: number): Promise<void> => {
-    for (let offset = 0; offset < chunk.byteLength; ) {
-      const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset, position + offset);
-      offset += bytesWritten;
-    }
-  };
-  let position = 0;
-  try {
-    for await (const chunk of body) {
-      if (inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(inFlight);
-      const write = writeAt(chunk, position);
-      position += chunk.byteLength;
-      inFlight.add(write);
-      write.then(() => inFlight.delete(write), () => undefined);
-    }
-    await Promise.all(inFlight);
-  } finally {
-    // Never leave a write running against a handle the caller is about to close.
-    await Promise.allSettled(inFlight);
   }
 }

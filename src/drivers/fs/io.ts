@@ -1,0 +1,59 @@
+/**
+ * Plain file I/O helpers of the filesystem driver: writing a body with overlapping
+ * writes, describing a regular file, and renaming over stale folders.
+ */
+import { rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { notFound } from '../../core/objects.js';
+import { errnoCode } from './errors.js';
+import type { DataStats } from './sidecar.js';
+
+/** Size and mtime of a regular file; E_NOT_FOUND for anything else (a folder). */
+export async function statFile(path: string, key: string): Promise<DataStats> {
+  const st = await stat(path);
+  if (!st.isFile()) throw notFound(key);
+  return { size: st.size, mtimeMs: st.mtimeMs };
+}
+
+/** Renames a file onto `target`, first removing a folder standing there (stale sidecar folders). */
+export async function renameOverDir(source: string, target: string): Promise<void> {
+  try {
+    await rename(source, target);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code !== 'EISDIR' && code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+    await rm(target, { recursive: true, force: true });
+    await rename(source, target);
+  }
+}
+
+/** How many chunk writes may be in flight at once while the next chunks are hashed. */
+const WRITES_IN_FLIGHT = 4;
+
+/**
+ * Writes every chunk of the body at its own offset, keeping several writes in flight
+ * while the next chunks are read and hashed, so hashing overlaps the disk I/O. Memory
+ * stays bounded by WRITES_IN_FLIGHT chunks.
+ */
+export async function writeBody(handle: FileHandle, body: AsyncIterable<Uint8Array>): Promise<void> {
+  const inFlight = new Set<Promise<void>>();
+  const writeAt = async (chunk: Uint8Array, position: number): Promise<void> => {
+    for (let offset = 0; offset < chunk.byteLength; ) {
+      const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset, position + offset);
+      offset += bytesWritten;
+    }
+  };
+  let position = 0;
+  try {
+    for await (const chunk of body) {
+      if (inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(inFlight);
+      const write = writeAt(chunk, position);
+      position += chunk.byteLength;
+      inFlight.add(write);
+      write.then(() => inFlight.delete(write), () => undefined);
+    }
+    await Promise.all(inFlight);
+  } finally {
+    // Never leave a write running against a handle the caller is about to close.
+    await Promise.allSettled(inFlight);
+  }
+}

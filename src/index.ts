@@ -1,16 +1,20 @@
 /**
  * Stowage: object storage for TypeScript and Node.js backends. One async API over the
- * local filesystem and in-memory drivers (S3-compatible services plug in the same way).
+ * local filesystem, any S3-compatible service, and memory.
  */
 export { createStorage, createStorageFromEnv, type CreateStorageOptions } from './create.js';
 export { Storage, MAX_LIST_LIMIT, type StorageOptions } from './core/storage.js';
 export { StorageError, ErrorCodes, isStorageError, type ErrorCode, type StorageErrorInit } from './core/errors.js';
 export { keyTemplate, normalizeKey, normalizePrefix, compareKeys, MAX_KEY_BYTES, type KeyTemplate } from './core/keys.js';
 export { verifySignedUrl, type VerifiedSignedUrl } from './core/signing.js';
-export { parseStorageEnv, type StorageConfig } from './core/config.js';
+export { parseStorageEnv, parseStorageUrl, type StorageConfig, type S3Config } from './core/config.js';
 export { PutBody, type BodySummary, type PutBodyChecks } from './core/body.js';
 export { FsDriver, type FsDriverOptions } from './drivers/fs/driver.js';
 export { MemoryDriver } from './drivers/memory/driver.js';
+export { S3Driver } from './drivers/s3/driver.js';
+export type { S3DriverOptions } from './drivers/s3/options.js';
+export { PROVIDERS, PROFILES, type ProviderName, type ProviderProfile } from './drivers/s3/providers.js';
+export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './layers/retry.js';
 export type {
   Body,
   ByteRange,
@@ -23,9 +27,12 @@ export type {
   ListPage,
   ObjectInfo,
   ObjectStream,
+  PresignedPost,
+  PresignPostOptions,
   PutOptions,
   ResolvedRange,
   SignedUrl,
   SignedUrlOptions,
   Usage,
+  VerifyOptions,
 } from './core/types.js';

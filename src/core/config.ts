@@ -7,26 +7,105 @@ import { StorageError } from './errors.js';
 import { MIN_SECRET_LENGTH } from './signing.js';
 
 /** The backends selectable by STORAGE_BACKEND. */
-export const BACKENDS = ['local', 'memory'] as const;
+export const BACKENDS = ['local', 'memory', 's3'] as const;
 
 // Empty variables (`FOO=` in a .env file) mean "not set".
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
 const flag = z.enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' }).transform((v) => ['true', '1', 'yes'].includes(v));
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+const count = z.coerce.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).positive({ error: 'must be positive' });
 
 const envSchema = z.object({
-  STORAGE_BACKEND: optional(z.enum(BACKENDS, { error: `must be one of: ${BACKENDS.join(', ')}` })).default('local'),
-  STORAGE_LOCAL_PATH: optional(z.string()).default('./uploads'),
+  STORAGE_URL: optional(z.string()),
+  STORAGE_BACKEND: optional(z.enum(BACKENDS, { error: `must be one of: ${BACKENDS.join(', ')}` })),
+  STORAGE_LOCAL_PATH: optional(z.string()),
   STORAGE_LOCAL_FSYNC: optional(flag).default(true),
-  STORAGE_PUBLIC_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })),
+  STORAGE_PUBLIC_URL: optional(httpUrl),
   STORAGE_SIGNING_SECRET: optional(z.string().min(MIN_SECRET_LENGTH, { error: `must be at least ${MIN_SECRET_LENGTH} characters` })),
+  STORAGE_S3_BUCKET: optional(z.string()),
+  STORAGE_S3_REGION: optional(z.string()),
+  STORAGE_S3_ENDPOINT_URL: optional(httpUrl),
+  STORAGE_S3_ACCESS_KEY: optional(z.string()),
+  STORAGE_S3_SECRET_KEY: optional(z.string()),
+  STORAGE_S3_PREFIX: optional(z.string()),
+  STORAGE_S3_PUBLIC_URL: optional(httpUrl),
+  STORAGE_S3_PROVIDER: optional(z.string()),
+  STORAGE_S3_FORCE_PATH_STYLE: optional(flag),
+  STORAGE_S3_ACCOUNT_ID: optional(z.string()),
+  STORAGE_S3_MAX_SOCKETS: optional(count),
 });
+
+/** S3 settings read from the environment (checked in depth by the S3 driver). */
+export interface S3Config {
+  bucket?: string;
+  region?: string;
+  endpoint?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  prefix?: string;
+  publicUrl?: string;
+  provider?: string;
+  forcePathStyle?: boolean;
+  accountId?: string;
+  maxSockets?: number;
+}
 
 /** The storage settings read from the environment. */
 export interface StorageConfig {
   backend: (typeof BACKENDS)[number];
   local: { path: string; fsync: boolean };
+  s3: S3Config;
   publicUrl?: string;
   signingSecret?: string;
+}
+
+/** Variables whose values are never echoed (STORAGE_URL may carry credentials). */
+const SECRET_VARIABLES = /SECRET|ACCESS_KEY|^STORAGE_URL$/;
+
+function configError(message: string, variables: string[]): StorageError {
+  return new StorageError('E_CONFIG_INVALID', `invalid storage configuration: ${message}`, { details: { variables } });
+}
+
+/**
+ * Parses a storage URL: `local:./uploads`, `memory:`, `s3://bucket/prefix` (endpoint and
+ * keys from elsewhere) or `s3://KEY:SECRET@host:port/bucket/prefix?region=...` (`s3+http://`
+ * for a plain-HTTP endpoint). With credentials or a port the host is the endpoint;
+ * otherwise it is the bucket. Query: region, provider, pathStyle, publicUrl.
+ */
+export function parseStorageUrl(text: string, variable = 'STORAGE_URL'): Pick<StorageConfig, 'backend'> & { localPath?: string; s3?: S3Config } {
+  if (text === 'memory:' || text === 'memory') return { backend: 'memory' };
+  if (text.startsWith('local:')) {
+    const path = text.slice('local:'.length);
+    if (path === '') throw configError(`${variable} "local:" needs a folder, e.g. local:./uploads`, [variable]);
+    return { backend: 'local', localPath: path };
+  }
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw configError(`${variable} must look like local:./uploads, memory: or s3://bucket/prefix`, [variable]);
+  }
+  if (url.protocol !== 's3:' && url.protocol !== 's3+http:' && url.protocol !== 's3+https:') {
+    throw configError(`${variable} has the unknown scheme "${url.protocol}"; use local:, memory: or s3://`, [variable]);
+  }
+  const segments = decodeURIComponent(url.pathname).split('/').filter(Boolean);
+  const hostIsEndpoint = url.username !== '' || url.port !== '' || url.protocol !== 's3:';
+  const s3: S3Config = {};
+  if (hostIsEndpoint) {
+    s3.endpoint = `${url.protocol === 's3+http:' ? 'http' : 'https'}://${url.host}`;
+    s3.bucket = segments.shift();
+    if (url.username) s3.accessKeyId = decodeURIComponent(url.username);
+    if (url.password) s3.secretAccessKey = decodeURIComponent(url.password);
+  } else {
+    s3.bucket = url.hostname;
+  }
+  if (segments.length > 0) s3.prefix = segments.join('/');
+  const q = url.searchParams;
+  if (q.has('region')) s3.region = q.get('region') ?? undefined;
+  if (q.has('provider')) s3.provider = q.get('provider') ?? undefined;
+  if (q.has('pathStyle')) s3.forcePathStyle = q.get('pathStyle') === 'true';
+  if (q.has('publicUrl')) s3.publicUrl = q.get('publicUrl') ?? undefined;
+  return { backend: 's3', s3 };
 }
 
 /** Parses and validates the storage variables of `env`. */
@@ -36,16 +115,30 @@ export function parseStorageEnv(env: Record<string, string | undefined> = proces
     const problems = result.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'environment');
       const got = env[name];
-      return `${name} ${issue.message}${got === undefined ? '' : ` (got ${JSON.stringify(name.includes('SECRET') ? '***' : got)})`}`;
+      return `${name} ${issue.message}${got === undefined ? '' : ` (got ${JSON.stringify(SECRET_VARIABLES.test(name) ? '***' : got)})`}`;
     });
-    throw new StorageError('E_CONFIG_INVALID', `invalid storage configuration: ${problems.join('; ')}`, {
-      details: { variables: result.error.issues.map((i) => String(i.path[0])) },
-    });
+    throw configError(problems.join('; '), result.error.issues.map((i) => String(i.path[0])));
   }
   const v = result.data;
+  const fromUrl = v.STORAGE_URL === undefined ? undefined : parseStorageUrl(v.STORAGE_URL);
+  if (fromUrl && v.STORAGE_BACKEND && v.STORAGE_BACKEND !== fromUrl.backend) {
+    throw configError(`STORAGE_BACKEND is ${v.STORAGE_BACKEND} but STORAGE_URL names the ${fromUrl.backend} backend; set one of them`, ['STORAGE_BACKEND', 'STORAGE_URL']);
+  }
+  const backend = v.STORAGE_BACKEND ?? fromUrl?.backend ?? 'local';
+  // Individual variables override what STORAGE_URL says.
+  const s3: S3Config = { ...fromUrl?.s3 };
+  const overrides: [keyof S3Config, unknown][] = [
+    ['bucket', v.STORAGE_S3_BUCKET], ['region', v.STORAGE_S3_REGION], ['endpoint', v.STORAGE_S3_ENDPOINT_URL],
+    ['accessKeyId', v.STORAGE_S3_ACCESS_KEY], ['secretAccessKey', v.STORAGE_S3_SECRET_KEY], ['prefix', v.STORAGE_S3_PREFIX],
+    ['publicUrl', v.STORAGE_S3_PUBLIC_URL], ['provider', v.STORAGE_S3_PROVIDER], ['forcePathStyle', v.STORAGE_S3_FORCE_PATH_STYLE],
+    ['accountId', v.STORAGE_S3_ACCOUNT_ID], ['maxSockets', v.STORAGE_S3_MAX_SOCKETS],
+  ];
+  for (const [field, value] of overrides) if (value !== undefined) Object.assign(s3, { [field]: value });
+  if (backend === 's3' && !s3.bucket) throw configError('STORAGE_S3_BUCKET is required when STORAGE_BACKEND is s3 (or give STORAGE_URL=s3://bucket/prefix)', ['STORAGE_S3_BUCKET']);
   return {
-    backend: v.STORAGE_BACKEND,
-    local: { path: v.STORAGE_LOCAL_PATH, fsync: v.STORAGE_LOCAL_FSYNC },
+    backend,
+    local: { path: v.STORAGE_LOCAL_PATH ?? fromUrl?.localPath ?? './uploads', fsync: v.STORAGE_LOCAL_FSYNC },
+    s3,
     publicUrl: v.STORAGE_PUBLIC_URL,
     signingSecret: v.STORAGE_SIGNING_SECRET,
   };

@@ -8,6 +8,8 @@ import type { DriverPutOptions, PutOptions, SignedUrlOptions } from './types.js'
 
 /** The most bytes of user metadata (names plus values), the S3 limit. */
 export const MAX_METADATA_BYTES = 2048;
+/** User metadata names with this prefix are reserved (backends store Stowage's own fields there). */
+export const RESERVED_METADATA_PREFIX = 'stowage-';
 /** The longest a signed URL may live: 7 days, as on S3. */
 export const MAX_EXPIRES_IN = 7 * 24 * 3600;
 
@@ -47,6 +49,9 @@ export function normalizeMetadata(metadata: unknown): Record<string, string> {
     const name = rawName.toLowerCase();
     if (!METADATA_NAME.test(name)) {
       throw invalid(`metadata name ${JSON.stringify(rawName)} may only hold letters, digits, "-" and "_"`);
+    }
+    if (name.startsWith(RESERVED_METADATA_PREFIX)) {
+      throw invalid(`metadata name ${JSON.stringify(rawName)} is reserved: names starting with "${RESERVED_METADATA_PREFIX}" hold Stowage's own data`);
     }
     if (name in out) throw invalid(`metadata names ${JSON.stringify(rawName)} and another differ only by case`);
     if (typeof value !== 'string') throw invalid(`metadata value of ${JSON.stringify(rawName)} must be a string`);
@@ -114,12 +119,14 @@ export function validateSignedUrlOptions(opts: SignedUrlOptions): SignedUrlOptio
   if (typeof expiresIn !== 'number' || !Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_EXPIRES_IN) {
     throw invalid(`expiresIn must be a whole number of seconds from 1 to ${MAX_EXPIRES_IN} (7 days)`);
   }
-  if (opts.method === 'GET' && (opts.contentType !== undefined || opts.maxSize !== undefined)) {
-    throw invalid('contentType and maxSize only apply to PUT signed URLs');
+  if (opts.method === 'GET' && (opts.contentType !== undefined || opts.maxSize !== undefined || opts.contentLength !== undefined)) {
+    throw invalid('contentType, maxSize and contentLength only apply to PUT signed URLs');
   }
   if (opts.method === 'PUT' && opts.download !== undefined) throw invalid('download only applies to GET signed URLs');
   if (opts.contentType !== undefined) validateContentType(opts.contentType);
   validateMaxSize(opts.maxSize);
+  validateMaxSize(opts.contentLength, 'contentLength');
+  if (opts.maxSize !== undefined && opts.contentLength !== undefined) throw invalid('use either maxSize or contentLength, not both');
   if (opts.download !== undefined && (typeof opts.download !== 'string' || opts.download === '' || CONTROL.test(opts.download) || opts.download.length > 255)) {
     throw invalid('download must be a file name of 1-255 characters without control characters');
   }

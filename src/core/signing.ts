@@ -20,15 +20,16 @@ export interface VerifiedSignedUrl {
   method: 'GET' | 'PUT';
   contentType?: string;
   maxSize?: number;
+  contentLength?: number;
   download?: string;
   expiresAt: Date;
 }
 
-const PARAMS = { method: 'X-Stowage-Method', expires: 'X-Stowage-Expires', contentType: 'X-Stowage-Content-Type', maxSize: 'X-Stowage-Max-Size', download: 'X-Stowage-Download', signature: 'X-Stowage-Signature' } as const;
+const PARAMS = { method: 'X-Stowage-Method', expires: 'X-Stowage-Expires', contentType: 'X-Stowage-Content-Type', maxSize: 'X-Stowage-Max-Size', contentLength: 'X-Stowage-Content-Length', download: 'X-Stowage-Download', signature: 'X-Stowage-Signature' } as const;
 
 /** The canonical text that is signed; JSON so no field can bleed into another. */
-function canonical(fields: { key: string; method: string; expires: number; contentType?: string; maxSize?: number; download?: string }): string {
-  return JSON.stringify(['stowage-v1', fields.key, fields.method, fields.expires, fields.contentType ?? null, fields.maxSize ?? null, fields.download ?? null]);
+function canonical(fields: { key: string; method: string; expires: number; contentType?: string; maxSize?: number; contentLength?: number; download?: string }): string {
+  return JSON.stringify(['stowage-v1', fields.key, fields.method, fields.expires, fields.contentType ?? null, fields.maxSize ?? null, fields.contentLength ?? null, fields.download ?? null]);
 }
 
 function hmac(secret: string, text: string): Buffer {
@@ -69,14 +70,16 @@ export function createSignedUrl(
   now: number = Date.now(),
 ): SignedUrl {
   const expires = Math.floor(now / 1000) + opts.expiresIn;
-  const fields = { key, method: opts.method, expires, contentType: opts.contentType, maxSize: opts.maxSize, download: opts.download };
+  const fields = { key, method: opts.method, expires, contentType: opts.contentType, maxSize: opts.maxSize, contentLength: opts.contentLength, download: opts.download };
   const query = new URLSearchParams({ [PARAMS.method]: opts.method, [PARAMS.expires]: String(expires) });
   if (opts.contentType !== undefined) query.set(PARAMS.contentType, opts.contentType);
   if (opts.maxSize !== undefined) query.set(PARAMS.maxSize, String(opts.maxSize));
+  if (opts.contentLength !== undefined) query.set(PARAMS.contentLength, String(opts.contentLength));
   if (opts.download !== undefined) query.set(PARAMS.download, opts.download);
   query.set(PARAMS.signature, hmac(signer.secret, canonical(fields)).toString('base64url'));
   const headers: Record<string, string> = {};
   if (opts.method === 'PUT' && opts.contentType !== undefined) headers['content-type'] = opts.contentType;
+  if (opts.method === 'PUT' && opts.contentLength !== undefined) headers['content-length'] = String(opts.contentLength);
   return {
     url: `${signer.baseUrl}${SIGNED_PATH}${encodeKeyPath(key)}?${query.toString()}`,
     method: opts.method,
@@ -124,13 +127,17 @@ export function verifySignedUrl(
     throw denied('a required parameter is missing or malformed');
   }
   const maxSizeText = q.get(PARAMS.maxSize);
-  if (maxSizeText !== null && !/^\d{1,16}$/.test(maxSizeText)) throw denied('malformed size limit');
+  const lengthText = q.get(PARAMS.contentLength);
+  if ((maxSizeText !== null && !/^\d{1,16}$/.test(maxSizeText)) || (lengthText !== null && !/^\d{1,16}$/.test(lengthText))) {
+    throw denied('malformed size limit');
+  }
   const fields = {
     key,
     method,
     expires: Number(expiresText),
     contentType: q.get(PARAMS.contentType) ?? undefined,
     maxSize: maxSizeText === null ? undefined : Number(maxSizeText),
+    contentLength: lengthText === null ? undefined : Number(lengthText),
     download: q.get(PARAMS.download) ?? undefined,
   };
   const expected = hmac(opts.signingSecret, canonical(fields));
@@ -145,6 +152,7 @@ export function verifySignedUrl(
     method,
     contentType: fields.contentType,
     maxSize: fields.maxSize,
+    contentLength: fields.contentLength,
     download: fields.download,
     expiresAt: new Date(fields.expires * 1000),
   };

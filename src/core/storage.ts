@@ -21,10 +21,13 @@ import type {
   ListPage,
   ObjectInfo,
   ObjectStream,
+  PresignedPost,
+  PresignPostOptions,
   PutOptions,
   SignedUrl,
   SignedUrlOptions,
   Usage,
+  VerifyOptions,
 } from './types.js';
 
 /** Options that apply to a Storage whatever its driver. */
@@ -166,7 +169,7 @@ export class Storage {
       let batch: string[] = [];
       // Collect first, then delete: deleting while paging would be safe with our
       // cursors, but batching keeps S3 to one request per 1000 keys.
-      for await (const info of this.listAll({ prefix })) {
+      for await (const info of this.#summaries(prefix)) {
         batch.push(info.key);
         if (batch.length === DELETE_BATCH) {
           count += await this.driver.deleteMany(batch);
@@ -248,14 +251,47 @@ export class Storage {
     });
   }
 
+  /**
+   * A presigned POST form for browser uploads straight to the backend, bounded by
+   * `maxSize` and `contentType`. Backends without one (fs, memory) throw E_UNSUPPORTED:
+   * use a PUT `signedUrl` there.
+   */
+  async presignPost(key: string, opts: PresignPostOptions): Promise<PresignedPost> {
+    return this.#run('presignPost', key, async () => {
+      const k = normalizeKey(key);
+      if (!this.driver.presignPost) throw new StorageError('E_UNSUPPORTED', `the ${this.backend} backend has no POST forms; use a PUT signedUrl`);
+      return this.driver.presignPost(k, opts);
+    });
+  }
+
+  /**
+   * Checks the backend is usable (bucket reachable, credentials accepted), optionally
+   * creating a missing bucket. Rejects with a message saying what to fix.
+   */
+  async verify(opts: VerifyOptions = {}): Promise<Record<string, unknown>> {
+    return this.#run('verify', undefined, () => (this.driver.verify ? this.driver.verify(opts) : this.driver.check()));
+  }
+
+  /** Every object under `prefix` with only key, size, etag and lastModified reliable: cheap on every backend. */
+  async *#summaries(prefix: string): AsyncGenerator<ObjectInfo> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.driver.list({ prefix, cursor, limit: MAX_LIST_LIMIT, details: false });
+      yield* page.objects;
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+  }
+
   /** Counts objects and bytes under `prefix` (everything by default). */
   async usage(opts: { prefix?: string } = {}): Promise<Usage> {
-    const total: Usage = { objects: 0, bytes: 0 };
-    for await (const info of this.listAll(opts)) {
-      total.objects++;
-      total.bytes += info.size;
-    }
-    return total;
+    return this.#run('usage', undefined, async () => {
+      const total: Usage = { objects: 0, bytes: 0 };
+      for await (const info of this.#summaries(normalizePrefix(opts.prefix))) {
+        total.objects++;
+        total.bytes += info.size;
+      }
+      return total;
+    });
   }
 
   /** Checks the backend answers. Never rejects: failures come back as `{ ok: false, detail.error }`. */

@@ -109,8 +109,10 @@ export interface SignedUrlOptions {
   expiresIn: number;
   /** For PUT: the Content-Type the client must send. */
   contentType?: string;
-  /** For PUT: the largest body accepted, in bytes. */
+  /** For PUT: the largest body accepted, in bytes (not on S3, which cannot enforce it on a PUT: use contentLength or a POST form). */
   maxSize?: number;
+  /** For PUT: the exact body size in bytes. */
+  contentLength?: number;
   /** For GET: serve as an attachment with this file name. */
   download?: string;
 }
@@ -122,6 +124,29 @@ export interface SignedUrl {
   /** Headers the client must send with the request. */
   headers: Record<string, string>;
   expiresAt: Date;
+}
+
+/** Options of a presigned POST form (browser uploads straight to the backend). */
+export interface PresignPostOptions {
+  /** Seconds until the form expires (1 to 604800). */
+  expiresIn: number;
+  /** The Content-Type the upload must declare. */
+  contentType?: string;
+  /** The largest upload accepted, in bytes. */
+  maxSize?: number;
+}
+
+/** A browser form upload: POST `fields` plus a `file` field to `url`. */
+export interface PresignedPost {
+  url: string;
+  fields: Record<string, string>;
+  expiresAt: Date;
+}
+
+/** Options of `verify`. */
+export interface VerifyOptions {
+  /** Create the bucket (or root) when it does not exist. */
+  createBucket?: boolean;
 }
 
 /** Totals for `usage`. */
@@ -234,8 +259,10 @@ export interface Driver {
    * empty store or a prefix nothing starts with lists nothing. With a delimiter,
    * keys containing it after the prefix are folded into `prefixes`. Pages never
    * repeat or skip keys that exist throughout the listing, even with writes between pages.
+   * With `details: false` only key, size, etag and lastModified must be right (enough to
+   * count or delete), which spares backends like S3 a request per object.
    */
-  list(opts: { prefix: string; delimiter?: string; cursor?: string; limit: number }): Promise<ListPage>;
+  list(opts: { prefix: string; delimiter?: string; cursor?: string; limit: number; details?: boolean }): Promise<ListPage>;
 
   /**
    * Optional driver-native signed URL (S3 presigning). Without it Storage issues
@@ -243,8 +270,14 @@ export interface Driver {
    */
   signedUrl?(key: string, opts: SignedUrlOptions): Promise<SignedUrl>;
 
+  /** Optional: a presigned POST form for browser uploads (S3). */
+  presignPost?(key: string, opts: PresignPostOptions): Promise<PresignedPost>;
+
   /** Checks the backend can be used; rejects with the reason when it cannot. Returns facts for `health`. */
   check(): Promise<Record<string, unknown>>;
+
+  /** Optional start-up check that may also create the bucket; without it `check` is used. */
+  verify?(opts: VerifyOptions): Promise<Record<string, unknown>>;
 
   /** Releases resources (sockets, timers). Calls after close are not supported. */
   close?(): Promise<void>;

@@ -146,6 +146,7 @@ export function writeCases(storage: StorageGetter): void {
   it('rejects metadata names with other characters', async () => {
     await rejectsWith(storage().put('m1', 'x', { metadata: { 'bad name': 'v' } }), 'E_INVALID_ARGUMENT', 'metadata name');
     await rejectsWith(storage().put('m1', 'x', { metadata: { 'x:y': 'v' } }), 'E_INVALID_ARGUMENT');
+    await rejectsWith(storage().put('m1', 'x', { metadata: { 'Stowage-SHA256': 'forged' } }), 'E_INVALID_ARGUMENT', 'reserved');
     assert.equal(await storage().exists('m1'), false);
   });
 

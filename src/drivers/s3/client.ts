@@ -1,0 +1,30 @@
+/**
+ * The one S3 client of a driver: a keep-alive socket pool, connect and idle timeouts,
+ * and the provider's checksum mode. The SDK's own retries are off (maxAttempts 1)
+ * because Stowage retries per request, where it knows whether a body can be re-sent.
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import type { ResolvedS3Options } from './options.js';
+
+/** Creates the SDK client for resolved options. */
+export function createS3Client(o: ResolvedS3Options): S3Client {
+  const agent = { keepAlive: true, maxSockets: o.maxSockets, keepAliveMsecs: 1000 };
+  return new S3Client({
+    region: o.region,
+    endpoint: o.endpoint,
+    forcePathStyle: o.forcePathStyle,
+    credentials: o.credentials,
+    requestChecksumCalculation: o.profile.checksums,
+    responseChecksumValidation: o.profile.checksums,
+    maxAttempts: 1,
+    requestHandler: new NodeHttpHandler({
+      httpAgent: new HttpAgent(agent),
+      httpsAgent: new HttpsAgent(agent),
+      connectionTimeout: o.connectTimeoutMs,
+      requestTimeout: o.socketTimeoutMs,
+    }),
+  });
+}

@@ -1,0 +1,106 @@
+/**
+ * Server-side copies: CopyObject up to 5 GiB, UploadPartCopy ranges above (S3 refuses
+ * single copies past 5 GiB). A copy can replace the metadata, which is how a completed
+ * multipart upload gets its SHA-256, and can be made conditional on the source's ETag.
+ */
+import { CopyObjectCommand, CreateMultipartUploadCommand, UploadPartCopyCommand } from '@aws-sdk/client-s3';
+import { encodeKeyPath } from '../../core/keys.js';
+import { abortUpload, completeUpload, type MultipartState, type S3Call } from './multipart.js';
+import type { ResolvedS3Options } from './options.js';
+
+/** Fields that replace the target's metadata (S3 metadata already encoded). */
+export interface ReplacedFields {
+  contentType: string;
+  cacheControl?: string;
+  contentDisposition?: string;
+  metadata: Record<string, string>;
+}
+
+/** What to copy. */
+export interface CopyRequest {
+  /** Full S3 keys. */
+  from: string;
+  to: string;
+  /** The source's size, which decides between CopyObject and a multipart copy. */
+  size: number;
+  /** Copy only while the source still has this ETag. */
+  ifMatch?: string;
+  /** New metadata; without it the source's is kept. */
+  replace?: ReplacedFields;
+  /** For multipart copies the metadata must be given, since nothing is carried over. */
+  sourceFields?: ReplacedFields;
+}
+
+/** Part size of multipart copies: large, since the bytes never leave the service. */
+const COPY_PART_SIZE = 512 * 1024 * 1024;
+
+/** Copies within the bucket; returns the new object's ETag. */
+export async function copyObject(call: S3Call, o: ResolvedS3Options, req: CopyRequest): Promise<string | undefined> {
+  const source = `${o.bucket}/${encodeKeyPath(req.from)}`;
+  const ifMatch = req.ifMatch === undefined ? undefined : `"${req.ifMatch.replace(/^"(.*)"$/, '$1')}"`;
+  if (req.size <= o.multipartCopyThreshold) {
+    const r = req.replace;
+    const out = await call(`copy ${req.from} to ${req.to}`, (c) =>
+      c.send(
+        new CopyObjectCommand({
+          Bucket: o.bucket,
+          Key: req.to,
+          CopySource: source,
+          CopySourceIfMatch: ifMatch,
+          MetadataDirective: r ? 'REPLACE' : 'COPY',
+          ContentType: r?.contentType,
+          CacheControl: r?.cacheControl,
+          ContentDisposition: r?.contentDisposition,
+          Metadata: r?.metadata,
+        }),
+      ),
+    );
+    return out.CopyObjectResult?.ETag;
+  }
+  const fields = req.replace ?? req.sourceFields;
+  const created = await call(`start multipart copy to ${req.to}`, (c) =>
+    c.send(
+      new CreateMultipartUploadCommand({
+        Bucket: o.bucket,
+        Key: req.to,
+        ContentType: fields?.contentType,
+        CacheControl: fields?.cacheControl,
+        ContentDisposition: fields?.contentDisposition,
+        Metadata: fields?.metadata,
+      }),
+    ),
+  );
+  const partSize = Math.max(COPY_PART_SIZE, Math.ceil(req.size / o.profile.maxParts));
+  const state: MultipartState = { bucket: o.bucket, s3Key: req.to, uploadId: created.UploadId ?? '', partSize, parts: [] };
+  try {
+    const ranges: [number, number][] = [];
+    for (let start = 0; start < req.size; start += partSize) ranges.push([start, Math.min(req.size, start + partSize) - 1]);
+    let next = 0;
+    const worker = async () => {
+      while (next < ranges.length) {
+        const index = next++;
+        const [start, end] = ranges[index] as [number, number];
+        const out = await call(`copy part ${index + 1}`, (c) =>
+          c.send(
+            new UploadPartCopyCommand({
+              Bucket: o.bucket,
+              Key: req.to,
+              UploadId: state.uploadId,
+              PartNumber: index + 1,
+              CopySource: source,
+              CopySourceIfMatch: ifMatch,
+              CopySourceRange: `bytes=${start}-${end}`,
+            }),
+          ),
+        );
+        state.parts.push({ partNumber: index + 1, etag: out.CopyPartResult?.ETag ?? '', size: end - start + 1 });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(o.concurrency, ranges.length) }, worker));
+    state.parts.sort((a, b) => a.partNumber - b.partNumber);
+    return await completeUpload(call, state, {});
+  } catch (err) {
+    await abortUpload(call, state);
+    throw err;
+  }
+}

@@ -1,0 +1,324 @@
+/**
+ * The S3 driver: any S3-compatible service through the official AWS SDK v3, with one
+ * client per Storage, Stowage's own SHA-256 stored as metadata, its own multipart
+ * orchestration above a size threshold, and per-request retries of temporary failures.
+ */
+import {
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
+import type { PutBody } from '../../core/body.js';
+import { StorageError, isStorageError } from '../../core/errors.js';
+import { normalizeKey } from '../../core/keys.js';
+import { checkWritePreconditions, notFound, resolveRange } from '../../core/objects.js';
+import type { Capabilities, Driver, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream, PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions, VerifyOptions } from '../../core/types.js';
+import { withRetry } from '../../layers/retry.js';
+import { createS3Client } from './client.js';
+import { copyObject } from './copy.js';
+import { exhaustedError, retryVerdict, s3Error } from './errors.js';
+import { objectInfoFromS3, toS3Metadata } from './metadata.js';
+import { abortUpload, completeUpload, uploadParts, type MultipartState, type S3Call } from './multipart.js';
+import { resolveS3Options, type ResolvedS3Options, type S3DriverOptions } from './options.js';
+import { Presigner } from './presign.js';
+import { mapErrors } from './streams.js';
+import { verifyBucket } from './verify.js';
+
+/** HEADs of a listing page run at most this many at a time. */
+const LIST_DETAIL_CONCURRENCY = 16;
+
+/** Stores objects in an S3 bucket (optionally under a key prefix). */
+export class S3Driver implements Driver {
+  readonly name = 's3';
+  readonly capabilities: Capabilities;
+  /** The resolved options (provider profile applied). */
+  readonly options: ResolvedS3Options;
+  readonly #client: S3Client;
+  readonly #presigner: Presigner;
+
+  constructor(options: S3DriverOptions) {
+    this.options = resolveS3Options(options);
+    this.#client = createS3Client(this.options);
+    this.#presigner = new Presigner(this.options, this.#client);
+    this.capabilities = { signedUrls: true, conditionalWrites: true, rangeReads: true, keyIsPrefix: true, maxObjectSize: this.options.partSize * this.options.profile.maxParts };
+  }
+
+  /** Runs one request with the retry policy; S3 and network errors become StorageErrors. */
+  readonly #call: S3Call = (what, fn, replayable = true) =>
+    withRetry(
+      async () => {
+        try {
+          return await fn(this.#client);
+        } catch (err) {
+          throw s3Error(err, what);
+        }
+      },
+      { policy: this.options.retry, classify: retryVerdict, replayable, exhausted: exhaustedError },
+    );
+
+  #s3Key(key: string): string {
+    return this.options.prefix + key;
+  }
+
+  /** HEADs an object; E_NOT_FOUND when missing. */
+  async stat(key: string): Promise<ObjectInfo> {
+    const out = await this.#call(`stat ${key}`, (c) => c.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.#s3Key(key) }))).catch((err: unknown) => {
+      throw isStorageError(err, 'E_NOT_FOUND') ? notFound(key) : err;
+    });
+    return objectInfoFromS3(key, out);
+  }
+
+  async #statOrUndefined(key: string): Promise<ObjectInfo | undefined> {
+    return this.stat(key).catch((err: unknown) => {
+      if (isStorageError(err, 'E_NOT_FOUND')) return undefined;
+      throw err;
+    });
+  }
+
+  /**
+   * Reads up to the multipart threshold into memory: a smaller body goes up in one
+   * PutObject (with its length and SHA-256, and re-sendable on retry); a larger one
+   * continues as a multipart upload.
+   */
+  async put(key: string, body: PutBody, opts: DriverPutOptions): Promise<ObjectInfo> {
+    const iterator = body[Symbol.asyncIterator]();
+    const head: Buffer[] = [];
+    let headBytes = 0;
+    let ended = false;
+    while (headBytes < this.options.multipartThreshold) {
+      const step = await iterator.next();
+      if (step.done) {
+        ended = true;
+        break;
+      }
+      head.push(Buffer.from(step.value.buffer, step.value.byteOffset, step.value.byteLength));
+      headBytes += step.value.byteLength;
+    }
+    if (ended) {
+      const { sha256 } = body.complete();
+      return this.#putSingle(key, Buffer.concat(head, headBytes), sha256, opts);
+    }
+    const rest: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => iterator };
+    return this.#putMultipart(key, head, rest, () => body.complete().sha256, opts);
+  }
+
+  async #putSingle(key: string, data: Buffer, sha256: string, opts: DriverPutOptions): Promise<ObjectInfo> {
+    const metadata = toS3Metadata(opts.metadata, sha256);
+    const out = await this.#call(`put ${key}`, (c) =>
+      c.send(
+        new PutObjectCommand({
+          Bucket: this.options.bucket,
+          Key: this.#s3Key(key),
+          Body: data,
+          ContentLength: data.length,
+          ContentType: opts.contentType,
+          CacheControl: opts.cacheControl,
+          ContentDisposition: opts.contentDisposition,
+          Metadata: metadata,
+          IfNoneMatch: opts.ifNoneMatch,
+          IfMatch: opts.ifMatch === undefined ? undefined : `"${opts.ifMatch}"`,
+        }),
+      ),
+    ).catch((err: unknown) => {
+      throw conditionError(err, key, opts);
+    });
+    return this.#written(key, { ...opts, size: data.length, sha256, etag: out.ETag });
+  }
+
+  /**
+   * Multipart upload. The SHA-256 is known only at the end, so unless the caller gave it,
+   * the completed object gets it by a metadata-replacing copy onto itself (server-side).
+   * Any failure aborts the upload, so no orphaned parts are billed.
+   */
+  async #putMultipart(key: string, head: Buffer[], rest: AsyncIterable<Uint8Array>, finish: () => string, opts: DriverPutOptions & { knownSha256?: string }): Promise<ObjectInfo> {
+    const s3Key = this.#s3Key(key);
+    const created = await this.#call(`start upload of ${key}`, (c) =>
+      c.send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.options.bucket,
+          Key: s3Key,
+          ContentType: opts.contentType,
+          CacheControl: opts.cacheControl,
+          ContentDisposition: opts.contentDisposition,
+          Metadata: toS3Metadata(opts.metadata, opts.knownSha256),
+        }),
+      ),
+    );
+    const state: MultipartState = { bucket: this.options.bucket, s3Key, uploadId: created.UploadId ?? '', partSize: this.options.partSize, parts: [] };
+    try {
+      const size = await uploadParts({ call: this.#call, state, concurrency: this.options.concurrency, maxParts: this.options.profile.maxParts, head, rest });
+      const sha256 = finish();
+      // CompleteMultipartUpload honours conditions on AWS; some services ignore them, so check first too.
+      if (opts.ifNoneMatch || opts.ifMatch !== undefined) checkWritePreconditions(key, await this.#statOrUndefined(key), opts);
+      const etag = await completeUpload(this.#call, state, {
+        IfNoneMatch: opts.ifNoneMatch,
+        IfMatch: opts.ifMatch === undefined ? undefined : `"${opts.ifMatch}"`,
+      }).catch((err: unknown) => {
+        throw conditionError(err, key, opts);
+      });
+      if (opts.knownSha256 === sha256) return this.#written(key, { ...opts, size, sha256, etag });
+      const stamped = await copyObject(this.#call, this.options, { from: s3Key, to: s3Key, size, ifMatch: etag, replace: { ...opts, metadata: toS3Metadata(opts.metadata, sha256) } });
+      return this.#written(key, { ...opts, size, sha256, etag: stamped });
+    } catch (err) {
+      await abortUpload(this.#call, state);
+      throw err;
+    }
+  }
+
+  #written(key: string, w: DriverPutOptions & { size: number; sha256?: string; etag?: string }): ObjectInfo {
+    return {
+      key,
+      size: w.size,
+      etag: (w.etag ?? '').replace(/^"(.*)"$/, '$1'),
+      sha256: w.sha256,
+      contentType: w.contentType,
+      // S3 keeps whole seconds; the server's value is what stat reports later.
+      lastModified: new Date(),
+      metadata: { ...w.metadata },
+      cacheControl: w.cacheControl,
+      contentDisposition: w.contentDisposition,
+    };
+  }
+
+  /**
+   * Opens the object (or a range). S3 resolves the range, and its Content-Range gives
+   * back the whole size. Errors while streaming come out as StorageErrors too.
+   */
+  async read(key: string, opts: GetOptions): Promise<ObjectStream> {
+    let header: string | undefined;
+    if (opts.range) {
+      resolveRange(opts.range, Number.MAX_SAFE_INTEGER); // shape checks only
+      if ('suffix' in opts.range) {
+        if (opts.range.suffix === 0) throw new StorageError('E_RANGE_NOT_SATISFIABLE', 'a zero-length suffix range selects nothing', { key });
+        header = `bytes=-${opts.range.suffix}`;
+      } else {
+        header = `bytes=${opts.range.start}-${opts.range.end ?? ''}`;
+      }
+    }
+    const out = await this.#call(`read ${key}`, (c) => c.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: this.#s3Key(key), Range: header })), true).catch((err: unknown) => {
+      throw isStorageError(err, 'E_NOT_FOUND') ? notFound(key) : err;
+    });
+    const body = out.Body as Readable;
+    const contentRange = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(out.ContentRange ?? '');
+    const size = contentRange ? Number(contentRange[3]) : (out.ContentLength ?? 0);
+    const info = objectInfoFromS3(key, out, size);
+    if (header && (!contentRange || size === 0)) {
+      // A service that ignored the range, or an empty object: answer as S3 specifies.
+      body.destroy();
+      if (size === 0) throw new StorageError('E_RANGE_NOT_SATISFIABLE', `range outside the object of 0 bytes`, { key });
+      throw new StorageError('E_UNAVAILABLE', `the service ignored the Range header for ${key}`, { key });
+    }
+    const range = contentRange ? { start: Number(contentRange[1]), end: Number(contentRange[2]) } : undefined;
+    return { stream: mapErrors(body, `read ${key}`, key), info, range };
+  }
+
+  /** DeleteObject; S3 answers a missing key with success too. */
+  async delete(key: string): Promise<void> {
+    await this.#call(`delete ${key}`, (c) => c.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.#s3Key(key) })));
+  }
+
+  /** DeleteObjects in one request per 1000 keys; any per-key error is thrown. */
+  async deleteMany(keys: readonly string[]): Promise<number> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      const out = await this.#call('delete objects', (c) =>
+        c.send(new DeleteObjectsCommand({ Bucket: this.options.bucket, Delete: { Quiet: true, Objects: batch.map((k) => ({ Key: this.#s3Key(k) })) } })),
+      );
+      const failed = out.Errors?.[0];
+      if (failed) throw s3Error(Object.assign(new Error(failed.Message ?? 'delete failed'), { name: failed.Code ?? '' }), `delete ${failed.Key ?? ''}`, failed.Key);
+    }
+    return keys.length;
+  }
+
+  /** Server-side copy keeping metadata and checksum (multipart copy above 5 GiB). */
+  async copy(from: string, to: string): Promise<ObjectInfo> {
+    const source = await this.stat(from);
+    if (from === to) return source;
+    const sourceFields = { ...source, metadata: toS3Metadata(source.metadata, source.sha256) };
+    const etag = await copyObject(this.#call, this.options, { from: this.#s3Key(from), to: this.#s3Key(to), size: source.size, ifMatch: source.etag, sourceFields });
+    return { ...source, key: to, etag: etag ?? source.etag, lastModified: new Date() };
+  }
+
+  /**
+   * One ListObjectsV2 page; the continuation token is the cursor. Keys that break the
+   * key rules (folder markers like `photos/` made by consoles) are skipped. With
+   * `details`, each object is HEADed for content type, metadata and checksum.
+   */
+  async list(opts: { prefix: string; delimiter?: string; cursor?: string; limit: number; details?: boolean }): Promise<ListPage> {
+    const base = this.options.prefix;
+    const out = await this.#call('list', (c) =>
+      c.send(new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: base + opts.prefix, Delimiter: opts.delimiter, MaxKeys: opts.limit, ContinuationToken: opts.cursor || undefined })),
+    ).catch((err: unknown) => {
+      throw isStorageError(err, 'E_INVALID_ARGUMENT') && opts.cursor ? new StorageError('E_INVALID_ARGUMENT', 'invalid list cursor: pass back the cursor of the previous page unchanged', { cause: err }) : err;
+    });
+    const listed = (out.Contents ?? []).map((o) => ({ ...o, key: (o.Key ?? '').slice(base.length) })).filter((o) => isAddressable(o.key));
+    const objects = opts.details === false ? listed.map((o) => objectInfoFromS3(o.key, { ETag: o.ETag, LastModified: o.LastModified }, o.Size ?? 0)) : await this.#details(listed.map((o) => o.key));
+    const page: ListPage = {
+      objects,
+      prefixes: (out.CommonPrefixes ?? []).map((p) => (p.Prefix ?? '').slice(base.length)).filter((p) => p !== ''),
+    };
+    if (out.IsTruncated && out.NextContinuationToken) page.cursor = out.NextContinuationToken;
+    return page;
+  }
+
+  async #details(keys: string[]): Promise<ObjectInfo[]> {
+    const infos: (ObjectInfo | undefined)[] = new Array<ObjectInfo | undefined>(keys.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < keys.length) {
+        const i = next++;
+        infos[i] = await this.#statOrUndefined(keys[i] as string);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LIST_DETAIL_CONCURRENCY, keys.length) }, worker));
+    return infos.filter((i): i is ObjectInfo => i !== undefined);
+  }
+
+  /** Presigned GET or PUT on the service itself (or on `publicUrl`). */
+  async signedUrl(key: string, opts: SignedUrlOptions): Promise<SignedUrl> {
+    return this.#presigner.signedUrl(this.#s3Key(key), opts);
+  }
+
+  /** A presigned POST form for browser uploads, bounded by size and content type. */
+  async presignPost(key: string, opts: PresignPostOptions): Promise<PresignedPost> {
+    return this.#presigner.post(this.#s3Key(key), opts);
+  }
+
+  /** HeadBucket; with `createBucket`, creates a missing bucket. Each failure says what to fix. */
+  async verify(opts: VerifyOptions = {}): Promise<Record<string, unknown>> {
+    return verifyBucket(this.#call, this.options, opts);
+  }
+
+  /** Same as `verify()` without creating anything. */
+  async check(): Promise<Record<string, unknown>> {
+    return this.verify();
+  }
+
+  /** Closes the connection pool. */
+  async close(): Promise<void> {
+    this.#client.destroy();
+  }
+}
+
+/** Maps a failed condition to the code the caller asked about. */
+function conditionError(err: unknown, key: string, opts: { ifNoneMatch?: '*' }): unknown {
+  if (!isStorageError(err, 'E_PRECONDITION_FAILED')) return err;
+  return opts.ifNoneMatch
+    ? new StorageError('E_ALREADY_EXISTS', `${JSON.stringify(key)} already exists (ifNoneMatch: "*")`, { key, cause: err })
+    : new StorageError('E_PRECONDITION_FAILED', `${JSON.stringify(key)} does not match ifMatch`, { key, cause: err });
+}
+
+/** True for keys Stowage can address (objects written by other tools may not be). */
+function isAddressable(key: string): boolean {
+  try {
+    return normalizeKey(key) === key;
+  } catch {
+    return false;
+  }
+}

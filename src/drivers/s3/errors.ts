@@ -1,0 +1,82 @@
+/**
+ * Maps S3 and network errors to Stowage codes, keeping the provider's error code, the
+ * HTTP status and the request id for logs, and deciding what is worth a retry.
+ */
+import { StorageError, errorMessage, type ErrorCode } from '../../core/errors.js';
+import type { RetryVerdict } from '../../layers/retry.js';
+
+interface SdkErrorShape {
+  name?: string;
+  code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number; requestId?: string; extendedRequestId?: string };
+  $response?: { headers?: Record<string, string | undefined> };
+}
+
+const THROTTLING = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'TooManyRequestsException', 'RequestLimitExceeded', 'ServiceUnavailable']);
+const TRANSIENT = new Set(['InternalError', 'RequestTimeout', 'RequestTimeTooSkewed', 'OperationAborted']);
+const DENIED = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AllAccessDisabled', 'AccountProblem', 'InvalidToken', 'ExpiredToken']);
+const NETWORK_RETRYABLE = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED', 'EAI_AGAIN', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH']);
+const TIMEOUTS = new Set(['TimeoutError', 'RequestTimeoutError', 'ETIMEDOUT']);
+
+function classifyCode(name: string, status: number | undefined): { code: ErrorCode; retryable: boolean; throttled?: boolean } {
+  if (name === 'NoSuchBucket') return { code: 'E_BUCKET_NOT_FOUND', retryable: false };
+  if (name === 'NoSuchKey' || (status === 404 && (name === 'NotFound' || name === 'UnknownError' || name === ''))) return { code: 'E_NOT_FOUND', retryable: false };
+  if (name === 'NoSuchUpload') return { code: 'E_NOT_FOUND', retryable: false };
+  if (DENIED.has(name) || status === 403) return { code: 'E_ACCESS_DENIED', retryable: false };
+  if (name === 'PreconditionFailed' || status === 412) return { code: 'E_PRECONDITION_FAILED', retryable: false };
+  if (name === 'InvalidRange' || status === 416) return { code: 'E_RANGE_NOT_SATISFIABLE', retryable: false };
+  if (name === 'EntityTooLarge') return { code: 'E_TOO_LARGE', retryable: false };
+  if (name === 'QuotaExceeded') return { code: 'E_QUOTA_EXCEEDED', retryable: false };
+  if (THROTTLING.has(name) || status === 503 || status === 429) return { code: 'E_UNAVAILABLE', retryable: true, throttled: true };
+  if (TRANSIENT.has(name) || status === 500 || status === 502 || status === 504) return { code: 'E_UNAVAILABLE', retryable: true };
+  if (TIMEOUTS.has(name)) return { code: 'E_TIMEOUT', retryable: true };
+  if (NETWORK_RETRYABLE.has(name)) return { code: 'E_UNAVAILABLE', retryable: true };
+  if (status !== undefined && status >= 400 && status < 500) return { code: 'E_INVALID_ARGUMENT', retryable: false };
+  return { code: 'E_UNAVAILABLE', retryable: status === undefined || status >= 500 };
+}
+
+/** Converts any error from an S3 call into a StorageError; StorageErrors pass through. */
+export function s3Error(err: unknown, what: string, key?: string): StorageError {
+  if (err instanceof StorageError) return err;
+  const e = (typeof err === 'object' && err !== null ? err : {}) as SdkErrorShape;
+  const status = e.$metadata?.httpStatusCode;
+  // Network errors carry errno codes; SDK errors carry the S3 error code as `name`.
+  const name = (e.code && /^E[A-Z]+$/.test(e.code) ? e.code : e.name) ?? '';
+  const verdict = classifyCode(name, status);
+  const retryAfter = Number(e.$response?.headers?.['retry-after']);
+  const facts = [name, status && `HTTP ${status}`, e.$metadata?.requestId && `request id ${e.$metadata.requestId}`].filter(Boolean).join(', ');
+  return new StorageError(verdict.code, `${what}: ${errorMessage(err)}${facts ? ` (${facts})` : ''}`, {
+    key,
+    cause: err,
+    retryable: verdict.retryable,
+    details: {
+      providerCode: name || undefined,
+      httpStatus: status,
+      requestId: e.$metadata?.requestId,
+      throttled: verdict.throttled,
+      retryAfterSeconds: Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined,
+    },
+  });
+}
+
+/** What the retry loop needs to know about a mapped error. */
+export function retryVerdict(err: unknown): RetryVerdict {
+  if (!(err instanceof StorageError)) return { retryable: false };
+  return {
+    retryable: err.retryable,
+    throttled: err.details?.throttled === true,
+    retryAfterSeconds: typeof err.details?.retryAfterSeconds === 'number' ? err.details.retryAfterSeconds : undefined,
+  };
+}
+
+/** The error thrown when a temporary failure outlasted every attempt. */
+export function exhaustedError(err: unknown, attempts: number): StorageError {
+  const last = err instanceof StorageError ? err : s3Error(err, 'S3 request failed');
+  return new StorageError(last.code === 'E_TIMEOUT' ? 'E_TIMEOUT' : 'E_UNAVAILABLE', `${last.message}; gave up after ${attempts} attempts`, {
+    key: last.key,
+    cause: last,
+    retryable: true,
+    details: { ...last.details, attempts },
+  });
+}

@@ -1,0 +1,130 @@
+/**
+ * Multipart uploads, orchestrated by Stowage rather than lib-storage: equal-size parts
+ * (R2 rejects unequal ones), bounded concurrency, each part a Buffer so it can be
+ * re-sent on retry, and memory bounded by partSize x (concurrency + 1). Parts are
+ * recorded as plain data ({@link MultipartState}) so an upload can be persisted and
+ * resumed later.
+ */
+import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
+import { StorageError } from '../../core/errors.js';
+
+/** One uploaded part: what CompleteMultipartUpload needs. */
+export interface UploadedPart {
+  partNumber: number;
+  etag: string;
+  size: number;
+}
+
+/** A multipart upload in progress, as plain data. */
+export interface MultipartState {
+  bucket: string;
+  /** The full S3 key (prefix included). */
+  s3Key: string;
+  uploadId: string;
+  partSize: number;
+  parts: UploadedPart[];
+}
+
+/** Runs one S3 request with retries; `replayable` false forbids re-sending. */
+export type S3Call = <T>(what: string, fn: (client: S3Client) => Promise<T>, replayable?: boolean) => Promise<T>;
+
+/** Options of {@link uploadParts}. */
+export interface UploadPartsOptions {
+  call: S3Call;
+  state: MultipartState;
+  concurrency: number;
+  maxParts: number;
+  /** Bytes already read from the body, to be sent first. */
+  head: Buffer[];
+  /** The rest of the body. */
+  rest: AsyncIterable<Uint8Array>;
+}
+
+/**
+ * Cuts the body into parts of exactly `state.partSize` (the last may be smaller) and
+ * uploads them, at most `concurrency` at a time, appending each to `state.parts`.
+ * Returns the total size. A part that fails after its retries stops the upload: the
+ * error is thrown once parts in flight have settled, and the caller aborts.
+ */
+export async function uploadParts(opts: UploadPartsOptions): Promise<number> {
+  const { state, call } = opts;
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+  let nextPart = 1;
+  let total = 0;
+
+  const send = (data: Buffer): void => {
+    const partNumber = nextPart++;
+    if (partNumber > opts.maxParts) {
+      throw new StorageError('E_TOO_LARGE', `the body needs more than ${opts.maxParts} parts of ${state.partSize} bytes; raise partSize`, {
+        details: { maxParts: opts.maxParts, partSize: state.partSize },
+      });
+    }
+    const upload = call(`upload part ${partNumber}`, (client) =>
+      client.send(new UploadPartCommand({ Bucket: state.bucket, Key: state.s3Key, UploadId: state.uploadId, PartNumber: partNumber, Body: data, ContentLength: data.length })),
+    ).then(
+      (out) => {
+        state.parts.push({ partNumber, etag: out.ETag ?? '', size: data.length });
+      },
+      (err: unknown) => {
+        failure ??= err;
+      },
+    );
+    inFlight.add(upload);
+    void upload.finally(() => inFlight.delete(upload));
+  };
+
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const take = async (chunk: Uint8Array): Promise<void> => {
+    pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    pendingBytes += chunk.byteLength;
+    while (pendingBytes >= state.partSize && failure === undefined) {
+      const joined = Buffer.concat(pending, pendingBytes);
+      // Copy the part out, so the remainder does not pin the whole joined buffer.
+      send(Buffer.from(joined.subarray(0, state.partSize)));
+      const remainder = joined.subarray(state.partSize);
+      pending = remainder.length > 0 ? [remainder] : [];
+      pendingBytes = remainder.length;
+      while (inFlight.size >= opts.concurrency) await Promise.race(inFlight);
+    }
+    total += chunk.byteLength;
+  };
+
+  try {
+    for (const chunk of opts.head) await take(chunk);
+    for await (const chunk of opts.rest) {
+      if (failure !== undefined) break;
+      await take(chunk);
+    }
+    if (failure === undefined && (pendingBytes > 0 || nextPart === 1)) send(Buffer.concat(pending, pendingBytes));
+  } finally {
+    await Promise.allSettled(inFlight);
+  }
+  if (failure !== undefined) throw failure as Error; // always an Error: rejections of S3Call are StorageErrors
+  state.parts.sort((a, b) => a.partNumber - b.partNumber);
+  return total;
+}
+
+/** Completes an upload from its recorded parts; returns the new object's ETag. */
+export async function completeUpload(call: S3Call, state: MultipartState, conditions: { IfNoneMatch?: string; IfMatch?: string }): Promise<string | undefined> {
+  const out = await call('complete multipart upload', (client) =>
+    client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: state.bucket,
+        Key: state.s3Key,
+        UploadId: state.uploadId,
+        MultipartUpload: { Parts: state.parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+        ...conditions,
+      }),
+    ),
+  );
+  return out.ETag;
+}
+
+/** Aborts an upload so its parts stop being billed; failures are ignored (gc finds leftovers). */
+export async function abortUpload(call: S3Call, state: MultipartState): Promise<void> {
+  await call('abort multipart upload', (client) =>
+    client.send(new AbortMultipartUploadCommand({ Bucket: state.bucket, Key: state.s3Key, UploadId: state.uploadId })),
+  ).catch(() => undefined);
+}

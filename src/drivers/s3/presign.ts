@@ -1,0 +1,88 @@
+/**
+ * Presigned URLs and POST forms. When the service reaches S3 by an internal name,
+ * `publicUrl` names the host clients use; since SigV4 signs the host, a second client
+ * configured with that endpoint does the signing (it never sends a request).
+ */
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { StorageError } from '../../core/errors.js';
+import { MAX_EXPIRES_IN, validateContentType, validateMaxSize } from '../../core/options.js';
+import type { PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions } from '../../core/types.js';
+import type { ResolvedS3Options } from './options.js';
+
+/** Signs requests for one driver. */
+export class Presigner {
+  readonly #o: ResolvedS3Options;
+  readonly #client: S3Client;
+
+  constructor(o: ResolvedS3Options, client: S3Client) {
+    this.#o = o;
+    this.#client = o.publicUrl
+      ? new S3Client({
+          region: o.region,
+          endpoint: o.publicUrl.origin,
+          forcePathStyle: o.forcePathStyle,
+          credentials: o.credentials,
+          requestChecksumCalculation: o.profile.checksums,
+          responseChecksumValidation: o.profile.checksums,
+        })
+      : client;
+  }
+
+  /** A presigned GET (with content-disposition override) or PUT (bound to type and exact length). */
+  async signedUrl(s3Key: string, opts: SignedUrlOptions): Promise<SignedUrl> {
+    const expiresAt = new Date(Date.now() + opts.expiresIn * 1000);
+    if (opts.method === 'GET') {
+      const command = new GetObjectCommand({
+        Bucket: this.#o.bucket,
+        Key: s3Key,
+        ResponseContentDisposition: opts.download === undefined ? undefined : attachment(opts.download),
+      });
+      return { url: await getSignedUrl(this.#client, command, { expiresIn: opts.expiresIn }), method: 'GET', headers: {}, expiresAt };
+    }
+    if (opts.maxSize !== undefined) {
+      throw new StorageError(
+        'E_UNSUPPORTED',
+        'S3 presigned PUT URLs cannot limit the size to a maximum: pass contentLength for an exact size, or use presignPost for a size range',
+      );
+    }
+    const command = new PutObjectCommand({ Bucket: this.#o.bucket, Key: s3Key, ContentType: opts.contentType, ContentLength: opts.contentLength });
+    const signed = new Set<string>();
+    const headers: Record<string, string> = {};
+    if (opts.contentType !== undefined) {
+      signed.add('content-type');
+      headers['content-type'] = opts.contentType;
+    }
+    if (opts.contentLength !== undefined) {
+      signed.add('content-length');
+      headers['content-length'] = String(opts.contentLength);
+    }
+    const url = await getSignedUrl(this.#client, command, { expiresIn: opts.expiresIn, signableHeaders: signed });
+    return { url, method: 'PUT', headers, expiresAt };
+  }
+
+  /** A POST policy with a content-length-range and a Content-Type condition. */
+  async post(s3Key: string, opts: PresignPostOptions): Promise<PresignedPost> {
+    const { expiresIn } = opts;
+    if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_EXPIRES_IN) {
+      throw new StorageError('E_INVALID_ARGUMENT', `expiresIn must be a whole number of seconds from 1 to ${MAX_EXPIRES_IN} (7 days)`);
+    }
+    const maxSize = validateMaxSize(opts.maxSize);
+    const conditions: NonNullable<Parameters<typeof createPresignedPost>[1]['Conditions']> = [];
+    const fields: Record<string, string> = {};
+    if (maxSize !== undefined) conditions.push(['content-length-range', 0, maxSize]);
+    if (opts.contentType !== undefined) {
+      conditions.push(['eq', '$Content-Type', validateContentType(opts.contentType)]);
+      fields['Content-Type'] = opts.contentType;
+    }
+    const post = await createPresignedPost(this.#client, { Bucket: this.#o.bucket, Key: s3Key, Conditions: conditions, Fields: fields, Expires: expiresIn });
+    return { url: post.url, fields: post.fields, expiresAt: new Date(Date.now() + expiresIn * 1000) };
+  }
+}
+
+/** A Content-Disposition for downloads with a safe ASCII fallback and the UTF-8 name. */
+export function attachment(filename: string): string {
+  const ascii = filename.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
+}

@@ -1,0 +1,46 @@
+/**
+ * Provider profiles: what each S3-compatible service needs that the SDK's AWS
+ * defaults get wrong. A profile fills in what the user did not set explicitly.
+ */
+
+/** Names accepted by `provider` / STORAGE_S3_PROVIDER. */
+export const PROVIDERS = ['aws', 'minio', 'ceph', 'hetzner', 'r2', 'spaces', 'b2', 'scaleway'] as const;
+
+/** A provider name. */
+export type ProviderName = (typeof PROVIDERS)[number];
+
+/** What a provider needs. */
+export interface ProviderProfile {
+  /** The endpoint, with `{region}` or `{accountId}` filled in; undefined: the SDK's AWS endpoint, or must be given. */
+  endpointTemplate?: string;
+  /** Whether the endpoint must be given explicitly (self-hosted services). */
+  endpointRequired: boolean;
+  /** Region used when none is given. */
+  defaultRegion?: string;
+  /** Path-style URLs (`host/bucket/key`) instead of virtual-hosted (`bucket.host/key`). */
+  forcePathStyle: boolean;
+  /**
+   * The SDK's checksum mode. Non-AWS services reject the SDK's default aws-chunked bodies
+   * with trailing checksums (Ceph RGW 16: 411 MissingContentLength), so they get
+   * WHEN_REQUIRED, and Stowage's own SHA-256 covers integrity.
+   */
+  checksums: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
+  /** Object ACLs are supported. */
+  acl: boolean;
+  /** The most parts one multipart upload may have. */
+  maxParts: number;
+  /** Every part but the last must have the same size (R2). Stowage always uploads equal parts; this forbids tuning it away. */
+  equalParts: boolean;
+}
+
+/** The profiles; see the README's provider table. */
+export const PROFILES: Record<ProviderName, ProviderProfile> = {
+  aws: { endpointRequired: false, defaultRegion: 'us-east-1', forcePathStyle: false, checksums: 'WHEN_SUPPORTED', acl: true, maxParts: 10_000, equalParts: false },
+  minio: { endpointRequired: true, defaultRegion: 'us-east-1', forcePathStyle: true, checksums: 'WHEN_REQUIRED', acl: false, maxParts: 10_000, equalParts: false },
+  ceph: { endpointRequired: true, defaultRegion: 'us-east-1', forcePathStyle: true, checksums: 'WHEN_REQUIRED', acl: true, maxParts: 10_000, equalParts: false },
+  hetzner: { endpointTemplate: 'https://{region}.your-objectstorage.com', endpointRequired: false, forcePathStyle: false, checksums: 'WHEN_REQUIRED', acl: true, maxParts: 10_000, equalParts: false },
+  r2: { endpointTemplate: 'https://{accountId}.r2.cloudflarestorage.com', endpointRequired: false, defaultRegion: 'auto', forcePathStyle: true, checksums: 'WHEN_REQUIRED', acl: false, maxParts: 10_000, equalParts: true },
+  spaces: { endpointTemplate: 'https://{region}.digitaloceanspaces.com', endpointRequired: false, forcePathStyle: false, checksums: 'WHEN_REQUIRED', acl: true, maxParts: 10_000, equalParts: false },
+  b2: { endpointTemplate: 'https://s3.{region}.backblazeb2.com', endpointRequired: false, forcePathStyle: false, checksums: 'WHEN_REQUIRED', acl: false, maxParts: 10_000, equalParts: false },
+  scaleway: { endpointTemplate: 'https://s3.{region}.scw.cloud', endpointRequired: false, forcePathStyle: false, checksums: 'WHEN_REQUIRED', acl: true, maxParts: 1_000, equalParts: false },
+};

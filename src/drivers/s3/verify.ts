@@ -1,0 +1,52 @@
+/**
+ * The start-up check: HeadBucket, and CreateBucket when allowed. Wrong endpoint, wrong
+ * keys and a missing bucket each get their own message saying what to fix.
+ */
+import { CreateBucketCommand, HeadBucketCommand, type BucketLocationConstraint } from '@aws-sdk/client-s3';
+import { StorageError, isStorageError } from '../../core/errors.js';
+import type { VerifyOptions } from '../../core/types.js';
+import type { S3Call } from './multipart.js';
+import type { ResolvedS3Options } from './options.js';
+
+/** Checks the bucket is reachable with these credentials; returns facts for health reports. */
+export async function verifyBucket(call: S3Call, o: ResolvedS3Options, opts: VerifyOptions): Promise<Record<string, unknown>> {
+  const where = o.endpoint ?? `AWS S3 (${o.region})`;
+  const facts = { bucket: o.bucket, endpoint: where, region: o.region, provider: o.provider, prefix: o.prefix || undefined };
+  try {
+    await call('check bucket', (c) => c.send(new HeadBucketCommand({ Bucket: o.bucket })));
+    return facts;
+  } catch (err) {
+    if (!(err instanceof StorageError)) throw err;
+    if (err.code === 'E_NOT_FOUND' || err.code === 'E_BUCKET_NOT_FOUND') {
+      if (!opts.createBucket) {
+        throw new StorageError('E_BUCKET_NOT_FOUND', `bucket "${o.bucket}" does not exist at ${where}: create it, or call verify({ createBucket: true })`, { cause: err });
+      }
+      await createBucket(call, o);
+      return { ...facts, created: true };
+    }
+    if (err.code === 'E_ACCESS_DENIED') {
+      throw new StorageError(
+        'E_ACCESS_DENIED',
+        `${where} refused access to bucket "${o.bucket}": check the access key and secret (STORAGE_S3_ACCESS_KEY, STORAGE_S3_SECRET_KEY), or the bucket belongs to another account`,
+        { cause: err, details: err.details },
+      );
+    }
+    if (err.details?.httpStatus === 301) {
+      throw new StorageError('E_CONFIG_INVALID', `bucket "${o.bucket}" is in another region than ${o.region}: set STORAGE_S3_REGION`, { cause: err });
+    }
+    if (err.code === 'E_UNAVAILABLE' || err.code === 'E_TIMEOUT') {
+      throw new StorageError(err.code, `cannot reach ${where}: ${err.message}. Check STORAGE_S3_ENDPOINT_URL and the network`, { cause: err, details: err.details });
+    }
+    throw err;
+  }
+}
+
+async function createBucket(call: S3Call, o: ResolvedS3Options): Promise<void> {
+  // AWS wants the region spelled out everywhere but us-east-1; other services ignore it.
+  const configuration = o.provider === 'aws' && o.region !== 'us-east-1' ? { LocationConstraint: o.region as BucketLocationConstraint } : undefined;
+  await call('create bucket', (c) => c.send(new CreateBucketCommand({ Bucket: o.bucket, CreateBucketConfiguration: configuration }))).catch((err: unknown) => {
+    // Another process may have created it meanwhile.
+    if (isStorageError(err) && /BucketAlreadyOwnedByYou/.test(String(err.details?.providerCode))) return;
+    throw err;
+  });
+}

@@ -113,7 +113,8 @@ export function writeCases(storage: StorageGetter): void {
     const put = await storage().put('same.json', '{}', { metadata: { a: '1' }, cacheControl: 'no-cache' });
     const stat = await storage().stat('same.json');
     assert.deepEqual({ ...stat, lastModified: undefined }, { ...put, lastModified: undefined });
-    assert.ok(Math.abs(stat.lastModified.getTime() - put.lastModified.getTime()) < 1000);
+    // Some backends (S3) keep whole seconds and the server's clock: allow for both.
+    assert.ok(Math.abs(stat.lastModified.getTime() - put.lastModified.getTime()) < 2500);
   });
 
   it('changes the ETag when the content changes', async () => {

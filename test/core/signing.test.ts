@@ -23,7 +23,7 @@ describe('signed URLs', () => {
 
   it('verifies and returns every signed field', () => {
     const v = verifySignedUrl(put.url, { signingSecret: secret, method: 'PUT', now: now + 1000 });
-    assert.deepEqual(v, { key: 'users/42/фото 1+1.jpg', method: 'PUT', contentType: 'image/jpeg', maxSize: 5_000_000, download: undefined, expiresAt: new Date(now + 600_000) });
+    assert.deepEqual(v, { key: 'users/42/фото 1+1.jpg', method: 'PUT', contentType: 'image/jpeg', maxSize: 5_000_000, contentLength: undefined, download: undefined, expiresAt: new Date(now + 600_000) });
   });
 
   it('verifies a bare request path, as the HTTP service sees it', () => {

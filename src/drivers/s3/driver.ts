@@ -46,7 +46,7 @@ export class S3Driver implements Driver {
     this.options = resolveS3Options(options);
     this.#client = createS3Client(this.options);
     this.#presigner = new Presigner(this.options, this.#client);
-    this.capabilities = { signedUrls: true, conditionalWrites: true, rangeReads: true, keyIsPrefix: true, maxObjectSize: this.options.partSize * this.options.profile.maxParts };
+    this.capabilities = { signedUrls: true, conditionalWrites: this.options.profile.conditionalPut === 'full', rangeReads: true, keyIsPrefix: true, maxObjectSize: this.options.partSize * this.options.profile.maxParts };
   }
 
   /** Runs one request with the retry policy; S3 and network errors become StorageErrors. */
@@ -108,8 +108,26 @@ export class S3Driver implements Driver {
     return this.#putMultipart(key, head, rest, () => body.complete().sha256, opts);
   }
 
+  /**
+   * The conditions to send with a write. Those the service does not enforce are checked
+   * here with a HEAD instead (not atomic; `capabilities.conditionalWrites` says so).
+   */
+  async #conditions(key: string, opts: DriverPutOptions, multipart: boolean): Promise<{ IfNoneMatch?: string; IfMatch?: string }> {
+    const support = this.options.profile.conditionalPut;
+    // What the service enforces on this request (multipart completion: only with full support).
+    const enforcesNoneMatch = multipart ? support === 'full' : support !== 'none';
+    const enforcesMatch = support === 'full';
+    const checkHere = (opts.ifNoneMatch && !enforcesNoneMatch) || (opts.ifMatch !== undefined && !enforcesMatch);
+    if (checkHere) checkWritePreconditions(key, await this.#statOrUndefined(key), opts);
+    return {
+      IfNoneMatch: opts.ifNoneMatch && enforcesNoneMatch ? opts.ifNoneMatch : undefined,
+      IfMatch: opts.ifMatch !== undefined && enforcesMatch ? `"${opts.ifMatch}"` : undefined,
+    };
+  }
+
   async #putSingle(key: string, data: Buffer, sha256: string, opts: DriverPutOptions): Promise<ObjectInfo> {
     const metadata = toS3Metadata(opts.metadata, sha256);
+    const conditions = await this.#conditions(key, opts, false);
     const out = await this.#call(`put ${key}`, (c) =>
       c.send(
         new PutObjectCommand({
@@ -121,8 +139,7 @@ export class S3Driver implements Driver {
           CacheControl: opts.cacheControl,
           ContentDisposition: opts.contentDisposition,
           Metadata: metadata,
-          IfNoneMatch: opts.ifNoneMatch,
-          IfMatch: opts.ifMatch === undefined ? undefined : `"${opts.ifMatch}"`,
+          ...conditions,
         }),
       ),
     ).catch((err: unknown) => {
@@ -154,12 +171,7 @@ export class S3Driver implements Driver {
     try {
       const size = await uploadParts({ call: this.#call, state, concurrency: this.options.concurrency, maxParts: this.options.profile.maxParts, head, rest });
       const sha256 = finish();
-      // CompleteMultipartUpload honours conditions on AWS; some services ignore them, so check first too.
-      if (opts.ifNoneMatch || opts.ifMatch !== undefined) checkWritePreconditions(key, await this.#statOrUndefined(key), opts);
-      const etag = await completeUpload(this.#call, state, {
-        IfNoneMatch: opts.ifNoneMatch,
-        IfMatch: opts.ifMatch === undefined ? undefined : `"${opts.ifMatch}"`,
-      }).catch((err: unknown) => {
+      const etag = await completeUpload(this.#call, state, await this.#conditions(key, opts, true)).catch((err: unknown) => {
         throw conditionError(err, key, opts);
       });
       if (opts.knownSha256 === sha256) return this.#written(key, { ...opts, size, sha256, etag });
@@ -253,17 +265,15 @@ export class S3Driver implements Driver {
   async list(opts: { prefix: string; delimiter?: string; cursor?: string; limit: number; details?: boolean }): Promise<ListPage> {
     const base = this.options.prefix;
     const out = await this.#call('list', (c) =>
-      c.send(new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: base + opts.prefix, Delimiter: opts.delimiter, MaxKeys: opts.limit, ContinuationToken: opts.cursor || undefined })),
-    ).catch((err: unknown) => {
-      throw isStorageError(err, 'E_INVALID_ARGUMENT') && opts.cursor ? new StorageError('E_INVALID_ARGUMENT', 'invalid list cursor: pass back the cursor of the previous page unchanged', { cause: err }) : err;
-    });
+      c.send(new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: base + opts.prefix, Delimiter: opts.delimiter, MaxKeys: opts.limit, ContinuationToken: decodeS3Cursor(opts.cursor) })),
+    );
     const listed = (out.Contents ?? []).map((o) => ({ ...o, key: (o.Key ?? '').slice(base.length) })).filter((o) => isAddressable(o.key));
     const objects = opts.details === false ? listed.map((o) => objectInfoFromS3(o.key, { ETag: o.ETag, LastModified: o.LastModified }, o.Size ?? 0)) : await this.#details(listed.map((o) => o.key));
     const page: ListPage = {
       objects,
       prefixes: (out.CommonPrefixes ?? []).map((p) => (p.Prefix ?? '').slice(base.length)).filter((p) => p !== ''),
     };
-    if (out.IsTruncated && out.NextContinuationToken) page.cursor = out.NextContinuationToken;
+    if (out.IsTruncated && out.NextContinuationToken) page.cursor = encodeS3Cursor(out.NextContinuationToken);
     return page;
   }
 
@@ -312,6 +322,23 @@ function conditionError(err: unknown, key: string, opts: { ifNoneMatch?: '*' }):
   return opts.ifNoneMatch
     ? new StorageError('E_ALREADY_EXISTS', `${JSON.stringify(key)} already exists (ifNoneMatch: "*")`, { key, cause: err })
     : new StorageError('E_PRECONDITION_FAILED', `${JSON.stringify(key)} does not match ifMatch`, { key, cause: err });
+}
+
+// Services accept any continuation token, even garbage (which restarts the listing), so
+// the token travels in an envelope of ours that a malformed cursor cannot fake.
+const CURSOR_TAG = 'stowage-s3:';
+
+function encodeS3Cursor(token: string): string {
+  return Buffer.from(CURSOR_TAG + token, 'utf8').toString('base64url');
+}
+
+function decodeS3Cursor(cursor: string | undefined): string | undefined {
+  if (!cursor) return undefined;
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!text.startsWith(CURSOR_TAG) || text.length === CURSOR_TAG.length) {
+    throw new StorageError('E_INVALID_ARGUMENT', 'invalid list cursor: pass back the cursor of the previous page unchanged');
+  }
+  return text.slice(CURSOR_TAG.length);
 }
 
 /** True for keys Stowage can address (objects written by other tools may not be). */

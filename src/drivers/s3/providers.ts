@@ -31,16 +31,22 @@ export interface ProviderProfile {
   maxParts: number;
   /** Every part but the last must have the same size (R2). Stowage always uploads equal parts; this forbids tuning it away. */
   equalParts: boolean;
+  /**
+   * Which PutObject conditions the service enforces: `full` (If-None-Match and If-Match),
+   * `if-none-match` (Ceph RGW 16 answers If-Match with 412 even when the ETag matches),
+   * or `none`. Conditions it lacks are checked with a HEAD first, which is not atomic.
+   */
+  conditionalPut: 'full' | 'if-none-match' | 'none';
 }
 
 /** The profiles; see the README's provider table. */
 export const PROFILES: Record<ProviderName, ProviderProfile> = {
-  aws: { endpointRequired: false, defaultRegion: 'us-east-1', forcePathStyle: false, checksums: 'WHEN_SUPPORTED', acl: true, maxParts: 10_000, equalParts: false },
-  minio: { endpointRequired: true, defaultRegion: 'us-east-1', forcePathStyle: true, checksums: 'WHEN_REQUIRED', acl: false, maxParts: 10_000, equalParts: false },
-  ceph: { endpointRequired: true, defaultRegion: 'us-east-1', forcePathStyle: true, checksums: 'WHEN_REQUIRED', acl: true, maxParts: 10_000, equalParts: false },
-  hetzner: { endpointTemplate: 'https://{region}.your-objectstorage.com', endpointRequired: false, forcePathStyle: false, checksums: 'WHEN_REQUIRED', acl: true, maxParts: 10_000, equalParts: false },
-  r2: { endpointTemplate: 'https://{accountId}.r2.cloudflarestorage.com', endpointRequired: false, defaultRegion: 'auto', forcePathStyle: true, checksums: 'WHEN_REQUIRED', acl: false, maxParts: 10_000, equalParts: true },
-  spaces: { endpointTemplate: 'https://{region}.digitaloceanspaces.com', endpointRequired: false, forcePathStyle: false, checksums: 'WHEN_REQUIRED', acl: true, maxParts: 10_000, equalParts: false },
-  b2: { endpointTemplate: 'https://s3.{region}.backblazeb2.com', endpointRequired: false, forcePathStyle: false, checksums: 'WHEN_REQUIRED', acl: false, maxParts: 10_000, equalParts: false },
-  scaleway: { endpointTemplate: 'https://s3.{region}.scw.cloud', endpointRequired: false, forcePathStyle: false, checksums: 'WHEN_REQUIRED', acl: true, maxParts: 1_000, equalParts: false },
+  aws: { endpointRequired: false, defaultRegion: 'us-east-1', forcePathStyle: false, checksums: 'WHEN_SUPPORTED', acl: true, maxParts: 10_000, equalParts: false, conditionalPut: 'full' },
+  minio: { endpointRequired: true, defaultRegion: 'us-east-1', forcePathStyle: true, checksums: 'WHEN_REQUIRED', acl: false, maxParts: 10_000, equalParts: false, conditionalPut: 'full' },
+  ceph: { endpointRequired: true, defaultRegion: 'us-east-1', forcePathStyle: true, checksums: 'WHEN_REQUIRED', acl: true, maxParts: 10_000, equalParts: false, conditionalPut: 'if-none-match' },
+  hetzner: { endpointTemplate: 'https://{region}.your-objectstorage.com', endpointRequired: false, forcePathStyle: false, checksums: 'WHEN_REQUIRED', acl: true, maxParts: 10_000, equalParts: false, conditionalPut: 'none' },
+  r2: { endpointTemplate: 'https://{accountId}.r2.cloudflarestorage.com', endpointRequired: false, defaultRegion: 'auto', forcePathStyle: true, checksums: 'WHEN_REQUIRED', acl: false, maxParts: 10_000, equalParts: true, conditionalPut: 'full' },
+  spaces: { endpointTemplate: 'https://{region}.digitaloceanspaces.com', endpointRequired: false, forcePathStyle: false, checksums: 'WHEN_REQUIRED', acl: true, maxParts: 10_000, equalParts: false, conditionalPut: 'none' },
+  b2: { endpointTemplate: 'https://s3.{region}.backblazeb2.com', endpointRequired: false, forcePathStyle: false, checksums: 'WHEN_REQUIRED', acl: false, maxParts: 10_000, equalParts: false, conditionalPut: 'none' },
+  scaleway: { endpointTemplate: 'https://s3.{region}.scw.cloud', endpointRequired: false, forcePathStyle: false, checksums: 'WHEN_REQUIRED', acl: true, maxParts: 1_000, equalParts: false, conditionalPut: 'none' },
 };

@@ -43,11 +43,6 @@ if (needsS3 && !env.STOWAGE_TEST_S3_ENDPOINT) {
   }
 }
 
-let status = 1;
-try {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], { stdio: 'inherit', env });
-  status = result.status ?? 1;
-} finally {
-  if (serverDir) spawnSync('bash', ['scripts/s3-test-server.sh', 'stop', serverDir], { stdio: 'inherit' });
-}
-process.exit(status);
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], { stdio: 'inherit', env });
+if (serverDir) spawnSync('bash', ['scripts/s3-test-server.sh', 'stop', serverDir], { stdio: 'inherit' });
+process.exit(result.status ?? 1);

@@ -1,5 +1,5 @@
 /** Runs the conformance suite against the S3 driver on a real S3 server (Ceph RGW), a fresh bucket per case. */
-import { createStorage, S3Driver } from '../../src/index.js';
+import { createStorage, type S3Driver } from '../../src/index.js';
 import { emptyStorage, freshS3Storage } from '../drivers/s3/env.js';
 import { runConformance } from './suite.js';
 

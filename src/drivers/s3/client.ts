@@ -24,7 +24,8 @@ export function createS3Client(o: ResolvedS3Options): S3Client {
       httpAgent: new HttpAgent(agent),
       httpsAgent: new HttpsAgent(agent),
       connectionTimeout: o.connectTimeoutMs,
-      requestTimeout: o.socketTimeoutMs,
+      // socketTimeout is the idle-socket timeout (requestTimeout only warns, and caps the whole request).
+      socketTimeout: o.socketTimeoutMs,
     }),
   });
 }

@@ -30,6 +30,8 @@ import { Presigner } from './presign.js';
 import { mapErrors } from './streams.js';
 import { verifyBucket } from './verify.js';
 
+/** How long a confirmed bucket is trusted when a HEAD finds no key. */
+const BUCKET_CHECK_TTL_MS = 60_000;
 /** HEADs of a listing page run at most this many at a time. */
 const LIST_DETAIL_CONCURRENCY = 16;
 
@@ -66,12 +68,26 @@ export class S3Driver implements Driver {
     return this.options.prefix + key;
   }
 
-  /** HEADs an object; E_NOT_FOUND when missing. */
+  /**
+   * HEADs an object; E_NOT_FOUND when missing. A HEAD 404 has no body to say whether the
+   * key or the bucket is missing, so a miss checks the bucket (remembered for a minute).
+   */
   async stat(key: string): Promise<ObjectInfo> {
-    const out = await this.#call(`stat ${key}`, (c) => c.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.#s3Key(key) }))).catch((err: unknown) => {
-      throw isStorageError(err, 'E_NOT_FOUND') ? notFound(key) : err;
+    const out = await this.#call(`stat ${key}`, (c) => c.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.#s3Key(key) }))).catch(async (err: unknown) => {
+      if (!isStorageError(err, 'E_NOT_FOUND')) throw err;
+      await this.#bucketExists();
+      throw notFound(key);
     });
     return objectInfoFromS3(key, out);
+  }
+
+  #bucketSeenAt = 0;
+
+  /** Rejects with E_BUCKET_NOT_FOUND when the bucket is gone; a recent success is trusted. */
+  async #bucketExists(): Promise<void> {
+    if (Date.now() - this.#bucketSeenAt < BUCKET_CHECK_TTL_MS) return;
+    await verifyBucket(this.#call, this.options, {});
+    this.#bucketSeenAt = Date.now();
   }
 
   async #statOrUndefined(key: string): Promise<ObjectInfo | undefined> {

@@ -34,6 +34,8 @@ export interface PutBodyChecks {
 export class PutBody implements AsyncIterable<Uint8Array> {
   /** The size when known in advance (buffers and strings), else undefined. */
   readonly knownSize: number | undefined;
+  /** The SHA-256 the caller expects, if given (lets a backend store it before the body is read). */
+  readonly expectedSha256: string | undefined;
   readonly #source: AsyncIterable<Uint8Array | string>;
   readonly #checks: PutBodyChecks;
   readonly #hash: Hash = createHash('sha256');
@@ -43,6 +45,7 @@ export class PutBody implements AsyncIterable<Uint8Array> {
 
   constructor(body: Body, checks: PutBodyChecks = {}) {
     this.#checks = checks;
+    this.expectedSha256 = checks.sha256;
     if (typeof body === 'string' || body instanceof Uint8Array) {
       const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
       this.knownSize = bytes.byteLength;

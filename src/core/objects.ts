@@ -75,9 +75,9 @@ export function checkWritePreconditions(
   }
 }
 
-/** The error for a missing object. */
-export function notFound(key: string): StorageError {
-  return new StorageError('E_NOT_FOUND', `no object at ${JSON.stringify(key)}`, { key });
+/** The error for a missing object; `cause` keeps the backend's own error for logs. */
+export function notFound(key: string, cause?: unknown): StorageError {
+  return new StorageError('E_NOT_FOUND', `no object at ${JSON.stringify(key)}`, { key, cause });
 }
 
 /** The error for a body over its size limit. */

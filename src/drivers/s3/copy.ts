@@ -5,6 +5,7 @@
  */
 import { CopyObjectCommand, CreateMultipartUploadCommand, UploadPartCopyCommand } from '@aws-sdk/client-s3';
 import { encodeKeyPath } from '../../core/keys.js';
+import { normalizeEtag } from '../../core/options.js';
 import { abortUpload, completeUpload, type MultipartState, type S3Call } from './multipart.js';
 import type { ResolvedS3Options } from './options.js';
 
@@ -37,7 +38,7 @@ const COPY_PART_SIZE = 512 * 1024 * 1024;
 /** Copies within the bucket; returns the new object's ETag. */
 export async function copyObject(call: S3Call, o: ResolvedS3Options, req: CopyRequest): Promise<string | undefined> {
   const source = `${o.bucket}/${encodeKeyPath(req.from)}`;
-  const ifMatch = req.ifMatch === undefined ? undefined : `"${req.ifMatch.replace(/^"(.*)"$/, '$1')}"`;
+  const ifMatch = req.ifMatch === undefined ? undefined : `"${normalizeEtag(req.ifMatch)}"`;
   if (req.size <= o.multipartCopyThreshold) {
     const r = req.replace;
     const out = await call(`copy ${req.from} to ${req.to}`, (c) =>

@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import type { PutBody } from '../../core/body.js';
+import { normalizeEtag } from '../../core/options.js';
 import { StorageError, isStorageError } from '../../core/errors.js';
 import { normalizeKey } from '../../core/keys.js';
 import { checkWritePreconditions, notFound, resolveRange } from '../../core/objects.js';
@@ -76,7 +77,7 @@ export class S3Driver implements Driver {
     const out = await this.#call(`stat ${key}`, (c) => c.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.#s3Key(key) }))).catch(async (err: unknown) => {
       if (!isStorageError(err, 'E_NOT_FOUND')) throw err;
       await this.#bucketExists();
-      throw notFound(key);
+      throw notFound(key, err);
     });
     return objectInfoFromS3(key, out);
   }
@@ -121,7 +122,7 @@ export class S3Driver implements Driver {
       return this.#putSingle(key, Buffer.concat(head, headBytes), sha256, opts);
     }
     const rest: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => iterator };
-    return this.#putMultipart(key, head, rest, () => body.complete().sha256, opts);
+    return this.#putMultipart(key, head, rest, () => body.complete().sha256, { ...opts, knownSha256: body.expectedSha256 });
   }
 
   /**
@@ -203,7 +204,7 @@ export class S3Driver implements Driver {
     return {
       key,
       size: w.size,
-      etag: (w.etag ?? '').replace(/^"(.*)"$/, '$1'),
+      etag: normalizeEtag(w.etag ?? ''),
       sha256: w.sha256,
       contentType: w.contentType,
       // S3 keeps whole seconds; the server's value is what stat reports later.
@@ -230,7 +231,7 @@ export class S3Driver implements Driver {
       }
     }
     const out = await this.#call(`read ${key}`, (c) => c.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: this.#s3Key(key), Range: header })), true).catch((err: unknown) => {
-      throw isStorageError(err, 'E_NOT_FOUND') ? notFound(key) : err;
+      throw isStorageError(err, 'E_NOT_FOUND') ? notFound(key, err) : err;
     });
     const body = out.Body as Readable;
     const contentRange = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(out.ContentRange ?? '');
@@ -270,7 +271,7 @@ export class S3Driver implements Driver {
     if (from === to) return source;
     const sourceFields = { ...source, metadata: toS3Metadata(source.metadata, source.sha256) };
     const etag = await copyObject(this.#call, this.options, { from: this.#s3Key(from), to: this.#s3Key(to), size: source.size, ifMatch: source.etag, sourceFields });
-    return { ...source, key: to, etag: etag ?? source.etag, lastModified: new Date() };
+    return { ...source, key: to, etag: normalizeEtag(etag ?? '') || source.etag, lastModified: new Date() };
   }
 
   /**

@@ -5,7 +5,7 @@
  * are stored RFC 2047 encoded (`=?UTF-8?B?...?=`), the form S3 itself documents, and
  * decoded on read. The SHA-256 lives under a reserved name that user metadata cannot use.
  */
-import { RESERVED_METADATA_PREFIX } from '../../core/options.js';
+import { RESERVED_METADATA_PREFIX, normalizeEtag } from '../../core/options.js';
 import { DEFAULT_CONTENT_TYPE } from '../../core/objects.js';
 import type { ObjectInfo } from '../../core/types.js';
 
@@ -46,11 +46,6 @@ export interface S3ObjectFields {
   ContentDisposition?: string;
 }
 
-/** Strips the quotes S3 puts around ETags. */
-export function bareEtag(etag: string | undefined): string {
-  return (etag ?? '').replace(/^"(.*)"$/, '$1');
-}
-
 /** Builds ObjectInfo from S3's fields; `size` overrides ContentLength (which is a range's length for ranged GETs). */
 export function objectInfoFromS3(key: string, fields: S3ObjectFields, size = fields.ContentLength ?? 0): ObjectInfo {
   const metadata: Record<string, string> = {};
@@ -63,7 +58,7 @@ export function objectInfoFromS3(key: string, fields: S3ObjectFields, size = fie
   return {
     key,
     size,
-    etag: bareEtag(fields.ETag),
+    etag: normalizeEtag(fields.ETag ?? ''),
     sha256,
     contentType: fields.ContentType ?? DEFAULT_CONTENT_TYPE,
     lastModified: fields.LastModified ?? new Date(0),

@@ -5,7 +5,7 @@
  * recorded as plain data ({@link MultipartState}) so an upload can be persisted and
  * resumed later.
  */
-import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, HeadObjectCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
 import { StorageError } from '../../core/errors.js';
 
 /** One uploaded part: what CompleteMultipartUpload needs. */
@@ -106,7 +106,10 @@ export async function uploadParts(opts: UploadPartsOptions): Promise<number> {
   return total;
 }
 
-/** Completes an upload from its recorded parts; returns the new object's ETag. */
+/**
+ * Completes an upload from its recorded parts; returns the new object's ETag. Ceph RGW
+ * answers with an empty ETag, so then the object is HEADed for it.
+ */
 export async function completeUpload(call: S3Call, state: MultipartState, conditions: { IfNoneMatch?: string; IfMatch?: string }): Promise<string | undefined> {
   const out = await call('complete multipart upload', (client) =>
     client.send(
@@ -119,7 +122,9 @@ export async function completeUpload(call: S3Call, state: MultipartState, condit
       }),
     ),
   );
-  return out.ETag;
+  if (out.ETag) return out.ETag;
+  const head = await call('read the completed upload', (client) => client.send(new HeadObjectCommand({ Bucket: state.bucket, Key: state.s3Key })));
+  return head.ETag;
 }
 
 /** Aborts an upload so its parts stop being billed; failures are ignored (gc finds leftovers). */

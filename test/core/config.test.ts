@@ -12,7 +12,21 @@ function configError(fn: () => unknown, ...mentions: string[]): void {
 
 describe('parseStorageEnv', () => {
   it('defaults to the local backend in ./uploads', () => {
-    assert.deepEqual(parseStorageEnv({}), { backend: 'local', local: { path: './uploads', fsync: true }, publicUrl: undefined, signingSecret: undefined });
+    assert.deepEqual(parseStorageEnv({}), { backend: 'local', local: { path: './uploads', fsync: true }, s3: {}, publicUrl: undefined, signingSecret: undefined });
+  });
+
+  it('takes the backend and its settings from STORAGE_URL, overridden by single variables', () => {
+    assert.equal(parseStorageEnv({ STORAGE_URL: 'local:/srv/media' }).local.path, '/srv/media');
+    const c = parseStorageEnv({ STORAGE_URL: 's3://media-bucket/app', STORAGE_S3_PREFIX: 'other', STORAGE_S3_REGION: 'eu-west-1' });
+    assert.equal(c.backend, 's3');
+    assert.deepEqual(c.s3, { bucket: 'media-bucket', prefix: 'other', region: 'eu-west-1' });
+  });
+
+  it('never echoes a STORAGE_URL, which may hold credentials', () => {
+    assert.throws(
+      () => parseStorageEnv({ STORAGE_URL: 'ftp://KEY:SECRET@host:1/b', STORAGE_S3_SECRET_KEY: 'hunter2' }),
+      (err: unknown) => err instanceof StorageError && /STORAGE_URL/.test(err.message) && !err.message.includes('SECRET@') && !err.message.includes('hunter2'),
+    );
   });
 
   it('treats empty variables as unset', () => {
@@ -21,11 +35,13 @@ describe('parseStorageEnv', () => {
 
   it('reads every variable', () => {
     const c = parseStorageEnv({ STORAGE_BACKEND: 'memory', STORAGE_LOCAL_PATH: '/srv/files', STORAGE_LOCAL_FSYNC: 'false', STORAGE_PUBLIC_URL: 'https://cdn.example.com', STORAGE_SIGNING_SECRET: 's'.repeat(32) });
-    assert.deepEqual(c, { backend: 'memory', local: { path: '/srv/files', fsync: false }, publicUrl: 'https://cdn.example.com', signingSecret: 's'.repeat(32) });
+    assert.deepEqual(c, { backend: 'memory', local: { path: '/srv/files', fsync: false }, s3: {}, publicUrl: 'https://cdn.example.com', signingSecret: 's'.repeat(32) });
   });
 
   it('names the variable and what is allowed', () => {
-    configError(() => parseStorageEnv({ STORAGE_BACKEND: 'dropbox' }), 'STORAGE_BACKEND', 'local, memory', '"dropbox"');
+    configError(() => parseStorageEnv({ STORAGE_BACKEND: 'dropbox' }), 'STORAGE_BACKEND', 'local, memory, s3', '"dropbox"');
+    configError(() => parseStorageEnv({ STORAGE_BACKEND: 'memory', STORAGE_URL: 'local:./x' }), 'STORAGE_BACKEND is memory but STORAGE_URL names the local backend');
+    configError(() => parseStorageEnv({ STORAGE_S3_MAX_SOCKETS: 'many' }), 'STORAGE_S3_MAX_SOCKETS');
     configError(() => parseStorageEnv({ STORAGE_PUBLIC_URL: 'ftp://x' }), 'STORAGE_PUBLIC_URL', 'http');
     configError(() => parseStorageEnv({ STORAGE_LOCAL_FSYNC: 'maybe' }), 'STORAGE_LOCAL_FSYNC', 'true or false');
   });

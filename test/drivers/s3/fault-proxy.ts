@@ -132,9 +132,8 @@ export class FaultProxy {
 
 /** Starts a proxy on a free loopback port in front of `target`. */
 export async function startFaultProxy(target: string): Promise<FaultProxy> {
-  let proxy: FaultProxy | undefined;
-  const server = createServer((req, res) => proxy?.handle(req, res));
-  proxy = new FaultProxy(server, new URL(target));
+  const server = createServer((req, res) => proxy.handle(req, res));
+  const proxy = new FaultProxy(server, new URL(target));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return proxy;
 }

@@ -7,9 +7,9 @@
 // a Ceph RGW with scripts/s3-test-server.sh for the run and stops it afterwards. If it
 // cannot start, the S3 tests still run and fail with the reason (never a silent skip).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureS3Server } from './s3-server.mjs';
 
 function find(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -27,22 +27,11 @@ if (files.length === 0) {
 }
 
 const env = { ...process.env };
-let serverDir;
-const needsS3 = files.some((f) => f.includes('s3'));
-if (needsS3 && !env.STOWAGE_TEST_S3_ENDPOINT) {
-  serverDir = mkdtempSync(join(tmpdir(), 'stowage-rgw-'));
-  console.log(`starting a Ceph RGW for the S3 tests (scripts/s3-test-server.sh, ${serverDir})`);
-  const started = spawnSync('bash', ['scripts/s3-test-server.sh', 'start', serverDir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  if (started.status === 0) {
-    for (const line of started.stdout.split('\n')) {
-      const at = line.indexOf('=');
-      if (line.startsWith('STOWAGE_TEST_S3_') && at > 0) env[line.slice(0, at)] = line.slice(at + 1);
-    }
-  } else {
-    env.STOWAGE_TEST_S3_ERROR = `scripts/s3-test-server.sh could not start Ceph RGW (exit ${started.status}); see its output above, or set STOWAGE_TEST_S3_ENDPOINT, STOWAGE_TEST_S3_ACCESS_KEY and STOWAGE_TEST_S3_SECRET_KEY to use your own S3 endpoint`;
-  }
-}
+const needsS3 = files.some((f) => /(^|\/)(s3\.test\.ts|s3\/)/.test(f));
+const server = needsS3 ? ensureS3Server(env) : { env: {}, stop: () => {} };
+Object.assign(env, server.env);
+if (server.error) env.STOWAGE_TEST_S3_ERROR = server.error;
 
 const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], { stdio: 'inherit', env });
-if (serverDir) spawnSync('bash', ['scripts/s3-test-server.sh', 'stop', serverDir], { stdio: 'inherit' });
+server.stop();
 process.exit(result.status ?? 1);

@@ -106,6 +106,9 @@ mon data = $dir/mon
 osd data = $dir/osd
 [client.rgw.a]
 rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+# Data lives in RAM: reclaim deleted objects within seconds, not the default 2 hours.
+rgw gc obj min wait = 5
+rgw gc processor period = 10
 EOF
   log "starting a monitor on 127.0.0.1:$mon_port"
   # --addv with an explicit v1 address: a plain --add on a non-default port records a

@@ -27,6 +27,7 @@ import { exhaustedError, retryVerdict, s3Error } from './errors.js';
 import { objectInfoFromS3, toS3Metadata } from './metadata.js';
 import { abortUpload, completeUpload, uploadParts, type MultipartState, type S3Call } from './multipart.js';
 import { resolveS3Options, type ResolvedS3Options, type S3DriverOptions } from './options.js';
+import { payloadSha256, withPayloadHash } from './payload.js';
 import { Presigner } from './presign.js';
 import { mapErrors } from './streams.js';
 import { verifyBucket } from './verify.js';
@@ -145,9 +146,10 @@ export class S3Driver implements Driver {
   async #putSingle(key: string, data: Buffer, sha256: string, opts: DriverPutOptions): Promise<ObjectInfo> {
     const metadata = toS3Metadata(opts.metadata, sha256);
     const conditions = await this.#conditions(key, opts, false);
+    const payloadHash = await payloadSha256(data);
     const out = await this.#call(`put ${key}`, (c) =>
       c.send(
-        new PutObjectCommand({
+        withPayloadHash(new PutObjectCommand({
           Bucket: this.options.bucket,
           Key: this.#s3Key(key),
           Body: data,
@@ -157,7 +159,7 @@ export class S3Driver implements Driver {
           ContentDisposition: opts.contentDisposition,
           Metadata: metadata,
           ...conditions,
-        }),
+        }), payloadHash),
       ),
     ).catch((err: unknown) => {
       throw conditionError(err, key, opts);

@@ -7,6 +7,7 @@
  */
 import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, HeadObjectCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
 import { StorageError } from '../../core/errors.js';
+import { payloadSha256, withPayloadHash } from './payload.js';
 
 /** One uploaded part: what CompleteMultipartUpload needs. */
 export interface UploadedPart {
@@ -60,8 +61,10 @@ export async function uploadParts(opts: UploadPartsOptions): Promise<number> {
         details: { maxParts: opts.maxParts, partSize: state.partSize },
       });
     }
-    const upload = call(`upload part ${partNumber}`, (client) =>
-      client.send(new UploadPartCommand({ Bucket: state.bucket, Key: state.s3Key, UploadId: state.uploadId, PartNumber: partNumber, Body: data, ContentLength: data.length })),
+    const upload = payloadSha256(data).then((hash) =>
+      call(`upload part ${partNumber}`, (client) =>
+        client.send(withPayloadHash(new UploadPartCommand({ Bucket: state.bucket, Key: state.s3Key, UploadId: state.uploadId, PartNumber: partNumber, Body: data, ContentLength: data.length }), hash)),
+      ),
     ).then(
       (out) => {
         state.parts.push({ partNumber, etag: out.ETag ?? '', size: data.length });

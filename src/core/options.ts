@@ -111,14 +111,23 @@ export function validateMaxSize(maxSize: unknown, option = 'maxSize'): number | 
   return maxSize;
 }
 
-/** Validates signed-URL options. */
-export function validateSignedUrlOptions(opts: SignedUrlOptions): SignedUrlOptions {
-  if (opts === null || typeof opts !== 'object') throw invalid('signedUrl needs options { method, expiresIn }');
-  if (opts.method !== 'GET' && opts.method !== 'PUT') throw invalid('signedUrl method must be "GET" or "PUT"');
-  const { expiresIn } = opts;
+/** How long signed URLs and POST forms live unless told otherwise: 1 hour. */
+export const DEFAULT_EXPIRES_IN = 3600;
+
+/** Checks an expiry in seconds, applying the 1-hour default. */
+export function validateExpiresIn(expiresIn: unknown): number {
+  if (expiresIn === undefined) return DEFAULT_EXPIRES_IN;
   if (typeof expiresIn !== 'number' || !Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_EXPIRES_IN) {
     throw invalid(`expiresIn must be a whole number of seconds from 1 to ${MAX_EXPIRES_IN} (7 days)`);
   }
+  return expiresIn;
+}
+
+/** Validates signed-URL options; the result always has `expiresIn`. */
+export function validateSignedUrlOptions(opts: SignedUrlOptions): SignedUrlOptions & { expiresIn: number } {
+  if (opts === null || typeof opts !== 'object') throw invalid('signedUrl needs options { method, expiresIn? }');
+  if (opts.method !== 'GET' && opts.method !== 'PUT') throw invalid('signedUrl method must be "GET" or "PUT"');
+  const expiresIn = validateExpiresIn(opts.expiresIn);
   if (opts.method === 'GET' && (opts.contentType !== undefined || opts.maxSize !== undefined || opts.contentLength !== undefined)) {
     throw invalid('contentType, maxSize and contentLength only apply to PUT signed URLs');
   }
@@ -130,5 +139,5 @@ export function validateSignedUrlOptions(opts: SignedUrlOptions): SignedUrlOptio
   if (opts.download !== undefined && (typeof opts.download !== 'string' || opts.download === '' || CONTROL.test(opts.download) || opts.download.length > 255)) {
     throw invalid('download must be a file name of 1-255 characters without control characters');
   }
-  return opts;
+  return { ...opts, expiresIn };
 }

@@ -65,7 +65,7 @@ export function validateSecret(secret: string, option = 'signingSecret'): string
 /** Issues a signed URL for a normalized key. `now` is injectable for tests. */
 export function createSignedUrl(
   key: string,
-  opts: SignedUrlOptions,
+  opts: SignedUrlOptions & { expiresIn: number },
   signer: { baseUrl: string; secret: string },
   now: number = Date.now(),
 ): SignedUrl {

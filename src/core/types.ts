@@ -105,8 +105,8 @@ export interface ListPage {
 export interface SignedUrlOptions {
   /** `GET` to download, `PUT` to upload. */
   method: 'GET' | 'PUT';
-  /** Seconds until the URL expires (1 to 604800). */
-  expiresIn: number;
+  /** Seconds until the URL expires (1 to 604800); default 3600. */
+  expiresIn?: number;
   /** For PUT: the Content-Type the client must send. */
   contentType?: string;
   /** For PUT: the largest body accepted, in bytes (not on S3, which cannot enforce it on a PUT: use contentLength or a POST form). */
@@ -128,8 +128,8 @@ export interface SignedUrl {
 
 /** Options of a presigned POST form (browser uploads straight to the backend). */
 export interface PresignPostOptions {
-  /** Seconds until the form expires (1 to 604800). */
-  expiresIn: number;
+  /** Seconds until the form expires (1 to 604800); default 3600. */
+  expiresIn?: number;
   /** The Content-Type the upload must declare. */
   contentType?: string;
   /** The largest upload accepted, in bytes. */
@@ -268,7 +268,7 @@ export interface Driver {
    * Optional driver-native signed URL (S3 presigning). Without it Storage issues
    * HMAC-signed URLs on its own `baseUrl`.
    */
-  signedUrl?(key: string, opts: SignedUrlOptions): Promise<SignedUrl>;
+  signedUrl?(key: string, opts: SignedUrlOptions & { expiresIn: number }): Promise<SignedUrl>;
 
   /** Optional: a presigned POST form for browser uploads (S3). */
   presignPost?(key: string, opts: PresignPostOptions): Promise<PresignedPost>;

@@ -146,6 +146,8 @@ export function objectCases(storage: StorageGetter, target: ConformanceTarget): 
       assert.ok(new URL(get.url));
       assert.ok(Math.abs(get.expiresAt.getTime() - (before + 300_000)) < 5000);
       const put = await signing.signedUrl('signed/up.jpg', { method: 'PUT', expiresIn: 60, contentType: 'image/jpeg', contentLength: 1000 });
+      const defaulted = await signing.signedUrl('signed/файл.txt', { method: 'GET' });
+      assert.ok(Math.abs(defaulted.expiresAt.getTime() - (Date.now() + 3600_000)) < 5000, 'expiry defaults to one hour');
       assert.equal(put.method, 'PUT');
       assert.equal(put.headers['content-type'], 'image/jpeg');
       assert.equal(put.headers['content-length'], '1000');

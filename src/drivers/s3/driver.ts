@@ -310,7 +310,7 @@ export class S3Driver implements Driver {
   }
 
   /** Presigned GET or PUT on the service itself (or on `publicUrl`). */
-  async signedUrl(key: string, opts: SignedUrlOptions): Promise<SignedUrl> {
+  async signedUrl(key: string, opts: SignedUrlOptions & { expiresIn: number }): Promise<SignedUrl> {
     return this.#presigner.signedUrl(this.#s3Key(key), opts);
   }
 

@@ -35,7 +35,7 @@ export interface UploadPartsOptions {
   state: MultipartState;
   concurrency: number;
   maxParts: number;
-  /** Bytes already read from the body, to be sent first. */
+  /** Bytes already read from the body, to be sent first (emptied as they are used). */
   head: Buffer[];
   /** The rest of the body. */
   rest: AsyncIterable<Uint8Array>;
@@ -77,30 +77,41 @@ export async function uploadParts(opts: UploadPartsOptions): Promise<number> {
     void upload.finally(() => inFlight.delete(upload));
   };
 
-  let pending: Buffer[] = [];
+  const pending: Buffer[] = [];
   let pendingBytes = 0;
+  /** Cuts exactly `size` bytes off the front of `pending` into one new Buffer, keeping the rest. */
+  const cut = (size: number): Buffer => {
+    const part = Buffer.allocUnsafe(size);
+    let filled = 0;
+    while (filled < size) {
+      const piece = pending[0] as Buffer;
+      const used = Math.min(piece.length, size - filled);
+      piece.copy(part, filled, 0, used);
+      filled += used;
+      if (used === piece.length) pending.shift();
+      else pending[0] = piece.subarray(used);
+    }
+    pendingBytes -= size;
+    return part;
+  };
   const take = async (chunk: Uint8Array): Promise<void> => {
     pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     pendingBytes += chunk.byteLength;
+    total += chunk.byteLength;
     while (pendingBytes >= state.partSize && failure === undefined) {
-      const joined = Buffer.concat(pending, pendingBytes);
-      // Copy the part out, so the remainder does not pin the whole joined buffer.
-      send(Buffer.from(joined.subarray(0, state.partSize)));
-      const remainder = joined.subarray(state.partSize);
-      pending = remainder.length > 0 ? [remainder] : [];
-      pendingBytes = remainder.length;
+      send(cut(state.partSize));
       while (inFlight.size >= opts.concurrency) await Promise.race(inFlight);
     }
-    total += chunk.byteLength;
   };
 
   try {
-    for (const chunk of opts.head) await take(chunk);
+    // Shift the head out as it is used, so it is not held for the whole upload.
+    for (let chunk = opts.head.shift(); chunk !== undefined; chunk = opts.head.shift()) await take(chunk);
     for await (const chunk of opts.rest) {
       if (failure !== undefined) break;
       await take(chunk);
     }
-    if (failure === undefined && (pendingBytes > 0 || nextPart === 1)) send(Buffer.concat(pending, pendingBytes));
+    if (failure === undefined && (pendingBytes > 0 || nextPart === 1)) send(cut(pendingBytes));
   } finally {
     await Promise.allSettled(inFlight);
   }

@@ -7,7 +7,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { StorageError } from '../../core/errors.js';
-import { MAX_EXPIRES_IN, validateContentType, validateMaxSize } from '../../core/options.js';
+import { validateContentType, validateExpiresIn, validateMaxSize } from '../../core/options.js';
 import type { PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions } from '../../core/types.js';
 import type { ResolvedS3Options } from './options.js';
 
@@ -31,7 +31,7 @@ export class Presigner {
   }
 
   /** A presigned GET (with content-disposition override) or PUT (bound to type and exact length). */
-  async signedUrl(s3Key: string, opts: SignedUrlOptions): Promise<SignedUrl> {
+  async signedUrl(s3Key: string, opts: SignedUrlOptions & { expiresIn: number }): Promise<SignedUrl> {
     const expiresAt = new Date(Date.now() + opts.expiresIn * 1000);
     if (opts.method === 'GET') {
       const command = new GetObjectCommand({
@@ -64,10 +64,7 @@ export class Presigner {
 
   /** A POST policy with a content-length-range and a Content-Type condition. */
   async post(s3Key: string, opts: PresignPostOptions): Promise<PresignedPost> {
-    const { expiresIn } = opts;
-    if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_EXPIRES_IN) {
-      throw new StorageError('E_INVALID_ARGUMENT', `expiresIn must be a whole number of seconds from 1 to ${MAX_EXPIRES_IN} (7 days)`);
-    }
+    const expiresIn = validateExpiresIn(opts.expiresIn);
     const maxSize = validateMaxSize(opts.maxSize);
     const conditions: NonNullable<Parameters<typeof createPresignedPost>[1]['Conditions']> = [];
     const fields: Record<string, string> = {};

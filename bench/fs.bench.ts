@@ -11,25 +11,16 @@
  * machine makes single runs swing by 3x. BENCH_SIZE_MB changes the size (e.g. 5120).
  */
 import { execFileSync } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { createReadStream, createWriteStream, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createStorage } from '../src/index.js';
-import { mbps, median, peakRssGrowth, table, timed } from './lib.js';
+import { mbps, median, peakRssGrowth, scratchWithRandomFile, table, timed } from './lib.js';
 
 const sizeMb = Number(process.env.BENCH_SIZE_MB ?? 1024);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const bytes = sizeMb * 1024 * 1024;
-const dir = join(process.cwd(), '.bench-tmp', 'fs');
-rmSync(dir, { recursive: true, force: true });
-mkdirSync(dir, { recursive: true });
-
-const source = join(dir, 'source.bin');
-const fd = openSync(source, 'w');
-const chunk = Buffer.alloc(8 * 1024 * 1024);
-for (let written = 0; written < bytes; written += chunk.length) writeSync(fd, randomFillSync(chunk), 0, Math.min(chunk.length, bytes - written));
-closeSync(fd);
+const { dir, file: source } = scratchWithRandomFile('fs', bytes);
 execFileSync('sync');
 
 const rows: (string | number)[][] = [['case', 'median s', 'MB/s', 'ratio vs anchor', 'peak RSS growth MB']];

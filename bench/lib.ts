@@ -3,7 +3,9 @@
  * comparable within one run (the machine is shared), so every result is printed as a
  * ratio against an anchor measured in the same run.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { randomFillSync } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** Runs `fn` and returns its duration in seconds. */
 export async function timed(fn: () => Promise<unknown>): Promise<number> {
@@ -55,4 +57,20 @@ export function median(samples: number[]): number {
   const sorted = [...samples].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/**
+ * Makes an empty scratch folder `.bench-tmp/<name>` and a file of `bytes` random bytes
+ * in it (random, so no layer can compress or deduplicate it); returns both paths.
+ */
+export function scratchWithRandomFile(name: string, bytes: number): { dir: string; file: string } {
+  const dir = join(process.cwd(), '.bench-tmp', name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'source.bin');
+  const fd = openSync(file, 'w');
+  const block = Buffer.alloc(8 * 1024 * 1024);
+  for (let written = 0; written < bytes; written += block.length) writeSync(fd, randomFillSync(block), 0, Math.min(block.length, bytes - written));
+  closeSync(fd);
+  return { dir, file };
 }

@@ -13,9 +13,7 @@
  * BENCH_SIZE_MB and BENCH_OBJECTS change the sizes.
  */
 import { execFileSync } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
-import { closeSync, createReadStream, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { createReadStream, rmSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -23,7 +21,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import * as Minio from 'minio';
 import { ensureS3Server } from '../scripts/s3-server.mjs';
 import { createStorage, type S3Driver } from '../src/index.js';
-import { mbps, median, peakRssGrowth, pool, table, timed } from './lib.js';
+import { mbps, median, peakRssGrowth, pool, scratchWithRandomFile, table, timed } from './lib.js';
 
 const sizeMb = Number(process.env.BENCH_SIZE_MB ?? 512);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -38,14 +36,7 @@ const accessKeyId = process.env.STOWAGE_TEST_S3_ACCESS_KEY as string;
 const secretAccessKey = process.env.STOWAGE_TEST_S3_SECRET_KEY as string;
 const bucket = `stowage-bench-${Date.now().toString(36)}`;
 
-const dir = join(process.cwd(), '.bench-tmp', 's3');
-rmSync(dir, { recursive: true, force: true });
-mkdirSync(dir, { recursive: true });
-const file = join(dir, 'source.bin');
-const fd = openSync(file, 'w');
-const block = Buffer.alloc(8 * 1024 * 1024);
-for (let written = 0; written < bytes; written += block.length) writeSync(fd, randomFillSync(block), 0, Math.min(block.length, bytes - written));
-closeSync(fd);
+const { dir, file } = scratchWithRandomFile('s3', bytes);
 
 const storage = createStorage({ driver: 's3', bucket, endpoint, accessKeyId, secretAccessKey, provider: 'ceph' });
 const storage10 = createStorage({ driver: 's3', bucket, endpoint, accessKeyId, secretAccessKey, provider: 'ceph', concurrency: 10 });

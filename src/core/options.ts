@@ -131,7 +131,10 @@ export function validateSignedUrlOptions(opts: SignedUrlOptions): SignedUrlOptio
   if (opts.method === 'GET' && (opts.contentType !== undefined || opts.maxSize !== undefined || opts.contentLength !== undefined)) {
     throw invalid('contentType, maxSize and contentLength only apply to PUT signed URLs');
   }
-  if (opts.method === 'PUT' && opts.download !== undefined) throw invalid('download only applies to GET signed URLs');
+  if (opts.method === 'PUT' && (opts.download !== undefined || opts.responseContentType !== undefined)) {
+    throw invalid('download and responseContentType only apply to GET signed URLs');
+  }
+  if (opts.responseContentType !== undefined) validateContentType(opts.responseContentType, 'responseContentType');
   if (opts.contentType !== undefined) validateContentType(opts.contentType);
   validateMaxSize(opts.maxSize);
   validateMaxSize(opts.contentLength, 'contentLength');

@@ -22,14 +22,28 @@ export interface VerifiedSignedUrl {
   maxSize?: number;
   contentLength?: number;
   download?: string;
+  responseContentType?: string;
   expiresAt: Date;
 }
 
-const PARAMS = { method: 'X-Stowage-Method', expires: 'X-Stowage-Expires', contentType: 'X-Stowage-Content-Type', maxSize: 'X-Stowage-Max-Size', contentLength: 'X-Stowage-Content-Length', download: 'X-Stowage-Download', signature: 'X-Stowage-Signature' } as const;
+const PARAMS = { method: 'X-Stowage-Method', expires: 'X-Stowage-Expires', contentType: 'X-Stowage-Content-Type', maxSize: 'X-Stowage-Max-Size', contentLength: 'X-Stowage-Content-Length', download: 'X-Stowage-Download', responseContentType: 'X-Stowage-Response-Content-Type', signature: 'X-Stowage-Signature' } as const;
 
 /** The canonical text that is signed; JSON so no field can bleed into another. */
-function canonical(fields: { key: string; method: string; expires: number; contentType?: string; maxSize?: number; contentLength?: number; download?: string }): string {
-  return JSON.stringify(['stowage-v1', fields.key, fields.method, fields.expires, fields.contentType ?? null, fields.maxSize ?? null, fields.contentLength ?? null, fields.download ?? null]);
+/** The fields a signature covers. */
+interface SignedFields {
+  key: string;
+  method: string;
+  expires: number;
+  contentType?: string;
+  maxSize?: number;
+  contentLength?: number;
+  download?: string;
+  responseContentType?: string;
+}
+
+function canonical(f: SignedFields): string {
+  const optional = [f.contentType, f.maxSize, f.contentLength, f.download, f.responseContentType].map((v) => v ?? null);
+  return JSON.stringify(['stowage-v1', f.key, f.method, f.expires, ...optional]);
 }
 
 function hmac(secret: string, text: string): Buffer {
@@ -70,12 +84,13 @@ export function createSignedUrl(
   now: number = Date.now(),
 ): SignedUrl {
   const expires = Math.floor(now / 1000) + opts.expiresIn;
-  const fields = { key, method: opts.method, expires, contentType: opts.contentType, maxSize: opts.maxSize, contentLength: opts.contentLength, download: opts.download };
+  const fields: SignedFields = { key, method: opts.method, expires, contentType: opts.contentType, maxSize: opts.maxSize, contentLength: opts.contentLength, download: opts.download, responseContentType: opts.responseContentType };
   const query = new URLSearchParams({ [PARAMS.method]: opts.method, [PARAMS.expires]: String(expires) });
   if (opts.contentType !== undefined) query.set(PARAMS.contentType, opts.contentType);
   if (opts.maxSize !== undefined) query.set(PARAMS.maxSize, String(opts.maxSize));
   if (opts.contentLength !== undefined) query.set(PARAMS.contentLength, String(opts.contentLength));
   if (opts.download !== undefined) query.set(PARAMS.download, opts.download);
+  if (opts.responseContentType !== undefined) query.set(PARAMS.responseContentType, opts.responseContentType);
   query.set(PARAMS.signature, hmac(signer.secret, canonical(fields)).toString('base64url'));
   const headers: Record<string, string> = {};
   if (opts.method === 'PUT' && opts.contentType !== undefined) headers['content-type'] = opts.contentType;
@@ -131,7 +146,7 @@ export function verifySignedUrl(
   if ((maxSizeText !== null && !/^\d{1,16}$/.test(maxSizeText)) || (lengthText !== null && !/^\d{1,16}$/.test(lengthText))) {
     throw denied('malformed size limit');
   }
-  const fields = {
+  const fields: SignedFields = {
     key,
     method,
     expires: Number(expiresText),
@@ -139,6 +154,7 @@ export function verifySignedUrl(
     maxSize: maxSizeText === null ? undefined : Number(maxSizeText),
     contentLength: lengthText === null ? undefined : Number(lengthText),
     download: q.get(PARAMS.download) ?? undefined,
+    responseContentType: q.get(PARAMS.responseContentType) ?? undefined,
   };
   const expected = hmac(opts.signingSecret, canonical(fields));
   const given = Buffer.from(signature, 'base64url');
@@ -154,6 +170,7 @@ export function verifySignedUrl(
     maxSize: fields.maxSize,
     contentLength: fields.contentLength,
     download: fields.download,
+    responseContentType: fields.responseContentType,
     expiresAt: new Date(fields.expires * 1000),
   };
 }

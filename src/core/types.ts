@@ -115,6 +115,8 @@ export interface SignedUrlOptions {
   contentLength?: number;
   /** For GET: serve as an attachment with this file name. */
   download?: string;
+  /** For GET: serve with this Content-Type instead of the stored one. */
+  responseContentType?: string;
 }
 
 /** A URL a client can use without credentials until it expires. */

@@ -153,7 +153,7 @@ export function objectCases(storage: StorageGetter, target: ConformanceTarget): 
       assert.equal(put.headers['content-length'], '1000');
       if (!signing.driver.signedUrl) {
         const granted = verifySignedUrl(put.url, { signingSecret: SIGNING.signingSecret as string, method: 'PUT' });
-        assert.deepEqual({ ...granted, expiresAt: undefined }, { key: 'signed/up.jpg', method: 'PUT', contentType: 'image/jpeg', maxSize: undefined, contentLength: 1000, download: undefined, expiresAt: undefined });
+        assert.deepEqual({ ...granted, expiresAt: undefined }, { key: 'signed/up.jpg', method: 'PUT', contentType: 'image/jpeg', maxSize: undefined, contentLength: 1000, download: undefined, responseContentType: undefined, expiresAt: undefined });
       }
     } finally {
       await target.destroy(signing);
@@ -166,6 +166,8 @@ export function objectCases(storage: StorageGetter, target: ConformanceTarget): 
       await rejectsWith(signing.signedUrl('k', { method: 'GET', expiresIn: 0 }), 'E_INVALID_ARGUMENT', 'expiresIn');
       await rejectsWith(signing.signedUrl('k', { method: 'GET', expiresIn: 8 * 24 * 3600 }), 'E_INVALID_ARGUMENT', '7 days');
       await rejectsWith(signing.signedUrl('k', { method: 'DELETE' as 'GET', expiresIn: 60 }), 'E_INVALID_ARGUMENT', 'method');
+      await rejectsWith(signing.signedUrl('k', { method: 'PUT', responseContentType: 'text/plain' }), 'E_INVALID_ARGUMENT', 'GET');
+      await rejectsWith(signing.signedUrl('k', { method: 'GET', responseContentType: 'not a type' }), 'E_INVALID_ARGUMENT', 'responseContentType');
       await rejectsWith(signing.signedUrl('../k', { method: 'GET', expiresIn: 60 }), 'E_INVALID_KEY');
     } finally {
       await target.destroy(signing);

@@ -23,12 +23,19 @@ describe('signed URLs', () => {
 
   it('verifies and returns every signed field', () => {
     const v = verifySignedUrl(put.url, { signingSecret: secret, method: 'PUT', now: now + 1000 });
-    assert.deepEqual(v, { key: 'users/42/фото 1+1.jpg', method: 'PUT', contentType: 'image/jpeg', maxSize: 5_000_000, contentLength: undefined, download: undefined, expiresAt: new Date(now + 600_000) });
+    assert.deepEqual(v, { key: 'users/42/фото 1+1.jpg', method: 'PUT', contentType: 'image/jpeg', maxSize: 5_000_000, contentLength: undefined, download: undefined, responseContentType: undefined, expiresAt: new Date(now + 600_000) });
   });
 
   it('verifies a bare request path, as the HTTP service sees it', () => {
     const path = put.url.slice('https://files.example.com/storage'.length);
     assert.equal(verifySignedUrl(path, { signingSecret: secret, now }).key, 'users/42/фото 1+1.jpg');
+  });
+
+  it('signs GET overrides for the file name and content type', () => {
+    const get = createSignedUrl('a.bin', { method: 'GET', expiresIn: 60, download: 'a.txt', responseContentType: 'text/plain' }, signer, now);
+    const v = verifySignedUrl(get.url, { signingSecret: secret, method: 'GET', now });
+    assert.equal(v.download, 'a.txt');
+    assert.equal(v.responseContentType, 'text/plain');
   });
 
   it('rejects an expired URL', () => {
@@ -50,6 +57,7 @@ describe('signed URLs', () => {
     ['the size limit', (u) => u.searchParams.set('X-Stowage-Max-Size', '999999999')],
     ['a removed size limit', (u) => u.searchParams.delete('X-Stowage-Max-Size')],
     ['an added download name', (u) => u.searchParams.set('X-Stowage-Download', 'x.html')],
+    ['an added response content type', (u) => u.searchParams.set('X-Stowage-Response-Content-Type', 'text/html')],
     ['the method', (u) => u.searchParams.set('X-Stowage-Method', 'GET')],
     ['the signature', (u) => u.searchParams.set('X-Stowage-Signature', 'AAAA')],
   ];

@@ -30,7 +30,7 @@ export class Presigner {
       : client;
   }
 
-  /** A presigned GET (with content-disposition override) or PUT (bound to type and exact length). */
+  /** A presigned GET (with Content-Disposition and Content-Type overrides) or PUT (bound to type and exact length). */
   async signedUrl(s3Key: string, opts: SignedUrlOptions & { expiresIn: number }): Promise<SignedUrl> {
     const expiresAt = new Date(Date.now() + opts.expiresIn * 1000);
     if (opts.method === 'GET') {
@@ -38,6 +38,7 @@ export class Presigner {
         Bucket: this.#o.bucket,
         Key: s3Key,
         ResponseContentDisposition: opts.download === undefined ? undefined : attachment(opts.download),
+        ResponseContentType: opts.responseContentType,
       });
       return { url: await getSignedUrl(this.#client, command, { expiresIn: opts.expiresIn }), method: 'GET', headers: {}, expiresAt };
     }

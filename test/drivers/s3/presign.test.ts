@@ -34,9 +34,9 @@ before(async () => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('s3 presigned URLs with plain HTTP clients', () => {
-  it('downloads with curl from a presigned GET, with the requested file name', async () => {
+  it('downloads with curl from a presigned GET, with the requested file name and type', async () => {
     await storage.put('docs/rapport final.pdf', 'pdf bytes', { contentType: 'application/pdf' });
-    const { url, expiresAt } = await storage.signedUrl('docs/rapport final.pdf', { method: 'GET', expiresIn: 300, download: 'Résumé "final".pdf' });
+    const { url, expiresAt } = await storage.signedUrl('docs/rapport final.pdf', { method: 'GET', expiresIn: 300, download: 'Résumé "final".pdf', responseContentType: 'application/octet-stream' });
     assert.ok(expiresAt.getTime() > Date.now());
     const headers = join(dir, 'headers');
     const [status, body] = await curl(['-D', headers, url]);
@@ -44,6 +44,7 @@ describe('s3 presigned URLs with plain HTTP clients', () => {
     assert.equal(body, 'pdf bytes');
     const disposition = readFileSync(headers, 'utf8').split('\n').find((l) => /^content-disposition:/i.test(l)) ?? '';
     assert.match(disposition, /attachment; filename="R_sum_ _final_.pdf"; filename\*=UTF-8''R%C3%A9sum%C3%A9%20%22final%22.pdf/);
+    assert.match(readFileSync(headers, 'utf8'), /^content-type: application\/octet-stream\r?$/im, 'the content type override is served');
   });
 
   it('uploads with curl to a presigned PUT bound to content type and length', async () => {

@@ -36,3 +36,5 @@ export type {
   Usage,
   VerifyOptions,
 } from './core/types.js';
+export { buildApp, stowageRoutes, DEFAULT_MAX_UPLOAD_SIZE, type BuildAppOptions, type StowageRoutesOptions } from './http/app.js';
+export { HTTP_STATUS } from './http/errors.js';

@@ -84,3 +84,13 @@ export function notFound(key: string, cause?: unknown): StorageError {
 export function tooLarge(maxSize: number): StorageError {
   return new StorageError('E_TOO_LARGE', `the body is larger than the limit of ${maxSize} bytes`, { details: { maxSize } });
 }
+
+/**
+ * A Content-Disposition that makes browsers download under `filename`: an ASCII-only
+ * fallback (quotes, backslashes and non-ASCII replaced) plus the exact UTF-8 name, so a
+ * client-supplied name can never break out of the header.
+ */
+export function attachmentDisposition(filename: string): string {
+  const ascii = filename.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
+}

@@ -7,6 +7,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { StorageError } from '../../core/errors.js';
+import { attachmentDisposition } from '../../core/objects.js';
 import { validateContentType, validateExpiresIn, validateMaxSize } from '../../core/options.js';
 import type { PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions } from '../../core/types.js';
 import type { ResolvedS3Options } from './options.js';
@@ -37,7 +38,7 @@ export class Presigner {
       const command = new GetObjectCommand({
         Bucket: this.#o.bucket,
         Key: s3Key,
-        ResponseContentDisposition: opts.download === undefined ? undefined : attachment(opts.download),
+        ResponseContentDisposition: opts.download === undefined ? undefined : attachmentDisposition(opts.download),
         ResponseContentType: opts.responseContentType,
       });
       return { url: await getSignedUrl(this.#client, command, { expiresIn: opts.expiresIn }), method: 'GET', headers: {}, expiresAt };
@@ -77,10 +78,4 @@ export class Presigner {
     const post = await createPresignedPost(this.#client, { Bucket: this.#o.bucket, Key: s3Key, Conditions: conditions, Fields: fields, Expires: expiresIn });
     return { url: post.url, fields: post.fields, expiresAt: new Date(Date.now() + expiresIn * 1000) };
   }
-}
-
-/** A Content-Disposition for downloads with a safe ASCII fallback and the UTF-8 name. */
-export function attachment(filename: string): string {
-  const ascii = filename.replace(/[^\x20-\x7e]|["\\]/g, '_');
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
 }

@@ -1,0 +1,64 @@
+/**
+ * The HTTP service as a Fastify plugin (`stowageRoutes`, to mount in your own app) and
+ * an app factory (`buildApp`) that is separate from listening, so tests and embedders
+ * control the server.
+ */
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
+import type { Storage } from '../core/storage.js';
+import { installErrorHandlers } from './errors.js';
+import type { RouteContext } from './routes/context.js';
+import { fileRoutes } from './routes/files.js';
+import { healthRoutes } from './routes/health.js';
+import { objectRoutes } from './routes/objects.js';
+import { presignRoutes } from './routes/presign.js';
+
+/** Options of the routes plugin. */
+export interface StowageRoutesOptions {
+  storage: Storage;
+  /** Secret of signed `/files/` links; required for them on the fs and memory backends. */
+  signingSecret?: string;
+  /** Largest upload accepted, in bytes (default 5 GiB). */
+  maxUploadSize?: number;
+}
+
+/** Default upload limit: 5 GiB, S3's single-object PUT limit. */
+export const DEFAULT_MAX_UPLOAD_SIZE = 5 * 1024 ** 3;
+
+/**
+ * The Stowage routes. Request bodies of uploads stay raw streams (never buffered or
+ * parsed), so this plugin replaces the content-type parsers in its own scope only.
+ */
+export const stowageRoutes: FastifyPluginAsync<StowageRoutesOptions> = async (app, opts) => {
+  const ctx: RouteContext = { storage: opts.storage, signingSecret: opts.signingSecret, maxUploadSize: opts.maxUploadSize ?? DEFAULT_MAX_UPLOAD_SIZE };
+  installErrorHandlers(app);
+  await app.register(healthRoutes, ctx);
+  await app.register(presignRoutes, ctx);
+  await app.register(async (raw) => {
+    raw.removeAllContentTypeParsers();
+    raw.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+    await objectRoutes(raw, ctx);
+    if (opts.signingSecret !== undefined && !opts.storage.driver.signedUrl) {
+      await fileRoutes(raw, { ...ctx, signingSecret: opts.signingSecret });
+    }
+  });
+};
+
+/** Options of {@link buildApp}. */
+export interface BuildAppOptions extends StowageRoutesOptions {
+  /** Fastify's logger option (pino); default on, at level info. */
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** Builds the service without listening. */
+export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? { level: 'info' },
+    // Request ids in every log line and error body.
+    requestIdHeader: 'x-request-id',
+    genReqId: () => crypto.randomUUID(),
+    // Keys may be long and full of encoded characters.
+    routerOptions: { maxParamLength: 4096 },
+  });
+  await app.register(stowageRoutes, opts);
+  return app;
+}

@@ -1,0 +1,59 @@
+/**
+ * The one error handler of the service: StorageError codes map to HTTP statuses, and
+ * every error answers `{ "error": { "code", "message", "requestId" } }` with the
+ * user-facing message. Stack traces, paths and secrets go to the log only.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { StorageError, type ErrorCode } from '../core/errors.js';
+
+/** The HTTP status of each error code. */
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  E_NOT_FOUND: 404,
+  E_ALREADY_EXISTS: 409,
+  E_INVALID_KEY: 400,
+  E_INVALID_ARGUMENT: 400,
+  E_PRECONDITION_FAILED: 412,
+  E_RANGE_NOT_SATISFIABLE: 416,
+  E_CHECKSUM_MISMATCH: 422,
+  E_TOO_LARGE: 413,
+  E_QUOTA_EXCEEDED: 507,
+  E_ACCESS_DENIED: 403,
+  E_BUCKET_NOT_FOUND: 503,
+  E_UNAVAILABLE: 503,
+  E_TIMEOUT: 504,
+  E_CONFIG_INVALID: 500,
+  E_UNSUPPORTED: 501,
+};
+
+/** The JSON body of an error response. */
+export interface ErrorBody {
+  error: { code: string; message: string; requestId: string };
+}
+
+/** Builds an error body. */
+export function errorBody(code: string, message: string, requestId: string): ErrorBody {
+  return { error: { code, message, requestId } };
+}
+
+/** Installs the error and not-found handlers. */
+export function installErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | StorageError, request: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof StorageError) {
+      const status = HTTP_STATUS[err.code];
+      const log = status >= 500 ? request.log.error.bind(request.log) : request.log.info.bind(request.log);
+      log({ err, code: err.code, key: err.key, operation: err.operation }, 'storage error');
+      if (err.retryable) void reply.header('retry-after', '1');
+      return reply.status(status).send(errorBody(err.code, err.publicMessage, request.id));
+    }
+    // Fastify's own errors: validation, bad JSON, unsupported media type, body too large.
+    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 500;
+    if (status >= 500) request.log.error({ err }, 'unexpected error');
+    else request.log.info({ err }, 'bad request');
+    const code = err.validation ? 'E_INVALID_ARGUMENT' : (err.code ?? 'E_INTERNAL');
+    const message = status >= 500 ? 'Internal error.' : err.message;
+    return reply.status(status).send(errorBody(code, message, request.id));
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send(errorBody('E_ROUTE_NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0] ?? ''}`, request.id)),
+  );
+}

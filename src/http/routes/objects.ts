@@ -1,0 +1,111 @@
+/**
+ * Object routes: PUT (streaming raw body), GET / HEAD (ranges, 304, downloads,
+ * redirects to a signed URL), DELETE, and the listing.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Readable } from 'node:stream';
+import type { ObjectInfo } from '../../core/types.js';
+import { errorBody } from '../errors.js';
+import { keyFromUrl } from '../keys.js';
+import { sendObject } from '../serve.js';
+import type { RouteContext } from './context.js';
+
+const PREFIX = '/api/objects/';
+
+/** The JSON form of an object's info. */
+export function objectJson(info: ObjectInfo): Record<string, unknown> {
+  return { ...info, lastModified: info.lastModified.toISOString() };
+}
+
+const objectSchema = {
+  type: 'object',
+  properties: {
+    key: { type: 'string' },
+    size: { type: 'integer' },
+    etag: { type: 'string' },
+    sha256: { type: 'string' },
+    contentType: { type: 'string' },
+    lastModified: { type: 'string' },
+    metadata: { type: 'object', additionalProperties: { type: 'string' } },
+    cacheControl: { type: 'string' },
+    contentDisposition: { type: 'string' },
+  },
+} as const;
+
+/** Refuses compressed request bodies: stored bytes must be what the client meant. */
+export function refuseEncodedBody(request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
+  const encoding = request.headers['content-encoding'];
+  if (encoding && encoding !== 'identity') {
+    return reply.status(415).send(errorBody('E_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${encoding} is not accepted; send the bytes as they are`, request.id));
+  }
+  return undefined;
+}
+
+/** Registers the object routes. PUT bodies arrive as raw streams (see the plugin). */
+export async function objectRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
+  const { storage } = ctx;
+
+  app.get('/api/objects', {
+    schema: {
+      querystring: {
+        type: 'object',
+        properties: {
+          prefix: { type: 'string' },
+          delimiter: { type: 'string', minLength: 1 },
+          cursor: { type: 'string' },
+          limit: { type: 'integer', minimum: 1, maximum: 1000 },
+        },
+        additionalProperties: false,
+      },
+      response: { 200: { type: 'object', properties: { objects: { type: 'array', items: objectSchema }, prefixes: { type: 'array', items: { type: 'string' } }, cursor: { type: 'string' } } } },
+    },
+    handler: async (request) => {
+      const q = request.query as { prefix?: string; delimiter?: string; cursor?: string; limit?: number };
+      const page = await storage.list(q);
+      return { ...page, objects: page.objects.map(objectJson) };
+    },
+  });
+
+  app.get(`${PREFIX}*`, {
+    // HEAD has its own route, which answers from stat without opening the object.
+    exposeHeadRoute: false,
+    schema: { querystring: { type: 'object', properties: { download: { type: 'string', minLength: 1, maxLength: 255 }, redirect: { type: 'string', enum: ['1', 'true'] } } } },
+    handler: async (request, reply) => {
+      const key = keyFromUrl(request.url, PREFIX);
+      const q = request.query as { download?: string; redirect?: string };
+      if (q.redirect) {
+        const signed = await storage.signedUrl(key, { method: 'GET', expiresIn: 300, download: q.download });
+        return reply.redirect(signed.url, 302);
+      }
+      return sendObject(storage, key, request, reply, { head: false, download: q.download });
+    },
+  });
+
+  app.head(`${PREFIX}*`, async (request, reply) => {
+    const q = request.query as { download?: string };
+    return sendObject(storage, keyFromUrl(request.url, PREFIX), request, reply, { head: true, download: q.download });
+  });
+
+  app.delete(`${PREFIX}*`, async (request, reply) => {
+    await storage.delete(keyFromUrl(request.url, PREFIX));
+    return reply.status(204).send();
+  });
+
+  app.put(`${PREFIX}*`, {
+    schema: { response: { 201: objectSchema } },
+    handler: async (request, reply) => {
+      const refused = refuseEncodedBody(request, reply);
+      if (refused) return refused;
+      const key = keyFromUrl(request.url, PREFIX);
+      const contentType = request.headers['content-type'];
+      try {
+        const info = await storage.put(key, request.body as Readable, { contentType: contentType || undefined, maxSize: ctx.maxUploadSize });
+        return reply.status(201).send(objectJson(info));
+      } catch (err) {
+        // Stop reading a body we refused; the client should not upload the rest.
+        void reply.header('connection', 'close');
+        throw err;
+      }
+    },
+  });
+}

@@ -1,0 +1,87 @@
+/**
+ * Serving an object over HTTP, shared by `/api/objects/<key>` and signed `/files/<key>`
+ * links: a single Range gives 206 (an unsatisfiable one 416), If-None-Match gives 304,
+ * and ETag, Last-Modified, Content-Type and caching headers come from the stored object.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { isStorageError } from '../core/errors.js';
+import { attachmentDisposition } from '../core/objects.js';
+import { normalizeEtag } from '../core/options.js';
+import type { Storage } from '../core/storage.js';
+import type { ByteRange, ObjectInfo } from '../core/types.js';
+import { errorBody } from './errors.js';
+
+/** How to serve. */
+export interface ServeOptions {
+  /** Only headers (HEAD). */
+  head: boolean;
+  /** Serve as an attachment with this file name. */
+  download?: string;
+  /** Serve with this Content-Type instead of the stored one. */
+  contentType?: string;
+}
+
+/**
+ * Parses a Range header. Only one `bytes` range is honoured; anything else (several
+ * ranges, other units, bad syntax) is ignored, and the whole object is served, as
+ * RFC 9110 allows.
+ */
+export function parseRange(header: string | undefined): ByteRange | undefined {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header?.trim() ?? '');
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  if (m[1] === '') return { suffix: Number(m[2]) };
+  const start = Number(m[1]);
+  if (m[2] === '') return { start };
+  const end = Number(m[2]);
+  return end >= start ? { start, end } : undefined;
+}
+
+function etagMatches(header: string, etag: string): boolean {
+  return header.split(',').some((tag) => tag.trim() === '*' || normalizeEtag(tag.trim()) === etag);
+}
+
+function setObjectHeaders(reply: FastifyReply, info: ObjectInfo, opts: ServeOptions): void {
+  void reply.header('etag', `"${info.etag}"`);
+  void reply.header('last-modified', info.lastModified.toUTCString());
+  void reply.header('accept-ranges', 'bytes');
+  if (info.cacheControl) void reply.header('cache-control', info.cacheControl);
+  const disposition = opts.download !== undefined ? attachmentDisposition(opts.download) : info.contentDisposition;
+  if (disposition) void reply.header('content-disposition', disposition);
+  // Stored types are never sniffed into something else by the browser.
+  void reply.header('x-content-type-options', 'nosniff');
+  void reply.type(opts.contentType ?? info.contentType);
+}
+
+/** Sends the object (or a range, or 304/416) for `key`. */
+export async function sendObject(storage: Storage, key: string, request: FastifyRequest, reply: FastifyReply, opts: ServeOptions): Promise<FastifyReply> {
+  const ifNoneMatch = request.headers['if-none-match'];
+  if (opts.head || ifNoneMatch) {
+    const info = await storage.stat(key);
+    if (ifNoneMatch && etagMatches(ifNoneMatch, info.etag)) {
+      setObjectHeaders(reply, info, opts);
+      return reply.status(304).send();
+    }
+    if (opts.head) {
+      setObjectHeaders(reply, info, opts);
+      void reply.header('content-length', String(info.size));
+      return reply.status(200).send();
+    }
+  }
+  const range = parseRange(request.headers.range);
+  try {
+    const { stream, info, range: resolved } = await storage.getStream(key, { range });
+    setObjectHeaders(reply, info, opts);
+    if (resolved) {
+      void reply.header('content-range', `bytes ${resolved.start}-${resolved.end}/${info.size}`);
+      void reply.header('content-length', String(resolved.end - resolved.start + 1));
+      return reply.status(206).send(stream);
+    }
+    void reply.header('content-length', String(info.size));
+    return reply.status(200).send(stream);
+  } catch (err) {
+    if (!isStorageError(err, 'E_RANGE_NOT_SATISFIABLE')) throw err;
+    const info = await storage.stat(key);
+    void reply.header('content-range', `bytes */${info.size}`);
+    return reply.status(416).send(errorBody(err.code, err.publicMessage, request.id));
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * `npm start`: the service on the configured storage (the local filesystem by default).
+ * Reads HOST (127.0.0.1) and PORT (8080) and the storage variables; a bad value stops
+ * start-up with the variable's name. SIGTERM/SIGINT stop accepting, let requests in
+ * flight finish up to STOWAGE_SHUTDOWN_TIMEOUT_MS (10 s), then exit.
+ */
+import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import { createStorageFromEnv } from '../create.js';
+import { isStorageError } from '../core/errors.js';
+import { buildApp } from './app.js';
+
+/** Thrown for a configuration the server will not start with. */
+class StartupError extends Error {}
+
+function port(value: string | undefined): number {
+  if (value === undefined || value === '') return 8080;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new StartupError(`PORT must be a whole number from 0 to 65535, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+async function main(): Promise<void> {
+  const env = { ...process.env };
+  const host = env.HOST || '127.0.0.1';
+  const listenPort = port(env.PORT);
+  // There is no authentication yet: refuse to expose the API beyond this machine by accident.
+  if (!isLoopback(host) && env.STOWAGE_ALLOW_UNAUTHENTICATED !== 'true') {
+    throw new StartupError(`HOST=${host} would expose the API without authentication; listen on 127.0.0.1, or set STOWAGE_ALLOW_UNAUTHENTICATED=true behind your own access control`);
+  }
+  let secretNote = '';
+  if (!env.STORAGE_SIGNING_SECRET) {
+    env.STORAGE_SIGNING_SECRET = randomBytes(32).toString('hex');
+    secretNote = ' (random signing secret: signed links end when the server restarts; set STORAGE_SIGNING_SECRET to keep them)';
+  }
+  const storage = createStorageFromEnv({ ...env, STORAGE_PUBLIC_URL: env.STORAGE_PUBLIC_URL || `http://${host.includes(':') ? `[${host}]` : host}:${listenPort || 8080}` });
+  const facts = await storage.verify();
+  const app = await buildApp({ storage, signingSecret: env.STORAGE_SIGNING_SECRET });
+  const address = await app.listen({ host, port: listenPort });
+  const where = typeof facts.root === 'string' ? `files in ${facts.root}` : typeof facts.bucket === 'string' ? `bucket ${facts.bucket} at ${String(facts.endpoint)}` : 'in memory';
+  app.log.info(`Stowage listening on ${address}, backend ${storage.backend}, ${where}${secretNote}`);
+
+  const deadline = Number(env.STOWAGE_SHUTDOWN_TIMEOUT_MS || 10_000);
+  const shutdown = (signal: string) => {
+    app.log.info(`${signal}: no new connections; waiting up to ${deadline} ms for requests in flight`);
+    const force = setTimeout(() => {
+      app.log.warn('shutdown deadline passed: closing the remaining connections');
+      app.server.closeAllConnections();
+    }, deadline);
+    force.unref();
+    void app.close().then(async () => {
+      await storage.close();
+      process.exit(0);
+    });
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  const message = err instanceof StartupError || isStorageError(err) ? err.message : String(err instanceof Error ? err.stack : err);
+  console.error(`stowage: cannot start: ${message}`);
+  process.exit(1);
+});

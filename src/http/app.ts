@@ -3,9 +3,9 @@
  * an app factory (`buildApp`) that is separate from listening, so tests and embedders
  * control the server.
  */
-import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { Storage } from '../core/storage.js';
-import { installErrorHandlers } from './errors.js';
+import { errorBody, installErrorHandlers } from './errors.js';
 import type { RouteContext } from './routes/context.js';
 import { fileRoutes } from './routes/files.js';
 import { healthRoutes } from './routes/health.js';
@@ -58,6 +58,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     genReqId: () => crypto.randomUUID(),
     // Keys may be long and full of encoded characters.
     routerOptions: { maxParamLength: 4096 },
+    // Requests the router cannot even read (malformed percent-encoding) get our error shape too.
+    frameworkErrors: (err, request, reply) => {
+      void (reply as FastifyReply).status(400).send(errorBody('E_INVALID_ARGUMENT', `bad request: ${err.message}`, request.id));
+    },
   });
   await app.register(stowageRoutes, opts);
   return app;

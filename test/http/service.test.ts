@@ -1,0 +1,259 @@
+/**
+ * The HTTP service over real HTTP on loopback, on the fs backend: uploads and downloads,
+ * ranges and 304s, listings, presigned round trips with plain fetch, signed links, the
+ * key-decoding and bad-input matrix, and clients that disconnect mid-upload.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { buildApp, createStorage, type Storage } from '../../src/index.js';
+
+const SECRET = 'http-test-signing-secret-0123456789';
+let app: FastifyInstance;
+let base: string;
+let root: string;
+let storage: Storage;
+
+async function start(opts: { maxUploadSize?: number; root?: string } = {}): Promise<{ app: FastifyInstance; base: string; storage: Storage }> {
+  const dir = opts.root ?? (await mkdtemp(join(tmpdir(), 'stowage-http-')));
+  const s = createStorage({ driver: 'fs', root: dir, baseUrl: 'http://placeholder.invalid', signingSecret: SECRET });
+  const a = await buildApp({ storage: s, signingSecret: SECRET, logger: false, maxUploadSize: opts.maxUploadSize });
+  const address = await a.listen({ host: '127.0.0.1', port: 0 });
+  // Signed links must point at this server: rebuild the storage with the real base URL.
+  const real = createStorage({ driver: 'fs', root: dir, baseUrl: address, signingSecret: SECRET });
+  await a.close();
+  const b = await buildApp({ storage: real, signingSecret: SECRET, logger: false, maxUploadSize: opts.maxUploadSize });
+  const url = await b.listen({ host: '127.0.0.1', port: Number(new URL(address).port) });
+  return { app: b, base: url, storage: real };
+}
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'stowage-http-'));
+  ({ app, base, storage } = await start({ root }));
+});
+after(async () => {
+  await app.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+const url = (path: string) => `${base}${path}`;
+async function errorCode(res: Response): Promise<string> {
+  const body = (await res.json()) as { error: { code: string; message: string; requestId: string } };
+  assert.ok(body.error.requestId.length > 0);
+  return body.error.code;
+}
+
+describe('http: objects', () => {
+  it('stores a raw PUT body and serves it back with its headers', async () => {
+    const data = randomBytes(100_000);
+    const put = await fetch(url('/api/objects/users/42/%D1%84%D0%BE%D1%82%D0%BE%201.jpg'), { method: 'PUT', body: data, headers: { 'content-type': 'image/jpeg' } });
+    assert.equal(put.status, 201);
+    const info = (await put.json()) as { key: string; size: number; sha256: string; etag: string };
+    assert.equal(info.key, 'users/42/фото 1.jpg');
+    assert.equal(info.size, data.length);
+    const get = await fetch(url('/api/objects/users/42/%D1%84%D0%BE%D1%82%D0%BE%201.jpg'));
+    assert.equal(get.status, 200);
+    assert.equal(get.headers.get('content-type'), 'image/jpeg');
+    assert.equal(get.headers.get('etag'), `"${info.etag}"`);
+    assert.ok(get.headers.get('last-modified'));
+    assert.deepEqual(Buffer.from(await get.arrayBuffer()), data);
+  });
+
+  it('answers ranges with 206, suffixes too, and unsatisfiable ones with 416', async () => {
+    await fetch(url('/api/objects/r.txt'), { method: 'PUT', body: '0123456789' });
+    const first = await fetch(url('/api/objects/r.txt'), { headers: { range: 'bytes=2-4' } });
+    assert.equal(first.status, 206);
+    assert.equal(first.headers.get('content-range'), 'bytes 2-4/10');
+    assert.equal(await first.text(), '234');
+    const suffix = await fetch(url('/api/objects/r.txt'), { headers: { range: 'bytes=-3' } });
+    assert.equal(await suffix.text(), '789');
+    const bad = await fetch(url('/api/objects/r.txt'), { headers: { range: 'bytes=50-60' } });
+    assert.equal(bad.status, 416);
+    assert.equal(bad.headers.get('content-range'), 'bytes */10');
+    assert.equal(await errorCode(bad), 'E_RANGE_NOT_SATISFIABLE');
+    const ignored = await fetch(url('/api/objects/r.txt'), { headers: { range: 'bytes=0-1,4-5' } });
+    assert.equal(ignored.status, 200, 'several ranges: the whole object');
+  });
+
+  it('answers If-None-Match with 304 and HEAD without a body', async () => {
+    const put = (await (await fetch(url('/api/objects/cache.txt'), { method: 'PUT', body: 'cached' })).json()) as { etag: string };
+    const notModified = await fetch(url('/api/objects/cache.txt'), { headers: { 'if-none-match': `"${put.etag}"` } });
+    assert.equal(notModified.status, 304);
+    const head = await fetch(url('/api/objects/cache.txt'), { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-length'), '6');
+    assert.equal((await head.arrayBuffer()).byteLength, 0);
+  });
+
+  it('serves ?download=name as an attachment with a safe file name', async () => {
+    await fetch(url('/api/objects/report.bin'), { method: 'PUT', body: 'x' });
+    const res = await fetch(url(`/api/objects/report.bin?download=${encodeURIComponent('Q3 "final"\r\nX-Evil: 1.pdf')}`));
+    assert.equal(res.status, 200);
+    const disposition = res.headers.get('content-disposition') ?? '';
+    assert.match(disposition, /^attachment; filename="Q3 _final___X-Evil: 1.pdf"; filename\*=UTF-8''/);
+    assert.equal(res.headers.get('x-evil'), null);
+  });
+
+  it('deletes with 204, also when missing, and lists pages as JSON', async () => {
+    for (const k of ['list/a', 'list/b', 'list/sub/c']) await fetch(url(`/api/objects/${k}`), { method: 'PUT', body: k });
+    const page = (await (await fetch(url('/api/objects?prefix=list/&delimiter=/&limit=10'))).json()) as { objects: { key: string }[]; prefixes: string[] };
+    assert.deepEqual(page.objects.map((o) => o.key), ['list/a', 'list/b']);
+    assert.deepEqual(page.prefixes, ['list/sub/']);
+    assert.equal((await fetch(url('/api/objects/list/a'), { method: 'DELETE' })).status, 204);
+    assert.equal((await fetch(url('/api/objects/list/never'), { method: 'DELETE' })).status, 204);
+    assert.equal((await fetch(url('/api/objects/list/a'))).status, 404);
+    const bad = await fetch(url('/api/objects?limit=5000'));
+    assert.equal(bad.status, 400);
+    assert.equal(await errorCode(bad), 'E_INVALID_ARGUMENT');
+  });
+
+  it('redirects ?redirect=1 to a signed link that works', async () => {
+    await fetch(url('/api/objects/redir.txt'), { method: 'PUT', body: 'via redirect' });
+    const res = await fetch(url('/api/objects/redir.txt?redirect=1'), { redirect: 'manual' });
+    assert.equal(res.status, 302);
+    const location = res.headers.get('location') ?? '';
+    assert.ok(location.startsWith(`${base}/files/redir.txt?`), location);
+    assert.equal(await (await fetch(location)).text(), 'via redirect');
+  });
+});
+
+/** Sends a request with the path exactly as given (fetch would normalize "..", "%2e%2e"). */
+function rawRequest(method: string, path: string, body?: string): Promise<{ status: number; json: { error?: { code: string } } }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${base}/`, { method, path, headers: body === undefined ? {} : { 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString() || '{}') as { error?: { code: string } } }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('http: bad input', () => {
+  const attacks: [string, string][] = [
+    ['..%2F..%2Fetc%2Fpasswd', 'E_INVALID_KEY'],
+    ['a/%2e%2e/%2e%2e/etc', 'E_INVALID_KEY'],
+    ['a/../b', 'E_INVALID_KEY'],
+    ['../../etc/passwd', 'E_INVALID_KEY'],
+    ['a%2Fb', 'E_INVALID_KEY'],
+    ['a%00b', 'E_INVALID_KEY'],
+    ['a%5Cb', 'E_INVALID_KEY'],
+    ['a\\b', 'E_INVALID_KEY'],
+    ['%2F', 'E_INVALID_KEY'],
+    ['a//b', 'E_INVALID_KEY'],
+    ['%E0%A4%A', 'E_INVALID_ARGUMENT'],
+  ];
+  for (const [path, code] of attacks) {
+    it(`refuses the key path ${path} with 400 and touches nothing`, async () => {
+      const before = await readdir(root);
+      for (const method of ['GET', 'PUT', 'DELETE']) {
+        const res = await rawRequest(method, `/api/objects/${path}`, method === 'PUT' ? 'x' : undefined);
+        assert.equal(res.status, 400, `${method} ${path}`);
+        assert.equal(res.json.error?.code, code, `${method} ${path}`);
+      }
+      assert.deepEqual(await readdir(root), before);
+    });
+  }
+
+  it('refuses compressed bodies with 415', async () => {
+    const res = await fetch(url('/api/objects/gz.txt'), { method: 'PUT', body: 'x', headers: { 'content-encoding': 'gzip' } });
+    assert.equal(res.status, 415);
+    assert.equal((await fetch(url('/api/objects/gz.txt'))).status, 404);
+  });
+
+  it('answers unknown routes and wrong methods with a JSON 404', async () => {
+    const res = await fetch(url('/api/nothing'));
+    assert.equal(res.status, 404);
+    assert.equal(await errorCode(res), 'E_ROUTE_NOT_FOUND');
+    assert.equal((await fetch(url('/api/objects'), { method: 'PATCH' })).status, 404);
+  });
+
+  it('enforces the upload limit with 413, storing nothing', async () => {
+    const small = await start({ maxUploadSize: 1000 });
+    try {
+      const res = await fetch(`${small.base}/api/objects/big.bin`, { method: 'PUT', body: randomBytes(200_000) });
+      assert.equal(res.status, 413);
+      assert.equal(await errorCode(res), 'E_TOO_LARGE');
+      assert.equal(await small.storage.exists('big.bin'), false);
+    } finally {
+      await small.app.close();
+    }
+  });
+
+  it('leaves nothing behind when a client disconnects mid-upload', async () => {
+    await new Promise<void>((resolve) => {
+      const req = httpRequest(url('/api/objects/aborted.bin'), { method: 'PUT', headers: { 'content-length': '10000000' } });
+      req.on('error', () => resolve());
+      req.write(randomBytes(500_000));
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 100);
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await storage.exists('aborted.bin'), false);
+    const tmp = join(root, '.stowage', 'tmp');
+    for (const dir of await readdir(tmp)) assert.deepEqual(await readdir(join(tmp, dir)), [], 'no temp file is left');
+  });
+
+  it('reports an unusable backend as 503 without revealing paths', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'stowage-http-broken-'));
+    await writeFile(join(dir, 'file'), 'x');
+    const broken = await buildApp({ storage: createStorage({ driver: 'fs', root: join(dir, 'file') }), logger: false });
+    try {
+      const res = await broken.inject({ method: 'GET', url: '/api/storage/health' });
+      assert.equal(res.statusCode, 503);
+      assert.equal(res.json<{ status: string }>().status, 'unavailable');
+      const get = await broken.inject({ method: 'GET', url: '/api/objects/x' });
+      assert.equal(get.statusCode, 500);
+      assert.ok(!get.body.includes(dir), 'no path in the response');
+    } finally {
+      await broken.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('http: presigned links on the fs backend', () => {
+  async function presign(body: Record<string, unknown>): Promise<{ url: string; headers?: Record<string, string> }> {
+    const res = await fetch(url('/api/presign'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    assert.equal(res.status, 200, await res.clone().text());
+    return (await res.json()) as { url: string; headers?: Record<string, string> };
+  }
+
+  it('round-trips a PUT and a GET link with plain fetch', async () => {
+    const up = await presign({ key: 'signed/photo.png', method: 'PUT', contentType: 'image/png', maxSize: 5000 });
+    assert.equal((await fetch(up.url, { method: 'PUT', body: Buffer.alloc(4000, 1), headers: { 'content-type': 'image/png' } })).status, 201);
+    const down = await presign({ key: 'signed/photo.png', method: 'GET', download: 'me.png' });
+    const res = await fetch(down.url);
+    assert.equal(res.status, 200);
+    assert.equal((await res.arrayBuffer()).byteLength, 4000);
+    assert.match(res.headers.get('content-disposition') ?? '', /me\.png/);
+  });
+
+  it('enforces the signed type and size, and refuses tampered or expired links', async () => {
+    const up = await presign({ key: 'signed/strict.png', method: 'PUT', contentType: 'image/png', maxSize: 100 });
+    assert.equal((await fetch(up.url, { method: 'PUT', body: 'x', headers: { 'content-type': 'text/html' } })).status, 403);
+    const tooBig = await fetch(up.url, { method: 'PUT', body: Buffer.alloc(101), headers: { 'content-type': 'image/png' } });
+    assert.equal(tooBig.status, 413);
+    const tampered = up.url.replace('X-Stowage-Max-Size=100', 'X-Stowage-Max-Size=100000');
+    assert.equal((await fetch(tampered, { method: 'PUT', body: 'x', headers: { 'content-type': 'image/png' } })).status, 403);
+    assert.equal((await fetch(up.url)).status, 403, 'a PUT link cannot be used to read');
+    const short = await presign({ key: 'signed/photo.png', method: 'GET', expiresIn: 1 });
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.equal((await fetch(short.url)).status, 403);
+    assert.equal(await storage.exists('signed/strict.png'), false);
+  });
+
+  it('says POST forms need an S3 backend', async () => {
+    const res = await fetch(url('/api/presign'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: 'k', method: 'POST' }) });
+    assert.equal(res.status, 501);
+    assert.equal(await errorCode(res), 'E_UNSUPPORTED');
+  });
+});

@@ -4,6 +4,9 @@
  * control the server.
  */
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { createRequire } from 'node:module';
 import type { Storage } from '../core/storage.js';
 import { errorBody, installErrorHandlers } from './errors.js';
 import type { RouteContext } from './routes/context.js';
@@ -11,6 +14,9 @@ import { fileRoutes } from './routes/files.js';
 import { healthRoutes } from './routes/health.js';
 import { objectRoutes } from './routes/objects.js';
 import { presignRoutes } from './routes/presign.js';
+
+/** The package version, shown in the OpenAPI document. */
+const PACKAGE_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 /** Options of the routes plugin. */
 export interface StowageRoutesOptions {
@@ -63,6 +69,12 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       void (reply as FastifyReply).status(400).send(errorBody('E_INVALID_ARGUMENT', `bad request: ${err.message}`, request.id));
     },
   });
+  // OpenAPI from the route schemas; registered before the routes so it sees them all.
+  await app.register(swagger, {
+    openapi: { info: { title: 'Stowage', description: 'Object storage over HTTP: uploads, downloads, listings and presigned transfers.', version: PACKAGE_VERSION } },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(stowageRoutes, opts);
   return app;
 }

@@ -135,6 +135,19 @@ function rawRequest(method: string, path: string, body?: string): Promise<{ stat
   });
 }
 
+describe('http: API description', () => {
+  it('publishes an OpenAPI document generated from the route schemas, and interactive docs', async () => {
+    const doc = (await (await fetch(url('/openapi.json'))).json()) as { openapi: string; paths: Record<string, Record<string, { requestBody?: unknown; parameters?: { name: string }[] }>> };
+    assert.match(doc.openapi, /^3\./);
+    for (const path of ['/health', '/api/storage/health', '/api/objects', '/api/objects/{*}', '/api/presign']) assert.ok(doc.paths[path], `documents ${path}`);
+    assert.ok(doc.paths['/api/presign']?.post?.requestBody, 'the presign body schema is documented');
+    assert.deepEqual(doc.paths['/api/objects']?.get?.parameters?.map((p) => p.name).sort(), ['cursor', 'delimiter', 'limit', 'prefix']);
+    const docs = await fetch(url('/docs'));
+    assert.equal(docs.status, 200);
+    assert.match(await docs.text(), /swagger/i);
+  });
+});
+
 describe('http: bad input', () => {
   const attacks: [string, string][] = [
     ['..%2F..%2Fetc%2Fpasswd', 'E_INVALID_KEY'],

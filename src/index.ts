@@ -15,6 +15,7 @@ export { S3Driver } from './drivers/s3/driver.js';
 export type { S3DriverOptions } from './drivers/s3/options.js';
 export { PROVIDERS, PROFILES, type ProviderName, type ProviderProfile } from './drivers/s3/providers.js';
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './layers/retry.js';
+export { withMetrics, storageMetrics, type StorageMetrics } from './layers/metrics.js';
 export type {
   Body,
   ByteRange,

@@ -47,15 +47,25 @@ const DELETE_BATCH = 1000;
 export class Storage {
   /** The driver behind this storage. */
   readonly driver: Driver;
+  readonly #options: StorageOptions;
   readonly #signer: { baseUrl: string; secret: string } | undefined;
 
   constructor(driver: Driver, options: StorageOptions = {}) {
     this.driver = driver;
+    this.#options = options;
     const { baseUrl, signingSecret } = options;
     this.#signer =
       baseUrl !== undefined && signingSecret !== undefined
         ? { baseUrl: normalizeBaseUrl(baseUrl), secret: validateSecret(signingSecret) }
         : undefined;
+  }
+
+  /**
+   * The same storage (options included) over a wrapped driver, e.g. one that records
+   * metrics: `storage.withDriver((d) => withMetrics(d, metrics))`.
+   */
+  withDriver(wrap: (driver: Driver) => Driver): Storage {
+    return new Storage(wrap(this.driver), this.#options);
   }
 
   /** The backend name, e.g. `fs`. */

@@ -7,8 +7,11 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRep
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { createRequire } from 'node:module';
+import { Registry } from 'prom-client';
 import type { Storage } from '../core/storage.js';
+import { storageMetrics, withMetrics } from '../layers/metrics.js';
 import { errorBody, installErrorHandlers } from './errors.js';
+import { installMetrics } from './metrics.js';
 import type { RouteContext } from './routes/context.js';
 import { fileRoutes } from './routes/files.js';
 import { healthRoutes } from './routes/health.js';
@@ -53,6 +56,8 @@ export const stowageRoutes: FastifyPluginAsync<StowageRoutesOptions> = async (ap
 export interface BuildAppOptions extends StowageRoutesOptions {
   /** Fastify's logger option (pino); default on, at level info. */
   logger?: FastifyServerOptions['logger'];
+  /** Serve `/metrics` and measure storage operations (default true). */
+  metrics?: boolean;
 }
 
 /** Builds the service without listening. */
@@ -75,6 +80,13 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  await app.register(stowageRoutes, opts);
+  let storage = opts.storage;
+  if (opts.metrics !== false) {
+    const registry = new Registry();
+    const measured = storageMetrics(registry);
+    storage = storage.withDriver((driver) => withMetrics(driver, measured));
+    installMetrics(app, registry);
+  }
+  await app.register(stowageRoutes, { ...opts, storage });
   return app;
 }

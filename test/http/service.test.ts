@@ -148,6 +148,23 @@ describe('http: API description', () => {
   });
 });
 
+describe('http: metrics', () => {
+  it('counts requests by route template and status, bytes, storage latency and errors by code', async () => {
+    await fetch(url('/api/objects/metrics/a.txt'), { method: 'PUT', body: 'hello' });
+    await fetch(url('/api/objects/metrics/missing.txt'));
+    const res = await fetch(url('/metrics'));
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
+    const text = await res.text();
+    assert.match(text, /stowage_http_requests_total\{method="PUT",route="\/api\/objects\/\*",status="201"\} [1-9]/);
+    assert.match(text, /stowage_http_requests_total\{method="GET",route="\/api\/objects\/\*",status="404"\} [1-9]/);
+    assert.match(text, /stowage_http_request_bytes_total\{route="\/api\/objects\/\*"\} [1-9]/);
+    assert.match(text, /stowage_storage_operation_seconds_count\{backend="fs",operation="put",outcome="ok"\} [1-9]/);
+    assert.match(text, /stowage_storage_errors_total\{backend="fs",operation="read",code="E_NOT_FOUND"\} [1-9]/);
+    assert.ok(!text.includes('metrics/a.txt'), 'keys never become labels');
+  });
+});
+
 describe('http: bad input', () => {
   const attacks: [string, string][] = [
     ['..%2F..%2Fetc%2Fpasswd', 'E_INVALID_KEY'],

@@ -152,7 +152,8 @@ export class S3Driver implements Driver {
         withPayloadHash(new PutObjectCommand({
           Bucket: this.options.bucket,
           Key: this.#s3Key(key),
-          Body: data,
+          // An empty Buffer makes the SDK warn about "a stream of unknown length"; no body says the same.
+          Body: data.length > 0 ? data : undefined,
           ContentLength: data.length,
           ContentType: opts.contentType,
           CacheControl: opts.cacheControl,

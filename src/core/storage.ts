@@ -49,6 +49,8 @@ export class Storage {
   readonly driver: Driver;
   readonly #options: StorageOptions;
   readonly #signer: { baseUrl: string; secret: string } | undefined;
+  /** Operations in progress, so `close()` can let them finish (or clean up) first. Shared with `withDriver` copies. */
+  #inFlight = new Set<Promise<unknown>>();
 
   constructor(driver: Driver, options: StorageOptions = {}) {
     this.driver = driver;
@@ -65,7 +67,10 @@ export class Storage {
    * metrics: `storage.withDriver((d) => withMetrics(d, metrics))`.
    */
   withDriver(wrap: (driver: Driver) => Driver): Storage {
-    return new Storage(wrap(this.driver), this.#options);
+    const wrapped = new Storage(wrap(this.driver), this.#options);
+    // Operations through either instance are in flight for both, so closing one waits for all.
+    wrapped.#inFlight = this.#inFlight;
+    return wrapped;
   }
 
   /** The backend name, e.g. `fs`. */
@@ -78,12 +83,16 @@ export class Storage {
     return { ...this.driver.capabilities, signedUrls: this.driver.signedUrl !== undefined || this.#signer !== undefined };
   }
 
-  /** Runs a driver call, attaching operation, key and backend to any error. */
+  /** Runs a driver call, attaching operation, key and backend to any error, and tracks it until it settles. */
   async #run<T>(operation: string, key: string | undefined, fn: () => Promise<T>): Promise<T> {
+    const call = fn();
+    this.#inFlight.add(call);
     try {
-      return await fn();
+      return await call;
     } catch (err) {
       throw withContext(err, { operation, key, backend: this.driver.name });
+    } finally {
+      this.#inFlight.delete(call);
     }
   }
 
@@ -321,8 +330,12 @@ export class Storage {
     }
   }
 
-  /** Releases the driver's resources. */
+  /**
+   * Waits for operations in progress to settle (a failed write finishes its clean-up, an
+   * S3 upload its abort), then releases the driver's resources.
+   */
   async close(): Promise<void> {
+    await Promise.allSettled([...this.#inFlight]);
     await this.driver.close?.();
   }
 }

@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -42,6 +43,54 @@ describe('npm start', () => {
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
   });
+
+  /** Uploads `total` bytes in 64 KiB pieces, one every `everyMs`; resolves with the HTTP status, or 0 if the connection dies. */
+  function slowUpload(address: string, key: string, total: number, everyMs: number): Promise<number> {
+    return new Promise((resolve) => {
+      const req = request(`${address}/api/objects/${key}`, { method: 'PUT', headers: { 'content-length': String(total) } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', () => resolve(0));
+      let sent = 0;
+      const timer = setInterval(() => {
+        const size = Math.min(64 * 1024, total - sent);
+        req.write(Buffer.alloc(size, 1));
+        sent += size;
+        if (sent >= total) {
+          clearInterval(timer);
+          req.end();
+        }
+      }, everyMs);
+      req.on('close', () => clearInterval(timer));
+    });
+  }
+
+  for (const [label, deadlineMs, expectStored] of [['finishes uploads in flight within the deadline', 5000, true], ['aborts uploads still running at the deadline, storing nothing', 300, false]] as const) {
+    it(`on SIGTERM, ${label}`, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'stowage-shutdown-'));
+      dirs.push(dir);
+      const root = join(dir, 'uploads');
+      const { output, child } = await run({ PORT: '0', STORAGE_LOCAL_PATH: root, STOWAGE_SHUTDOWN_TIMEOUT_MS: String(deadlineMs) }, /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      const address = /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1] as string;
+      const upload = slowUpload(address, 'in-flight.bin', 20 * 64 * 1024, 50); // about 1 s
+      await new Promise((r) => setTimeout(r, 200));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      const status = await upload;
+      assert.equal(await exited, 0);
+      const files = await readdir(root);
+      if (expectStored) {
+        assert.equal(status, 201);
+        assert.ok(files.includes('in-flight.bin'));
+      } else {
+        assert.notEqual(status, 201);
+        assert.ok(!files.includes('in-flight.bin'), 'no partial object');
+        const tmp = join(root, '.stowage', 'tmp');
+        for (const sub of await readdir(tmp)) assert.deepEqual(await readdir(join(tmp, sub)), [], 'no temp file');
+      }
+    });
+  }
 
   it('refuses to listen beyond loopback without authentication', async () => {
     const { output, code } = await run({ HOST: '0.0.0.0', PORT: '0' }, /$^/);

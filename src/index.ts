@@ -39,3 +39,4 @@ export type {
 } from './core/types.js';
 export { buildApp, stowageRoutes, DEFAULT_MAX_UPLOAD_SIZE, type BuildAppOptions, type StowageRoutesOptions } from './http/app.js';
 export { HTTP_STATUS } from './http/errors.js';
+export { Authenticator, PERMISSIONS, type AuthConfig, type Permission, type Principal } from './http/auth.js';

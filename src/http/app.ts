@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { Registry } from 'prom-client';
 import type { Storage } from '../core/storage.js';
 import { storageMetrics, withMetrics } from '../layers/metrics.js';
+import type { Authenticator } from './auth.js';
 import { errorBody, installErrorHandlers } from './errors.js';
 import { installMetrics } from './metrics.js';
 import type { RouteContext } from './routes/context.js';
@@ -28,6 +29,8 @@ export interface StowageRoutesOptions {
   signingSecret?: string;
   /** Largest upload accepted, in bytes (default 5 GiB). */
   maxUploadSize?: number;
+  /** API keys (see auth.ts); without them every request is allowed. */
+  auth?: Authenticator;
 }
 
 /** Default upload limit: 5 GiB, S3's single-object PUT limit. */
@@ -38,7 +41,7 @@ export const DEFAULT_MAX_UPLOAD_SIZE = 5 * 1024 ** 3;
  * parsed), so this plugin replaces the content-type parsers in its own scope only.
  */
 export const stowageRoutes: FastifyPluginAsync<StowageRoutesOptions> = async (app, opts) => {
-  const ctx: RouteContext = { storage: opts.storage, signingSecret: opts.signingSecret, maxUploadSize: opts.maxUploadSize ?? DEFAULT_MAX_UPLOAD_SIZE };
+  const ctx: RouteContext = { storage: opts.storage, signingSecret: opts.signingSecret, maxUploadSize: opts.maxUploadSize ?? DEFAULT_MAX_UPLOAD_SIZE, auth: opts.auth };
   installErrorHandlers(app);
   await app.register(healthRoutes, ctx);
   await app.register(presignRoutes, ctx);

@@ -5,6 +5,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { StorageError, type ErrorCode } from '../core/errors.js';
+import { UnauthenticatedError } from './auth.js';
 
 /** The HTTP status of each error code. */
 export const HTTP_STATUS: Record<ErrorCode, number> = {
@@ -37,13 +38,17 @@ export function errorBody(code: string, message: string, requestId: string): Err
 
 /** Installs the error and not-found handlers. */
 export function installErrorHandlers(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError | StorageError, request: FastifyRequest, reply: FastifyReply) => {
+  app.setErrorHandler((err: FastifyError | StorageError | UnauthenticatedError, request: FastifyRequest, reply: FastifyReply) => {
     if (err instanceof StorageError) {
       const status = HTTP_STATUS[err.code];
       const log = status >= 500 ? request.log.error.bind(request.log) : request.log.info.bind(request.log);
       log({ err, code: err.code, key: err.key, operation: err.operation }, 'storage error');
       if (err.retryable) void reply.header('retry-after', '1');
       return reply.status(status).send(errorBody(err.code, err.publicMessage, request.id));
+    }
+    if (err instanceof UnauthenticatedError) {
+      void reply.header('www-authenticate', 'Bearer');
+      return reply.status(401).send(errorBody('E_UNAUTHENTICATED', err.message, request.id));
     }
     // Fastify's own errors: validation, bad JSON, unsupported media type, body too large.
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 500;

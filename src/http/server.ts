@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import { createStorageFromEnv } from '../create.js';
 import { isStorageError } from '../core/errors.js';
 import { buildApp } from './app.js';
+import { Authenticator } from './auth.js';
 
 /** Thrown for a configuration the server will not start with. */
 class StartupError extends Error {}
@@ -28,9 +29,10 @@ async function main(): Promise<void> {
   const env = { ...process.env };
   const host = env.HOST || '127.0.0.1';
   const listenPort = port(env.PORT);
-  // There is no authentication yet: refuse to expose the API beyond this machine by accident.
-  if (!isLoopback(host) && env.STOWAGE_ALLOW_UNAUTHENTICATED !== 'true') {
-    throw new StartupError(`HOST=${host} would expose the API without authentication; listen on 127.0.0.1, or set STOWAGE_ALLOW_UNAUTHENTICATED=true behind your own access control`);
+  const auth = Authenticator.fromEnv(env);
+  // Without API keys, refuse to expose the API beyond this machine by accident.
+  if (!auth && !isLoopback(host) && env.STOWAGE_ALLOW_UNAUTHENTICATED !== 'true') {
+    throw new StartupError(`HOST=${host} would expose the API without authentication; configure API keys (STOWAGE_AUTH_FILE), listen on 127.0.0.1, or set STOWAGE_ALLOW_UNAUTHENTICATED=true behind your own access control`);
   }
   let secretNote = '';
   if (!env.STORAGE_SIGNING_SECRET) {
@@ -39,7 +41,7 @@ async function main(): Promise<void> {
   }
   const storage = createStorageFromEnv({ ...env, STORAGE_PUBLIC_URL: env.STORAGE_PUBLIC_URL || `http://${host.includes(':') ? `[${host}]` : host}:${listenPort || 8080}` });
   const facts = await storage.verify();
-  const app = await buildApp({ storage, signingSecret: env.STORAGE_SIGNING_SECRET });
+  const app = await buildApp({ storage, signingSecret: env.STORAGE_SIGNING_SECRET, auth });
   let closing = false;
   // While shutting down, finished requests close their connection instead of idling on it.
   app.addHook('onSend', async (_request, reply) => {
@@ -47,7 +49,8 @@ async function main(): Promise<void> {
   });
   const address = await app.listen({ host, port: listenPort });
   const where = typeof facts.root === 'string' ? `files in ${facts.root}` : typeof facts.bucket === 'string' ? `bucket ${facts.bucket} at ${String(facts.endpoint)}` : 'in memory';
-  app.log.info(`Stowage listening on ${address}, backend ${storage.backend}, ${where}${secretNote}`);
+  const access = auth ? 'API keys required' : 'no authentication (loopback only)';
+  app.log.info(`Stowage listening on ${address}, backend ${storage.backend}, ${where}, ${access}${secretNote}`);
 
   const deadline = Number(env.STOWAGE_SHUTDOWN_TIMEOUT_MS || 10_000);
   const shutdown = (signal: string) => {

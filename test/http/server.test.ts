@@ -92,6 +92,22 @@ describe('npm start', () => {
     });
   }
 
+  it('requires API keys when they are configured', async () => {
+    const auth = JSON.stringify({ keys: [{ key: 'server-test-key-0123456789', identity: 'u1', prefixes: ['users/{userId}/'], permissions: ['read', 'write'] }] });
+    const dir = await mkdtemp(join(tmpdir(), 'stowage-auth-'));
+    dirs.push(dir);
+    const { output, child } = await run({ PORT: '0', STORAGE_LOCAL_PATH: dir, STOWAGE_AUTH: auth }, /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    const address = /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1] as string;
+    assert.match(output, /API keys required/);
+    assert.equal((await fetch(`${address}/api/objects/users/u1/a.txt`, { method: 'PUT', body: 'x' })).status, 401);
+    const ok = await fetch(`${address}/api/objects/users/u1/a.txt`, { method: 'PUT', body: 'x', headers: { authorization: 'Bearer server-test-key-0123456789' } });
+    assert.equal(ok.status, 201);
+    child.kill('SIGTERM');
+    const bad = await run({ PORT: '0', STOWAGE_AUTH: '{"keys": [{"key": "short"}]}' }, /$^/);
+    assert.equal(bad.code, 1);
+    assert.match(bad.output, /invalid STOWAGE_AUTH/);
+  });
+
   it('refuses to listen beyond loopback without authentication', async () => {
     const { output, code } = await run({ HOST: '0.0.0.0', PORT: '0' }, /$^/);
     assert.equal(code, 1);

@@ -1,5 +1,7 @@
-/** What every route module receives. */
+/** What every route module receives, and the access check they share. */
+import type { FastifyRequest } from 'fastify';
 import type { Storage } from '../../core/storage.js';
+import { authorize, type Authenticator, type Permission } from '../auth.js';
 
 /** Shared settings of the routes. */
 export interface RouteContext {
@@ -8,4 +10,18 @@ export interface RouteContext {
   signingSecret?: string;
   /** Largest upload accepted, in bytes. */
   maxUploadSize: number;
+  /** API keys; without them every request is allowed (the server then listens on loopback only). */
+  auth?: Authenticator;
+}
+
+/**
+ * Allows the request to use `permission` on `key` (a key, or a listing prefix), or
+ * throws: 401 without valid credentials, 403 outside the key's prefixes or permissions.
+ * Anonymous reads of public-read prefixes pass.
+ */
+export function guard(ctx: RouteContext, request: FastifyRequest, permission: Permission, key: string): void {
+  if (!ctx.auth) return;
+  const header = request.headers.authorization;
+  if (permission === 'read' && header === undefined && ctx.auth.isPublic(key)) return;
+  authorize(ctx.auth.authenticate(header), permission, key);
 }

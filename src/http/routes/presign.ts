@@ -1,6 +1,7 @@
 /** `POST /api/presign`: signed URLs (GET, PUT) and POST forms for direct transfers. */
 import type { FastifyInstance } from 'fastify';
-import type { RouteContext } from './context.js';
+import { normalizeKey } from '../../core/keys.js';
+import { guard, type RouteContext } from './context.js';
 
 interface PresignBody {
   key: string;
@@ -32,7 +33,10 @@ export async function presignRoutes(app: FastifyInstance, ctx: RouteContext): Pr
       },
     },
     handler: async (request) => {
-      const { key, method, ...opts } = request.body as PresignBody;
+      const { key: rawKey, method, ...opts } = request.body as PresignBody;
+      const key = normalizeKey(rawKey);
+      guard(ctx, request, 'presign', key);
+      guard(ctx, request, method === 'GET' ? 'read' : 'write', key);
       if (method === 'POST') {
         const post = await ctx.storage.presignPost(key, { expiresIn: opts.expiresIn, contentType: opts.contentType, maxSize: opts.maxSize });
         return { url: post.url, method, fields: post.fields, expiresAt: post.expiresAt.toISOString() };

@@ -19,9 +19,9 @@ export interface RouteContext {
  * throws: 401 without valid credentials, 403 outside the key's prefixes or permissions.
  * Anonymous reads of public-read prefixes pass.
  */
-export function guard(ctx: RouteContext, request: FastifyRequest, permission: Permission, key: string): void {
+export async function guard(ctx: RouteContext, request: FastifyRequest, permission: Permission, key: string): Promise<void> {
   if (!ctx.auth) return;
   const header = request.headers.authorization;
   if (permission === 'read' && header === undefined && ctx.auth.isPublic(key)) return;
-  authorize(ctx.auth.authenticate(header), permission, key);
+  authorize(await ctx.auth.authenticate(header), permission, key);
 }

@@ -61,7 +61,7 @@ export async function objectRoutes(app: FastifyInstance, ctx: RouteContext): Pro
     },
     handler: async (request) => {
       const q = request.query as { prefix?: string; delimiter?: string; cursor?: string; limit?: number };
-      guard(ctx, request, 'list', q.prefix ?? '');
+      await guard(ctx, request, 'list', q.prefix ?? '');
       const page = await storage.list(q);
       return { ...page, objects: page.objects.map(objectJson) };
     },
@@ -73,7 +73,7 @@ export async function objectRoutes(app: FastifyInstance, ctx: RouteContext): Pro
     schema: { querystring: { type: 'object', properties: { download: { type: 'string', minLength: 1, maxLength: 255 }, redirect: { type: 'string', enum: ['1', 'true'] } } } },
     handler: async (request, reply) => {
       const key = keyFromUrl(request.url, PREFIX);
-      guard(ctx, request, 'read', key);
+      await guard(ctx, request, 'read', key);
       const q = request.query as { download?: string; redirect?: string };
       if (q.redirect) {
         const signed = await storage.signedUrl(key, { method: 'GET', expiresIn: 300, download: q.download });
@@ -85,14 +85,14 @@ export async function objectRoutes(app: FastifyInstance, ctx: RouteContext): Pro
 
   app.head(`${PREFIX}*`, async (request, reply) => {
     const key = keyFromUrl(request.url, PREFIX);
-    guard(ctx, request, 'read', key);
+    await guard(ctx, request, 'read', key);
     const q = request.query as { download?: string };
     return sendObject(storage, key, request, reply, { head: true, download: q.download });
   });
 
   app.delete(`${PREFIX}*`, async (request, reply) => {
     const key = keyFromUrl(request.url, PREFIX);
-    guard(ctx, request, 'delete', key);
+    await guard(ctx, request, 'delete', key);
     await storage.delete(key);
     return reply.status(204).send();
   });
@@ -103,7 +103,7 @@ export async function objectRoutes(app: FastifyInstance, ctx: RouteContext): Pro
       const refused = refuseEncodedBody(request, reply);
       if (refused) return refused;
       const key = keyFromUrl(request.url, PREFIX);
-      guard(ctx, request, 'write', key);
+      await guard(ctx, request, 'write', key);
       const contentType = request.headers['content-type'];
       try {
         const info = await storage.put(key, request.body as Readable, { contentType: contentType || undefined, maxSize: ctx.maxUploadSize });

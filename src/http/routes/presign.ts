@@ -35,8 +35,8 @@ export async function presignRoutes(app: FastifyInstance, ctx: RouteContext): Pr
     handler: async (request) => {
       const { key: rawKey, method, ...opts } = request.body as PresignBody;
       const key = normalizeKey(rawKey);
-      guard(ctx, request, 'presign', key);
-      guard(ctx, request, method === 'GET' ? 'read' : 'write', key);
+      await guard(ctx, request, 'presign', key);
+      await guard(ctx, request, method === 'GET' ? 'read' : 'write', key);
       if (method === 'POST') {
         const post = await ctx.storage.presignPost(key, { expiresIn: opts.expiresIn, contentType: opts.contentType, maxSize: opts.maxSize });
         return { url: post.url, method, fields: post.fields, expiresAt: post.expiresAt.toISOString() };

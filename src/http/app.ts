@@ -4,6 +4,7 @@
  * control the server.
  */
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { createRequire } from 'node:module';
@@ -18,6 +19,7 @@ import { fileRoutes } from './routes/files.js';
 import { healthRoutes } from './routes/health.js';
 import { objectRoutes } from './routes/objects.js';
 import { presignRoutes } from './routes/presign.js';
+import { compilePolicies, uploadRoutes, type UploadPolicies } from './routes/uploads.js';
 
 /** The package version, shown in the OpenAPI document. */
 const PACKAGE_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
@@ -31,6 +33,8 @@ export interface StowageRoutesOptions {
   maxUploadSize?: number;
   /** API keys (see auth.ts); without them every request is allowed. */
   auth?: Authenticator;
+  /** Named upload templates and their policies; enables `POST /api/uploads`. */
+  uploadPolicies?: UploadPolicies;
 }
 
 /** Default upload limit: 5 GiB, S3's single-object PUT limit. */
@@ -53,6 +57,13 @@ export const stowageRoutes: FastifyPluginAsync<StowageRoutesOptions> = async (ap
       await fileRoutes(raw, { ...ctx, signingSecret: opts.signingSecret });
     }
   });
+  if (opts.uploadPolicies) {
+    const policies = compilePolicies(opts.uploadPolicies);
+    await app.register(async (forms) => {
+      await forms.register(multipart);
+      await uploadRoutes(forms, { ...ctx, policies });
+    });
+  }
 };
 
 /** Options of {@link buildApp}. */

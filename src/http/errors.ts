@@ -31,6 +31,17 @@ export interface ErrorBody {
   error: { code: string; message: string; requestId: string };
 }
 
+/** A refusal that only exists at the HTTP level (415, too many files, bad file names). */
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Builds an error body. */
 export function errorBody(code: string, message: string, requestId: string): ErrorBody {
   return { error: { code, message, requestId } };
@@ -38,13 +49,17 @@ export function errorBody(code: string, message: string, requestId: string): Err
 
 /** Installs the error and not-found handlers. */
 export function installErrorHandlers(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError | StorageError | UnauthenticatedError, request: FastifyRequest, reply: FastifyReply) => {
+  app.setErrorHandler((err: FastifyError | StorageError | UnauthenticatedError | HttpError, request: FastifyRequest, reply: FastifyReply) => {
     if (err instanceof StorageError) {
       const status = HTTP_STATUS[err.code];
       const log = status >= 500 ? request.log.error.bind(request.log) : request.log.info.bind(request.log);
       log({ err, code: err.code, key: err.key, operation: err.operation }, 'storage error');
       if (err.retryable) void reply.header('retry-after', '1');
       return reply.status(status).send(errorBody(err.code, err.publicMessage, request.id));
+    }
+    if (err instanceof HttpError) {
+      request.log.info({ code: err.code }, err.message);
+      return reply.status(err.statusCode).send(errorBody(err.code, err.message, request.id));
     }
     if (err instanceof UnauthenticatedError) {
       void reply.header('www-authenticate', 'Bearer');

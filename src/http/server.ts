@@ -10,6 +10,7 @@ import { createStorageFromEnv } from '../create.js';
 import { isStorageError } from '../core/errors.js';
 import { buildApp } from './app.js';
 import { Authenticator } from './auth.js';
+import type { UploadPolicies } from './routes/uploads.js';
 
 /** Thrown for a configuration the server will not start with. */
 class StartupError extends Error {}
@@ -41,7 +42,15 @@ async function main(): Promise<void> {
   }
   const storage = createStorageFromEnv({ ...env, STORAGE_PUBLIC_URL: env.STORAGE_PUBLIC_URL || `http://${host.includes(':') ? `[${host}]` : host}:${listenPort || 8080}` });
   const facts = await storage.verify();
-  const app = await buildApp({ storage, signingSecret: env.STORAGE_SIGNING_SECRET, auth });
+  let uploadPolicies: UploadPolicies | undefined;
+  if (env.STOWAGE_UPLOAD_POLICIES) {
+    try {
+      uploadPolicies = JSON.parse(env.STOWAGE_UPLOAD_POLICIES) as UploadPolicies;
+    } catch (err) {
+      throw new StartupError(`STOWAGE_UPLOAD_POLICIES is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const app = await buildApp({ storage, signingSecret: env.STORAGE_SIGNING_SECRET, auth, uploadPolicies });
   let closing = false;
   // While shutting down, finished requests close their connection instead of idling on it.
   app.addHook('onSend', async (_request, reply) => {

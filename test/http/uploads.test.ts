@@ -1,0 +1,106 @@
+/**
+ * `POST /api/uploads` over real HTTP: keys from the template and the caller's identity,
+ * types checked by magic bytes (not the claimed type), size, count and file-name limits,
+ * all-or-nothing requests, and malformed multipart bodies.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { Authenticator, buildApp, createStorage, type Storage } from '../../src/index.js';
+
+const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]), Buffer.from('IHDR'), randomBytes(2000)]);
+const JPEG = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16]), Buffer.from('JFIF\0'), randomBytes(2000)]);
+const HTML = Buffer.from('<!DOCTYPE html><html><script>alert(1)</script></html>');
+const EXE = Buffer.concat([Buffer.from('MZ'), Buffer.alloc(58), Buffer.from([0x80, 0, 0, 0]), Buffer.alloc(64), Buffer.from('PE\0\0'), randomBytes(500)]);
+const KEY = 'uploader-key-0123456789abcdef';
+
+let app: FastifyInstance;
+let base: string;
+let storage: Storage;
+
+before(async () => {
+  storage = createStorage({ driver: 'memory' });
+  const policies = {
+    user_photos: { template: 'user_photos/{userId}/{uuid}.{ext}', maxSize: 10_000, allowedTypes: ['image/png', 'image/jpeg'], maxFiles: 2, maxFileNameLength: 40 },
+  };
+  app = await buildApp({ storage, logger: false, uploadPolicies: policies, auth: new Authenticator({ keys: [{ key: KEY, identity: 'u42', prefixes: ['user_photos/{userId}/'], permissions: ['read', 'write'] }] }) });
+  base = await app.listen({ host: '127.0.0.1', port: 0 });
+});
+after(async () => app?.close());
+
+async function upload(files: [Buffer, string, string][], template = 'user_photos', key: string | null = KEY): Promise<{ status: number; body: { files?: { key: string; contentType: string; size: number; url: string; sha256: string }[]; error?: { code: string } } }> {
+  const form = new FormData();
+  for (const [data, name, type] of files) form.append('file', new Blob([data], { type }), name);
+  const res = await fetch(`${base}/api/uploads?template=${template}`, { method: 'POST', body: form, headers: key ? { authorization: `Bearer ${key}` } : {} });
+  return { status: res.status, body: (await res.json()) as never };
+}
+
+async function count(): Promise<number> {
+  return (await storage.usage()).objects;
+}
+
+describe('http uploads', () => {
+  it('stores files under keys from the template and identity, typed by their bytes', async () => {
+    const res = await upload([[PNG, 'holiday.png', 'application/octet-stream'], [JPEG, 'me.jpg', 'image/png']]);
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const [png, jpg] = res.body.files ?? [];
+    assert.match(png?.key ?? '', /^user_photos\/u42\/[0-9a-f-]{36}\.png$/);
+    assert.equal(png?.contentType, 'image/png');
+    assert.match(jpg?.key ?? '', /^user_photos\/u42\/[0-9a-f-]{36}\.jpg$/);
+    assert.equal(jpg?.contentType, 'image/jpeg', 'the claimed type is not trusted');
+    assert.deepEqual(await storage.get(png?.key ?? ''), PNG);
+    assert.equal((await storage.stat(png?.key ?? '')).metadata['original-name'], 'holiday.png');
+    assert.equal(png?.url, `/api/objects/${png?.key ?? ''}`);
+  });
+
+  for (const [label, data] of [['an HTML page', HTML], ['a Windows executable', EXE]] as const) {
+    it(`refuses ${label} sent as image/jpeg with 415, storing nothing`, async () => {
+      const before = await count();
+      const res = await upload([[data, 'photo.jpg', 'image/jpeg']]);
+      assert.equal(res.status, 415);
+      assert.equal(res.body.error?.code, 'E_UNSUPPORTED_MEDIA_TYPE');
+      assert.equal(await count(), before);
+    });
+  }
+
+  it('refuses a file over the size limit with 413, storing nothing', async () => {
+    const before = await count();
+    const res = await upload([[Buffer.concat([PNG, randomBytes(20_000)]), 'big.png', 'image/png']]);
+    assert.equal(res.status, 413);
+    assert.equal(await count(), before);
+  });
+
+  it('is all or nothing: too many files, or one bad file, undo the rest', async () => {
+    const before = await count();
+    const many = await upload([[PNG, 'a.png', 'image/png'], [PNG, 'b.png', 'image/png'], [PNG, 'c.png', 'image/png']]);
+    assert.equal(many.status, 400);
+    assert.equal(many.body.error?.code, 'E_TOO_MANY_FILES');
+    const mixed = await upload([[PNG, 'ok.png', 'image/png'], [HTML, 'evil.png', 'image/png']]);
+    assert.equal(mixed.status, 415);
+    assert.equal(await count(), before);
+  });
+
+  it('checks file names and the template name', async () => {
+    assert.equal((await upload([[PNG, `${'x'.repeat(50)}.png`, 'image/png']])).body.error?.code, 'E_INVALID_FILE_NAME');
+    assert.equal((await upload([[PNG, 'a\u0007b.png', 'image/png']])).status, 400);
+    const unknown = await upload([[PNG, 'a.png', 'image/png']], 'nope');
+    assert.equal(unknown.status, 400);
+  });
+
+  it('needs an API key when auth is configured', async () => {
+    assert.equal((await upload([[PNG, 'a.png', 'image/png']], 'user_photos', null)).status, 401);
+  });
+
+  it('answers malformed and truncated multipart bodies with 4xx and keeps serving', async () => {
+    const garbage = await fetch(`${base}/api/uploads?template=user_photos`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'multipart/form-data; boundary=xyz' },
+      body: '--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n\x89PNG truncated without a closing boundary',
+    });
+    assert.ok(garbage.status >= 400 && garbage.status < 500, String(garbage.status));
+    const noBoundary = await fetch(`${base}/api/uploads?template=user_photos`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'multipart/form-data' }, body: 'x' });
+    assert.ok(noBoundary.status >= 400 && noBoundary.status < 500, String(noBoundary.status));
+    assert.equal((await fetch(`${base}/health`)).status, 200);
+  });
+});

@@ -1,0 +1,102 @@
+/**
+ * The HTTP service against nginx (Debian's package, installed by apt-get when missing and
+ * root) serving the same files from the same disk, in one run:
+ *
+ * - 1 KiB GET requests/s with wrk (1 thread, 16 connections, BENCH_SECONDS each).
+ *   Goal: >= 0.5x nginx.
+ * - A 1 GiB download with curl. Goal: >= 0.8x nginx.
+ * - A 1 GiB multipart upload through the service (POST /api/uploads) vs the fs driver's
+ *   putFile alone, with the service process's peak RSS growth. Goal: RSS <= 64 MB.
+ *
+ * nginx runs one worker, like the service's one Node thread. BENCH_SIZE_MB changes the size.
+ */
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { buildApp, createStorage } from '../src/index.js';
+import { mbps, peakRssGrowth, scratchWithRandomFile, table, timed } from './lib.js';
+
+const sizeMb = Number(process.env.BENCH_SIZE_MB ?? 1024);
+const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const bytes = sizeMb * 1024 * 1024;
+
+function ensureTool(bin: string, pkg: string): void {
+  if (spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0) return;
+  if (process.getuid?.() !== 0) throw new Error(`${bin} is missing: run  sudo apt-get install -y ${pkg}`);
+  execFileSync('sh', ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${pkg}`], { stdio: 'inherit' });
+}
+ensureTool('nginx', 'nginx-light');
+ensureTool('wrk', 'wrk');
+
+const { dir, file } = scratchWithRandomFile('http', bytes);
+const root = join(dir, 'root');
+// A JPEG start-of-image marker up front, so the upload policy's magic-byte check accepts the file.
+const upload = join(dir, 'upload.jpg');
+writeFileSync(upload, Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16]), Buffer.from('JFIF\0')]));
+execFileSync('sh', ['-c', `cat ${JSON.stringify(file)} >> ${JSON.stringify(upload)}`]);
+
+const storage = createStorage({ driver: 'fs', root });
+await storage.put('small.bin', Buffer.alloc(1024, 7));
+await storage.putFile('big.bin', file);
+
+const app = await buildApp({
+  storage,
+  logger: false,
+  metrics: true,
+  maxUploadSize: 2 * bytes,
+  uploadPolicies: { bench: { template: 'uploads/{uuid}.{ext}', maxSize: 2 * bytes, allowedTypes: ['image/jpeg'] } },
+});
+const stowage = await app.listen({ host: '127.0.0.1', port: 0 });
+
+const nginxPort = Number(new URL(stowage).port) + 1;
+writeFileSync(
+  join(dir, 'nginx.conf'),
+  `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/nginx-error.log;
+   events { worker_connections 1024; }
+   http { access_log off; sendfile on; tcp_nopush on; keepalive_requests 100000;
+          server { listen 127.0.0.1:${nginxPort}; root ${root}; } }`,
+);
+const nginx = spawn('nginx', ['-c', join(dir, 'nginx.conf')], { stdio: 'inherit' });
+await new Promise((r) => setTimeout(r, 500));
+const nginxBase = `http://127.0.0.1:${nginxPort}`;
+
+// Load tools run asynchronously: the service under test lives in this process's event loop.
+const run = promisify(execFile);
+async function wrk(url: string): Promise<number> {
+  const { stdout } = await run('wrk', ['-t1', '-c16', `-d${seconds}s`, url]);
+  return Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0);
+}
+const curl = (args: string[]) => timed(() => run('curl', ['-sS', '-o', '/dev/null', ...args]));
+
+try {
+  const smallNginx = await wrk(`${nginxBase}/small.bin`);
+  const smallStowage = await wrk(`${stowage}/api/objects/small.bin`);
+  const bigNginx = await curl([`${nginxBase}/big.bin`]);
+  const bigStowage = await curl([`${stowage}/api/objects/big.bin`]);
+  const direct = await timed(() => storage.putFile('direct.bin', upload));
+  let uploadSeconds = 0;
+  // curl runs as its own process, so the growth measured is the service's alone.
+  const rss = await peakRssGrowth(async () => {
+    uploadSeconds = await timed(async () => {
+      const { stdout } = await run('curl', ['-sS', '-F', `file=@${upload};type=image/jpeg`, `${stowage}/api/uploads?template=bench`]);
+      if (!stdout.includes('"files"')) throw new Error(`upload failed: ${stdout}`);
+    });
+  });
+  console.log(`\nHTTP service vs nginx (1 worker), ${sizeMb} MiB objects, Node ${process.version}`);
+  table([
+    ['case', 'nginx', 'stowage', 'ratio (goal)'],
+    ['1 KiB GET, req/s (wrk -c16)', smallNginx, smallStowage, `${(smallStowage / smallNginx).toFixed(2)} (>= 0.5)`],
+    [`${sizeMb} MiB download, MB/s`, mbps(bytes, bigNginx), mbps(bytes, bigStowage), `${(bigNginx / bigStowage).toFixed(2)} (>= 0.8)`],
+  ]);
+  table([
+    ['upload', 'MB/s', 'ratio vs fs driver putFile'],
+    ['fs driver putFile (anchor)', mbps(bytes, direct), 1],
+    ['multipart POST /api/uploads', mbps(bytes, uploadSeconds), direct / uploadSeconds],
+  ]);
+  console.log(`peak RSS growth of the service during the upload: ${(rss / 1e6).toFixed(1)} MB (goal <= 64 MB)`);
+} finally {
+  nginx.kill();
+  await app.close();
+  execFileSync('rm', ['-rf', dir]);
+}

@@ -110,6 +110,16 @@ describe('http uploads', () => {
     assert.equal(unknown.status, 400);
   });
 
+  it('refuses compressed request bodies with 415', async () => {
+    const res = await fetch(`${base}/api/uploads?template=user_photos`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'multipart/form-data; boundary=x', 'content-encoding': 'gzip' },
+      body: 'x',
+    });
+    assert.equal(res.status, 415);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'E_UNSUPPORTED_MEDIA_TYPE');
+  });
+
   it('needs an API key when auth is configured', async () => {
     assert.equal((await upload([[PNG, 'a.png', 'image/png']], 'user_photos', null)).status, 401);
   });

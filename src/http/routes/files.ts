@@ -27,8 +27,7 @@ export async function fileRoutes(app: FastifyInstance, ctx: RouteContext & { sig
 
   app.put('/files/*', async (request, reply) => {
     const grant = verifySignedUrl(request.url, { signingSecret, method: 'PUT' });
-    const refused = refuseEncodedBody(request, reply);
-    if (refused) return refused;
+    refuseEncodedBody(request);
     const contentType = request.headers['content-type'];
     if (grant.contentType !== undefined && contentType !== grant.contentType) {
       throw new StorageError('E_ACCESS_DENIED', `signed URL rejected: it requires Content-Type ${grant.contentType}, got ${contentType ?? 'none'}`);

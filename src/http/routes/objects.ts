@@ -2,10 +2,10 @@
  * Object routes: PUT (streaming raw body), GET / HEAD (ranges, 304, downloads,
  * redirects to a signed URL), DELETE, and the listing.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import type { ObjectInfo } from '../../core/types.js';
-import { errorBody } from '../errors.js';
+import { HttpError } from '../errors.js';
 import { keyFromUrl } from '../keys.js';
 import { sendObject } from '../serve.js';
 import { guard, type RouteContext } from './context.js';
@@ -32,13 +32,12 @@ const objectSchema = {
   },
 } as const;
 
-/** Refuses compressed request bodies: stored bytes must be what the client meant. */
-export function refuseEncodedBody(request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
+/** Refuses compressed request bodies (415): stored bytes must be exactly what the client meant. */
+export function refuseEncodedBody(request: FastifyRequest): void {
   const encoding = request.headers['content-encoding'];
   if (encoding && encoding !== 'identity') {
-    return reply.status(415).send(errorBody('E_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${encoding} is not accepted; send the bytes as they are`, request.id));
+    throw new HttpError(415, 'E_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${encoding} is not accepted; send the bytes as they are`);
   }
-  return undefined;
 }
 
 /** Registers the object routes. PUT bodies arrive as raw streams (see the plugin). */
@@ -100,8 +99,7 @@ export async function objectRoutes(app: FastifyInstance, ctx: RouteContext): Pro
   app.put(`${PREFIX}*`, {
     schema: { response: { 201: objectSchema } },
     handler: async (request, reply) => {
-      const refused = refuseEncodedBody(request, reply);
-      if (refused) return refused;
+      refuseEncodedBody(request);
       const key = keyFromUrl(request.url, PREFIX);
       await guard(ctx, request, 'write', key);
       const contentType = request.headers['content-type'];

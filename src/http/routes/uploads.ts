@@ -15,6 +15,7 @@ import type { ObjectInfo } from '../../core/types.js';
 import { UnauthenticatedError } from '../auth.js';
 import { HttpError } from '../errors.js';
 import { guard, type RouteContext } from './context.js';
+import { refuseEncodedBody } from './objects.js';
 
 const policySchema = z.object({
   /** The key template, e.g. `user_photos/{userId}/{uuid}.{ext}`. */
@@ -97,9 +98,7 @@ export async function uploadRoutes(app: FastifyInstance, ctx: RouteContext & { p
       const { template: name } = request.query as { template: string };
       const policy = ctx.policies.get(name);
       if (!policy) throw new StorageError('E_INVALID_ARGUMENT', `unknown upload template ${JSON.stringify(name)}; configured: ${[...ctx.policies.keys()].join(', ') || 'none'}`);
-      if (request.headers['content-encoding'] && request.headers['content-encoding'] !== 'identity') {
-        throw new HttpError(415, 'E_UNSUPPORTED_MEDIA_TYPE', 'compressed request bodies are not accepted');
-      }
+      refuseEncodedBody(request);
       const identity = ctx.auth ? (await ctx.auth.authenticate(request.headers.authorization)).identity : 'anonymous';
       const stored: ObjectInfo[] = [];
       try {

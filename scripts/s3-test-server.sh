@@ -137,15 +137,16 @@ EOF
 
 start() {
   ensure_packages
-  for attempt in 1 2 3; do
+  for attempt in 1 2 3 4 5 6; do
     stop
     if start_once; then return 0; fi
-    # Seen here about once in five starts: the new OSD is told "wrong fsid" by the
-    # monitor. A fresh cluster (new fsid, new ports) comes up fine.
+    # Seen here in up to 1 start in 3: the new OSD is told "wrong fsid" by the monitor
+    # (cause not found). A fresh cluster (new fsid, new ports) after a pause comes up.
     log "attempt $attempt failed; starting over with a fresh cluster"
+    sleep 2
   done
   stop
-  log "could not start Ceph RGW after 3 attempts"
+  log "could not start Ceph RGW after 6 attempts"
   return 1
 }
 

@@ -6,6 +6,7 @@
 import { randomFillSync } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { mapConcurrently } from '../src/core/concurrency.js';
 
 /** Runs `fn` and returns its duration in seconds. */
 export async function timed(fn: () => Promise<unknown>): Promise<number> {
@@ -43,13 +44,9 @@ export function table(rows: (string | number)[][]): void {
   for (const row of cells) console.log(row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  '));
 }
 
-/** Runs `tasks` with at most `concurrency` in flight. */
+/** Runs `task` for every item with at most `concurrency` in flight. */
 export async function pool<T>(items: T[], concurrency: number, task: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await task(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  await mapConcurrently(items, concurrency, task);
 }
 
 /** The median of some samples. */

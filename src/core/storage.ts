@@ -188,7 +188,7 @@ export class Storage {
       let batch: string[] = [];
       // Collect first, then delete: deleting while paging would be safe with our
       // cursors, but batching keeps S3 to one request per 1000 keys.
-      for await (const info of this.#summaries(prefix)) {
+      for await (const info of this.#objects(prefix, false)) {
         batch.push(info.key);
         if (batch.length === DELETE_BATCH) {
           count += await this.driver.deleteMany(batch);
@@ -223,9 +223,19 @@ export class Storage {
 
   /** Iterates over every object under `prefix`, page by page, in byte order. */
   async *listAll(opts: { prefix?: string } = {}): AsyncGenerator<ObjectInfo> {
+    // Validated like list()'s prefix, so a bad one fails with the same context.
+    yield* this.#objects(await this.#run('list', undefined, async () => normalizePrefix(opts.prefix)), true);
+  }
+
+  /**
+   * Every object under a normalized prefix, page by page. With `details` false only key,
+   * size, etag and lastModified are reliable, which is all usage and deleteMany need and
+   * spares backends like S3 a request per object.
+   */
+  async *#objects(prefix: string, details: boolean): AsyncGenerator<ObjectInfo> {
     let cursor: string | undefined;
     do {
-      const page = await this.list({ prefix: opts.prefix, cursor });
+      const page = await this.#run('list', undefined, () => this.driver.list({ prefix, cursor, limit: MAX_LIST_LIMIT, details }));
       yield* page.objects;
       cursor = page.cursor;
     } while (cursor !== undefined);
@@ -291,21 +301,11 @@ export class Storage {
     return this.#run('verify', undefined, () => (this.driver.verify ? this.driver.verify(opts) : this.driver.check()));
   }
 
-  /** Every object under `prefix` with only key, size, etag and lastModified reliable: cheap on every backend. */
-  async *#summaries(prefix: string): AsyncGenerator<ObjectInfo> {
-    let cursor: string | undefined;
-    do {
-      const page = await this.driver.list({ prefix, cursor, limit: MAX_LIST_LIMIT, details: false });
-      yield* page.objects;
-      cursor = page.cursor;
-    } while (cursor !== undefined);
-  }
-
   /** Counts objects and bytes under `prefix` (everything by default). */
   async usage(opts: { prefix?: string } = {}): Promise<Usage> {
     return this.#run('usage', undefined, async () => {
       const total: Usage = { objects: 0, bytes: 0 };
-      for await (const info of this.#summaries(normalizePrefix(opts.prefix))) {
+      for await (const info of this.#objects(normalizePrefix(opts.prefix), false)) {
         total.objects++;
         total.bytes += info.size;
       }

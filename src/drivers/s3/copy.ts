@@ -4,6 +4,7 @@
  * multipart upload gets its SHA-256, and can be made conditional on the source's ETag.
  */
 import { CopyObjectCommand, CreateMultipartUploadCommand, UploadPartCopyCommand } from '@aws-sdk/client-s3';
+import { mapConcurrently } from '../../core/concurrency.js';
 import { encodeKeyPath } from '../../core/keys.js';
 import { normalizeEtag } from '../../core/options.js';
 import { abortUpload, completeUpload, type MultipartState, type S3Call } from './multipart.js';
@@ -76,28 +77,22 @@ export async function copyObject(call: S3Call, o: ResolvedS3Options, req: CopyRe
   try {
     const ranges: [number, number][] = [];
     for (let start = 0; start < req.size; start += partSize) ranges.push([start, Math.min(req.size, start + partSize) - 1]);
-    let next = 0;
-    const worker = async () => {
-      while (next < ranges.length) {
-        const index = next++;
-        const [start, end] = ranges[index] as [number, number];
-        const out = await call(`copy part ${index + 1}`, (c) =>
-          c.send(
-            new UploadPartCopyCommand({
-              Bucket: o.bucket,
-              Key: req.to,
-              UploadId: state.uploadId,
-              PartNumber: index + 1,
-              CopySource: source,
-              CopySourceIfMatch: ifMatch,
-              CopySourceRange: `bytes=${start}-${end}`,
-            }),
-          ),
-        );
-        state.parts.push({ partNumber: index + 1, etag: out.CopyPartResult?.ETag ?? '', size: end - start + 1 });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(o.concurrency, ranges.length) }, worker));
+    await mapConcurrently(ranges, o.concurrency, async ([start, end], index) => {
+      const out = await call(`copy part ${index + 1}`, (c) =>
+        c.send(
+          new UploadPartCopyCommand({
+            Bucket: o.bucket,
+            Key: req.to,
+            UploadId: state.uploadId,
+            PartNumber: index + 1,
+            CopySource: source,
+            CopySourceIfMatch: ifMatch,
+            CopySourceRange: `bytes=${start}-${end}`,
+          }),
+        ),
+      );
+      state.parts.push({ partNumber: index + 1, etag: out.CopyPartResult?.ETag ?? '', size: end - start + 1 });
+    });
     state.parts.sort((a, b) => a.partNumber - b.partNumber);
     return await completeUpload(call, state, {});
   } catch (err) {

@@ -17,6 +17,7 @@ import type { Readable } from 'node:stream';
 import type { PutBody } from '../../core/body.js';
 import { normalizeEtag } from '../../core/options.js';
 import { StorageError, isStorageError } from '../../core/errors.js';
+import { mapConcurrently } from '../../core/concurrency.js';
 import { normalizeKey } from '../../core/keys.js';
 import { checkWritePreconditions, notFound, resolveRange } from '../../core/objects.js';
 import type { Capabilities, Driver, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream, PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions, VerifyOptions } from '../../core/types.js';
@@ -298,15 +299,7 @@ export class S3Driver implements Driver {
   }
 
   async #details(keys: string[]): Promise<ObjectInfo[]> {
-    const infos: (ObjectInfo | undefined)[] = new Array<ObjectInfo | undefined>(keys.length);
-    let next = 0;
-    const worker = async () => {
-      while (next < keys.length) {
-        const i = next++;
-        infos[i] = await this.#statOrUndefined(keys[i] as string);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(LIST_DETAIL_CONCURRENCY, keys.length) }, worker));
+    const infos = await mapConcurrently(keys, LIST_DETAIL_CONCURRENCY, (key) => this.#statOrUndefined(key));
     return infos.filter((i): i is ObjectInfo => i !== undefined);
   }
 

@@ -6,12 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { createStorage, createStorageFromEnv, type S3DriverOptions, type Storage } from '../../../src/index.js';
 import { rejectsWith } from '../../conformance/harness.js';
-import { s3Options, s3TestEnv, uniqueBucket } from './env.js';
+import { rawS3Client, s3Options, s3TestEnv, uniqueBucket } from './env.js';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
 
 const MiB = 1024 * 1024;
@@ -20,11 +20,6 @@ let bucket: string;
 
 function storage(extra: Partial<S3DriverOptions> = {}): Storage {
   return createStorage({ driver: 's3', ...s3Options(bucket, { endpoint: proxy.url, ...extra }) });
-}
-
-function rawClient(): S3Client {
-  const env = s3TestEnv();
-  return new S3Client({ endpoint: env.endpoint, region: env.region, forcePathStyle: true, credentials: env, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
 }
 
 before(async () => {
@@ -136,7 +131,7 @@ describe('s3 driver: keys and listings', () => {
   });
 
   it('skips folder markers and other keys Stowage cannot address', async () => {
-    const client = rawClient();
+    const client = rawS3Client();
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'markers/photos/', Body: '' }));
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'markers/a//b', Body: '' }));
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'markers/photos/real.jpg', Body: 'x' }));
@@ -161,7 +156,7 @@ describe('s3 driver: keys and listings', () => {
 
   it('stores non-ASCII metadata RFC 2047-encoded, as S3 documents', async () => {
     await storage().put('meta/unicode.txt', 'x', { metadata: { title: 'Привет 👋', plain: 'ascii ok' } });
-    const client = rawClient();
+    const client = rawS3Client();
     const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'meta/unicode.txt' }));
     client.destroy();
     assert.equal(head.Metadata?.title, `=?UTF-8?B?${Buffer.from('Привет 👋').toString('base64')}?=`);

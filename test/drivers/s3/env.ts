@@ -4,6 +4,7 @@
  * reason, so S3 tests fail loudly instead of being skipped.
  */
 import { randomBytes } from 'node:crypto';
+import { S3Client } from '@aws-sdk/client-s3';
 import { createStorage, type S3DriverOptions, type Storage } from '../../../src/index.js';
 
 /** Connection settings of the test endpoint. */
@@ -50,4 +51,10 @@ export async function emptyStorage(storage: Storage): Promise<void> {
   for await (const info of storage.listAll()) keys.push(info.key);
   await storage.deleteMany(keys);
   await storage.close();
+}
+
+/** A plain SDK client on the test endpoint, for looking behind Stowage's back (checksums as RGW needs them). */
+export function rawS3Client(): S3Client {
+  const env = s3TestEnv();
+  return new S3Client({ endpoint: env.endpoint, region: env.region, forcePathStyle: true, credentials: env, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
 }

@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createStorage, type S3DriverOptions, type Storage } from '../../../src/index.js';
 import { collect, rejectsWith } from '../../conformance/harness.js';
-import { s3Options, s3TestEnv, uniqueBucket } from './env.js';
+import { rawS3Client, s3Options, s3TestEnv, uniqueBucket } from './env.js';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
 
 const MiB = 1024 * 1024;
@@ -23,8 +23,7 @@ function viaProxy(extra: Partial<S3DriverOptions> = {}): Storage {
 }
 
 async function openUploads(): Promise<number> {
-  const env = s3TestEnv();
-  const client = new S3Client({ endpoint: env.endpoint, region: env.region, forcePathStyle: true, credentials: env });
+  const client = rawS3Client();
   const out = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
   client.destroy();
   return out.Uploads?.length ?? 0;

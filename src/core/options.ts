@@ -4,7 +4,7 @@
  */
 import { StorageError } from './errors.js';
 import { guessContentType } from './objects.js';
-import type { DriverPutOptions, PutOptions, SignedUrlOptions } from './types.js';
+import type { DriverPutOptions, PresignPostOptions, PutOptions, SignedUrlOptions } from './types.js';
 
 /** The most bytes of user metadata (names plus values), the S3 limit. */
 export const MAX_METADATA_BYTES = 2048;
@@ -121,6 +121,15 @@ export function validateExpiresIn(expiresIn: unknown): number {
     throw invalid(`expiresIn must be a whole number of seconds from 1 to ${MAX_EXPIRES_IN} (7 days)`);
   }
   return expiresIn;
+}
+
+/** Validates POST-form options; the result always has `expiresIn`. */
+export function validatePresignPostOptions(opts: PresignPostOptions): PresignPostOptions & { expiresIn: number } {
+  if (opts === null || typeof opts !== 'object') throw invalid('presignPost needs options { expiresIn?, contentType?, maxSize? }');
+  const expiresIn = validateExpiresIn(opts.expiresIn);
+  if (opts.contentType !== undefined) validateContentType(opts.contentType);
+  validateMaxSize(opts.maxSize);
+  return { ...opts, expiresIn };
 }
 
 /** Validates signed-URL options; the result always has `expiresIn`. */

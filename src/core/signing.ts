@@ -1,23 +1,27 @@
 /**
  * HMAC-SHA256 signed URLs for backends that cannot presign themselves (fs, memory).
  * The URL points at the Stowage HTTP service (`{baseUrl}/files/{key}`), which checks
- * it with {@link verifySignedUrl}. The key, method, expiry and every optional field
+ * it with {@link verifySignedUrl}. GET and PUT links are used as they are; a POST link
+ * is the action of a browser form ({@link createSignedPost}). The key, method, expiry and every optional field
  * are covered by the signature, and the signature is compared in constant time.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { StorageError } from './errors.js';
 import { encodeKeyPath, normalizeKey } from './keys.js';
-import type { SignedUrl, SignedUrlOptions } from './types.js';
+import type { PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions } from './types.js';
 
 /** The path segment signed URLs are served under, relative to the base URL. */
 export const SIGNED_PATH = '/files/';
 /** The shortest signing secret accepted. */
 export const MIN_SECRET_LENGTH = 16;
 
+/** The methods a signed link can be made for; POST is a browser form upload. */
+export type SignedMethod = 'GET' | 'PUT' | 'POST';
+
 /** What a verified signed URL grants. */
 export interface VerifiedSignedUrl {
   key: string;
-  method: 'GET' | 'PUT';
+  method: SignedMethod;
   contentType?: string;
   maxSize?: number;
   contentLength?: number;
@@ -28,7 +32,6 @@ export interface VerifiedSignedUrl {
 
 const PARAMS = { method: 'X-Stowage-Method', expires: 'X-Stowage-Expires', contentType: 'X-Stowage-Content-Type', maxSize: 'X-Stowage-Max-Size', contentLength: 'X-Stowage-Content-Length', download: 'X-Stowage-Download', responseContentType: 'X-Stowage-Response-Content-Type', signature: 'X-Stowage-Signature' } as const;
 
-/** The canonical text that is signed; JSON so no field can bleed into another. */
 /** The fields a signature covers. */
 interface SignedFields {
   key: string;
@@ -41,6 +44,7 @@ interface SignedFields {
   responseContentType?: string;
 }
 
+/** The canonical text that is signed; JSON so no field can bleed into another. */
 function canonical(f: SignedFields): string {
   const optional = [f.contentType, f.maxSize, f.contentLength, f.download, f.responseContentType].map((v) => v ?? null);
   return JSON.stringify(['stowage-v1', f.key, f.method, f.expires, ...optional]);
@@ -76,6 +80,18 @@ export function validateSecret(secret: string, option = 'signingSecret'): string
   return secret;
 }
 
+/** The signed `/files/` URL that carries `fields`. */
+function signedLink(fields: SignedFields, secret: string, baseUrl: string): string {
+  const query = new URLSearchParams({ [PARAMS.method]: fields.method, [PARAMS.expires]: String(fields.expires) });
+  if (fields.contentType !== undefined) query.set(PARAMS.contentType, fields.contentType);
+  if (fields.maxSize !== undefined) query.set(PARAMS.maxSize, String(fields.maxSize));
+  if (fields.contentLength !== undefined) query.set(PARAMS.contentLength, String(fields.contentLength));
+  if (fields.download !== undefined) query.set(PARAMS.download, fields.download);
+  if (fields.responseContentType !== undefined) query.set(PARAMS.responseContentType, fields.responseContentType);
+  query.set(PARAMS.signature, hmac(secret, canonical(fields)).toString('base64url'));
+  return `${baseUrl}${SIGNED_PATH}${encodeKeyPath(fields.key)}?${query.toString()}`;
+}
+
 /** Issues a signed URL for a normalized key. `now` is injectable for tests. */
 export function createSignedUrl(
   key: string,
@@ -85,22 +101,27 @@ export function createSignedUrl(
 ): SignedUrl {
   const expires = Math.floor(now / 1000) + opts.expiresIn;
   const fields: SignedFields = { key, method: opts.method, expires, contentType: opts.contentType, maxSize: opts.maxSize, contentLength: opts.contentLength, download: opts.download, responseContentType: opts.responseContentType };
-  const query = new URLSearchParams({ [PARAMS.method]: opts.method, [PARAMS.expires]: String(expires) });
-  if (opts.contentType !== undefined) query.set(PARAMS.contentType, opts.contentType);
-  if (opts.maxSize !== undefined) query.set(PARAMS.maxSize, String(opts.maxSize));
-  if (opts.contentLength !== undefined) query.set(PARAMS.contentLength, String(opts.contentLength));
-  if (opts.download !== undefined) query.set(PARAMS.download, opts.download);
-  if (opts.responseContentType !== undefined) query.set(PARAMS.responseContentType, opts.responseContentType);
-  query.set(PARAMS.signature, hmac(signer.secret, canonical(fields)).toString('base64url'));
   const headers: Record<string, string> = {};
   if (opts.method === 'PUT' && opts.contentType !== undefined) headers['content-type'] = opts.contentType;
   if (opts.method === 'PUT' && opts.contentLength !== undefined) headers['content-length'] = String(opts.contentLength);
-  return {
-    url: `${signer.baseUrl}${SIGNED_PATH}${encodeKeyPath(key)}?${query.toString()}`,
-    method: opts.method,
-    headers,
-    expiresAt: new Date(expires * 1000),
-  };
+  return { url: signedLink(fields, signer.secret, signer.baseUrl), method: opts.method, headers, expiresAt: new Date(expires * 1000) };
+}
+
+/**
+ * Issues a browser form upload for a normalized key: the form POSTs `fields` and then
+ * the `file` field to `url` (multipart/form-data), as with an S3 POST policy. The
+ * signed Content-Type, when given, is also a form field the service checks.
+ */
+export function createSignedPost(
+  key: string,
+  opts: PresignPostOptions & { expiresIn: number },
+  signer: { baseUrl: string; secret: string },
+  now: number = Date.now(),
+): PresignedPost {
+  const expires = Math.floor(now / 1000) + opts.expiresIn;
+  const fields: SignedFields = { key, method: 'POST', expires, contentType: opts.contentType, maxSize: opts.maxSize };
+  const formFields: Record<string, string> = opts.contentType === undefined ? {} : { 'Content-Type': opts.contentType };
+  return { url: signedLink(fields, signer.secret, signer.baseUrl), fields: formFields, expiresAt: new Date(expires * 1000) };
 }
 
 function denied(reason: string): StorageError {
@@ -138,7 +159,7 @@ export function verifySignedUrl(
   const method = q.get(PARAMS.method);
   const expiresText = q.get(PARAMS.expires) ?? '';
   const signature = q.get(PARAMS.signature);
-  if ((method !== 'GET' && method !== 'PUT') || !/^\d{1,12}$/.test(expiresText) || !signature) {
+  if ((method !== 'GET' && method !== 'PUT' && method !== 'POST') || !/^\d{1,12}$/.test(expiresText) || !signature) {
     throw denied('a required parameter is missing or malformed');
   }
   const maxSizeText = q.get(PARAMS.maxSize);

@@ -9,8 +9,8 @@ import { PutBody, readAll } from './body.js';
 import { StorageError, errorMessage, isStorageError, withContext } from './errors.js';
 import { normalizeKey, normalizePrefix } from './keys.js';
 import { contentTypeFromName, guessContentType } from './objects.js';
-import { driverPutOptions, normalizeSha256, validateMaxSize, validateSignedUrlOptions } from './options.js';
-import { createSignedUrl, normalizeBaseUrl, validateSecret } from './signing.js';
+import { driverPutOptions, normalizeSha256, validateMaxSize, validatePresignPostOptions, validateSignedUrlOptions } from './options.js';
+import { createSignedPost, createSignedUrl, normalizeBaseUrl, validateSecret } from './signing.js';
 import type {
   Body,
   Capabilities,
@@ -270,26 +270,29 @@ export class Storage {
       const k = normalizeKey(key);
       const valid = validateSignedUrlOptions(opts);
       if (this.driver.signedUrl) return this.driver.signedUrl(k, valid);
-      if (!this.#signer) {
-        throw new StorageError(
-          'E_UNSUPPORTED',
-          `signed URLs on the ${this.backend} backend need the baseUrl and signingSecret options (STORAGE_PUBLIC_URL, STORAGE_SIGNING_SECRET)`,
-        );
-      }
-      return createSignedUrl(k, valid, this.#signer);
+      return createSignedUrl(k, valid, this.#requireSigner('signed URLs'));
     });
   }
 
+  /** The HMAC signer, or E_UNSUPPORTED naming the options that would enable `what`. */
+  #requireSigner(what: string): { baseUrl: string; secret: string } {
+    if (this.#signer) return this.#signer;
+    throw new StorageError('E_UNSUPPORTED', `${what} on the ${this.backend} backend need the baseUrl and signingSecret options (STORAGE_PUBLIC_URL, STORAGE_SIGNING_SECRET)`);
+  }
+
   /**
-   * A presigned POST form for browser uploads straight to the backend, bounded by
-   * `maxSize` and `contentType`. Backends without one (fs, memory) throw E_UNSUPPORTED:
-   * use a PUT `signedUrl` there.
+   * A form for browser uploads without credentials until it expires: POST `fields`
+   * and then a `file` field to `url` as multipart/form-data, bounded by `maxSize` and
+   * `contentType`. S3 backends issue an S3 POST policy; others get an HMAC-signed
+   * form action on `baseUrl` (the HTTP service's `/files/` route), which needs
+   * `baseUrl` and `signingSecret`, else E_UNSUPPORTED.
    */
-  async presignPost(key: string, opts: PresignPostOptions): Promise<PresignedPost> {
+  async presignPost(key: string, opts: PresignPostOptions = {}): Promise<PresignedPost> {
     return this.#run('presignPost', key, async () => {
       const k = normalizeKey(key);
-      if (!this.driver.presignPost) throw new StorageError('E_UNSUPPORTED', `the ${this.backend} backend has no POST forms; use a PUT signedUrl`);
-      return this.driver.presignPost(k, opts);
+      const valid = validatePresignPostOptions(opts);
+      if (this.driver.presignPost) return this.driver.presignPost(k, valid);
+      return createSignedPost(k, valid, this.#requireSigner('POST forms'));
     });
   }
 

@@ -16,6 +16,7 @@ import { errorBody, installErrorHandlers } from './errors.js';
 import { installMetrics } from './metrics.js';
 import type { RouteContext } from './routes/context.js';
 import { fileRoutes } from './routes/files.js';
+import { formRoutes } from './routes/forms.js';
 import { healthRoutes } from './routes/health.js';
 import { objectRoutes } from './routes/objects.js';
 import { presignRoutes } from './routes/presign.js';
@@ -57,11 +58,13 @@ export const stowageRoutes: FastifyPluginAsync<StowageRoutesOptions> = async (ap
       await fileRoutes(raw, { ...ctx, signingSecret: opts.signingSecret });
     }
   });
-  if (opts.uploadPolicies) {
-    const policies = compilePolicies(opts.uploadPolicies);
+  const signedForms = opts.signingSecret !== undefined && !opts.storage.driver.presignPost;
+  if (opts.uploadPolicies || signedForms) {
+    const policies = opts.uploadPolicies && compilePolicies(opts.uploadPolicies);
     await app.register(async (forms) => {
       await forms.register(multipart);
-      await uploadRoutes(forms, { ...ctx, policies });
+      if (policies) await uploadRoutes(forms, { ...ctx, policies });
+      if (signedForms) await formRoutes(forms, { ...ctx, signingSecret: opts.signingSecret as string });
     });
   }
 };

@@ -1,9 +1,10 @@
-/** The HTTP service on the S3 backend (real RGW): health with the bucket, uploads, and presigned transfers straight to S3. */
+/** The HTTP service on the S3 backend (real RGW): health with the bucket, uploads, presigned transfers straight to S3, and the auth matrix. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, createStorage } from '../../src/index.js';
-import { s3Options, uniqueBucket } from '../drivers/s3/env.js';
+import { freshS3Storage, s3Options, uniqueBucket } from '../drivers/s3/env.js';
+import { describeAuthMatrix } from './auth-matrix.js';
 
 let app: FastifyInstance;
 let base: string;
@@ -52,3 +53,5 @@ describe('http on S3', () => {
     assert.equal((await fetch(`${base}/api/objects/direct/form.png`, { method: 'HEAD' })).headers.get('content-length'), '50');
   });
 });
+
+describeAuthMatrix('s3', () => freshS3Storage('auth'));

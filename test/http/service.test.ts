@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -201,7 +202,31 @@ describe('http: bad input', () => {
     const res = await fetch(url('/api/nothing'));
     assert.equal(res.status, 404);
     assert.equal(await errorCode(res), 'E_ROUTE_NOT_FOUND');
-    assert.equal((await fetch(url('/api/objects'), { method: 'PATCH' })).status, 404);
+    for (const [method, path] of [['PATCH', '/api/objects'], ['PATCH', '/api/objects/a.txt'], ['PUT', '/api/presign'], ['POST', '/api/objects/a.txt'], ['DELETE', '/health']]) {
+      const wrong = await fetch(url(path), { method });
+      assert.equal(wrong.status, 404, `${method} ${path}`);
+      assert.equal(await errorCode(wrong), 'E_ROUTE_NOT_FOUND');
+    }
+  });
+
+  it('answers huge headers with 431 and garbage with 400, and keeps serving', async () => {
+    const raw = (text: string) =>
+      new Promise<string>((resolve, reject) => {
+        const { port } = new URL(base);
+        const socket = connect(Number(port), '127.0.0.1', () => socket.end(text));
+        let answer = '';
+        socket.on('data', (d) => (answer += d.toString('latin1')));
+        socket.on('end', () => resolve(answer));
+        socket.on('error', reject);
+      });
+    const huge = await raw(`GET /api/objects/a HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`);
+    assert.match(huge, /^HTTP\/1\.1 431 /);
+    const garbage = await raw('NOT AN HTTP REQUEST\r\n\r\n');
+    assert.match(garbage, /^HTTP\/1\.1 400 /);
+    const rss = process.memoryUsage().rss;
+    await Promise.all(Array.from({ length: 200 }, () => raw(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(32 * 1024)}\r\n\r\n`)));
+    assert.ok(process.memoryUsage().rss - rss < 64 * 1024 * 1024, 'refused requests are not kept');
+    assert.equal((await fetch(url('/health'))).status, 200);
   });
 
   it('enforces the upload limit with 413, storing nothing', async () => {
@@ -281,9 +306,55 @@ describe('http: presigned links on the fs backend', () => {
     assert.equal(await storage.exists('signed/strict.png'), false);
   });
 
-  it('says POST forms need an S3 backend', async () => {
-    const res = await fetch(url('/api/presign'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: 'k', method: 'POST' }) });
-    assert.equal(res.status, 501);
-    assert.equal(await errorCode(res), 'E_UNSUPPORTED');
+  async function postForm(body: Record<string, unknown>, file: Blob, extra: Record<string, string> = {}, mutate = (u: string) => u): Promise<Response> {
+    const res = await fetch(url('/api/presign'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ method: 'POST', ...body }) });
+    assert.equal(res.status, 200, await res.clone().text());
+    const post = (await res.json()) as { url: string; fields: Record<string, string> };
+    const form = new FormData();
+    for (const [k, v] of Object.entries({ ...post.fields, ...extra })) form.append(k, v);
+    form.append('file', file, 'upload.png');
+    return fetch(mutate(post.url), { method: 'POST', body: form });
+  }
+
+  it('accepts a browser-style POST form within the signed type and size', async () => {
+    const res = await postForm({ key: 'forms/ok.png', contentType: 'image/png', maxSize: 1000 }, new Blob([Buffer.alloc(600, 7)], { type: 'image/png' }));
+    assert.equal(res.status, 201, await res.clone().text());
+    assert.equal(((await res.json()) as { key: string }).key, 'forms/ok.png');
+    const info = await storage.stat('forms/ok.png');
+    assert.deepEqual([info.size, info.contentType], [600, 'image/png']);
+  });
+
+  it('refuses forms that break what was signed, storing nothing', async () => {
+    const png = (n: number) => new Blob([Buffer.alloc(n, 1)], { type: 'image/png' });
+    const signed = { key: 'forms/bad.png', contentType: 'image/png', maxSize: 1000 };
+    const tooBig = await postForm(signed, png(5000));
+    assert.equal(tooBig.status, 413);
+    assert.equal(await errorCode(tooBig), 'E_TOO_LARGE');
+    assert.equal((await postForm(signed, png(10), { 'Content-Type': 'text/html' })).status, 403, 'a type other than the signed one');
+    assert.equal((await postForm(signed, png(10), {}, (u) => u.replace('X-Stowage-Max-Size=1000', 'X-Stowage-Max-Size=9999'))).status, 403, 'a tampered limit');
+    assert.equal((await postForm(signed, png(10), {}, (u) => u.replace('X-Stowage-Method=POST', 'X-Stowage-Method=PUT'))).status, 403, 'another method');
+    const extra = await postForm(signed, png(10), { acl: 'public-read' });
+    assert.equal(extra.status, 400);
+    assert.match(((await extra.json()) as { error: { message: string } }).error.message, /form field "acl" is not allowed/);
+    assert.equal(await storage.exists('forms/bad.png'), false);
+    const notForm = await fetch(url('/api/presign'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: 'forms/bad.png', method: 'POST' }) });
+    const { url: action } = (await notForm.json()) as { url: string };
+    assert.equal((await fetch(action, { method: 'POST', body: 'raw', headers: { 'content-type': 'text/plain' } })).status, 415);
+    assert.equal(await storage.exists('forms/bad.png'), false);
+  });
+
+  it('refuses a POST form once it has expired', async () => {
+    const res = await fetch(url('/api/presign'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: 'forms/late.png', method: 'POST', expiresIn: 1 }) });
+    const post = (await res.json()) as { url: string };
+    await new Promise((r) => setTimeout(r, 1100));
+    const form = new FormData();
+    form.append('file', new Blob(['x']), 'late.png');
+    assert.equal((await fetch(post.url, { method: 'POST', body: form })).status, 403);
+    assert.equal(await storage.exists('forms/late.png'), false);
+  });
+
+  it('says what to configure when a storage has no signing secret', async () => {
+    const bare = createStorage({ driver: 'memory' });
+    await assert.rejects(bare.presignPost('k', {}), /POST forms on the memory backend need the baseUrl and signingSecret options/);
   });
 });

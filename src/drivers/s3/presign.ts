@@ -8,7 +8,7 @@ import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { StorageError } from '../../core/errors.js';
 import { attachmentDisposition } from '../../core/objects.js';
-import { validateContentType, validateExpiresIn, validateMaxSize } from '../../core/options.js';
+import { validatePresignPostOptions } from '../../core/options.js';
 import type { PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions } from '../../core/types.js';
 import type { ResolvedS3Options } from './options.js';
 
@@ -66,13 +66,12 @@ export class Presigner {
 
   /** A POST policy with a content-length-range and a Content-Type condition. */
   async post(s3Key: string, opts: PresignPostOptions): Promise<PresignedPost> {
-    const expiresIn = validateExpiresIn(opts.expiresIn);
-    const maxSize = validateMaxSize(opts.maxSize);
+    const { expiresIn, maxSize } = validatePresignPostOptions(opts);
     const conditions: NonNullable<Parameters<typeof createPresignedPost>[1]['Conditions']> = [];
     const fields: Record<string, string> = {};
     if (maxSize !== undefined) conditions.push(['content-length-range', 0, maxSize]);
     if (opts.contentType !== undefined) {
-      conditions.push(['eq', '$Content-Type', validateContentType(opts.contentType)]);
+      conditions.push(['eq', '$Content-Type', opts.contentType]);
       fields['Content-Type'] = opts.contentType;
     }
     const post = await createPresignedPost(this.#client, { Bucket: this.#o.bucket, Key: s3Key, Conditions: conditions, Fields: fields, Expires: expiresIn });

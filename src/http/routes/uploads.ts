@@ -86,7 +86,7 @@ async function sniff(stream: AsyncIterable<Uint8Array>): Promise<{ head: Buffer;
 }
 
 /** Errors that already say what went wrong; anything else from the form parser means a malformed body. */
-function isKnownError(err: unknown): boolean {
+export function isKnownError(err: unknown): boolean {
   return err instanceof StorageError || err instanceof HttpError || err instanceof UnauthenticatedError || (typeof err === 'object' && err !== null && 'statusCode' in err);
 }
 

@@ -33,8 +33,8 @@ export function createStorage(options: CreateStorageOptions = { driver: 'fs' }):
   switch (driver) {
     case 'fs':
     case 'local': {
-      const { root, fsync } = options as FsDriverOptions;
-      return new Storage(new FsDriver({ root, fsync }), storageOptions);
+      const { root, fsync, readIo } = options as FsDriverOptions;
+      return new Storage(new FsDriver({ root, fsync, readIo }), storageOptions);
     }
     case 'memory':
       return new Storage(new MemoryDriver(), storageOptions);
@@ -85,6 +85,6 @@ export function createStorageFromEnv(env: Record<string, string | undefined> = p
     case 's3':
       return s3FromEnv(config.s3, common);
     default:
-      return createStorage({ driver: 'fs', root: config.local.path, fsync: config.local.fsync, ...common });
+      return createStorage({ driver: 'fs', root: config.local.path, fsync: config.local.fsync, readIo: config.local.readIo, ...common });
   }
 }

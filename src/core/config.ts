@@ -20,6 +20,7 @@ const envSchema = z.object({
   STORAGE_BACKEND: optional(z.enum(BACKENDS, { error: `must be one of: ${BACKENDS.join(', ')}` })),
   STORAGE_LOCAL_PATH: optional(z.string()),
   STORAGE_LOCAL_FSYNC: optional(flag).default(true),
+  STORAGE_LOCAL_READ_IO: optional(z.enum(['sync', 'async'], { error: 'must be sync or async' })).default('sync'),
   STORAGE_PUBLIC_URL: optional(httpUrl),
   STORAGE_SIGNING_SECRET: optional(z.string().min(MIN_SECRET_LENGTH, { error: `must be at least ${MIN_SECRET_LENGTH} characters` })),
   STORAGE_S3_BUCKET: optional(z.string()),
@@ -53,7 +54,7 @@ export interface S3Config {
 /** The storage settings read from the environment. */
 export interface StorageConfig {
   backend: (typeof BACKENDS)[number];
-  local: { path: string; fsync: boolean };
+  local: { path: string; fsync: boolean; readIo: 'sync' | 'async' };
   s3: S3Config;
   publicUrl?: string;
   signingSecret?: string;
@@ -137,7 +138,7 @@ export function parseStorageEnv(env: Record<string, string | undefined> = proces
   if (backend === 's3' && !s3.bucket) throw configError('STORAGE_S3_BUCKET is required when STORAGE_BACKEND is s3 (or give STORAGE_URL=s3://bucket/prefix)', ['STORAGE_S3_BUCKET']);
   return {
     backend,
-    local: { path: v.STORAGE_LOCAL_PATH ?? fromUrl?.localPath ?? './uploads', fsync: v.STORAGE_LOCAL_FSYNC },
+    local: { path: v.STORAGE_LOCAL_PATH ?? fromUrl?.localPath ?? './uploads', fsync: v.STORAGE_LOCAL_FSYNC, readIo: v.STORAGE_LOCAL_READ_IO },
     s3,
     publicUrl: v.STORAGE_PUBLIC_URL,
     signingSecret: v.STORAGE_SIGNING_SECRET,

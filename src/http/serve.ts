@@ -52,6 +52,19 @@ function setObjectHeaders(reply: FastifyReply, info: ObjectInfo, opts: ServeOpti
   void reply.type(opts.contentType ?? info.contentType);
 }
 
+/**
+ * Bodies up to this size are read whole and sent with the headers in one write: a
+ * stream costs a write per chunk plus the end, which dominates small responses.
+ */
+const SMALL_BODY_BYTES = 64 * 1024;
+
+async function buffered(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  const [only] = chunks;
+  return chunks.length === 1 && only ? Buffer.from(only.buffer, only.byteOffset, only.byteLength) : Buffer.concat(chunks);
+}
+
 /** Sends the object (or a range, or 304/416) for `key`. */
 export async function sendObject(storage: Storage, key: string, request: FastifyRequest, reply: FastifyReply, opts: ServeOptions): Promise<FastifyReply> {
   const ifNoneMatch = request.headers['if-none-match'];
@@ -77,7 +90,7 @@ export async function sendObject(storage: Storage, key: string, request: Fastify
       return reply.status(206).send(stream);
     }
     void reply.header('content-length', String(info.size));
-    return reply.status(200).send(stream);
+    return reply.status(200).send(info.size <= SMALL_BODY_BYTES ? await buffered(stream) : stream);
   } catch (err) {
     if (!isStorageError(err, 'E_RANGE_NOT_SATISFIABLE')) throw err;
     const info = await storage.stat(key);

@@ -12,7 +12,7 @@ function configError(fn: () => unknown, ...mentions: string[]): void {
 
 describe('parseStorageEnv', () => {
   it('defaults to the local backend in ./uploads', () => {
-    assert.deepEqual(parseStorageEnv({}), { backend: 'local', local: { path: './uploads', fsync: true }, s3: {}, publicUrl: undefined, signingSecret: undefined });
+    assert.deepEqual(parseStorageEnv({}), { backend: 'local', local: { path: './uploads', fsync: true, readIo: 'sync' }, s3: {}, publicUrl: undefined, signingSecret: undefined });
   });
 
   it('takes the backend and its settings from STORAGE_URL, overridden by single variables', () => {
@@ -34,8 +34,8 @@ describe('parseStorageEnv', () => {
   });
 
   it('reads every variable', () => {
-    const c = parseStorageEnv({ STORAGE_BACKEND: 'memory', STORAGE_LOCAL_PATH: '/srv/files', STORAGE_LOCAL_FSYNC: 'false', STORAGE_PUBLIC_URL: 'https://cdn.example.com', STORAGE_SIGNING_SECRET: 's'.repeat(32) });
-    assert.deepEqual(c, { backend: 'memory', local: { path: '/srv/files', fsync: false }, s3: {}, publicUrl: 'https://cdn.example.com', signingSecret: 's'.repeat(32) });
+    const c = parseStorageEnv({ STORAGE_BACKEND: 'memory', STORAGE_LOCAL_PATH: '/srv/files', STORAGE_LOCAL_FSYNC: 'false', STORAGE_LOCAL_READ_IO: 'async', STORAGE_PUBLIC_URL: 'https://cdn.example.com', STORAGE_SIGNING_SECRET: 's'.repeat(32) });
+    assert.deepEqual(c, { backend: 'memory', local: { path: '/srv/files', fsync: false, readIo: 'async' }, s3: {}, publicUrl: 'https://cdn.example.com', signingSecret: 's'.repeat(32) });
   });
 
   it('names the variable and what is allowed', () => {
@@ -44,6 +44,7 @@ describe('parseStorageEnv', () => {
     configError(() => parseStorageEnv({ STORAGE_S3_MAX_SOCKETS: 'many' }), 'STORAGE_S3_MAX_SOCKETS');
     configError(() => parseStorageEnv({ STORAGE_PUBLIC_URL: 'ftp://x' }), 'STORAGE_PUBLIC_URL', 'http');
     configError(() => parseStorageEnv({ STORAGE_LOCAL_FSYNC: 'maybe' }), 'STORAGE_LOCAL_FSYNC', 'true or false');
+    configError(() => parseStorageEnv({ STORAGE_LOCAL_READ_IO: 'threads' }), 'STORAGE_LOCAL_READ_IO', 'sync or async');
   });
 
   it('never echoes a secret in the error', () => {

@@ -202,7 +202,7 @@ describe('http: bad input', () => {
     const res = await fetch(url('/api/nothing'));
     assert.equal(res.status, 404);
     assert.equal(await errorCode(res), 'E_ROUTE_NOT_FOUND');
-    for (const [method, path] of [['PATCH', '/api/objects'], ['PATCH', '/api/objects/a.txt'], ['PUT', '/api/presign'], ['POST', '/api/objects/a.txt'], ['DELETE', '/health']]) {
+    for (const [method, path] of <[string, string][]>[['PATCH', '/api/objects'], ['PATCH', '/api/objects/a.txt'], ['PUT', '/api/presign'], ['POST', '/api/objects/a.txt'], ['DELETE', '/health']]) {
       const wrong = await fetch(url(path), { method });
       assert.equal(wrong.status, 404, `${method} ${path}`);
       assert.equal(await errorCode(wrong), 'E_ROUTE_NOT_FOUND');

@@ -7,7 +7,7 @@
  * sidecar.ts for how metadata stays consistent with the bytes.
  */
 import { createReadStream } from 'node:fs';
-import { copyFile, open, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { copyFile, open, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,6 +21,7 @@ import { renameOverDir, statFile, writeBody } from './io.js';
 import { INTERNAL_DIR, FsLayout } from './layout.js';
 import { KeyLocks } from './lock.js';
 import { isBound, objectInfo, readSidecar, sealStaged, type DataStats, type Sidecar } from './sidecar.js';
+import { readIo, type ReadIo, type ReadIoMode } from './read-io.js';
 import { walkKeys } from './walk.js';
 
 /** Options of the filesystem driver. */
@@ -29,6 +30,12 @@ export interface FsDriverOptions {
   root?: string;
   /** fsync files before renaming them into place (default true). Off trades crash safety for speed. */
   fsync?: boolean;
+  /**
+   * How reads, stats and listings run their system calls (default `sync`): `sync` on the
+   * event loop, about 30x quicker per small read on a local disk; `async` in the thread
+   * pool, never blocking the event loop, for network filesystems. See read-io.ts.
+   */
+  readIo?: ReadIoMode;
 }
 
 /** Most bytes one path component may have on common filesystems (ext4, XFS, APFS, NTFS). */
@@ -61,11 +68,15 @@ export class FsDriver implements Driver {
   };
   readonly #rootOption: string;
   readonly #durable: boolean;
+  readonly #io: ReadIo;
   #ready: Promise<{ layout: FsLayout; locks: KeyLocks }> | undefined;
 
   constructor(options: FsDriverOptions = {}) {
     this.#rootOption = options.root ?? './uploads';
     this.#durable = options.fsync ?? true;
+    const mode = options.readIo ?? 'sync';
+    if (mode !== 'sync' && mode !== 'async') throw new StorageError('E_CONFIG_INVALID', `readIo must be "sync" or "async", got ${JSON.stringify(mode)}`);
+    this.#io = readIo(mode);
   }
 
   /** Prepares the root on first use; a failure is reported on every call until it succeeds. */
@@ -209,11 +220,11 @@ export class FsDriver implements Driver {
   async #describe(key: string, probe: () => Promise<DataStats>): Promise<ObjectInfo> {
     const { layout } = await this.#open();
     let stats = await probe();
-    let sidecar = await readSidecar(layout.metaPath(key));
+    let sidecar = await readSidecar(layout.metaPath(key), this.#io);
     for (let i = 0; i < BINDING_RETRIES && !isBound(sidecar, stats); i++) {
       await sleep(i);
       stats = await probe();
-      sidecar = await readSidecar(layout.metaPath(key));
+      sidecar = await readSidecar(layout.metaPath(key), this.#io);
     }
     return objectInfo(key, stats, sidecar);
   }
@@ -222,7 +233,8 @@ export class FsDriver implements Driver {
   async #locate(key: string): Promise<string> {
     this.#checkKey(key);
     const { layout } = await this.#open();
-    const real = await layout.resolveInside(layout.dataPath(key));
+    await this.#io.turn();
+    const real = await layout.resolveInside(layout.dataPath(key), this.#io);
     if (real === undefined) throw notFound(key);
     return real;
   }
@@ -231,7 +243,7 @@ export class FsDriver implements Driver {
   async stat(key: string): Promise<ObjectInfo> {
     try {
       const real = await this.#locate(key);
-      return await this.#describe(key, () => statFile(real, key));
+      return await this.#describe(key, () => statFile(real, key, this.#io));
     } catch (err) {
       throw errnoCode(err) === 'ENOENT' ? notFound(key) : fsError(err, `cannot stat ${JSON.stringify(key)}`, key);
     }
@@ -242,36 +254,32 @@ export class FsDriver implements Driver {
    * the info belong to the same version even if the key is overwritten meanwhile.
    */
   async read(key: string, opts: GetOptions): Promise<ObjectStream> {
-    let handle: FileHandle | undefined;
+    const io = this.#io;
+    let fd: number | undefined;
     try {
       const real = await this.#locate(key);
       const info = await this.#describe(key, async () => {
-        await handle?.close();
-        handle = await open(real, 'r');
-        const st = await handle.stat();
+        if (fd !== undefined) await io.close(fd);
+        fd = undefined;
+        fd = await io.open(real);
+        const st = await io.fstat(fd);
         if (!st.isFile()) throw notFound(key);
         return { size: st.size, mtimeMs: st.mtimeMs };
       });
       const range = opts.range ? resolveRange(opts.range, info.size) : undefined;
       const start = range?.start ?? 0;
       const length = (range ? range.end + 1 : info.size) - start;
+      const open = fd as number;
+      fd = undefined; // the small read or the stream closes it now
       if (length <= SMALL_READ_BYTES) {
-        // Small objects: one read on the open handle beats a stream's extra round trips.
-        const fh = handle as FileHandle;
-        handle = undefined;
-        const { bytesRead, buffer } = await fh.read(Buffer.allocUnsafe(length), 0, length, start).finally(() => fh.close());
-        return { stream: Readable.from([buffer.subarray(0, bytesRead)], { objectMode: false }), info, range };
+        // Small objects: one read on the open file beats a stream's extra round trips.
+        const bytes = await io.read(open, length, start).finally(() => io.close(open));
+        return { stream: Readable.from([bytes], { objectMode: false }), info, range };
       }
-      const stream = (handle as FileHandle).createReadStream({
-        start: range?.start,
-        end: range?.end,
-        highWaterMark: READ_HIGH_WATER_MARK,
-        signal: opts.signal,
-      });
-      handle = undefined; // the stream owns and closes it now
+      const stream = createReadStream(real, { fd: open, start: range?.start, end: range?.end, highWaterMark: READ_HIGH_WATER_MARK, signal: opts.signal });
       return { stream, info, range };
     } catch (err) {
-      await handle?.close();
+      if (fd !== undefined) await io.close(fd).catch(() => undefined);
       throw errnoCode(err) === 'ENOENT' ? notFound(key) : fsError(err, `cannot read ${JSON.stringify(key)}`, key);
     }
   }
@@ -345,7 +353,7 @@ export class FsDriver implements Driver {
         const real = await this.#locate(from);
         const st = await stat(real);
         if (!st.isFile()) throw notFound(from);
-        const sidecar = await readSidecar(layout.metaPath(from));
+        const sidecar = await readSidecar(layout.metaPath(from), this.#io);
         const source = objectInfo(from, st, sidecar);
         // Rename the entry itself (a symlink stays a symlink), then its sidecar if it has one.
         await this.#placeData(layout, to, layout.dataPath(from));
@@ -371,7 +379,7 @@ export class FsDriver implements Driver {
       cursor,
       // The walk never enters symlinked folders, so a plain file it finds lies inside the
       // root and needs no realpath check; a symlink goes through the full stat.
-      load: (key, isLink) => (isLink ? this.stat(key) : this.#describe(key, () => statFile(layout.dataPath(key), key))).catch((err: unknown) => {
+      load: (key, isLink) => (isLink ? this.stat(key) : this.#describe(key, () => statFile(layout.dataPath(key), key, this.#io))).catch((err: unknown) => {
         if (err instanceof StorageError && (err.code === 'E_NOT_FOUND' || err.code === 'E_INVALID_KEY')) return undefined;
         if (errnoCode(err) === 'ENOENT') return undefined;
         throw err;

@@ -2,14 +2,15 @@
  * Plain file I/O helpers of the filesystem driver: writing a body with overlapping
  * writes, describing a regular file, and renaming over stale folders.
  */
-import { rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { rename, rm, type FileHandle } from 'node:fs/promises';
 import { notFound } from '../../core/objects.js';
 import { errnoCode } from './errors.js';
+import type { ReadIo } from './read-io.js';
 import type { DataStats } from './sidecar.js';
 
 /** Size and mtime of a regular file; E_NOT_FOUND for anything else (a folder). */
-export async function statFile(path: string, key: string): Promise<DataStats> {
-  const st = await stat(path);
+export async function statFile(path: string, key: string, io: ReadIo): Promise<DataStats> {
+  const st = await io.stat(path);
   if (!st.isFile()) throw notFound(key);
   return { size: st.size, mtimeMs: st.mtimeMs };
 }

@@ -15,6 +15,7 @@ import { hostname } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { StorageError } from '../../core/errors.js';
 import { errnoCode, fsError } from './errors.js';
+import type { ReadIo } from './read-io.js';
 
 /** The hidden folder under the root that holds Stowage's own files. */
 export const INTERNAL_DIR = '.stowage';
@@ -102,10 +103,10 @@ export class FsLayout {
    * The real path of `path` when it lies inside the root, following symlinks; undefined
    * when it does not exist or a symlink leads out of the root.
    */
-  async resolveInside(path: string): Promise<string | undefined> {
+  async resolveInside(path: string, io: ReadIo): Promise<string | undefined> {
     let real: string;
     try {
-      real = await realpath(path);
+      real = await io.realpath(path);
     } catch (err) {
       const code = errnoCode(err);
       if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return undefined;

@@ -10,6 +10,7 @@
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { etagFromSha256, guessContentType } from '../../core/objects.js';
 import type { ObjectInfo } from '../../core/types.js';
+import type { ReadIo } from './read-io.js';
 
 /** What a sidecar file holds. */
 export interface Sidecar {
@@ -37,15 +38,15 @@ const SIDECAR_READ_BYTES = 16 * 1024;
  * readFile, which matters for stat-heavy listings). Undefined when missing or
  * unreadable: the object is then described from its file alone.
  */
-export async function readSidecar(path: string): Promise<Sidecar | undefined> {
+export async function readSidecar(path: string, io: ReadIo): Promise<Sidecar | undefined> {
   try {
-    const handle = await open(path, 'r');
+    const fd = await io.open(path);
     let text: string;
     try {
-      const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(SIDECAR_READ_BYTES), 0, SIDECAR_READ_BYTES, 0);
-      text = bytesRead < SIDECAR_READ_BYTES ? buffer.toString('utf8', 0, bytesRead) : await readFile(path, 'utf8');
+      const head = await io.read(fd, SIDECAR_READ_BYTES, 0);
+      text = head.length < SIDECAR_READ_BYTES ? head.toString('utf8') : await readFile(path, 'utf8');
     } finally {
-      await handle.close();
+      await io.close(fd);
     }
     const parsed = JSON.parse(text) as Partial<Sidecar>;
     return parsed.v === 1 && typeof parsed.size === 'number' && typeof parsed.mtimeMs === 'number' ? (parsed as Sidecar) : undefined;

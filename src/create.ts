@@ -3,10 +3,11 @@
  * `createStorageFromEnv` does the same from environment variables. They sit above
  * core and drivers, so core never depends on a particular driver.
  */
-import { parseStorageEnv, type S3Config } from './core/config.js';
+import { parseStorageEnv, parseStorageUrl, type S3Config } from './core/config.js';
 import { StorageError } from './core/errors.js';
 import { Storage, type StorageOptions } from './core/storage.js';
 import type { Driver } from './core/types.js';
+import { FallbackDriver } from './drivers/fallback/driver.js';
 import { FsDriver, type FsDriverOptions } from './drivers/fs/driver.js';
 import { MemoryDriver } from './drivers/memory/driver.js';
 import { S3Driver } from './drivers/s3/driver.js';
@@ -18,13 +19,26 @@ export type CreateStorageOptions =
   | ({ driver: 'fs' | 'local' } & FsDriverOptions & StorageOptions)
   | ({ driver: 'memory' } & StorageOptions)
   | ({ driver: 's3' } & S3DriverOptions & StorageOptions)
+  | ({ driver: 'fallback' } & FallbackStorageOptions & StorageOptions)
   | ({ driver: Driver } & StorageOptions);
+
+/** Options of the fallback storage: two storages (or drivers) used as one. */
+export interface FallbackStorageOptions {
+  /** The new backend: writes go here, reads look here first. */
+  primary: Storage | Driver;
+  /** The old backend: reads the primary misses are served from here. */
+  secondary: Storage | Driver;
+  /** Copy an object found only in the secondary to the primary when it is read (default false). */
+  copyOnRead?: boolean;
+}
 
 /**
  * Creates a Storage. `createStorage({ driver: 'fs', root: './uploads' })` stores files
  * on disk (the default backend); `createStorage({ driver: 's3', bucket, endpoint, ... })`
  * uses any S3-compatible service; `createStorage({ driver: 'memory' })` keeps objects in
- * this process, for tests. `baseUrl` and `signingSecret` enable signed URLs on fs and memory.
+ * this process, for tests; `createStorage({ driver: 'fallback', primary, secondary })`
+ * writes to the primary and reads from it, falling back to the secondary (for a gradual
+ * migration). `baseUrl` and `signingSecret` enable signed URLs on fs, memory and fallback.
  */
 export function createStorage(options: CreateStorageOptions = { driver: 'fs' }): Storage {
   const { driver, baseUrl, signingSecret } = options;
@@ -40,8 +54,17 @@ export function createStorage(options: CreateStorageOptions = { driver: 'fs' }):
       return new Storage(new MemoryDriver(), storageOptions);
     case 's3':
       return new Storage(new S3Driver(options), storageOptions);
+    case 'fallback': {
+      const { primary, secondary, copyOnRead } = options as FallbackStorageOptions;
+      const driverOf = (s: Storage | Driver, name: string): Driver => {
+        if (s instanceof Storage) return s.driver;
+        if (s && typeof s === 'object' && typeof (s as Driver).read === 'function') return s;
+        throw new StorageError('E_CONFIG_INVALID', `the fallback storage needs ${name}: a Storage or a Driver`);
+      };
+      return new Storage(new FallbackDriver({ primary: driverOf(primary, 'primary'), secondary: driverOf(secondary, 'secondary'), copyOnRead }), storageOptions);
+    }
     default:
-      throw new StorageError('E_CONFIG_INVALID', `unknown driver ${JSON.stringify(driver)}: use "fs", "s3", "memory" or a Driver instance`);
+      throw new StorageError('E_CONFIG_INVALID', `unknown driver ${JSON.stringify(driver)}: use "fs", "s3", "memory", "fallback" or a Driver instance`);
   }
 }
 
@@ -73,12 +96,21 @@ function s3FromEnv(s3: S3Config, common: StorageOptions): Storage {
 
 /**
  * Creates a Storage from environment variables (STORAGE_BACKEND or STORAGE_URL, then
- * STORAGE_LOCAL_*, STORAGE_S3_*, STORAGE_PUBLIC_URL, STORAGE_SIGNING_SECRET). Throws
+ * STORAGE_LOCAL_*, STORAGE_S3_*, STORAGE_PUBLIC_URL, STORAGE_SIGNING_SECRET). With
+ * STORAGE_FALLBACK_URL it is a fallback storage whose secondary is that location
+ * (STORAGE_FALLBACK_COPY_ON_READ=true copies objects over as they are read). Throws
  * E_CONFIG_INVALID naming the variable when a value is wrong.
  */
 export function createStorageFromEnv(env: Record<string, string | undefined> = process.env): Storage {
   const config = parseStorageEnv(env);
   const common = { baseUrl: config.publicUrl, signingSecret: config.signingSecret };
+  const primary = storageFromConfig(config, common);
+  if (config.fallback === undefined) return primary;
+  const secondary = createStorageFromUrl(config.fallback.url, env, 'STORAGE_FALLBACK_URL');
+  return createStorage({ driver: 'fallback', primary, secondary, copyOnRead: config.fallback.copyOnRead, ...common });
+}
+
+function storageFromConfig(config: ReturnType<typeof parseStorageEnv>, common: StorageOptions): Storage {
   switch (config.backend) {
     case 'memory':
       return createStorage({ driver: 'memory', ...common });
@@ -86,5 +118,31 @@ export function createStorageFromEnv(env: Record<string, string | undefined> = p
       return s3FromEnv(config.s3, common);
     default:
       return createStorage({ driver: 'fs', root: config.local.path, fsync: config.local.fsync, readIo: config.local.readIo, ...common });
+  }
+}
+
+/** Variables that say where the one storage of the environment is; a location URL replaces them. */
+const LOCATION_VARIABLES = ['STORAGE_BACKEND', 'STORAGE_URL', 'STORAGE_LOCAL_PATH', 'STORAGE_S3_BUCKET', 'STORAGE_S3_PREFIX', 'STORAGE_FALLBACK_URL', 'STORAGE_FALLBACK_COPY_ON_READ'];
+/** Variables that name an S3 endpoint and its keys; a URL that carries its own replaces them too. */
+const ENDPOINT_VARIABLES = ['STORAGE_S3_ENDPOINT_URL', 'STORAGE_S3_ACCESS_KEY', 'STORAGE_S3_SECRET_KEY', 'STORAGE_S3_PROVIDER', 'STORAGE_S3_FORCE_PATH_STYLE'];
+
+/**
+ * Creates a Storage for one location URL (`local:./uploads`, `memory:`,
+ * `s3://bucket/prefix`, `s3://KEY:SECRET@host:port/bucket/prefix`), as the CLI names
+ * them. Other settings (S3 endpoint and keys, fsync, signing) come from `env`, except
+ * that a URL with its own endpoint and keys uses those. Bad URLs are E_CONFIG_INVALID
+ * naming `variable`.
+ */
+export function createStorageFromUrl(url: string, env: Record<string, string | undefined> = process.env, variable = 'location'): Storage {
+  const own = { ...env };
+  for (const name of LOCATION_VARIABLES) delete own[name];
+  const parsed = parseStorageUrl(url, variable);
+  if (parsed.s3?.endpoint !== undefined) for (const name of ENDPOINT_VARIABLES) delete own[name];
+  own.STORAGE_URL = url;
+  try {
+    return createStorageFromEnv(own);
+  } catch (err) {
+    if (err instanceof StorageError && err.code === 'E_CONFIG_INVALID') throw new StorageError('E_CONFIG_INVALID', err.message.replaceAll('STORAGE_URL', variable), { cause: err });
+    throw err;
   }
 }

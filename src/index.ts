@@ -2,7 +2,7 @@
  * Stowage: object storage for TypeScript and Node.js backends. One async API over the
  * local filesystem, any S3-compatible service, and memory.
  */
-export { createStorage, createStorageFromEnv, type CreateStorageOptions } from './create.js';
+export { createStorage, createStorageFromEnv, createStorageFromUrl, type CreateStorageOptions, type FallbackStorageOptions } from './create.js';
 export { Storage, MAX_LIST_LIMIT, type StorageOptions } from './core/storage.js';
 export { StorageError, ErrorCodes, isStorageError, type ErrorCode, type StorageErrorInit } from './core/errors.js';
 export { keyTemplate, normalizeKey, normalizePrefix, compareKeys, MAX_KEY_BYTES, type KeyTemplate } from './core/keys.js';
@@ -11,6 +11,7 @@ export { parseStorageEnv, parseStorageUrl, type StorageConfig, type S3Config } f
 export { PutBody, type BodySummary, type PutBodyChecks } from './core/body.js';
 export { FsDriver, type FsDriverOptions } from './drivers/fs/driver.js';
 export { MemoryDriver } from './drivers/memory/driver.js';
+export { FallbackDriver, type FallbackDriverOptions } from './drivers/fallback/driver.js';
 export { S3Driver } from './drivers/s3/driver.js';
 export type { S3DriverOptions } from './drivers/s3/options.js';
 export { PROVIDERS, PROFILES, type ProviderName, type ProviderProfile } from './drivers/s3/providers.js';
@@ -21,6 +22,7 @@ export type {
   ByteRange,
   Capabilities,
   Driver,
+  DriverListOptions,
   DriverPutOptions,
   GetOptions,
   HealthReport,

@@ -20,6 +20,8 @@ const envSchema = z.object({
   STORAGE_BACKEND: optional(z.enum(BACKENDS, { error: `must be one of: ${BACKENDS.join(', ')}` })),
   STORAGE_LOCAL_PATH: optional(z.string()),
   STORAGE_LOCAL_FSYNC: optional(flag).default(true),
+  STORAGE_FALLBACK_URL: optional(z.string()),
+  STORAGE_FALLBACK_COPY_ON_READ: optional(flag).default(false),
   STORAGE_LOCAL_READ_IO: optional(z.enum(['sync', 'async'], { error: 'must be sync or async' })).default('sync'),
   STORAGE_PUBLIC_URL: optional(httpUrl),
   STORAGE_SIGNING_SECRET: optional(z.string().min(MIN_SECRET_LENGTH, { error: `must be at least ${MIN_SECRET_LENGTH} characters` })),
@@ -58,10 +60,12 @@ export interface StorageConfig {
   s3: S3Config;
   publicUrl?: string;
   signingSecret?: string;
+  /** The secondary of a fallback storage (STORAGE_FALLBACK_URL), when set. */
+  fallback?: { url: string; copyOnRead: boolean };
 }
 
 /** Variables whose values are never echoed (STORAGE_URL may carry credentials). */
-const SECRET_VARIABLES = /SECRET|ACCESS_KEY|^STORAGE_URL$/;
+const SECRET_VARIABLES = /SECRET|ACCESS_KEY|^STORAGE_URL$|^STORAGE_FALLBACK_URL$/;
 
 function configError(message: string, variables: string[]): StorageError {
   return new StorageError('E_CONFIG_INVALID', `invalid storage configuration: ${message}`, { details: { variables } });
@@ -142,5 +146,6 @@ export function parseStorageEnv(env: Record<string, string | undefined> = proces
     s3,
     publicUrl: v.STORAGE_PUBLIC_URL,
     signingSecret: v.STORAGE_SIGNING_SECRET,
+    ...(v.STORAGE_FALLBACK_URL === undefined ? {} : { fallback: { url: v.STORAGE_FALLBACK_URL, copyOnRead: v.STORAGE_FALLBACK_COPY_ON_READ } }),
   };
 }

@@ -40,6 +40,11 @@ export function decodeCursor(cursor: string | undefined): ListCursor | undefined
   throw new StorageError('E_INVALID_ARGUMENT', 'invalid list cursor: pass back the cursor of the previous page unchanged');
 }
 
+/** The cursor of a driver listing: the page cursor, else a start strictly after `startAfter`. */
+export function listStart(opts: { cursor?: string; startAfter?: string }): ListCursor | undefined {
+  return decodeCursor(opts.cursor) ?? (opts.startAfter === undefined ? undefined : { after: opts.startAfter, skipPrefix: false });
+}
+
 /** True when `key` comes after the cursor and is not inside a prefix it already covered. */
 export function isAfterCursor(key: string, cursor: ListCursor | undefined): boolean {
   if (!cursor) return true;

@@ -217,7 +217,8 @@ export class Storage {
       if (opts.cursor !== undefined && typeof opts.cursor !== 'string') {
         throw new StorageError('E_INVALID_ARGUMENT', 'cursor must be the string from the previous page');
       }
-      return this.driver.list({ prefix: normalizePrefix(opts.prefix), delimiter: opts.delimiter, cursor: opts.cursor, limit });
+      if (opts.startAfter !== undefined && typeof opts.startAfter !== 'string') throw new StorageError('E_INVALID_ARGUMENT', 'startAfter must be a key');
+      return this.driver.list({ prefix: normalizePrefix(opts.prefix), delimiter: opts.delimiter, cursor: opts.cursor, startAfter: opts.startAfter, limit });
     });
   }
 

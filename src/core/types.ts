@@ -87,6 +87,8 @@ export interface ListOptions {
   delimiter?: string;
   /** The `cursor` from the previous page. */
   cursor?: string;
+  /** Without a cursor: start strictly after this key (to resume from a key you know). */
+  startAfter?: string;
   /** Items per page (objects plus prefixes), 1 to 1000; default 1000. */
   limit?: number;
 }
@@ -184,6 +186,16 @@ export interface Capabilities {
   maxObjectSize?: number;
 }
 
+/** Options a driver receives for `list`, after Storage validated them. */
+export interface DriverListOptions {
+  prefix: string;
+  delimiter?: string;
+  cursor?: string;
+  limit: number;
+  details?: boolean;
+  startAfter?: string;
+}
+
 /** Options a driver receives for a write, after Storage validated them. */
 export interface DriverPutOptions {
   contentType: string;
@@ -262,9 +274,11 @@ export interface Driver {
    * keys containing it after the prefix are folded into `prefixes`. Pages never
    * repeat or skip keys that exist throughout the listing, even with writes between pages.
    * With `details: false` only key, size, etag and lastModified must be right (enough to
-   * count or delete), which spares backends like S3 a request per object.
+   * count or delete), which spares backends like S3 a request per object. Without a
+   * cursor, `startAfter` starts the listing strictly after that key (S3's StartAfter),
+   * so a caller can resume from a key it knows; a cursor takes precedence over it.
    */
-  list(opts: { prefix: string; delimiter?: string; cursor?: string; limit: number; details?: boolean }): Promise<ListPage>;
+  list(opts: DriverListOptions): Promise<ListPage>;
 
   /**
    * Optional driver-native signed URL (S3 presigning). Without it Storage issues

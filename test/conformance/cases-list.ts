@@ -78,6 +78,19 @@ export function listCases(storage: StorageGetter): void {
     assert.equal(pages, 3);
   });
 
+  it('starts strictly after startAfter when there is no cursor', async () => {
+    await putAll(storage(), ['a', 'b/1', 'b/2', 'c', 'é']);
+    assert.deepEqual((await storage().list({ startAfter: 'b/1' })).objects.map((o) => o.key), ['b/2', 'c', 'é']);
+    assert.deepEqual((await storage().list({ startAfter: 'b/0' })).objects.map((o) => o.key), ['b/1', 'b/2', 'c', 'é']);
+    assert.deepEqual((await storage().list({ prefix: 'b/', startAfter: 'b/1' })).objects.map((o) => o.key), ['b/2']);
+    const folded = await storage().list({ startAfter: 'a', delimiter: '/' });
+    assert.deepEqual([folded.objects.map((o) => o.key), folded.prefixes], [['c', 'é'], ['b/']]);
+    const paged = await storage().list({ startAfter: 'a', limit: 2 });
+    assert.deepEqual(paged.objects.map((o) => o.key), ['b/1', 'b/2']);
+    assert.deepEqual((await storage().list({ startAfter: 'a', cursor: paged.cursor })).objects.map((o) => o.key), ['c', 'é'], 'the cursor wins');
+    assert.deepEqual((await storage().list({ startAfter: 'é' })).objects, []);
+  });
+
   it('returns full info for listed objects', async () => {
     await storage().put('info/x.json', '{"a":1}', { metadata: { owner: 'u1' } });
     const [listed] = (await storage().list({ prefix: 'info/' })).objects;

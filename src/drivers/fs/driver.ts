@@ -13,9 +13,9 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PutBody, type PutBodyChecks } from '../../core/body.js';
 import { StorageError } from '../../core/errors.js';
-import { collectPage, decodeCursor } from '../../core/listing.js';
+import { collectPage, listStart } from '../../core/listing.js';
 import { checkWritePreconditions, notFound, resolveRange, tooLarge } from '../../core/objects.js';
-import type { Capabilities, Driver, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream } from '../../core/types.js';
+import type { Capabilities, Driver, DriverListOptions, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream } from '../../core/types.js';
 import { errnoCode, fsError } from './errors.js';
 import { renameOverDir, statFile, writeBody } from './io.js';
 import { INTERNAL_DIR, FsLayout } from './layout.js';
@@ -369,8 +369,8 @@ export class FsDriver implements Driver {
   }
 
   /** Walks the tree in key order from the cursor; objects deleted mid-walk are left out. */
-  async list(opts: { prefix: string; delimiter?: string; cursor?: string; limit: number }): Promise<ListPage> {
-    const cursor = decodeCursor(opts.cursor);
+  async list(opts: DriverListOptions): Promise<ListPage> {
+    const cursor = listStart(opts);
     const { layout } = await this.#open();
     const entries = walkKeys({
       root: layout.root,

@@ -5,9 +5,9 @@
 import { Readable } from 'node:stream';
 import type { PutBody } from '../../core/body.js';
 import { compareKeys } from '../../core/keys.js';
-import { collectPage, decodeCursor, type ListEntry } from '../../core/listing.js';
+import { collectPage, listStart, type ListEntry } from '../../core/listing.js';
 import { checkWritePreconditions, etagFromSha256, notFound, resolveRange } from '../../core/objects.js';
-import type { Capabilities, Driver, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream } from '../../core/types.js';
+import type { Capabilities, Driver, DriverListOptions, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream } from '../../core/types.js';
 import { SortedKeys } from './sorted-keys.js';
 
 interface StoredObject {
@@ -100,8 +100,8 @@ export class MemoryDriver implements Driver {
   }
 
   /** Pages through the byte-ordered index starting after the cursor. */
-  async list(opts: { prefix: string; delimiter?: string; cursor?: string; limit: number }): Promise<ListPage> {
-    const cursor = decodeCursor(opts.cursor);
+  async list(opts: DriverListOptions): Promise<ListPage> {
+    const cursor = listStart(opts);
     const from = cursor && compareKeys(cursor.after, opts.prefix) > 0 ? cursor.after : opts.prefix;
     const start = this.#index.firstAtOrAfter(from);
     const objects = this.#objects;

@@ -20,7 +20,7 @@ import { StorageError, isStorageError } from '../../core/errors.js';
 import { mapConcurrently } from '../../core/concurrency.js';
 import { normalizeKey } from '../../core/keys.js';
 import { checkWritePreconditions, notFound, resolveRange } from '../../core/objects.js';
-import type { Capabilities, Driver, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream, PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions, VerifyOptions } from '../../core/types.js';
+import type { Capabilities, Driver, DriverListOptions, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream, PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions, VerifyOptions } from '../../core/types.js';
 import { withRetry } from '../../layers/retry.js';
 import { createS3Client } from './client.js';
 import { copyObject } from './copy.js';
@@ -283,10 +283,10 @@ export class S3Driver implements Driver {
    * key rules (folder markers like `photos/` made by consoles) are skipped. With
    * `details`, each object is HEADed for content type, metadata and checksum.
    */
-  async list(opts: { prefix: string; delimiter?: string; cursor?: string; limit: number; details?: boolean }): Promise<ListPage> {
+  async list(opts: DriverListOptions): Promise<ListPage> {
     const base = this.options.prefix;
     const out = await this.#call('list', (c) =>
-      c.send(new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: base + opts.prefix, Delimiter: opts.delimiter, MaxKeys: opts.limit, ContinuationToken: decodeS3Cursor(opts.cursor) })),
+      c.send(new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: base + opts.prefix, Delimiter: opts.delimiter, MaxKeys: opts.limit, ContinuationToken: decodeS3Cursor(opts.cursor), StartAfter: opts.cursor === undefined && opts.startAfter !== undefined ? base + opts.startAfter : undefined })),
     );
     const listed = (out.Contents ?? []).map((o) => ({ ...o, key: (o.Key ?? '').slice(base.length) })).filter((o) => isAddressable(o.key));
     const objects = opts.details === false ? listed.map((o) => objectInfoFromS3(o.key, { ETag: o.ETag, LastModified: o.LastModified }, o.Size ?? 0)) : await this.#details(listed.map((o) => o.key));

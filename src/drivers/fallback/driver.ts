@@ -1,0 +1,218 @@
+/**
+ * The fallback (hybrid) driver, for moving from one backend to another without a
+ * flag day: writes go to the primary; reads try the primary and fall back to the
+ * secondary when the object is not there (optionally copying it over on that read),
+ * so an app can switch to the new backend while `stowage migrate` moves the rest.
+ *
+ * The two backends together behave as one store, which is what the conformance suite
+ * checks: a listing is the union of both (the primary's version wins), a delete
+ * removes the key from both so an old copy never reappears, and a conditional write
+ * first brings a secondary-only object over so the condition sees it.
+ */
+import { PutBody } from '../../core/body.js';
+import { isStorageError } from '../../core/errors.js';
+import { collectPage, listStart, type ListEntry } from '../../core/listing.js';
+import { compareKeys } from '../../core/keys.js';
+import type { Capabilities, Driver, DriverListOptions, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream, VerifyOptions } from '../../core/types.js';
+
+/** Options of the fallback driver. */
+export interface FallbackDriverOptions {
+  /** Where writes go and reads look first (the new backend). */
+  primary: Driver;
+  /** Where reads look when the primary has no such object (the old backend). */
+  secondary: Driver;
+  /** Copy an object found only in the secondary to the primary when it is read (default false). */
+  copyOnRead?: boolean;
+}
+
+/** The most keys each backend is asked for per request while merging listings. */
+const MERGE_PAGE = 1000;
+
+/** Reads from the primary, then the secondary; writes to the primary. */
+export class FallbackDriver implements Driver {
+  readonly name: string;
+  readonly capabilities: Capabilities;
+  readonly #primary: Driver;
+  readonly #secondary: Driver;
+  readonly #copyOnRead: boolean;
+
+  constructor(options: FallbackDriverOptions) {
+    this.#primary = options.primary;
+    this.#secondary = options.secondary;
+    this.#copyOnRead = options.copyOnRead ?? false;
+    this.name = `fallback(${this.#primary.name}→${this.#secondary.name})`;
+    const [p, s] = [this.#primary.capabilities, this.#secondary.capabilities];
+    const least = (a?: number, b?: number) => (a === undefined ? b : b === undefined ? a : Math.min(a, b));
+    this.capabilities = {
+      // Links are issued by Storage on its base URL, served through this driver.
+      signedUrls: false,
+      conditionalWrites: p.conditionalWrites,
+      rangeReads: p.rangeReads && s.rangeReads,
+      keyIsPrefix: p.keyIsPrefix && s.keyIsPrefix,
+      maxSegmentBytes: least(p.maxSegmentBytes, s.maxSegmentBytes),
+      maxObjectSize: least(p.maxObjectSize, s.maxObjectSize),
+    };
+  }
+
+  /** Runs `fn` on the primary; on E_NOT_FOUND, on the secondary (after copying over with copyOnRead). */
+  async #either<T>(key: string, fn: (driver: Driver) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this.#primary);
+    } catch (err) {
+      if (!isStorageError(err, 'E_NOT_FOUND')) throw err;
+    }
+    if (this.#copyOnRead && (await this.#promote(key))) return fn(this.#primary);
+    return fn(this.#secondary);
+  }
+
+  /**
+   * Copies a secondary-only object to the primary with its type, metadata and digest,
+   * unless the primary gained one meanwhile. True when the primary now has the key.
+   */
+  async #promote(key: string): Promise<boolean> {
+    let source: ObjectStream;
+    try {
+      source = await this.#secondary.read(key, {});
+    } catch (err) {
+      if (isStorageError(err, 'E_NOT_FOUND')) return false;
+      throw err;
+    }
+    const { info } = source;
+    try {
+      await this.#primary.put(key, new PutBody(source.stream, { sha256: info.sha256 }), {
+        contentType: info.contentType,
+        metadata: info.metadata,
+        cacheControl: info.cacheControl,
+        contentDisposition: info.contentDisposition,
+        ifNoneMatch: '*',
+      });
+    } catch (err) {
+      source.stream.destroy();
+      if (!isStorageError(err, 'E_ALREADY_EXISTS')) throw err;
+    }
+    return true;
+  }
+
+  /** Stores in the primary. A conditional write first copies a secondary-only object over, so the condition sees it. */
+  async put(key: string, body: PutBody, opts: DriverPutOptions): Promise<ObjectInfo> {
+    if (opts.ifMatch !== undefined || opts.ifNoneMatch !== undefined) await this.#promoteIfOnlySecondary(key);
+    return this.#primary.put(key, body, opts);
+  }
+
+  async #promoteIfOnlySecondary(key: string): Promise<void> {
+    try {
+      await this.#primary.stat(key);
+    } catch (err) {
+      if (!isStorageError(err, 'E_NOT_FOUND')) throw err;
+      await this.#promote(key);
+    }
+  }
+
+  /** The primary's info, else the secondary's; missing in both rejects with E_NOT_FOUND. */
+  async stat(key: string): Promise<ObjectInfo> {
+    return this.#either(key, (d) => d.stat(key));
+  }
+
+  /** Reads from the primary, else the secondary; missing in both rejects with E_NOT_FOUND. */
+  async read(key: string, opts: GetOptions): Promise<ObjectStream> {
+    return this.#either(key, (d) => d.read(key, opts));
+  }
+
+  /** Removes the key from both backends, so an old copy cannot reappear. A missing key resolves. */
+  async delete(key: string): Promise<void> {
+    await Promise.all([this.#primary.delete(key), this.#secondary.delete(key)]);
+  }
+
+  /** Removes the keys from both backends; returns how many were given. */
+  async deleteMany(keys: readonly string[]): Promise<number> {
+    await Promise.all([this.#primary.deleteMany(keys), this.#secondary.deleteMany(keys)]);
+    return keys.length;
+  }
+
+  /** Copies within the primary, or from the secondary into the primary. Missing in both: E_NOT_FOUND. */
+  async copy(from: string, to: string): Promise<ObjectInfo> {
+    try {
+      return await this.#primary.copy(from, to);
+    } catch (err) {
+      if (!isStorageError(err, 'E_NOT_FOUND')) throw err;
+    }
+    const { stream, info } = await this.#secondary.read(from, {});
+    if (from === to) {
+      stream.destroy();
+      return info;
+    }
+    return this.#primary.put(to, new PutBody(stream, { sha256: info.sha256 }), { contentType: info.contentType, metadata: info.metadata, cacheControl: info.cacheControl, contentDisposition: info.contentDisposition });
+  }
+
+  /** Copies to `to` in the primary, then removes `from` from both. Onto itself: a no-op. */
+  async move(from: string, to: string): Promise<ObjectInfo> {
+    const info = await this.copy(from, to);
+    if (from !== to) await this.delete(from);
+    return info;
+  }
+
+  /**
+   * The union of both listings in byte order; a key in both is listed once, with the
+   * primary's info. Each page asks both backends to start after the cursor's key, so
+   * paging costs no more than listing each backend.
+   */
+  async list(opts: DriverListOptions): Promise<ListPage> {
+    const cursor = listStart(opts);
+    // One more than the page, so collectPage can tell whether another page follows.
+    const from = { prefix: opts.prefix, delimiter: opts.delimiter, startAfter: cursor?.after, details: opts.details, limit: Math.min(MERGE_PAGE, opts.limit + 1) };
+    const entries = mergeSorted(entriesOf(this.#primary, from), entriesOf(this.#secondary, from));
+    return collectPage(entries, { prefix: opts.prefix, delimiter: opts.delimiter, cursor, limit: opts.limit });
+  }
+
+  /** Checks both backends; reports each one's facts. */
+  async check(): Promise<Record<string, unknown>> {
+    const [primary, secondary] = await Promise.all([this.#primary.check(), this.#secondary.check()]);
+    return { primary: { backend: this.#primary.name, ...primary }, secondary: { backend: this.#secondary.name, ...secondary } };
+  }
+
+  /** Verifies both backends (creating the primary's bucket when asked). */
+  async verify(opts: VerifyOptions): Promise<Record<string, unknown>> {
+    const run = (d: Driver, o: VerifyOptions) => (d.verify ? d.verify(o) : d.check());
+    const [primary, secondary] = await Promise.all([run(this.#primary, opts), run(this.#secondary, {})]);
+    return { primary: { backend: this.#primary.name, ...primary }, secondary: { backend: this.#secondary.name, ...secondary } };
+  }
+
+  /** Closes both backends. */
+  async close(): Promise<void> {
+    await Promise.all([this.#primary.close?.(), this.#secondary.close?.()]);
+  }
+}
+
+/** A listing entry with the sort key it merges by. */
+type Keyed = { sortKey: string; entry: ListEntry };
+
+/** Every entry of one backend's listing from `startAfter` on, objects and folded prefixes in byte order. */
+async function* entriesOf(driver: Driver, opts: Omit<DriverListOptions, 'cursor'>): AsyncGenerator<Keyed> {
+  let cursor: string | undefined;
+  do {
+    const page = await driver.list({ ...opts, cursor });
+    const items: Keyed[] = [
+      ...page.objects.map((info) => ({ sortKey: info.key, entry: { key: info.key, load: async () => info } })),
+      ...page.prefixes.map((prefix) => ({ sortKey: prefix, entry: { prefix } })),
+    ];
+    yield* items.sort((a, b) => compareKeys(a.sortKey, b.sortKey));
+    cursor = page.cursor;
+  } while (cursor !== undefined);
+}
+
+/** Merges two sorted entry streams; on equal keys the first stream's entry wins. */
+async function* mergeSorted(first: AsyncIterator<Keyed>, second: AsyncIterator<Keyed>): AsyncGenerator<ListEntry> {
+  let a = await first.next();
+  let b = await second.next();
+  while (!a.done || !b.done) {
+    const order = a.done ? 1 : b.done ? -1 : compareKeys(a.value.sortKey, b.value.sortKey);
+    if (order <= 0 && !a.done) {
+      yield a.value.entry;
+      if (order === 0) b = await second.next();
+      a = await first.next();
+    } else if (!b.done) {
+      yield b.value.entry;
+      b = await second.next();
+    }
+  }
+}

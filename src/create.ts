@@ -58,7 +58,7 @@ export function createStorage(options: CreateStorageOptions = { driver: 'fs' }):
       const { primary, secondary, copyOnRead } = options as FallbackStorageOptions;
       const driverOf = (s: Storage | Driver, name: string): Driver => {
         if (s instanceof Storage) return s.driver;
-        if (s && typeof s === 'object' && typeof (s as Driver).read === 'function') return s;
+        if (s && typeof s === 'object' && typeof (s).read === 'function') return s;
         throw new StorageError('E_CONFIG_INVALID', `the fallback storage needs ${name}: a Storage or a Driver`);
       };
       return new Storage(new FallbackDriver({ primary: driverOf(primary, 'primary'), secondary: driverOf(secondary, 'secondary'), copyOnRead }), storageOptions);

@@ -15,6 +15,7 @@ export { FallbackDriver, type FallbackDriverOptions } from './drivers/fallback/d
 export { S3Driver } from './drivers/s3/driver.js';
 export type { S3DriverOptions } from './drivers/s3/options.js';
 export { PROVIDERS, PROFILES, type ProviderName, type ProviderProfile } from './drivers/s3/providers.js';
+export { migrate, type MigrateOptions, type MigrateProgress, type MigrateReport } from './migrate/migrate.js';
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './layers/retry.js';
 export { withMetrics, storageMetrics, type StorageMetrics } from './layers/metrics.js';
 export type {
@@ -26,6 +27,7 @@ export type {
   DriverPutOptions,
   GetOptions,
   HealthReport,
+  IncompleteUpload,
   ListOptions,
   ListPage,
   ObjectInfo,

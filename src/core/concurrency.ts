@@ -16,3 +16,21 @@ export async function mapConcurrently<T, R>(items: readonly T[], limit: number, 
   await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
   return results;
 }
+
+/**
+ * Runs `task` for every item of an async stream (a listing of any length), at most
+ * `limit` at a time, pulling items only as workers free up so memory stays bounded.
+ * Stops taking items once `stop()` returns true. The first failure rejects.
+ */
+export async function forEachConcurrently<T>(items: AsyncIterable<T>, limit: number, task: (item: T) => Promise<void>, stop: () => boolean = () => false): Promise<void> {
+  const iterator = items[Symbol.asyncIterator]();
+  const worker = async () => {
+    while (!stop()) {
+      // Concurrent next() calls on one async generator are queued by the generator itself.
+      const step = await iterator.next();
+      if (step.done) return;
+      await task(step.value);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, limit) }, worker));
+}

@@ -15,6 +15,7 @@ import type {
   Body,
   Capabilities,
   Driver,
+  IncompleteUpload,
   GetOptions,
   HealthReport,
   ListOptions,
@@ -294,6 +295,26 @@ export class Storage {
       const valid = validatePresignPostOptions(opts);
       if (this.driver.presignPost) return this.driver.presignPost(k, valid);
       return createSignedPost(k, valid, this.#requireSigner('POST forms'));
+    });
+  }
+
+  /**
+   * Multipart uploads under `prefix` that were started and never finished, oldest
+   * first. Backends without multipart uploads (fs, memory) have none: an interrupted
+   * write there is a temp file that is removed.
+   */
+  async incompleteUploads(opts: { prefix?: string } = {}): Promise<IncompleteUpload[]> {
+    return this.#run('incompleteUploads', undefined, async () => {
+      const uploads = (await this.driver.incompleteUploads?.(normalizePrefix(opts.prefix))) ?? [];
+      return uploads.sort((a, b) => a.initiated.getTime() - b.initiated.getTime());
+    });
+  }
+
+  /** Aborts an upload from {@link incompleteUploads}, freeing its parts. */
+  async abortUpload(upload: IncompleteUpload): Promise<void> {
+    return this.#run('abortUpload', upload.key, async () => {
+      if (!this.driver.abortUpload) throw new StorageError('E_UNSUPPORTED', `the ${this.backend} backend has no multipart uploads to abort`);
+      await this.driver.abortUpload(upload);
     });
   }
 

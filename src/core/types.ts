@@ -295,6 +295,23 @@ export interface Driver {
   /** Optional start-up check that may also create the bucket; without it `check` is used. */
   verify?(opts: VerifyOptions): Promise<Record<string, unknown>>;
 
+  /**
+   * Optional: multipart uploads under `prefix` that were started and never completed
+   * or aborted (S3 bills their parts and lists them nowhere else). Backends without
+   * this method keep no such uploads: their partial writes are temp files.
+   */
+  incompleteUploads?(prefix: string): Promise<IncompleteUpload[]>;
+
+  /** Optional, with `incompleteUploads`: aborts one, freeing its parts. One already gone resolves. */
+  abortUpload?(upload: IncompleteUpload): Promise<void>;
+
   /** Releases resources (sockets, timers). Calls after close are not supported. */
   close?(): Promise<void>;
+}
+
+/** A multipart upload that was started and never completed or aborted. */
+export interface IncompleteUpload {
+  key: string;
+  uploadId: string;
+  initiated: Date;
 }

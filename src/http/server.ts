@@ -5,6 +5,8 @@
  * flight finish up to STOWAGE_SHUTDOWN_TIMEOUT_MS (10 s), then exit.
  */
 import { randomBytes } from 'node:crypto';
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { isIP } from 'node:net';
 import { createStorageFromEnv } from '../create.js';
 import { isStorageError } from '../core/errors.js';
@@ -26,8 +28,12 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }
 
-async function main(): Promise<void> {
-  const env = { ...process.env };
+/**
+ * Starts the service as configured by `env` and stops it on SIGTERM/SIGINT (used by
+ * `npm start` and `stowage serve`). A bad configuration rejects with the reason.
+ */
+export async function runServer(environment: Record<string, string | undefined> = process.env): Promise<void> {
+  const env = { ...environment };
   const host = env.HOST || '127.0.0.1';
   const listenPort = port(env.PORT);
   const auth = Authenticator.fromEnv(env);
@@ -80,8 +86,15 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => shutdown('SIGINT'));
 }
 
-main().catch((err: unknown) => {
-  const message = err instanceof StartupError || isStorageError(err) ? err.message : String(err instanceof Error ? err.stack : err);
-  console.error(`stowage: cannot start: ${message}`);
-  process.exit(1);
-});
+/** The one-line reason a start-up failed, without a stack for configuration errors. */
+export function startupFailure(err: unknown): string {
+  return err instanceof StartupError || isStorageError(err) ? err.message : String(err instanceof Error ? err.stack : err);
+}
+
+// Run when started as a program (npm start), not when imported by the CLI.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  runServer().catch((err: unknown) => {
+    console.error(`stowage: cannot start: ${startupFailure(err)}`);
+    process.exit(1);
+  });
+}

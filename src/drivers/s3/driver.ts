@@ -4,11 +4,13 @@
  * orchestration above a size threshold, and per-request retries of temporary failures.
  */
 import {
+  AbortMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
@@ -20,7 +22,7 @@ import { StorageError, isStorageError } from '../../core/errors.js';
 import { mapConcurrently } from '../../core/concurrency.js';
 import { normalizeKey } from '../../core/keys.js';
 import { checkWritePreconditions, notFound, resolveRange } from '../../core/objects.js';
-import type { Capabilities, Driver, DriverListOptions, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream, PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions, VerifyOptions } from '../../core/types.js';
+import type { Capabilities, Driver, DriverListOptions, IncompleteUpload, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream, PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions, VerifyOptions } from '../../core/types.js';
 import { withRetry } from '../../layers/retry.js';
 import { createS3Client } from './client.js';
 import { copyObject } from './copy.js';
@@ -321,6 +323,33 @@ export class S3Driver implements Driver {
   /** Same as `verify()` without creating anything. */
   async check(): Promise<Record<string, unknown>> {
     return this.verify();
+  }
+
+  /** Multipart uploads started under `prefix` and never completed or aborted (ListMultipartUploads, every page). */
+  async incompleteUploads(prefix: string): Promise<IncompleteUpload[]> {
+    const base = this.options.prefix;
+    const uploads: IncompleteUpload[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const out = await this.#call('list incomplete uploads', (c) =>
+        c.send(new ListMultipartUploadsCommand({ Bucket: this.options.bucket, Prefix: base + prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker })),
+      );
+      for (const u of out.Uploads ?? []) {
+        const key = (u.Key ?? '').slice(base.length);
+        if (u.UploadId && isAddressable(key)) uploads.push({ key, uploadId: u.UploadId, initiated: u.Initiated ?? new Date(0) });
+      }
+      if (!out.IsTruncated) return uploads;
+      keyMarker = out.NextKeyMarker;
+      uploadIdMarker = out.NextUploadIdMarker;
+    }
+  }
+
+  /** Aborts an incomplete multipart upload, freeing its parts; one already gone resolves. */
+  async abortUpload(upload: IncompleteUpload): Promise<void> {
+    await this.#call(`abort upload of ${upload.key}`, (c) => c.send(new AbortMultipartUploadCommand({ Bucket: this.options.bucket, Key: this.#s3Key(upload.key), UploadId: upload.uploadId }))).catch((err: unknown) => {
+      if (!isStorageError(err, 'E_NOT_FOUND')) throw err;
+    });
   }
 
   /** Closes the connection pool. */

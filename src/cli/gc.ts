@@ -1,0 +1,99 @@
+/**
+ * `stowage gc`: lifecycle clean-up, a dry run unless `--yes`.
+ * - `gc uploads`: aborts multipart uploads older than an age (S3 bills their parts).
+ * - `gc temp <prefix>`: deletes objects under a temporary prefix older than an age.
+ * - `gc orphans <prefix> --keep <file|->`: deletes objects under a prefix that are not in
+ *   the list of keys the app still uses (one a line, from a file or stdin).
+ */
+import { readFile } from 'node:fs/promises';
+import { text } from 'node:stream/consumers';
+import type { Command } from 'commander';
+import { normalizeKey } from '../core/keys.js';
+import type { Runner } from './main.js';
+import { CliError, EXIT, formatBytes, output, parseDuration, parseRef } from './shared.js';
+
+interface GcFlags {
+  olderThan?: string;
+  keep?: string;
+  yes?: boolean;
+}
+
+/** The report: `done` (past tense) when acted, else `would <verb>` as a dry run. */
+function reportLines([done, verb]: [string, string], acted: boolean, items: string[], bytes?: number): string {
+  const said = acted ? done : `would ${verb}`;
+  return [`${said} ${items.length}${bytes === undefined ? '' : ` (${formatBytes(bytes)})`}${acted ? '' : ' (dry run: add --yes to act)'}`, ...items.map((i) => `  ${i}`)].join('\n');
+}
+
+async function readKeep(source: string): Promise<Set<string>> {
+  const raw = source === '-' ? await text(process.stdin) : await readFile(source, 'utf8');
+  const keys = new Set<string>();
+  raw.split(/\r?\n/).forEach((line, i) => {
+    if (line.trim() === '') return;
+    try {
+      keys.add(normalizeKey(line));
+    } catch (err) {
+      throw new CliError(`${source === '-' ? 'stdin' : source} line ${i + 1}: ${(err as Error).message}`, EXIT.usage);
+    }
+  });
+  return keys;
+}
+
+/** Registers `gc` and its subcommands. */
+export function registerGc(program: Command, run: Runner): void {
+  const gc = program.command('gc').description('clean up: abandoned uploads, old temporary objects, orphans (dry run unless --yes)');
+
+  gc.command('uploads')
+    .argument('[prefix]', 'a prefix in the default location, or <location>#<prefix>')
+    .option('--older-than <age>', 'only uploads started longer ago than this (90s, 30m, 24h, 7d)', '24h')
+    .option('-y, --yes', 'abort them (default: only report)')
+    .description('abort incomplete multipart uploads older than an age')
+    .action(
+      run<GcFlags>(async ({ opts, locations }, target = '') => {
+        const ref = parseRef(target);
+        const storage = locations.storage(ref.location);
+        const cutoff = Date.now() - parseDuration(opts.olderThan ?? '24h', '--older-than');
+        const stale = (await storage.incompleteUploads({ prefix: ref.path })).filter((u) => u.initiated.getTime() < cutoff);
+        if (opts.yes) for (const upload of stale) await storage.abortUpload(upload);
+        output(opts, { acted: opts.yes === true, uploads: stale.map((u) => ({ ...u, initiated: u.initiated.toISOString() })) }, () =>
+          reportLines(['aborted', 'abort'], opts.yes === true, stale.map((u) => `${u.key} (upload ${u.uploadId}, started ${u.initiated.toISOString()})`)),
+        );
+      }),
+    );
+
+  gc.command('temp')
+    .argument('<prefix>', 'the temporary prefix, in the default location or as <location>#<prefix>')
+    .requiredOption('--older-than <age>', 'only objects last written longer ago than this (90s, 30m, 24h, 7d)')
+    .option('-y, --yes', 'delete them (default: only report)')
+    .description('delete objects under a temporary prefix older than an age')
+    .action(
+      run<GcFlags>(async ({ opts, locations }, target = '') => {
+        const ref = parseRef(target);
+        if (ref.path === '') throw new CliError('gc temp needs a prefix, such as tmp/; it never sweeps a whole storage', EXIT.usage);
+        const storage = locations.storage(ref.location);
+        const cutoff = Date.now() - parseDuration(opts.olderThan ?? '', '--older-than');
+        const old: { key: string; size: number }[] = [];
+        for await (const info of storage.listAll({ prefix: ref.path })) if (info.lastModified.getTime() < cutoff) old.push({ key: info.key, size: info.size });
+        if (opts.yes) await storage.deleteMany(old.map((o) => o.key));
+        const bytes = old.reduce((sum, o) => sum + o.size, 0);
+        output(opts, { acted: opts.yes === true, objects: old, bytes }, () => reportLines(['deleted', 'delete'], opts.yes === true, old.map((o) => o.key), bytes));
+      }),
+    );
+
+  gc.command('orphans')
+    .argument('<prefix>', 'the prefix the app owns, in the default location or as <location>#<prefix>')
+    .requiredOption('--keep <file>', 'the keys still in use, one a line (- for stdin)')
+    .option('-y, --yes', 'delete the orphans (default: only report)')
+    .description('delete objects under a prefix that are not in the list of keys in use')
+    .action(
+      run<GcFlags>(async ({ opts, locations }, target = '') => {
+        const ref = parseRef(target);
+        const storage = locations.storage(ref.location);
+        const keep = await readKeep(opts.keep ?? '-');
+        const orphans: { key: string; size: number }[] = [];
+        for await (const info of storage.listAll({ prefix: ref.path })) if (!keep.has(info.key)) orphans.push({ key: info.key, size: info.size });
+        if (opts.yes) await storage.deleteMany(orphans.map((o) => o.key));
+        const bytes = orphans.reduce((sum, o) => sum + o.size, 0);
+        output(opts, { acted: opts.yes === true, kept: keep.size, objects: orphans, bytes }, () => reportLines(['deleted', 'delete'], opts.yes === true, orphans.map((o) => o.key), bytes));
+      }),
+    );
+}

@@ -1,0 +1,46 @@
+/**
+ * `stowage get <key> [file|-]` and `stowage cat <key>`: an object's bytes to a file
+ * (written to a temp file and renamed, so a failed download leaves no partial file) or
+ * to stdout.
+ */
+import { rename, rm } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { basename } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Command } from 'commander';
+import type { Runner } from './main.js';
+import type { Locations } from './shared.js';
+import { formatBytes, output, parseRef, type GlobalOptions } from './shared.js';
+
+async function download(locations: Locations, key: string, file: string | undefined, opts: GlobalOptions): Promise<void> {
+  const ref = parseRef(key);
+  const { stream, info } = await locations.storage(ref.location).getStream(ref.path);
+  if (file === '-' || file === undefined) {
+    await pipeline(stream, process.stdout);
+    return;
+  }
+  const temp = `${file}.stowage-${process.pid}.part`;
+  try {
+    await pipeline(stream, createWriteStream(temp, { flags: 'wx' }));
+    await rename(temp, file);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+  output(opts, { key: info.key, file, size: info.size, sha256: info.sha256 }, () => `${info.key} -> ${file} (${formatBytes(info.size)})`);
+}
+
+/** Registers `get` and `cat`. */
+export function registerGet(program: Command, run: Runner): void {
+  program
+    .command('get')
+    .argument('<key>', 'a key in the default location, or <location>#<key>')
+    .argument('[file]', 'where to write it; - for stdout (default: the key\'s file name in the current folder)')
+    .description('download an object to a file or stdout')
+    .action(run(async ({ opts, locations }, key = '', file) => download(locations, key, file ?? basename(parseRef(key).path), opts)));
+  program
+    .command('cat')
+    .argument('<key>', 'a key in the default location, or <location>#<key>')
+    .description('write an object to stdout')
+    .action(run(async ({ opts, locations }, key = '') => download(locations, key, '-', opts)));
+}

@@ -1,0 +1,24 @@
+/** `stowage put <file|-> <key>`: uploads a file (or stdin), atomically, with its SHA-256. */
+import type { Command } from 'commander';
+import type { Runner } from './main.js';
+import { formatBytes, output, parseRef } from './shared.js';
+
+/** Registers `put`. */
+export function registerPut(program: Command, run: Runner): void {
+  program
+    .command('put')
+    .argument('<file>', 'the file to upload, or - for stdin')
+    .argument('<key>', 'a key in the default location, or <location>#<key>')
+    .option('-t, --content-type <type>', 'the Content-Type (default: guessed from the key)')
+    .option('--if-absent', 'fail instead of replacing an existing object')
+    .description('upload a file or stdin as an object')
+    .action(
+      run<{ contentType?: string; ifAbsent?: boolean }>(async ({ opts, locations }, file = '', key = '') => {
+        const ref = parseRef(key);
+        const storage = locations.storage(ref.location);
+        const put = { contentType: opts.contentType, ifNoneMatch: opts.ifAbsent ? ('*' as const) : undefined };
+        const info = file === '-' ? await storage.put(ref.path, process.stdin, put) : await storage.putFile(ref.path, file, put);
+        output(opts, { ...info, lastModified: info.lastModified.toISOString() }, () => `${file === '-' ? 'stdin' : file} -> ${info.key} (${formatBytes(info.size)}, ${info.contentType}, sha256 ${info.sha256 ?? '-'})`);
+      }),
+    );
+}

@@ -1,0 +1,183 @@
+/**
+ * What every command shares: naming storage locations and objects, output for people
+ * (aligned columns, KiB/MiB) and for scripts (`--json`), exit codes, confirmation and
+ * progress bars.
+ *
+ * A location is a URL: `local:./uploads`, `memory:`, `s3://bucket/prefix` or
+ * `s3://KEY:SECRET@host:port/bucket/prefix`. An object (or a prefix) inside one is
+ * `<location>#<key>`. A bare key means the default location: `--storage`, else the
+ * environment's configuration (STORAGE_URL and friends).
+ */
+import { createInterface } from 'node:readline/promises';
+import { SingleBar } from 'cli-progress';
+import { createStorageFromEnv, createStorageFromUrl } from '../create.js';
+import { StorageError } from '../core/errors.js';
+import type { Storage } from '../core/storage.js';
+
+/** Exit codes: distinct for usage errors, missing objects and unreachable backends. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, unavailable: 4 } as const;
+
+/** An error that ends the command with a given exit code and a one-line reason. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT.failed,
+  ) {
+    super(message);
+  }
+}
+
+/** The exit code for an error a command failed with. */
+export function exitCodeOf(err: unknown): number {
+  if (err instanceof CliError) return err.exitCode;
+  if (!(err instanceof StorageError)) return EXIT.failed;
+  switch (err.code) {
+    case 'E_NOT_FOUND':
+      return EXIT.notFound;
+    case 'E_INVALID_KEY':
+    case 'E_INVALID_ARGUMENT':
+    case 'E_CONFIG_INVALID':
+      return EXIT.usage;
+    case 'E_UNAVAILABLE':
+    case 'E_TIMEOUT':
+    case 'E_BUCKET_NOT_FOUND':
+      return EXIT.unavailable;
+    default:
+      return EXIT.failed;
+  }
+}
+
+/** Options every command accepts. */
+export interface GlobalOptions {
+  storage?: string;
+  json?: boolean;
+}
+
+const SCHEME = /^(local:|memory:?|s3(\+https?)?:\/\/)/;
+
+/** A parsed `<location>#<key>` or bare key. */
+export interface ObjectRef {
+  /** The location URL, or undefined for the default location. */
+  location: string | undefined;
+  /** The key or prefix inside it ('' when none was given). */
+  path: string;
+}
+
+/** Splits a command-line operand into location and key. */
+export function parseRef(text: string): ObjectRef {
+  if (!SCHEME.test(text)) return { location: undefined, path: text };
+  const at = text.indexOf('#');
+  return at === -1 ? { location: text, path: '' } : { location: text.slice(0, at), path: text.slice(at + 1) };
+}
+
+/** Opens storages by location, once each, and closes them all at the end. */
+export class Locations {
+  readonly #open = new Map<string, Storage>();
+  readonly #defaultLocation: string | undefined;
+
+  constructor(defaultLocation: string | undefined) {
+    this.#defaultLocation = defaultLocation;
+  }
+
+  /** The storage of a location (undefined: the default one). */
+  storage(location: string | undefined): Storage {
+    const name = location ?? this.#defaultLocation ?? '';
+    let storage = this.#open.get(name);
+    if (!storage) {
+      storage = name === '' ? createStorageFromEnv() : createStorageFromUrl(name, process.env, name);
+      this.#open.set(name, storage);
+    }
+    return storage;
+  }
+
+  /** The printable name of a location. */
+  label(location: string | undefined): string {
+    return location ?? this.#defaultLocation ?? 'the configured storage';
+  }
+
+  /** Closes every storage opened. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#open.values()].map((s) => s.close()));
+  }
+}
+
+/** A byte count for people: `512 B`, `1.5 KiB`, `12.0 MiB`. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** Rows as aligned columns; columns listed in `right` are right-aligned (numbers). */
+export function columns(rows: string[][], right: number[] = []): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 && !right.includes(i) ? cell : right.includes(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+}
+
+/** Writes a result: JSON with `--json`, else the human text. */
+export function output(opts: GlobalOptions, json: unknown, human: () => string): void {
+  const text = opts.json ? JSON.stringify(json, null, 2) : human();
+  if (text !== '') process.stdout.write(`${text}\n`);
+}
+
+/**
+ * Asks before destructive work on a terminal; `--yes` skips the question. Without a
+ * terminal and without `--yes` it refuses, so a script never deletes by accident.
+ */
+export async function confirm(question: string, yes: boolean | undefined): Promise<void> {
+  if (yes) return;
+  if (!process.stdin.isTTY || !process.stderr.isTTY) throw new CliError(`${question}: refusing without --yes when not on a terminal`, EXIT.usage);
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(`${question} [y/N] `);
+    if (!/^y(es)?$/i.test(answer.trim())) throw new CliError('cancelled', EXIT.failed);
+  } finally {
+    rl.close();
+  }
+}
+
+/** A progress bar on stderr when it is a terminal; nothing otherwise. */
+export interface Progress {
+  update(objects: number, bytes: number): void;
+  stop(): void;
+}
+
+/** Starts a progress bar for `total` objects (and `totalBytes`, when known). */
+export function progressBar(label: string, total: number, totalBytes?: number): Progress {
+  if (!process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
+  const started = Date.now();
+  const bar = new SingleBar(
+    {
+      stream: process.stderr,
+      format: `${label} [{bar}] {value}/{total} objects | {done}${totalBytes === undefined ? '' : ` of ${formatBytes(totalBytes)}`} | {rate}/s | ETA {eta_formatted}`,
+      hideCursor: true,
+      etaBuffer: 50,
+    },
+  );
+  bar.start(total, 0, { done: formatBytes(0), rate: formatBytes(0) });
+  return {
+    update: (objects, bytes) => bar.update(objects, { done: formatBytes(bytes), rate: formatBytes(bytes / Math.max(0.001, (Date.now() - started) / 1000)) }),
+    stop: () => bar.stop(),
+  };
+}
+
+/** Parses a duration like `30m`, `24h`, `7d` or `90s` into milliseconds. */
+export function parseDuration(text: string, option: string): number {
+  const m = /^(\d+(?:\.\d+)?)(s|m|h|d)$/.exec(text.trim());
+  if (!m) throw new CliError(`${option} must be a duration like 90s, 30m, 24h or 7d, got ${JSON.stringify(text)}`, EXIT.usage);
+  const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit;
+}
+
+/** Parses a whole number option within bounds. */
+export function parseCount(text: string, option: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) throw new CliError(`${option} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`, EXIT.usage);
+  return n;
+}

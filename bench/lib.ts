@@ -6,6 +6,7 @@
 import { randomFillSync } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureS3Server } from '../scripts/s3-server.mjs';
 import { mapConcurrently } from '../src/core/concurrency.js';
 
 /** Runs `fn` and returns its duration in seconds. */
@@ -70,4 +71,13 @@ export function scratchWithRandomFile(name: string, bytes: number): { dir: strin
   for (let written = 0; written < bytes; written += block.length) writeSync(fd, randomFillSync(block), 0, Math.min(block.length, bytes - written));
   closeSync(fd);
   return { dir, file };
+}
+
+/** The RGW a benchmark talks to: the one named by STOWAGE_TEST_S3_*, or one started for the run. */
+export function benchS3Server(): { endpoint: string; accessKeyId: string; secretAccessKey: string; stop: () => void } {
+  const server = ensureS3Server();
+  if (server.error) throw new Error(server.error);
+  Object.assign(process.env, server.env);
+  const { STOWAGE_TEST_S3_ENDPOINT: endpoint, STOWAGE_TEST_S3_ACCESS_KEY: accessKeyId, STOWAGE_TEST_S3_SECRET_KEY: secretAccessKey } = process.env;
+  return { endpoint: endpoint as string, accessKeyId: accessKeyId as string, secretAccessKey: secretAccessKey as string, stop: () => server.stop() };
 }

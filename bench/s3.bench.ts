@@ -19,21 +19,16 @@ import { pipeline } from 'node:stream/promises';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import * as Minio from 'minio';
-import { ensureS3Server } from '../scripts/s3-server.mjs';
 import { createStorage, type S3Driver } from '../src/index.js';
-import { mbps, median, peakRssGrowth, pool, scratchWithRandomFile, table, timed } from './lib.js';
+import { benchS3Server, mbps, median, peakRssGrowth, pool, scratchWithRandomFile, table, timed } from './lib.js';
 
 const sizeMb = Number(process.env.BENCH_SIZE_MB ?? 512);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const objects = Number(process.env.BENCH_OBJECTS ?? 2000);
 const bytes = sizeMb * 1024 * 1024;
 
-const server = ensureS3Server();
-if (server.error) throw new Error(server.error);
-Object.assign(process.env, server.env);
-const endpoint = process.env.STOWAGE_TEST_S3_ENDPOINT as string;
-const accessKeyId = process.env.STOWAGE_TEST_S3_ACCESS_KEY as string;
-const secretAccessKey = process.env.STOWAGE_TEST_S3_SECRET_KEY as string;
+const server = benchS3Server();
+const { endpoint, accessKeyId, secretAccessKey } = server;
 const bucket = `stowage-bench-${Date.now().toString(36)}`;
 
 const { dir, file } = scratchWithRandomFile('s3', bytes);

@@ -47,7 +47,9 @@ const fresh = async (label: string) => {
 const awsConfig = join(dir, 'aws-config');
 writeFileSync(awsConfig, `[default]\ns3 =\n  max_concurrent_requests = ${concurrency}\n`);
 const awsEnv = { ...process.env, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_CONFIG_FILE: awsConfig, AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_REQUEST_CHECKSUM_CALCULATION: 'when_required', AWS_RESPONSE_CHECKSUM_VALIDATION: 'when_required' };
-const rcloneEnv = { ...process.env, RCLONE_CONFIG_RGW_TYPE: 's3', RCLONE_CONFIG_RGW_PROVIDER: 'Ceph', RCLONE_CONFIG_RGW_ENDPOINT: endpoint, RCLONE_CONFIG_RGW_ACCESS_KEY_ID: accessKeyId, RCLONE_CONFIG_RGW_SECRET_ACCESS_KEY: secretAccessKey, RCLONE_CONFIG: '/dev/null' };
+// AWS_CA_BUNDLE (set on some machines) makes rclone fail on a plain-HTTP endpoint.
+const { AWS_CA_BUNDLE: _caBundle, ...baseEnv } = process.env;
+const rcloneEnv = { ...baseEnv, RCLONE_CONFIG_RGW_TYPE: 's3', RCLONE_CONFIG_RGW_PROVIDER: 'Ceph', RCLONE_CONFIG_RGW_ENDPOINT: endpoint, RCLONE_CONFIG_RGW_ACCESS_KEY_ID: accessKeyId, RCLONE_CONFIG_RGW_SECRET_ACCESS_KEY: secretAccessKey, RCLONE_CONFIG: '/dev/null' };
 
 try {
   const results: [string, number][] = [];

@@ -217,10 +217,12 @@ describe('http: bad input', () => {
         let answer = '';
         socket.on('data', (d) => (answer += d.toString('latin1')));
         socket.on('end', () => resolve(answer));
-        socket.on('error', reject);
+        // Closing on a client that is still sending may reset the connection before the
+        // answer is read (newer Node versions do); a reset is a refusal too.
+        socket.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' ? resolve(answer || 'RESET') : reject(err)));
       });
     const huge = await raw(`GET /api/objects/a HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`);
-    assert.match(huge, /^HTTP\/1\.1 431 /);
+    assert.match(huge, /^(HTTP\/1\.1 431 |RESET$)/);
     const garbage = await raw('NOT AN HTTP REQUEST\r\n\r\n');
     assert.match(garbage, /^HTTP\/1\.1 400 /);
     const rss = process.memoryUsage().rss;

@@ -48,6 +48,8 @@ const SMALL_READ_BYTES = 256 * 1024;
 const COPY_ATTEMPTS = 3;
 /** How often a reader retries when it caught a commit between its two renames. */
 const BINDING_RETRIES = 5;
+/** The same when the sidecar is there but describes another version: up to about 150 ms. */
+const BINDING_RETRIES_MISMATCH = 20;
 
 /** A sealed temp data file and its sidecar, ready to be renamed into place. */
 interface StagedObject {
@@ -221,8 +223,12 @@ export class FsDriver implements Driver {
     const { layout } = await this.#open();
     let stats = await probe();
     let sidecar = await readSidecar(layout.metaPath(key), this.#io);
-    for (let i = 0; i < BINDING_RETRIES && !isBound(sidecar, stats); i++) {
-      await sleep(i);
+    // A sidecar that exists but belongs to another version means a commit is between its
+    // two renames: wait longer for it (a loaded machine can take tens of ms) than for a
+    // missing sidecar, which is mostly a file put there by another tool.
+    const retries = sidecar === undefined ? BINDING_RETRIES : BINDING_RETRIES_MISMATCH;
+    for (let i = 0; i < retries && !isBound(sidecar, stats); i++) {
+      await sleep(Math.min(i, 10));
       stats = await probe();
       sidecar = await readSidecar(layout.metaPath(key), this.#io);
     }

@@ -9,6 +9,8 @@ import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
 import type { Command } from 'commander';
 import { normalizeKey } from '../core/keys.js';
+import type { Storage } from '../core/storage.js';
+import type { ObjectInfo } from '../core/types.js';
 import type { Runner } from './main.js';
 import { CliError, EXIT, formatBytes, output, parseDuration, parseRef } from './shared.js';
 
@@ -36,6 +38,17 @@ async function readKeep(source: string): Promise<Set<string>> {
     }
   });
   return keys;
+}
+
+/**
+ * Finds the objects under `prefix` that `doomed` picks, deletes them when `act`, and
+ * returns them with their total size, for the report.
+ */
+async function sweep(storage: Storage, prefix: string, doomed: (info: ObjectInfo) => boolean, act: boolean): Promise<{ objects: { key: string; size: number }[]; bytes: number }> {
+  const objects: { key: string; size: number }[] = [];
+  for await (const info of storage.listAll({ prefix })) if (doomed(info)) objects.push({ key: info.key, size: info.size });
+  if (act) await storage.deleteMany(objects.map((o) => o.key));
+  return { objects, bytes: objects.reduce((sum, o) => sum + o.size, 0) };
 }
 
 /** Registers `gc` and its subcommands. */
@@ -71,11 +84,8 @@ export function registerGc(program: Command, run: Runner): void {
         if (ref.path === '') throw new CliError('gc temp needs a prefix, such as tmp/; it never sweeps a whole storage', EXIT.usage);
         const storage = locations.storage(ref.location);
         const cutoff = Date.now() - parseDuration(opts.olderThan ?? '', '--older-than');
-        const old: { key: string; size: number }[] = [];
-        for await (const info of storage.listAll({ prefix: ref.path })) if (info.lastModified.getTime() < cutoff) old.push({ key: info.key, size: info.size });
-        if (opts.yes) await storage.deleteMany(old.map((o) => o.key));
-        const bytes = old.reduce((sum, o) => sum + o.size, 0);
-        output(opts, { acted: opts.yes === true, objects: old, bytes }, () => reportLines(['deleted', 'delete'], opts.yes === true, old.map((o) => o.key), bytes));
+        const { objects, bytes } = await sweep(storage, ref.path, (info) => info.lastModified.getTime() < cutoff, opts.yes === true);
+        output(opts, { acted: opts.yes === true, objects, bytes }, () => reportLines(['deleted', 'delete'], opts.yes === true, objects.map((o) => o.key), bytes));
       }),
     );
 
@@ -89,11 +99,8 @@ export function registerGc(program: Command, run: Runner): void {
         const ref = parseRef(target);
         const storage = locations.storage(ref.location);
         const keep = await readKeep(opts.keep ?? '-');
-        const orphans: { key: string; size: number }[] = [];
-        for await (const info of storage.listAll({ prefix: ref.path })) if (!keep.has(info.key)) orphans.push({ key: info.key, size: info.size });
-        if (opts.yes) await storage.deleteMany(orphans.map((o) => o.key));
-        const bytes = orphans.reduce((sum, o) => sum + o.size, 0);
-        output(opts, { acted: opts.yes === true, kept: keep.size, objects: orphans, bytes }, () => reportLines(['deleted', 'delete'], opts.yes === true, orphans.map((o) => o.key), bytes));
+        const { objects, bytes } = await sweep(storage, ref.path, (info) => !keep.has(info.key), opts.yes === true);
+        output(opts, { acted: opts.yes === true, kept: keep.size, objects, bytes }, () => reportLines(['deleted', 'delete'], opts.yes === true, objects.map((o) => o.key), bytes));
       }),
     );
 }

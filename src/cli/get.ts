@@ -9,8 +9,7 @@ import { basename } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { Runner } from './main.js';
-import type { Locations } from './shared.js';
-import { formatBytes, output, parseRef, type GlobalOptions } from './shared.js';
+import { formatBytes, output, parseRef, type GlobalOptions, type Locations } from './shared.js';
 
 async function download(locations: Locations, key: string, file: string | undefined, opts: GlobalOptions): Promise<void> {
   const ref = parseRef(key);

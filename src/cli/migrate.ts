@@ -36,9 +36,9 @@ export function registerMigrate(program: Command, run: Runner): void {
       run<MigrateFlags>(async ({ opts, locations }) => {
         const [from, to] = [parseRef(opts.from), parseRef(opts.to)];
         if (from.path !== '' || to.path !== '') throw new CliError('--from and --to take locations; use --prefix to pick objects', EXIT.usage);
+        if (opts.from === opts.to) throw new CliError('--from and --to are the same location', EXIT.usage);
         const source = locations.storage(opts.from);
         const target = locations.storage(opts.to);
-        if (source === target || opts.from === opts.to) throw new CliError('--from and --to are the same location', EXIT.usage);
         const concurrency = parseCount(opts.concurrency, '--concurrency', 1, 256);
         const total = process.stderr.isTTY ? await source.usage({ prefix: opts.prefix }) : undefined;
         const bar = progressBar(opts.dryRun ? 'dry run' : 'migrate', total?.objects ?? 0, total?.bytes);

@@ -4,7 +4,7 @@
  */
 import mime from 'mime';
 import { StorageError } from './errors.js';
-import type { ByteRange, ResolvedRange } from './types.js';
+import type { ByteRange, ObjectInfo, ResolvedRange } from './types.js';
 
 /** The content type used when none is given and the key's extension is unknown. */
 export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
@@ -93,4 +93,9 @@ export function tooLarge(maxSize: number): StorageError {
 export function attachmentDisposition(filename: string): string {
   const ascii = filename.replace(/[^\x20-\x7e]|["\\]/g, '_');
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
+}
+
+/** What a copy of an object carries over: its type, user metadata and stored headers. */
+export function copyAttributes(info: ObjectInfo): { contentType: string; metadata: Record<string, string>; cacheControl?: string; contentDisposition?: string } {
+  return { contentType: info.contentType, metadata: info.metadata, cacheControl: info.cacheControl, contentDisposition: info.contentDisposition };
 }

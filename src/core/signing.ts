@@ -15,6 +15,12 @@ export const SIGNED_PATH = '/files/';
 /** The shortest signing secret accepted. */
 export const MIN_SECRET_LENGTH = 16;
 
+/** What signs links: the service's base URL and the HMAC secret. */
+export interface Signer {
+  baseUrl: string;
+  secret: string;
+}
+
 /** The methods a signed link can be made for; POST is a browser form upload. */
 export type SignedMethod = 'GET' | 'PUT' | 'POST';
 
@@ -81,7 +87,7 @@ export function validateSecret(secret: string, option = 'signingSecret'): string
 }
 
 /** The signed `/files/` URL that carries `fields`. */
-function signedLink(fields: SignedFields, secret: string, baseUrl: string): string {
+function signedLink(fields: SignedFields, { secret, baseUrl }: Signer): string {
   const query = new URLSearchParams({ [PARAMS.method]: fields.method, [PARAMS.expires]: String(fields.expires) });
   if (fields.contentType !== undefined) query.set(PARAMS.contentType, fields.contentType);
   if (fields.maxSize !== undefined) query.set(PARAMS.maxSize, String(fields.maxSize));
@@ -96,7 +102,7 @@ function signedLink(fields: SignedFields, secret: string, baseUrl: string): stri
 export function createSignedUrl(
   key: string,
   opts: SignedUrlOptions & { expiresIn: number },
-  signer: { baseUrl: string; secret: string },
+  signer: Signer,
   now: number = Date.now(),
 ): SignedUrl {
   const expires = Math.floor(now / 1000) + opts.expiresIn;
@@ -104,7 +110,7 @@ export function createSignedUrl(
   const headers: Record<string, string> = {};
   if (opts.method === 'PUT' && opts.contentType !== undefined) headers['content-type'] = opts.contentType;
   if (opts.method === 'PUT' && opts.contentLength !== undefined) headers['content-length'] = String(opts.contentLength);
-  return { url: signedLink(fields, signer.secret, signer.baseUrl), method: opts.method, headers, expiresAt: new Date(expires * 1000) };
+  return { url: signedLink(fields, signer), method: opts.method, headers, expiresAt: new Date(expires * 1000) };
 }
 
 /**
@@ -115,13 +121,13 @@ export function createSignedUrl(
 export function createSignedPost(
   key: string,
   opts: PresignPostOptions & { expiresIn: number },
-  signer: { baseUrl: string; secret: string },
+  signer: Signer,
   now: number = Date.now(),
 ): PresignedPost {
   const expires = Math.floor(now / 1000) + opts.expiresIn;
   const fields: SignedFields = { key, method: 'POST', expires, contentType: opts.contentType, maxSize: opts.maxSize };
   const formFields: Record<string, string> = opts.contentType === undefined ? {} : { 'Content-Type': opts.contentType };
-  return { url: signedLink(fields, signer.secret, signer.baseUrl), fields: formFields, expiresAt: new Date(expires * 1000) };
+  return { url: signedLink(fields, signer), fields: formFields, expiresAt: new Date(expires * 1000) };
 }
 
 function denied(reason: string): StorageError {

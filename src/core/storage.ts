@@ -10,7 +10,7 @@ import { StorageError, errorMessage, isStorageError, withContext } from './error
 import { normalizeKey, normalizePrefix } from './keys.js';
 import { contentTypeFromName, guessContentType } from './objects.js';
 import { driverPutOptions, normalizeSha256, validateMaxSize, validatePresignPostOptions, validateSignedUrlOptions } from './options.js';
-import { createSignedPost, createSignedUrl, normalizeBaseUrl, validateSecret } from './signing.js';
+import { createSignedPost, createSignedUrl, normalizeBaseUrl, validateSecret, type Signer } from './signing.js';
 import type {
   Body,
   Capabilities,
@@ -49,7 +49,7 @@ export class Storage {
   /** The driver behind this storage. */
   readonly driver: Driver;
   readonly #options: StorageOptions;
-  readonly #signer: { baseUrl: string; secret: string } | undefined;
+  readonly #signer: Signer | undefined;
   /** Operations in progress, so `close()` can let them finish (or clean up) first. Shared with `withDriver` copies. */
   #inFlight = new Set<Promise<unknown>>();
 
@@ -277,7 +277,7 @@ export class Storage {
   }
 
   /** The HMAC signer, or E_UNSUPPORTED naming the options that would enable `what`. */
-  #requireSigner(what: string): { baseUrl: string; secret: string } {
+  #requireSigner(what: string): Signer {
     if (this.#signer) return this.#signer;
     throw new StorageError('E_UNSUPPORTED', `${what} on the ${this.backend} backend need the baseUrl and signingSecret options (STORAGE_PUBLIC_URL, STORAGE_SIGNING_SECRET)`);
   }

@@ -65,11 +65,6 @@ export class Checkpoint {
     return entry !== undefined && sha256 !== undefined && entry.size === size && entry.sha256 === sha256;
   }
 
-  /** How many objects earlier runs recorded. */
-  get size(): number {
-    return this.#done.size;
-  }
-
   /** Records a copied (or verified) object. */
   record(key: string, size: number, sha256: string): void {
     this.#done.set(key, { size, sha256 });

@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import { forEachConcurrently } from '../core/concurrency.js';
 import { isStorageError, StorageError } from '../core/errors.js';
+import { copyAttributes } from '../core/objects.js';
 import type { Storage } from '../core/storage.js';
 import type { ObjectInfo } from '../core/types.js';
 import { Checkpoint, type CheckpointIdentity } from './checkpoint.js';
@@ -83,6 +84,16 @@ export async function digestOf(storage: Storage, key: string): Promise<{ sha256:
   return { sha256: hash.digest('hex'), size };
 }
 
+/**
+ * Streams one object from `from` to `to` (at `toKey`, default the same key) with its
+ * type, metadata and headers. The source's stored digest is checked while streaming,
+ * so a corrupted source object is refused (E_CHECKSUM_MISMATCH) instead of copied.
+ */
+export async function transferObject(from: Storage, fromKey: string, to: Storage, toKey: string = fromKey): Promise<ObjectInfo> {
+  const { stream, info } = await from.getStream(fromKey);
+  return to.put(toKey, stream, { ...copyAttributes(info), sha256: info.sha256 });
+}
+
 async function statOrUndefined(storage: Storage, key: string): Promise<ObjectInfo | undefined> {
   try {
     return await storage.stat(key);
@@ -106,15 +117,7 @@ export async function migrate(from: Storage, to: Storage, opts: MigrateOptions =
   let fatal: StorageError | undefined;
 
   const copy = async (source: ObjectInfo): Promise<string> => {
-    const { stream, info } = await from.getStream(source.key);
-    const written = await to.put(source.key, stream, {
-      contentType: info.contentType,
-      metadata: info.metadata,
-      cacheControl: info.cacheControl,
-      contentDisposition: info.contentDisposition,
-      // The source's own digest, checked while streaming: a corrupted source is refused.
-      sha256: info.sha256,
-    });
+    const written = await transferObject(from, source.key, to);
     report.bytes += written.size;
     return written.sha256 as string;
   };

@@ -13,6 +13,7 @@ import { PutBody } from '../../core/body.js';
 import { isStorageError } from '../../core/errors.js';
 import { collectPage, listStart, type ListEntry } from '../../core/listing.js';
 import { compareKeys } from '../../core/keys.js';
+import { copyAttributes } from '../../core/objects.js';
 import type { Capabilities, Driver, DriverListOptions, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream, VerifyOptions } from '../../core/types.js';
 
 /** Options of the fallback driver. */
@@ -77,20 +78,18 @@ export class FallbackDriver implements Driver {
       if (isStorageError(err, 'E_NOT_FOUND')) return false;
       throw err;
     }
-    const { info } = source;
     try {
-      await this.#primary.put(key, new PutBody(source.stream, { sha256: info.sha256 }), {
-        contentType: info.contentType,
-        metadata: info.metadata,
-        cacheControl: info.cacheControl,
-        contentDisposition: info.contentDisposition,
-        ifNoneMatch: '*',
-      });
+      await this.#putCopy(key, source, { ifNoneMatch: '*' });
     } catch (err) {
       source.stream.destroy();
       if (!isStorageError(err, 'E_ALREADY_EXISTS')) throw err;
     }
     return true;
+  }
+
+  /** Writes a secondary object's bytes to the primary at `key`, with its type, metadata and digest. */
+  async #putCopy(key: string, source: ObjectStream, conditions: Pick<DriverPutOptions, 'ifNoneMatch'> = {}): Promise<ObjectInfo> {
+    return this.#primary.put(key, new PutBody(source.stream, { sha256: source.info.sha256 }), { ...copyAttributes(source.info), ...conditions });
   }
 
   /** Stores in the primary. A conditional write first copies a secondary-only object over, so the condition sees it. */
@@ -136,12 +135,12 @@ export class FallbackDriver implements Driver {
     } catch (err) {
       if (!isStorageError(err, 'E_NOT_FOUND')) throw err;
     }
-    const { stream, info } = await this.#secondary.read(from, {});
+    const source = await this.#secondary.read(from, {});
     if (from === to) {
-      stream.destroy();
-      return info;
+      source.stream.destroy();
+      return source.info;
     }
-    return this.#primary.put(to, new PutBody(stream, { sha256: info.sha256 }), { contentType: info.contentType, metadata: info.metadata, cacheControl: info.cacheControl, contentDisposition: info.contentDisposition });
+    return this.#putCopy(to, source);
   }
 
   /** Copies to `to` in the primary, then removes `from` from both. Onto itself: a no-op. */

@@ -265,8 +265,11 @@ export class FsDriver implements Driver {
     try {
       const real = await this.#locate(key);
       const info = await this.#describe(key, async () => {
-        if (fd !== undefined) await io.close(fd);
+        // A retry of the binding check reopens the file. Forget the old descriptor before
+        // closing it, so a failure below never closes it twice.
+        const previous = fd;
         fd = undefined;
+        if (previous !== undefined) await io.close(previous);
         fd = await io.open(real);
         const st = await io.fstat(fd);
         if (!st.isFile()) throw notFound(key);

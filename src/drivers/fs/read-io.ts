@@ -36,13 +36,14 @@ export interface ReadIo {
 }
 
 const readAsync = promisify(read);
+const openAsync = promisify(open);
 
 /** Thread-pool calls. */
 const asyncIo: ReadIo = {
   turn: async () => undefined,
   realpath: promisify(realpath.native),
   stat: promisify(stat),
-  open: (path) => promisify(open)(path, 'r'),
+  open: (path) => openAsync(path, 'r'),
   fstat: promisify(fstat),
   read: async (fd, length, position) => {
     const buffer = Buffer.allocUnsafe(length);

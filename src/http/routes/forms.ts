@@ -11,7 +11,7 @@ import { StorageError } from '../../core/errors.js';
 import { verifySignedUrl } from '../../core/signing.js';
 import type { ObjectInfo } from '../../core/types.js';
 import { HttpError } from '../errors.js';
-import { isKnownError } from './uploads.js';
+import { multipartFailure } from './uploads.js';
 import { objectJson, refuseEncodedBody } from './objects.js';
 import type { RouteContext } from './context.js';
 
@@ -50,7 +50,7 @@ export async function formRoutes(app: FastifyInstance, ctx: RouteContext & { sig
       // A form that fails leaves nothing: a later error in the body undoes the stored file.
       if (stored) await storage.delete(grant.key).catch(() => undefined);
       void reply.header('connection', 'close');
-      throw isKnownError(err) ? err : new HttpError(400, 'E_MALFORMED_MULTIPART', `the multipart body could not be read: ${(err as Error).message}`);
+      throw multipartFailure(err);
     }
     return reply.status(201).send(objectJson(stored));
   });

@@ -85,9 +85,13 @@ async function sniff(stream: AsyncIterable<Uint8Array>): Promise<{ head: Buffer;
   return { head, body: body() };
 }
 
-/** Errors that already say what went wrong; anything else from the form parser means a malformed body. */
-export function isKnownError(err: unknown): boolean {
-  return err instanceof StorageError || err instanceof HttpError || err instanceof UnauthenticatedError || (typeof err === 'object' && err !== null && 'statusCode' in err);
+/**
+ * The error to answer a failed multipart request with: errors that already say what
+ * went wrong as they are; anything else from the form parser means a malformed body.
+ */
+export function multipartFailure(err: unknown): unknown {
+  const known = err instanceof StorageError || err instanceof HttpError || err instanceof UnauthenticatedError || (typeof err === 'object' && err !== null && 'statusCode' in err);
+  return known ? err : new HttpError(400, 'E_MALFORMED_MULTIPART', `the multipart body could not be read: ${(err as Error).message}`);
 }
 
 /** Registers the upload route (only when policies are configured). */
@@ -125,7 +129,7 @@ export async function uploadRoutes(app: FastifyInstance, ctx: RouteContext & { p
         // All or nothing: undo the files this request already stored.
         await ctx.storage.deleteMany(stored.map((s) => s.key)).catch(() => undefined);
         void reply.header('connection', 'close');
-        throw isKnownError(err) ? err : new HttpError(400, 'E_MALFORMED_MULTIPART', `the multipart body could not be read: ${(err as Error).message}`);
+        throw multipartFailure(err);
       }
       return reply.status(201).send({
         files: stored.map((s) => ({ key: s.key, url: `/api/objects/${encodeKeyPath(s.key)}`, size: s.size, contentType: s.contentType, etag: s.etag, sha256: s.sha256 })),

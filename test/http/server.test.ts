@@ -4,38 +4,21 @@
  * variable, refuses to expose an unauthenticated API, and exits cleanly on SIGTERM.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { LISTENING, runServer as run, slowUpload } from './helpers.js';
 
-const SERVER = new URL('../../src/http/server.ts', import.meta.url).pathname;
 const dirs: string[] = [];
 after(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
-
-/** Starts the server; resolves with its output once `until` matches it, or once it exits. */
-function run(env: Record<string, string>, until: RegExp): Promise<{ output: string; code: number | null; child: ReturnType<typeof spawn> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  return new Promise((resolve) => {
-    const check = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (until.test(output)) resolve({ output, code: null, child });
-    };
-    child.stdout.on('data', check);
-    child.stderr.on('data', check);
-    child.once('exit', (code) => resolve({ output, code, child }));
-  });
-}
 
 describe('npm start', () => {
   it('serves on the local default, and exits cleanly on SIGTERM', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'stowage-server-'));
     dirs.push(dir);
-    const { output, child } = await run({ PORT: '0', STORAGE_LOCAL_PATH: join(dir, 'uploads') }, /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/);
-    const address = /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
+    const { output, child } = await run({ PORT: '0', STORAGE_LOCAL_PATH: join(dir, 'uploads') }, LISTENING);
+    const address = LISTENING.exec(output)?.[1];
     assert.ok(address, output);
     assert.match(output, new RegExp(`backend fs, files in ${join(dir, 'uploads')}`));
     assert.equal((await fetch(`${address}/api/storage/health`)).status, 200);
@@ -44,35 +27,13 @@ describe('npm start', () => {
     assert.equal(await exited, 0);
   });
 
-  /** Uploads `total` bytes in 64 KiB pieces, one every `everyMs`; resolves with the HTTP status, or 0 if the connection dies. */
-  function slowUpload(address: string, key: string, total: number, everyMs: number): Promise<number> {
-    return new Promise((resolve) => {
-      const req = request(`${address}/api/objects/${key}`, { method: 'PUT', headers: { 'content-length': String(total) } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      req.on('error', () => resolve(0));
-      let sent = 0;
-      const timer = setInterval(() => {
-        const size = Math.min(64 * 1024, total - sent);
-        req.write(Buffer.alloc(size, 1));
-        sent += size;
-        if (sent >= total) {
-          clearInterval(timer);
-          req.end();
-        }
-      }, everyMs);
-      req.on('close', () => clearInterval(timer));
-    });
-  }
-
   for (const [label, deadlineMs, expectStored] of [['finishes uploads in flight within the deadline', 5000, true], ['aborts uploads still running at the deadline, storing nothing', 300, false]] as const) {
     it(`on SIGTERM, ${label}`, async () => {
       const dir = await mkdtemp(join(tmpdir(), 'stowage-shutdown-'));
       dirs.push(dir);
       const root = join(dir, 'uploads');
-      const { output, child } = await run({ PORT: '0', STORAGE_LOCAL_PATH: root, STOWAGE_SHUTDOWN_TIMEOUT_MS: String(deadlineMs) }, /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/);
-      const address = /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1] as string;
+      const { output, child } = await run({ PORT: '0', STORAGE_LOCAL_PATH: root, STOWAGE_SHUTDOWN_TIMEOUT_MS: String(deadlineMs) }, LISTENING);
+      const address = LISTENING.exec(output)?.[1] as string;
       const upload = slowUpload(address, 'in-flight.bin', 20 * 64 * 1024, 50); // about 1 s
       await new Promise((r) => setTimeout(r, 200));
       const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -96,8 +57,8 @@ describe('npm start', () => {
     const auth = JSON.stringify({ keys: [{ key: 'server-test-key-0123456789', identity: 'u1', prefixes: ['users/{userId}/'], permissions: ['read', 'write'] }] });
     const dir = await mkdtemp(join(tmpdir(), 'stowage-auth-'));
     dirs.push(dir);
-    const { output, child } = await run({ PORT: '0', STORAGE_LOCAL_PATH: dir, STOWAGE_AUTH: auth }, /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/);
-    const address = /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1] as string;
+    const { output, child } = await run({ PORT: '0', STORAGE_LOCAL_PATH: dir, STOWAGE_AUTH: auth }, LISTENING);
+    const address = LISTENING.exec(output)?.[1] as string;
     assert.match(output, /API keys required/);
     assert.equal((await fetch(`${address}/api/objects/users/u1/a.txt`, { method: 'PUT', body: 'x' })).status, 401);
     const ok = await fetch(`${address}/api/objects/users/u1/a.txt`, { method: 'PUT', body: 'x', headers: { authorization: 'Bearer server-test-key-0123456789' } });

@@ -8,17 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { Authenticator, buildApp, createStorage, type Storage } from '../../src/index.js';
+import { png } from './helpers.js';
 
-/** A well-formed PNG (file-type parses chunk by chunk, so random bytes after the signature are not enough). */
-function png(payloadBytes: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(data.length);
-    return Buffer.concat([length, Buffer.from(type), data, Buffer.alloc(4)]);
-  };
-  const header = Buffer.from([0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0]); // 1x1, 8-bit RGB
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', randomBytes(payloadBytes)), chunk('IEND', Buffer.alloc(0))]);
-}
 const PNG = png(2000);
 const JPEG = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16]), Buffer.from('JFIF\0'), randomBytes(2000)]);
 const HTML = Buffer.from('<!DOCTYPE html><html><script>alert(1)</script></html>');

@@ -1,0 +1,89 @@
+/**
+ * Pieces the HTTP tests share across backends: the service as a real process, a slow
+ * upload, a raw request that sends the path exactly as written, the key attacks every
+ * backend must refuse, and a well-formed PNG.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
+
+const SERVER = new URL('../../src/http/server.ts', import.meta.url).pathname;
+
+/** The line the server prints once it listens; group 1 is its address. */
+export const LISTENING = /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/;
+
+/** Starts the server (`npm start`'s program); resolves with its output once `until` matches it, or once it exits. */
+export function runServer(env: Record<string, string>, until: RegExp): Promise<{ output: string; code: number | null; child: ReturnType<typeof spawn> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  return new Promise((resolve) => {
+    const check = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (until.test(output)) resolve({ output, code: null, child });
+    };
+    child.stdout.on('data', check);
+    child.stderr.on('data', check);
+    child.once('exit', (code) => resolve({ output, code, child }));
+  });
+}
+
+/** PUTs `total` bytes in pieces of `pieceBytes`, one every `everyMs`; resolves with the HTTP status, or 0 if the connection dies. */
+export function slowUpload(address: string, key: string, total: number, everyMs: number, pieceBytes = 64 * 1024): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request(`${address}/api/objects/${key}`, { method: 'PUT', headers: { 'content-length': String(total) } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => resolve(0));
+    let sent = 0;
+    const timer = setInterval(() => {
+      const size = Math.min(pieceBytes, total - sent);
+      req.write(Buffer.alloc(size, 1));
+      sent += size;
+      if (sent >= total) {
+        clearInterval(timer);
+        req.end();
+      }
+    }, everyMs);
+    req.on('close', () => clearInterval(timer));
+  });
+}
+
+/** Sends `path` exactly as written (fetch would normalize `..` and `\`). */
+export function rawRequest(base: string, method: string, path: string, body?: string): Promise<{ status: number; json: { error?: { code: string } } }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${base}/`, { method, path, headers: body === undefined ? {} : { 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString() || '{}') as { error?: { code: string } } }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Key paths every route must answer with 400 and the code, touching nothing. */
+export const KEY_ATTACKS: [string, string][] = [
+  ['..%2F..%2Fetc%2Fpasswd', 'E_INVALID_KEY'],
+  ['a/%2e%2e/%2e%2e/etc', 'E_INVALID_KEY'],
+  ['a/../b', 'E_INVALID_KEY'],
+  ['../../etc/passwd', 'E_INVALID_KEY'],
+  ['a%2Fb', 'E_INVALID_KEY'],
+  ['a%00b', 'E_INVALID_KEY'],
+  ['a%5Cb', 'E_INVALID_KEY'],
+  ['a\\b', 'E_INVALID_KEY'],
+  ['%2F', 'E_INVALID_KEY'],
+  ['a//b', 'E_INVALID_KEY'],
+  ['%E0%A4%A', 'E_INVALID_ARGUMENT'],
+];
+
+/** A well-formed PNG (file-type parses chunk by chunk, so random bytes after the signature are not enough). */
+export function png(payloadBytes: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    return Buffer.concat([length, Buffer.from(type), data, Buffer.alloc(4)]);
+  };
+  const header = Buffer.from([0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0]); // 1x1, 8-bit RGB
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', randomBytes(payloadBytes)), chunk('IEND', Buffer.alloc(0))]);
+}

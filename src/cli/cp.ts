@@ -5,7 +5,6 @@
  */
 import type { Command } from 'commander';
 import type { ObjectInfo } from '../core/types.js';
-import { transferObject } from '../migrate/migrate.js';
 import type { Runner } from './main.js';
 import { formatBytes, output, parseRef, type Locations } from './shared.js';
 
@@ -16,7 +15,7 @@ async function transfer(locations: Locations, from: string, to: string, move: bo
   const dst = locations.storage(target.location);
   const key = target.path === '' || target.path.endsWith('/') ? `${target.path}${source.path.split('/').pop() ?? ''}` : target.path;
   if (src === dst) return move ? src.move(source.path, key) : src.copy(source.path, key);
-  const written = await transferObject(src, source.path, dst, key);
+  const written = await dst.copyFrom(src, source.path, key);
   if (move) await src.delete(source.path);
   return written;
 }

@@ -62,7 +62,7 @@ export function registerMigrate(program: Command, run: Runner): void {
             [
               `${report.dryRun ? 'would copy' : 'copied'} ${report.copied}, skipped ${report.skipped} (already there), failed ${report.failed.length}` +
                 `${opts.verify || opts.deleteSource ? `, verified ${report.verified}` : ''}${opts.deleteSource ? `, deleted ${report.deleted} from the source` : ''}`,
-              `${formatBytes(report.bytes)} in ${seconds.toFixed(1)} s (${formatBytes(report.bytes / Math.max(seconds, 0.001))}/s)`,
+              `${formatBytes(report.bytes)} in ${seconds.toFixed(1)} s (${formatBytes(report.bytes / Math.max(seconds, 0.001))}/s)${report.serverSide > 0 ? `; ${report.serverSide} copied inside the S3 service` : ''}`,
               ...report.repaired.map((k) => `repaired ${k}: the target read back wrong and was copied again`),
               ...report.failed.map((f) => `FAILED ${f.key}: ${f.reason}`),
               ...(stopping.signal.aborted ? ['interrupted: run the same command again to continue'] : []),

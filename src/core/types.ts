@@ -263,6 +263,13 @@ export interface Driver {
   copy(from: string, to: string): Promise<ObjectInfo>;
 
   /**
+   * Optional: copies `from` of another driver `source` to `to` inside the backend, so
+   * the bytes never pass through this process (S3 CopyObject across buckets of one
+   * service). Resolves undefined when it cannot for this source; the caller then streams.
+   */
+  copyFrom?(source: Driver, from: string, to: string): Promise<ObjectInfo | undefined>;
+
+  /**
    * Optional native move (e.g. a rename). Without it Storage copies then deletes.
    * Same contract as copy, after which `from` no longer exists.
    */

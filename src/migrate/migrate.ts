@@ -5,15 +5,15 @@
  *
  * - Objects already at the target with the same size and digest are skipped, so a run
  *   again is cheap and never duplicates; a checkpoint file spares even those checks.
- * - Each copy streams (memory stays bounded whatever the object size) and the target
- *   write is atomic, so a killed run leaves whole objects or none.
+ * - Each copy streams (memory stays bounded whatever the object size), or between two
+ *   S3 locations of one service is made by the service itself; the target write is
+ *   atomic either way, so a killed run leaves whole objects or none.
  * - The source's stored digest is checked while copying; `verify` re-reads the target
  *   and copies again on a mismatch; `deleteSource` deletes only verified copies.
  */
 import { createHash } from 'node:crypto';
 import { forEachConcurrently } from '../core/concurrency.js';
 import { isStorageError, StorageError } from '../core/errors.js';
-import { copyAttributes } from '../core/objects.js';
 import type { Storage } from '../core/storage.js';
 import type { ObjectInfo } from '../core/types.js';
 import { Checkpoint, type CheckpointIdentity } from './checkpoint.js';
@@ -62,6 +62,8 @@ export interface MigrateReport {
   deleted: number;
   /** Objects that could not be migrated, with the reason. */
   failed: { key: string; reason: string }[];
+  /** Of the copies, how many the S3 service made itself (same service and keys: the bytes stayed there). */
+  serverSide: number;
   /** Bytes copied. */
   bytes: number;
   durationMs: number;
@@ -84,16 +86,6 @@ export async function digestOf(storage: Storage, key: string): Promise<{ sha256:
   return { sha256: hash.digest('hex'), size };
 }
 
-/**
- * Streams one object from `from` to `to` (at `toKey`, default the same key) with its
- * type, metadata and headers. The source's stored digest is checked while streaming,
- * so a corrupted source object is refused (E_CHECKSUM_MISMATCH) instead of copied.
- */
-export async function transferObject(from: Storage, fromKey: string, to: Storage, toKey: string = fromKey): Promise<ObjectInfo> {
-  const { stream, info } = await from.getStream(fromKey);
-  return to.put(toKey, stream, { ...copyAttributes(info), sha256: info.sha256 });
-}
-
 async function statOrUndefined(storage: Storage, key: string): Promise<ObjectInfo | undefined> {
   try {
     return await storage.stat(key);
@@ -111,14 +103,15 @@ export async function migrate(from: Storage, to: Storage, opts: MigrateOptions =
   const verify = opts.verify === true || opts.deleteSource === true;
   const dryRun = opts.dryRun === true;
   const prefix = opts.prefix ?? '';
-  const report: MigrateReport = { dryRun, copied: 0, skipped: 0, verified: 0, repaired: [], deleted: 0, failed: [], bytes: 0, durationMs: 0 };
+  const report: MigrateReport = { dryRun, copied: 0, skipped: 0, verified: 0, repaired: [], deleted: 0, failed: [], serverSide: 0, bytes: 0, durationMs: 0 };
   const checkpoint = opts.checkpoint && !dryRun ? await Checkpoint.open(opts.checkpoint.path, { ...opts.checkpoint.identity, prefix }) : undefined;
   let objects = 0;
   let fatal: StorageError | undefined;
 
   const copy = async (source: ObjectInfo): Promise<string> => {
-    const written = await transferObject(from, source.key, to);
+    const written = await to.copyFrom(from, source.key);
     report.bytes += written.size;
+    if (written.copiedBy === 'service') report.serverSide++;
     return written.sha256 as string;
   };
 

@@ -120,6 +120,23 @@ describe('stowage CLI on RGW', () => {
     raw.destroy();
   });
 
+  it('copies between two buckets of one service inside the service, and verifies the copies', { timeout: 300_000 }, async () => {
+    const other = rgwUrl(uniqueBucket('migrate-copy'));
+    const target = createStorageFromUrl(other);
+    await target.verify({ createBucket: true });
+    const res = await cli(['migrate', '--from', targetUrl, '--to', other, '--prefix', 'photos/7/', '--verify', '--json']);
+    assert.equal(res.code, 0, res.stderr);
+    const report = JSON.parse(res.stdout) as { copied: number; serverSide: number; verified: number; failed: unknown[] };
+    assert.ok(report.copied > 50, `copied ${report.copied}`);
+    assert.deepEqual([report.serverSide, report.verified, report.failed], [report.copied, report.copied, []]);
+    const copied = await snapshot(target);
+    const original = await snapshot(createStorageFromUrl(targetUrl));
+    for (const [key, value] of copied) assert.equal(value, original.get(key), key);
+    const streamed = JSON.parse((await cli(['cp', `${sourceUrl}#${keyOf(7)}`, `${other}#from-local.bin`, '--json'])).stdout) as { copiedBy: string };
+    assert.equal(streamed.copiedBy, 'stream', 'a local source is streamed');
+    await target.close();
+  });
+
   it('gc uploads finds an abandoned multipart upload and aborts it with --yes', async () => {
     const raw = rawS3Client();
     const { UploadId } = await raw.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'abandoned/video.mp4' }));

@@ -20,6 +20,8 @@ export interface ReplacedFields {
 
 /** What to copy. */
 export interface CopyRequest {
+  /** The source's bucket, when it is not this driver's (same service and credentials). */
+  fromBucket?: string;
   /** Full S3 keys. */
   from: string;
   to: string;
@@ -36,9 +38,9 @@ export interface CopyRequest {
 /** Part size of multipart copies: large, since the bytes never leave the service. */
 const COPY_PART_SIZE = 512 * 1024 * 1024;
 
-/** Copies within the bucket; returns the new object's ETag. */
+/** Copies within the service (from this bucket unless `fromBucket` says otherwise); returns the new object's ETag. */
 export async function copyObject(call: S3Call, o: ResolvedS3Options, req: CopyRequest): Promise<string | undefined> {
-  const source = `${o.bucket}/${encodeKeyPath(req.from)}`;
+  const source = `${req.fromBucket ?? o.bucket}/${encodeKeyPath(req.from)}`;
   const ifMatch = req.ifMatch === undefined ? undefined : `"${normalizeEtag(req.ifMatch)}"`;
   if (req.size <= o.multipartCopyThreshold) {
     const r = req.replace;

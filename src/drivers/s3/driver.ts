@@ -273,11 +273,26 @@ export class S3Driver implements Driver {
 
   /** Server-side copy keeping metadata and checksum (multipart copy above 5 GiB). */
   async copy(from: string, to: string): Promise<ObjectInfo> {
-    const source = await this.stat(from);
-    if (from === to) return source;
-    const sourceFields = { ...source, metadata: toS3Metadata(source.metadata, source.sha256) };
-    const etag = await copyObject(this.#call, this.options, { from: this.#s3Key(from), to: this.#s3Key(to), size: source.size, ifMatch: source.etag, sourceFields });
-    return { ...source, key: to, etag: normalizeEtag(etag ?? '') || source.etag, lastModified: new Date() };
+    if (from === to) return this.stat(from);
+    return this.#copyIn(this, from, to);
+  }
+
+  /**
+   * Copies an object of another S3 driver on the same service with the same keys
+   * (another bucket or prefix) inside the service: the bytes never pass through this
+   * process. Resolves undefined for any other source, which must then be streamed.
+   */
+  async copyFrom(source: Driver, from: string, to: string): Promise<ObjectInfo | undefined> {
+    if (!(source instanceof S3Driver) || !sameService(source.options, this.options)) return undefined;
+    return this.#copyIn(source, from, to);
+  }
+
+  /** Server-side copy of `source`'s `from` to this driver's `to`, guarded by the source's ETag. */
+  async #copyIn(source: S3Driver, from: string, to: string): Promise<ObjectInfo> {
+    const info = await source.stat(from);
+    const sourceFields = { ...info, metadata: toS3Metadata(info.metadata, info.sha256) };
+    const etag = await copyObject(this.#call, this.options, { fromBucket: source.options.bucket, from: source.options.prefix + from, to: this.#s3Key(to), size: info.size, ifMatch: info.etag, sourceFields });
+    return { ...info, key: to, etag: normalizeEtag(etag ?? '') || info.etag, lastModified: new Date() };
   }
 
   /**
@@ -356,6 +371,11 @@ export class S3Driver implements Driver {
   async close(): Promise<void> {
     this.#client.destroy();
   }
+}
+
+/** True when two drivers reach the same service with the same keys, so one may copy from the other's buckets. */
+function sameService(a: ResolvedS3Options, b: ResolvedS3Options): boolean {
+  return a.endpoint === b.endpoint && a.region === b.region && a.credentials?.accessKeyId === b.credentials?.accessKeyId && a.credentials?.secretAccessKey === b.credentials?.secretAccessKey;
 }
 
 /** Maps a failed condition to the code the caller asked about. */

@@ -223,10 +223,14 @@ export class Storage {
     });
   }
 
-  /** Iterates over every object under `prefix`, page by page, in byte order. */
-  async *listAll(opts: { prefix?: string } = {}): AsyncGenerator<ObjectInfo> {
+  /**
+   * Iterates over every object under `prefix`, page by page, in byte order. With
+   * `details: false` only key, size, etag and lastModified are reliable, which spares
+   * backends like S3 a request per object.
+   */
+  async *listAll(opts: { prefix?: string; details?: boolean } = {}): AsyncGenerator<ObjectInfo> {
     // Validated like list()'s prefix, so a bad one fails with the same context.
-    yield* this.#objects(await this.#run('list', undefined, async () => normalizePrefix(opts.prefix)), true);
+    yield* this.#objects(await this.#run('list', undefined, async () => normalizePrefix(opts.prefix)), opts.details ?? true);
   }
 
   /**

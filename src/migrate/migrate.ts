@@ -5,6 +5,8 @@
  *
  * - Objects already at the target with the same size and digest are skipped, so a run
  *   again is cheap and never duplicates; a checkpoint file spares even those checks.
+ *   The target is listed once beside the source, so only keys it holds with the same
+ *   size cost a request of their own.
  * - Each copy streams (memory stays bounded whatever the object size), or between two
  *   S3 locations of one service is made by the service itself; the target write is
  *   atomic either way, so a killed run leaves whole objects or none.
@@ -13,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { forEachConcurrently } from '../core/concurrency.js';
+import { compareKeys } from '../core/keys.js';
 import { isStorageError, StorageError } from '../core/errors.js';
 import type { Storage } from '../core/storage.js';
 import type { ObjectInfo } from '../core/types.js';
@@ -95,6 +98,25 @@ async function statOrUndefined(storage: Storage, key: string): Promise<ObjectInf
   }
 }
 
+/** A source object and the size of the target's object at its key (undefined: there is none). */
+interface Pair {
+  source: ObjectInfo;
+  targetSize: number | undefined;
+}
+
+/**
+ * Pairs each source object with the target's object at its key by walking both
+ * listings side by side (both are in byte order), so only keys the target holds with
+ * the same size need a request of their own, and memory stays bounded.
+ */
+async function* pairWithTarget(source: AsyncIterable<ObjectInfo>, target: AsyncIterator<ObjectInfo>): AsyncGenerator<Pair> {
+  let next = await target.next();
+  for await (const info of source) {
+    while (!next.done && compareKeys(next.value.key, info.key) < 0) next = await target.next();
+    yield { source: info, targetSize: !next.done && next.value.key === info.key ? next.value.size : undefined };
+  }
+}
+
 /** Copies every object under `prefix` from `from` to `to`; see the module comment. */
 export async function migrate(from: Storage, to: Storage, opts: MigrateOptions = {}): Promise<MigrateReport> {
   const started = performance.now();
@@ -115,12 +137,13 @@ export async function migrate(from: Storage, to: Storage, opts: MigrateOptions =
     return written.sha256 as string;
   };
 
-  const migrateOne = async (source: ObjectInfo): Promise<void> => {
+  const migrateOne = async ({ source, targetSize }: Pair): Promise<void> => {
     if (!verify && checkpoint?.has(source.key, source.size, source.sha256)) {
       report.skipped++;
       return;
     }
-    const target = await statOrUndefined(to, source.key);
+    // Only a target object of the same size can already be the copy: ask it for its digest.
+    const target = targetSize === source.size ? await statOrUndefined(to, source.key) : undefined;
     let digest = source.sha256;
     if (target && target.size === source.size && digest === undefined && target.sha256 !== undefined) {
       // Files put in place by other tools have no stored digest: hash them to compare.
@@ -154,9 +177,10 @@ export async function migrate(from: Storage, to: Storage, opts: MigrateOptions =
     }
   };
 
-  const step = async (source: ObjectInfo): Promise<void> => {
+  const step = async (pair: Pair): Promise<void> => {
+    const { source } = pair;
     try {
-      await migrateOne(source);
+      await migrateOne(pair);
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       report.failed.push({ key: source.key, reason });
@@ -166,7 +190,8 @@ export async function migrate(from: Storage, to: Storage, opts: MigrateOptions =
     opts.onProgress?.({ objects, bytes: report.bytes, copied: report.copied, skipped: report.skipped, failed: report.failed.length });
   };
   try {
-    await forEachConcurrently(from.listAll({ prefix }), concurrency, step, () => fatal !== undefined || opts.signal?.aborted === true);
+    const targetListing = to.listAll({ prefix, details: false })[Symbol.asyncIterator]();
+    await forEachConcurrently(pairWithTarget(from.listAll({ prefix }), targetListing), concurrency, step, () => fatal !== undefined || opts.signal?.aborted === true);
   } finally {
     await checkpoint?.close();
   }

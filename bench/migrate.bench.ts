@@ -9,7 +9,7 @@
  * copying and stores it with the object. The tree is written by the fs driver, so the
  * source objects carry their digests, as after any app's uploads.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +28,9 @@ for (const [bin, pkg] of [['aws', 'awscli'], ['rclone', 'rclone']]) {
 const server = benchS3Server();
 const { endpoint, accessKeyId, secretAccessKey } = server;
 const host = new URL(endpoint).host;
+
+// The CLI as users run it (`npx stowage`): compiled, not through tsx, whose start-up would be timed too.
+execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
 
 const dir = mkdtempSync(join(tmpdir(), 'stowage-bench-migrate-'));
 const root = join(dir, 'tree');
@@ -54,7 +57,7 @@ const rcloneEnv = { ...baseEnv, RCLONE_CONFIG_RGW_TYPE: 's3', RCLONE_CONFIG_RGW_
 try {
   const results: [string, number][] = [];
   const stowageBucket = await fresh('stowage');
-  results.push(['stowage migrate', await timed(() => run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'migrate', '--from', `local:${root}`, '--to', bucketUrl(stowageBucket), '--concurrency', String(concurrency)], { maxBuffer: 1 << 24 }))]);
+  results.push(['stowage migrate', await timed(() => run(process.execPath, ['dist/cli/main.js', 'migrate', '--from', `local:${root}`, '--to', bucketUrl(stowageBucket), '--concurrency', String(concurrency)], { maxBuffer: 1 << 24 }))]);
   const awsBucket = await fresh('aws');
   results.push(['aws s3 sync', await timed(() => run('aws', ['s3', 'sync', '--only-show-errors', '--exclude', '.stowage/*', root, `s3://${awsBucket}/`, '--endpoint-url', endpoint, '--region', 'us-east-1'], { env: awsEnv, maxBuffer: 1 << 24 }))]);
   const rcloneBucket = await fresh('rclone');

@@ -104,6 +104,7 @@ describe('stowage CLI', () => {
     assert.equal((await cli(['ls', '-r', dst, '--json'])).stdout.includes('"key"'), false, 'a dry run writes nothing');
     const real = await cli(['migrate', '--from', src, '--to', dst, '--concurrency', '4', '--delete-source', '--json']);
     assert.equal(real.code, 0, real.stderr);
+    assert.equal(real.stderr, '', 'no progress bar when stderr is not a terminal');
     const report = JSON.parse(real.stdout) as { copied: number; verified: number; deleted: number };
     assert.deepEqual([report.copied, report.verified, report.deleted], [40, 40, 40]);
     const moved = await createStorage({ driver: 'fs', root: join(dir, 'mig-dst') }).stat('m/7.bin');

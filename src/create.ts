@@ -47,8 +47,8 @@ export function createStorage(options: CreateStorageOptions = { driver: 'fs' }):
   switch (driver) {
     case 'fs':
     case 'local': {
-      const { root, fsync, readIo } = options as FsDriverOptions;
-      return new Storage(new FsDriver({ root, fsync, readIo }), storageOptions);
+      const { root, fsync, readIo, cacheBytes } = options as FsDriverOptions;
+      return new Storage(new FsDriver({ root, fsync, readIo, cacheBytes }), storageOptions);
     }
     case 'memory':
       return new Storage(new MemoryDriver(), storageOptions);
@@ -116,8 +116,10 @@ function storageFromConfig(config: ReturnType<typeof parseStorageEnv>, common: S
       return createStorage({ driver: 'memory', ...common });
     case 's3':
       return s3FromEnv(config.s3, common);
-    default:
-      return createStorage({ driver: 'fs', root: config.local.path, fsync: config.local.fsync, readIo: config.local.readIo, ...common });
+    default: {
+      const { path, fsync, readIo, cacheBytes } = config.local;
+      return createStorage({ driver: 'fs', root: path, fsync, readIo, cacheBytes, ...common });
+    }
   }
 }
 

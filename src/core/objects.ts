@@ -3,8 +3,9 @@
  * from content, and content-type guessing.
  */
 import mime from 'mime';
+import { Readable } from 'node:stream';
 import { StorageError } from './errors.js';
-import type { ByteRange, ObjectInfo, ResolvedRange } from './types.js';
+import type { ByteRange, ObjectInfo, ObjectStream, ResolvedRange } from './types.js';
 
 /** The content type used when none is given and the key's extension is unknown. */
 export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
@@ -98,4 +99,26 @@ export function attachmentDisposition(filename: string): string {
 /** What a copy of an object carries over: its type, user metadata and stored headers. */
 export function copyAttributes(info: ObjectInfo): { contentType: string; metadata: Record<string, string>; cacheControl?: string; contentDisposition?: string } {
   return { contentType: info.contentType, metadata: info.metadata, cacheControl: info.cacheControl, contentDisposition: info.contentDisposition };
+}
+
+/**
+ * The result of a read whose bytes are already in memory: `bytes` is set, and `stream`
+ * is built only when someone asks for it (a getter), since most callers of small
+ * reads (the HTTP service, `Storage.get`) take the bytes and never need one.
+ */
+export function bufferedObject(bytes: Buffer, info: ObjectInfo, range: ResolvedRange | undefined, signal?: AbortSignal): ObjectStream {
+  let stream: Readable | undefined;
+  return {
+    bytes,
+    info,
+    range,
+    get stream() {
+      return (stream ??= Readable.from([bytes], { objectMode: false, signal }));
+    },
+  };
+}
+
+/** A deep copy of an object's info, for handing out info a driver keeps, which callers may change. */
+export function cloneInfo(info: ObjectInfo): ObjectInfo {
+  return { ...info, metadata: { ...info.metadata }, lastModified: new Date(info.lastModified) };
 }

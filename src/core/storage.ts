@@ -137,7 +137,10 @@ export class Storage {
 
   /** Reads a whole object (or a range of it) into memory. A missing key rejects with E_NOT_FOUND. */
   async get(key: string, opts: GetOptions = {}): Promise<Buffer> {
-    return this.#run('get', key, async () => readAll((await this.driver.read(normalizeKey(key), opts)).stream));
+    return this.#run('get', key, async () => {
+      const object = await this.driver.read(normalizeKey(key), opts);
+      return object.bytes ?? readAll(object.stream);
+    });
   }
 
   /**

@@ -77,6 +77,13 @@ export interface ObjectStream {
   info: ObjectInfo;
   /** The resolved range when one was requested. */
   range?: ResolvedRange;
+  /**
+   * The same bytes `stream` yields, when the driver read them into memory anyway (small
+   * objects). Taking `bytes` instead of reading `stream` saves building a stream, which
+   * costs more than the read itself for small responses. Callers may keep or change
+   * these bytes: they are the caller's own copy.
+   */
+  bytes?: Buffer;
 }
 
 /** Options for `list`. */

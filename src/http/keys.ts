@@ -9,9 +9,12 @@ import { normalizeKey } from '../core/keys.js';
 
 /** The key after `routePrefix` (e.g. `/api/objects/`) in a raw request URL. */
 export function keyFromUrl(rawUrl: string, routePrefix: string): string {
-  const path = rawUrl.split('?')[0] ?? '';
+  const query = rawUrl.indexOf('?');
+  const path = query === -1 ? rawUrl : rawUrl.slice(0, query);
   const at = path.indexOf(routePrefix);
   const encoded = at === -1 ? '' : path.slice(at + routePrefix.length);
+  // Most keys have nothing encoded: they are their own decoding.
+  if (!encoded.includes('%')) return normalizeKey(encoded);
   const segments = encoded.split('/').map((segment) => {
     let decoded: string;
     try {

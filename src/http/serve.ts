@@ -82,15 +82,16 @@ export async function sendObject(storage: Storage, key: string, request: Fastify
   }
   const range = parseRange(request.headers.range);
   try {
-    const { stream, info, range: resolved } = await storage.getStream(key, { range });
+    const object = await storage.getStream(key, { range });
+    const { info, range: resolved } = object;
     setObjectHeaders(reply, info, opts);
     if (resolved) {
       void reply.header('content-range', `bytes ${resolved.start}-${resolved.end}/${info.size}`);
       void reply.header('content-length', String(resolved.end - resolved.start + 1));
-      return reply.status(206).send(stream);
+      return reply.status(206).send(object.bytes ?? object.stream);
     }
     void reply.header('content-length', String(info.size));
-    return reply.status(200).send(info.size <= SMALL_BODY_BYTES ? await buffered(stream) : stream);
+    return reply.status(200).send(object.bytes ?? (info.size <= SMALL_BODY_BYTES ? await buffered(object.stream) : object.stream));
   } catch (err) {
     if (!isStorageError(err, 'E_RANGE_NOT_SATISFIABLE')) throw err;
     const info = await storage.stat(key);

@@ -33,21 +33,42 @@ export function storageMetrics(registry: Registry): StorageMetrics {
   };
 }
 
+/**
+ * A metric's child for a list of label values (in the metric's label order), created
+ * on first use and reused after: prom-client hashes the label object on every plain
+ * `inc({...})` or `observe({...})`, a cost per request that shows in the throughput of
+ * small requests. Children appear in the output only once used, as plain calls do.
+ */
+export function labelled<Child>(metric: { labels(...values: string[]): Child }): (...values: string[]) => Child {
+  const children = new Map<string, Child>();
+  return (...values) => {
+    const id = values.join('\0');
+    let child = children.get(id);
+    if (child === undefined) children.set(id, (child = metric.labels(...values)));
+    return child;
+  };
+}
+
 /** Wraps `driver` so every call is measured. */
 export function withMetrics(driver: Driver, metrics: StorageMetrics): Driver {
-  const timed = <A extends unknown[], R>(operation: string, fn: (...args: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
-      const stop = metrics.latency.startTimer({ backend: driver.name, operation });
+  const latency = labelled(metrics.latency);
+  const errors = labelled(metrics.errors);
+  const timed = <A extends unknown[], R>(operation: string, fn: (...args: A) => Promise<R>) => {
+    // The common outcome's child, looked up once: this wrapper runs on every storage call.
+    let ok: ReturnType<typeof latency> | undefined;
+    return async (...args: A): Promise<R> => {
+      const start = performance.now();
       try {
         const result = await fn(...args);
-        stop({ outcome: 'ok' });
+        (ok ??= latency(driver.name, operation, 'ok')).observe((performance.now() - start) / 1000);
         return result;
       } catch (err) {
-        stop({ outcome: 'error' });
-        metrics.errors.inc({ backend: driver.name, operation, code: isStorageError(err) ? err.code : 'UNKNOWN' });
+        latency(driver.name, operation, 'error').observe((performance.now() - start) / 1000);
+        errors(driver.name, operation, isStorageError(err) ? err.code : 'UNKNOWN').inc();
         throw err;
       }
     };
+  };
   const wrapped: Driver = {
     name: driver.name,
     capabilities: driver.capabilities,

@@ -47,8 +47,27 @@ export function readCases(storage: StorageGetter): void {
       assert.equal((await collect(stream)).toString(), expected);
       assert.deepEqual(range, resolved);
       assert.equal(info.size, 20);
+      // A driver that hands over the bytes too hands over the same ones.
+      const { bytes } = await storage().getStream('r.txt', opts);
+      if (bytes) assert.equal(bytes.toString(), expected);
     });
   }
+
+  it('hands over bytes, when it gives them, that are the caller's own and match the stream', async () => {
+    const big = Buffer.alloc(300 * 1024, 7);
+    await storage().put('b.bin', big);
+    for (const key of ['r.txt', 'b.bin']) {
+      if (key === 'r.txt') await storage().put('r.txt', TEXT);
+      const expected = key === 'r.txt' ? Buffer.from(TEXT) : big;
+      const first = await storage().getStream(key);
+      if (first.bytes) {
+        assert.deepEqual(first.bytes, expected);
+        first.bytes.fill(0);
+      }
+      assert.deepEqual(await collect((await storage().getStream(key)).stream), expected);
+      assert.deepEqual(await storage().get(key), expected);
+    }
+  });
 
   it('rejects a range starting past the end', async () => {
     await storage().put('r.txt', TEXT);

@@ -34,8 +34,8 @@ describe('parseStorageEnv', () => {
   });
 
   it('reads every variable', () => {
-    const c = parseStorageEnv({ STORAGE_BACKEND: 'memory', STORAGE_LOCAL_PATH: '/srv/files', STORAGE_LOCAL_FSYNC: 'false', STORAGE_LOCAL_READ_IO: 'async', STORAGE_PUBLIC_URL: 'https://cdn.example.com', STORAGE_SIGNING_SECRET: 's'.repeat(32) });
-    assert.deepEqual(c, { backend: 'memory', local: { path: '/srv/files', fsync: false, readIo: 'async' }, s3: {}, publicUrl: 'https://cdn.example.com', signingSecret: 's'.repeat(32) });
+    const c = parseStorageEnv({ STORAGE_BACKEND: 'memory', STORAGE_LOCAL_PATH: '/srv/files', STORAGE_LOCAL_FSYNC: 'false', STORAGE_LOCAL_READ_IO: 'async', STORAGE_LOCAL_CACHE_MB: '8', STORAGE_PUBLIC_URL: 'https://cdn.example.com', STORAGE_SIGNING_SECRET: 's'.repeat(32) });
+    assert.deepEqual(c, { backend: 'memory', local: { path: '/srv/files', fsync: false, readIo: 'async', cacheBytes: 8 * 1024 * 1024 }, s3: {}, publicUrl: 'https://cdn.example.com', signingSecret: 's'.repeat(32) });
   });
 
   it('names the variable and what is allowed', () => {
@@ -45,6 +45,9 @@ describe('parseStorageEnv', () => {
     configError(() => parseStorageEnv({ STORAGE_PUBLIC_URL: 'ftp://x' }), 'STORAGE_PUBLIC_URL', 'http');
     configError(() => parseStorageEnv({ STORAGE_LOCAL_FSYNC: 'maybe' }), 'STORAGE_LOCAL_FSYNC', 'true or false');
     configError(() => parseStorageEnv({ STORAGE_LOCAL_READ_IO: 'threads' }), 'STORAGE_LOCAL_READ_IO', 'sync or async');
+    configError(() => parseStorageEnv({ STORAGE_LOCAL_CACHE_MB: 'lots' }), 'STORAGE_LOCAL_CACHE_MB', 'number');
+    configError(() => parseStorageEnv({ STORAGE_LOCAL_CACHE_MB: '-1' }), 'STORAGE_LOCAL_CACHE_MB', '0 (off) or more');
+    configError(() => parseStorageEnv({ STORAGE_LOCAL_CACHE_MB: '1.5' }), 'STORAGE_LOCAL_CACHE_MB', 'whole number');
   });
 
   it('never echoes a secret in the error', () => {

@@ -6,16 +6,16 @@
  * crash leaves the previous version intact. See layout.ts for where files live and
  * sidecar.ts for how metadata stays consistent with the bytes.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import { copyFile, open, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PutBody, type PutBodyChecks } from '../../core/body.js';
 import { StorageError } from '../../core/errors.js';
 import { collectPage, listStart } from '../../core/listing.js';
-import { checkWritePreconditions, notFound, resolveRange, tooLarge } from '../../core/objects.js';
+import { bufferedObject, checkWritePreconditions, notFound, resolveRange, tooLarge } from '../../core/objects.js';
 import type { Capabilities, Driver, DriverListOptions, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream } from '../../core/types.js';
+import { SmallObjectCache, type CacheStats } from './cache.js';
 import { errnoCode, fsError } from './errors.js';
 import { renameOverDir, statFile, writeBody } from './io.js';
 import { INTERNAL_DIR, FsLayout } from './layout.js';
@@ -36,7 +36,17 @@ export interface FsDriverOptions {
    * pool, never blocking the event loop, for network filesystems. See read-io.ts.
    */
   readIo?: ReadIoMode;
+  /**
+   * Memory for the small-object cache, in bytes: objects up to 64 KiB that are read
+   * are kept, and served after one stat proves the file unchanged (see cache.ts).
+   * Default 32 MiB with `readIo: 'sync'`, 0 (off) with `async`, whose network
+   * filesystems may stamp files by another machine's clock. 0 turns it off.
+   */
+  cacheBytes?: number;
 }
+
+/** Default memory of the small-object cache on local disks. */
+export const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024;
 
 /** Most bytes one path component may have on common filesystems (ext4, XFS, APFS, NTFS). */
 const MAX_SEGMENT_BYTES = 255;
@@ -71,7 +81,10 @@ export class FsDriver implements Driver {
   readonly #rootOption: string;
   readonly #durable: boolean;
   readonly #io: ReadIo;
+  readonly #cache: SmallObjectCache | undefined;
   #ready: Promise<{ layout: FsLayout; locks: KeyLocks }> | undefined;
+  /** What #ready resolved to, so hot paths need not await it. */
+  #opened: { layout: FsLayout; locks: KeyLocks } | undefined;
 
   constructor(options: FsDriverOptions = {}) {
     this.#rootOption = options.root ?? './uploads';
@@ -79,12 +92,22 @@ export class FsDriver implements Driver {
     const mode = options.readIo ?? 'sync';
     if (mode !== 'sync' && mode !== 'async') throw new StorageError('E_CONFIG_INVALID', `readIo must be "sync" or "async", got ${JSON.stringify(mode)}`);
     this.#io = readIo(mode);
+    const cacheBytes = options.cacheBytes ?? (mode === 'sync' ? DEFAULT_CACHE_BYTES : 0);
+    if (!Number.isSafeInteger(cacheBytes) || cacheBytes < 0) {
+      throw new StorageError('E_CONFIG_INVALID', `cacheBytes must be a whole number of bytes, 0 or more, got ${JSON.stringify(cacheBytes)}`);
+    }
+    this.#cache = cacheBytes > 0 ? new SmallObjectCache(cacheBytes) : undefined;
+  }
+
+  /** Counters of the small-object cache (hits, misses, entries, bytes); undefined when it is off. */
+  get cacheStats(): CacheStats | undefined {
+    return this.#cache?.stats;
   }
 
   /** Prepares the root on first use; a failure is reported on every call until it succeeds. */
   async #open(): Promise<{ layout: FsLayout; locks: KeyLocks }> {
     this.#ready ??= FsLayout.open(this.#rootOption).then(
-      (layout) => ({ layout, locks: new KeyLocks(layout.locksDir) }),
+      (layout) => (this.#opened = { layout, locks: new KeyLocks(layout.locksDir) }),
       (err: unknown) => {
         this.#ready = undefined;
         throw err;
@@ -95,11 +118,12 @@ export class FsDriver implements Driver {
 
   /** Rejects keys the filesystem cannot hold: the reserved `.stowage/` area and over-long segments. */
   #checkKey(key: string): void {
-    const segments = key.split('/');
-    if (segments[0] === INTERNAL_DIR) {
+    if (key === INTERNAL_DIR || key.startsWith(`${INTERNAL_DIR}/`)) {
       throw new StorageError('E_INVALID_KEY', `invalid key ${JSON.stringify(key)}: "${INTERNAL_DIR}/" is reserved by the filesystem backend`, { key });
     }
-    const long = segments.find((s) => Buffer.byteLength(s) > MAX_SEGMENT_BYTES);
+    // A UTF-16 code unit is at most 3 UTF-8 bytes: short keys cannot have a long segment.
+    if (key.length * 3 <= MAX_SEGMENT_BYTES) return;
+    const long = key.split('/').find((s) => Buffer.byteLength(s) > MAX_SEGMENT_BYTES);
     if (long !== undefined) {
       throw new StorageError('E_INVALID_KEY', `invalid key ${JSON.stringify(key)}: a segment is ${Buffer.byteLength(long)} bytes; the filesystem allows ${MAX_SEGMENT_BYTES}`, { key });
     }
@@ -235,20 +259,32 @@ export class FsDriver implements Driver {
     return objectInfo(key, stats, sidecar);
   }
 
-  /** The real path of the key's data file, or E_NOT_FOUND (also for folders and symlinks leading out of the root). */
-  async #locate(key: string): Promise<string> {
+  /** Checks the key and opens the root, then waits for the event loop's turn (see ReadIo.turn). */
+  async #prepare(key: string): Promise<FsLayout> {
     this.#checkKey(key);
-    const { layout } = await this.#open();
+    const { layout } = this.#opened ?? (await this.#open());
     await this.#io.turn();
+    return layout;
+  }
+
+  /** The real path of the key's data file, or E_NOT_FOUND (also for folders and symlinks leading out of the root). */
+  async #resolve(layout: FsLayout, key: string): Promise<string> {
     const real = await layout.resolveInside(layout.dataPath(key), this.#io);
     if (real === undefined) throw notFound(key);
     return real;
   }
 
+  async #locate(key: string): Promise<string> {
+    return this.#resolve(await this.#prepare(key), key);
+  }
+
   /** Returns the info; a missing key (or a folder) rejects with E_NOT_FOUND. */
   async stat(key: string): Promise<ObjectInfo> {
     try {
-      const real = await this.#locate(key);
+      const layout = await this.#prepare(key);
+      const cached = await this.#cache?.stat(key, layout.dataPath(key), this.#io);
+      if (cached) return cached;
+      const real = await this.#resolve(layout, key);
       return await this.#describe(key, () => statFile(real, key, this.#io));
     } catch (err) {
       throw errnoCode(err) === 'ENOENT' ? notFound(key) : fsError(err, `cannot stat ${JSON.stringify(key)}`, key);
@@ -263,7 +299,12 @@ export class FsDriver implements Driver {
     const io = this.#io;
     let fd: number | undefined;
     try {
-      const real = await this.#locate(key);
+      const layout = await this.#prepare(key);
+      const cached = await this.#cache?.read(key, layout.dataPath(key), io, opts.range);
+      if (cached) return bufferedObject(cached.bytes, cached.info, cached.range, opts.signal);
+      const readStartedAt = Date.now();
+      const real = await this.#resolve(layout, key);
+      let opened: Stats | undefined;
       const info = await this.#describe(key, async () => {
         // A retry of the binding check reopens the file. Forget the old descriptor before
         // closing it, so a failure below never closes it twice.
@@ -273,6 +314,7 @@ export class FsDriver implements Driver {
         fd = await io.open(real);
         const st = await io.fstat(fd);
         if (!st.isFile()) throw notFound(key);
+        opened = st;
         return { size: st.size, mtimeMs: st.mtimeMs };
       });
       const range = opts.range ? resolveRange(opts.range, info.size) : undefined;
@@ -283,7 +325,8 @@ export class FsDriver implements Driver {
       if (length <= SMALL_READ_BYTES) {
         // Small objects: one read on the open file beats a stream's extra round trips.
         const bytes = await io.read(open, length, start).finally(() => io.close(open));
-        return { stream: Readable.from([bytes], { objectMode: false }), info, range };
+        if (!range && opened) this.#cache?.offer(key, opened, info, bytes, readStartedAt);
+        return bufferedObject(bytes, info, range, opts.signal);
       }
       const stream = createReadStream(real, { fd: open, start: range?.start, end: range?.end, highWaterMark: READ_HIGH_WATER_MARK, signal: opts.signal });
       return { stream, info, range };

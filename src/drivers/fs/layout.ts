@@ -86,7 +86,8 @@ export class FsLayout {
 
   /** The data file of a key. Keys are normalized, so joining cannot leave the root. */
   dataPath(key: string): string {
-    return join(this.root, ...key.split('/'));
+    // Normalized keys have no empty, "." or ".." segments: on POSIX, joining is concatenation.
+    return sep === '/' ? `${this.root}/${key}` : join(this.root, ...key.split('/'));
   }
 
   /** The sidecar file of a key. */

@@ -12,7 +12,6 @@
  * Writes are always asynchronous. Large bodies are streamed asynchronously in both modes.
  */
 import { close, closeSync, fstat, fstatSync, open, openSync, read, readSync, realpath, realpathSync, stat, statSync, type Stats } from 'node:fs';
-import { setImmediate } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
 /** How the fs driver's read path runs its system calls; see the module comment. */
@@ -53,9 +52,18 @@ const asyncIo: ReadIo = {
   close: promisify(close),
 };
 
+/** The next turn of the event loop, one promise shared by everyone waiting for it. */
+let nextTurn: Promise<void> | undefined;
+
 /** Event-loop calls; a failing call rejects like its asynchronous twin. */
 const syncIo: ReadIo = {
-  turn: () => setImmediate(),
+  turn: () =>
+    (nextTurn ??= new Promise((resolve) =>
+      setImmediate(() => {
+        nextTurn = undefined;
+        resolve();
+      }),
+    )),
   realpath: async (path) => realpathSync.native(path),
   stat: async (path) => statSync(path),
   open: async (path) => openSync(path, 'r'),

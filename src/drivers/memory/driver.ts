@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import type { PutBody } from '../../core/body.js';
 import { compareKeys } from '../../core/keys.js';
 import { collectPage, listStart, type ListEntry } from '../../core/listing.js';
-import { checkWritePreconditions, etagFromSha256, notFound, resolveRange } from '../../core/objects.js';
+import { bufferedObject, checkWritePreconditions, cloneInfo, etagFromSha256, notFound, resolveRange } from '../../core/objects.js';
 import type { Capabilities, Driver, DriverListOptions, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream } from '../../core/types.js';
 import { SortedKeys } from './sorted-keys.js';
 
@@ -67,12 +67,16 @@ export class MemoryDriver implements Driver {
     return cloneInfo(this.#get(key).info);
   }
 
-  /** Streams copies of the stored bytes, so callers can never mutate the store. */
+  /**
+   * Streams copies of the stored bytes, so callers can never mutate the store. A read
+   * of one chunk or less is handed over as bytes, without a stream.
+   */
   async read(key: string, opts: GetOptions): Promise<ObjectStream> {
     const { data, info } = this.#get(key);
     const range = opts.range ? resolveRange(opts.range, info.size) : undefined;
     const start = range?.start ?? 0;
     const end = range ? range.end + 1 : data.length;
+    if (end - start <= READ_CHUNK) return bufferedObject(Buffer.from(data.subarray(start, end)), cloneInfo(info), range, opts.signal);
     function* chunks(): Generator<Buffer> {
       for (let at = start; at < end; at += READ_CHUNK) yield Buffer.from(data.subarray(at, Math.min(end, at + READ_CHUNK)));
     }
@@ -121,8 +125,4 @@ export class MemoryDriver implements Driver {
   async check(): Promise<Record<string, unknown>> {
     return { objects: this.#objects.size };
   }
-}
-
-function cloneInfo(info: ObjectInfo): ObjectInfo {
-  return { ...info, metadata: { ...info.metadata }, lastModified: new Date(info.lastModified) };
 }

@@ -1,0 +1,150 @@
+/**
+ * The fs driver's small-object cache: the bytes and info of recently read small
+ * objects, so reading a hot object costs one stat instead of a realpath, an open, an
+ * fstat, a read, a close and a sidecar read. nginx keeps a similar cache of open files;
+ * this one holds the bytes too, since small objects are what apps read most (avatars,
+ * thumbnails, icons).
+ *
+ * Every hit is validated by a stat of the key's path: an entry is used only while the
+ * path still leads to the same file (device and inode) with the same size, mtime and
+ * ctime. Our own writes replace a file by a rename (a new inode), a delete removes the
+ * path, and any other writer moves ctime, which no one can set by hand. So there is
+ * nothing to invalidate: a stale entry never matches and is dropped on its next lookup.
+ * Reaching the same inode also keeps the driver's containment guarantee, since the entry
+ * was made after the full realpath check of that very file.
+ *
+ * Timestamps have a granularity (a kernel tick on Linux, 2 s on FAT), so a file changed
+ * in place twice within one tick could keep its ctime. As git does for its index ("racy
+ * git"), a file is cached only when its ctime is at least {@link SETTLE_MS} older than
+ * the read that fills the entry: any later change then gives it a different ctime.
+ */
+import type { Stats } from 'node:fs';
+import { cloneInfo, resolveRange } from '../../core/objects.js';
+import type { ByteRange, ObjectInfo, ResolvedRange } from '../../core/types.js';
+import type { ReadIo } from './read-io.js';
+
+/** Objects up to this size are cached; larger ones stream from disk every time. */
+export const CACHEABLE_BYTES = 64 * 1024;
+/** How much older than the filling read a file's ctime must be (covers FAT's 2 s timestamps). */
+export const SETTLE_MS = 2000;
+
+/** The identity and times of a file, as its stat reports them. */
+type FileStamp = Pick<Stats, 'dev' | 'ino' | 'size' | 'mtimeMs' | 'ctimeMs'>;
+
+interface Entry {
+  stamp: FileStamp;
+  info: ObjectInfo;
+  bytes: Buffer;
+}
+
+/** What a cache hit gives: the caller's own copies, safe to change. */
+export interface CachedRead {
+  info: ObjectInfo;
+  bytes: Buffer;
+  range?: ResolvedRange;
+}
+
+/** Counters of a cache, for monitoring. */
+export interface CacheStats {
+  /** Reads and stats answered from the cache. */
+  hits: number;
+  /** Lookups that went to disk: not cached, or changed on disk since. */
+  misses: number;
+  /** Objects cached now. */
+  entries: number;
+  /** Bytes of object content cached now. */
+  bytes: number;
+  /** The most bytes of content it holds. */
+  maxBytes: number;
+}
+
+function sameFile(a: FileStamp, b: FileStamp): boolean {
+  return a.ino === b.ino && a.dev === b.dev && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
+}
+
+/** A byte-bounded least-recently-used cache of small objects, validated by stat on every hit. */
+export class SmallObjectCache {
+  readonly #maxBytes: number;
+  /** In least-recently-used order: a hit moves its entry to the end. */
+  readonly #entries = new Map<string, Entry>();
+  #bytes = 0;
+  #hits = 0;
+  #misses = 0;
+
+  constructor(maxBytes: number) {
+    this.#maxBytes = maxBytes;
+  }
+
+  /** The current counters. */
+  get stats(): CacheStats {
+    return { hits: this.#hits, misses: this.#misses, entries: this.#entries.size, bytes: this.#bytes, maxBytes: this.#maxBytes };
+  }
+
+  /**
+   * The object at `key` when its entry still matches the file at `path`; otherwise
+   * undefined, and a stale entry is dropped. With `range`, the bytes of that range
+   * (E_RANGE_NOT_SATISFIABLE past the end, as a read from disk would be).
+   */
+  async read(key: string, path: string, io: ReadIo, range?: ByteRange): Promise<CachedRead | undefined> {
+    const entry = await this.#valid(key, path, io);
+    if (!entry) return undefined;
+    const resolved = range ? resolveRange(range, entry.info.size) : undefined;
+    // Copies: callers own what they get, and the entry must survive whatever they do with it.
+    const bytes = Buffer.from(resolved ? entry.bytes.subarray(resolved.start, resolved.end + 1) : entry.bytes);
+    return { info: cloneInfo(entry.info), bytes, range: resolved };
+  }
+
+  /** The info of the object at `key` when its entry still matches the file at `path`. */
+  async stat(key: string, path: string, io: ReadIo): Promise<ObjectInfo | undefined> {
+    const entry = await this.#valid(key, path, io);
+    return entry && cloneInfo(entry.info);
+  }
+
+  async #valid(key: string, path: string, io: ReadIo): Promise<Entry | undefined> {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) {
+      this.#misses++;
+      return undefined;
+    }
+    let current: FileStamp | undefined;
+    try {
+      current = await io.stat(path);
+    } catch {
+      current = undefined; // gone, or no longer reachable: the disk path decides what to report
+    }
+    if (current === undefined || !sameFile(entry.stamp, current)) {
+      this.#drop(key, entry);
+      this.#misses++;
+      return undefined;
+    }
+    this.#hits++;
+    this.#entries.delete(key);
+    this.#entries.set(key, entry);
+    return entry;
+  }
+
+  /**
+   * Offers a whole object just read from a file with stats `stamp`, the read having
+   * started at `readStartedAt` (epoch ms, taken before the file was opened). It is kept
+   * when small enough and settled (see the module comment), evicting the least recently
+   * used entries to stay within the budget.
+   */
+  offer(key: string, stamp: FileStamp, info: ObjectInfo, bytes: Buffer, readStartedAt: number): void {
+    if (bytes.length > CACHEABLE_BYTES || bytes.length > this.#maxBytes || bytes.length !== stamp.size) return;
+    if (stamp.ctimeMs > readStartedAt - SETTLE_MS) return;
+    const previous = this.#entries.get(key);
+    if (previous) this.#drop(key, previous);
+    const { dev, ino, size, mtimeMs, ctimeMs } = stamp;
+    this.#entries.set(key, { stamp: { dev, ino, size, mtimeMs, ctimeMs }, info: cloneInfo(info), bytes: Buffer.from(bytes) });
+    this.#bytes += bytes.length;
+    for (const [oldest, entry] of this.#entries) {
+      if (this.#bytes <= this.#maxBytes) break;
+      this.#drop(oldest, entry);
+    }
+  }
+
+  #drop(key: string, entry: Entry): void {
+    this.#entries.delete(key);
+    this.#bytes -= entry.bytes.length;
+  }
+}

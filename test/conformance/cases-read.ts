@@ -53,7 +53,7 @@ export function readCases(storage: StorageGetter): void {
     });
   }
 
-  it('hands over bytes, when it gives them, that are the caller's own and match the stream', async () => {
+  it('hands over bytes, when it gives them, that belong to the caller and match the stream', async () => {
     const big = Buffer.alloc(300 * 1024, 7);
     await storage().put('b.bin', big);
     for (const key of ['r.txt', 'b.bin']) {

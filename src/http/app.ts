@@ -91,19 +91,20 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       void (reply as FastifyReply).status(400).send(errorBody('E_INVALID_ARGUMENT', `bad request: ${err.message}`, request.id));
     },
   });
+  let storage = opts.storage;
+  if (opts.metrics !== false) {
+    const registry = new Registry();
+    // First, so that every route after it is labelled in the request metrics.
+    installMetrics(app, registry);
+    const measured = storageMetrics(registry);
+    storage = storage.withDriver((driver) => withMetrics(driver, measured));
+  }
   // OpenAPI from the route schemas; registered before the routes so it sees them all.
   await app.register(swagger, {
     openapi: { info: { title: 'Stowage', description: 'Object storage over HTTP: uploads, downloads, listings and presigned transfers.', version: PACKAGE_VERSION } },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  let storage = opts.storage;
-  if (opts.metrics !== false) {
-    const registry = new Registry();
-    const measured = storageMetrics(registry);
-    storage = storage.withDriver((driver) => withMetrics(driver, measured));
-    installMetrics(app, registry);
-  }
   await app.register(stowageRoutes, { ...opts, storage });
   return app;
 }

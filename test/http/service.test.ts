@@ -153,6 +153,29 @@ describe('http: metrics', () => {
     assert.match(text, /stowage_storage_errors_total\{backend="fs",operation="read",code="E_NOT_FOUND"\} [1-9]/);
     assert.ok(!text.includes('metrics/a.txt'), 'keys never become labels');
   });
+
+  it('counts each response once, by its final status, with exact byte counts, unmatched routes included', async () => {
+    const value = (text: string, series: string) => Number(new RegExp(`^${series.replace(/[{}()*/.]/g, '\\$&')} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    const scrape = async () => (await fetch(url('/metrics'))).text();
+    const get = 'stowage_http_requests_total{method="GET",route="/api/objects/*",status="200"}';
+    const head = 'stowage_http_requests_total{method="HEAD",route="/api/objects/*",status="200"}';
+    const unmatched = 'stowage_http_requests_total{method="GET",route="unmatched",status="404"}';
+    const docs = 'stowage_http_requests_total{method="GET",route="/openapi.json",status="200"}';
+    const out = 'stowage_http_response_bytes_total{route="/api/objects/*"}';
+    await fetch(url('/api/objects/metrics/b.txt'), { method: 'PUT', body: 'twelve bytes' });
+    const before = await scrape();
+    await (await fetch(url('/api/objects/metrics/b.txt'))).arrayBuffer();
+    await (await fetch(url('/api/objects/metrics/b.txt'))).arrayBuffer();
+    await fetch(url('/api/objects/metrics/b.txt'), { method: 'HEAD' });
+    await (await fetch(url('/no/such/route'))).arrayBuffer();
+    await (await fetch(url('/openapi.json'))).arrayBuffer();
+    const after = await scrape();
+    assert.equal(value(after, get) - value(before, get), 2);
+    assert.equal(value(after, head) - value(before, head), 1);
+    assert.equal(value(after, unmatched) - value(before, unmatched), 1);
+    assert.equal(value(after, docs) - value(before, docs), 1);
+    assert.equal(value(after, out) - value(before, out), 24, 'two bodies of 12 bytes; HEAD sends none');
+  });
 });
 
 describe('http: bad input', () => {

@@ -33,38 +33,21 @@ export function storageMetrics(registry: Registry): StorageMetrics {
   };
 }
 
-/**
- * A metric's child for a list of label values (in the metric's label order), created
- * on first use and reused after: prom-client hashes the label object on every plain
- * `inc({...})` or `observe({...})`, a cost per request that shows in the throughput of
- * small requests. Children appear in the output only once used, as plain calls do.
- */
-export function labelled<Child>(metric: { labels(...values: string[]): Child }): (...values: string[]) => Child {
-  const children = new Map<string, Child>();
-  return (...values) => {
-    const id = values.join('\0');
-    let child = children.get(id);
-    if (child === undefined) children.set(id, (child = metric.labels(...values)));
-    return child;
-  };
-}
-
 /** Wraps `driver` so every call is measured. */
 export function withMetrics(driver: Driver, metrics: StorageMetrics): Driver {
-  const latency = labelled(metrics.latency);
-  const errors = labelled(metrics.errors);
   const timed = <A extends unknown[], R>(operation: string, fn: (...args: A) => Promise<R>) => {
-    // The common outcome's child, looked up once: this wrapper runs on every storage call.
-    let ok: ReturnType<typeof latency> | undefined;
+    // Label objects made once per operation, not per call: this wrapper runs on every storage call.
+    const ok = { backend: driver.name, operation, outcome: 'ok' };
+    const failed = { ...ok, outcome: 'error' };
     return async (...args: A): Promise<R> => {
       const start = performance.now();
       try {
         const result = await fn(...args);
-        (ok ??= latency(driver.name, operation, 'ok')).observe((performance.now() - start) / 1000);
+        metrics.latency.observe(ok, (performance.now() - start) / 1000);
         return result;
       } catch (err) {
-        latency(driver.name, operation, 'error').observe((performance.now() - start) / 1000);
-        errors(driver.name, operation, isStorageError(err) ? err.code : 'UNKNOWN').inc();
+        metrics.latency.observe(failed, (performance.now() - start) / 1000);
+        metrics.errors.inc({ backend: driver.name, operation, code: isStorageError(err) ? err.code : 'UNKNOWN' });
         throw err;
       }
     };

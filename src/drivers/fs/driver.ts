@@ -18,38 +18,13 @@ import type { Capabilities, Driver, DriverListOptions, DriverPutOptions, GetOpti
 import { SmallObjectCache, type CacheStats } from './cache.js';
 import { errnoCode, fsError } from './errors.js';
 import { renameOverDir, statFile, writeBody } from './io.js';
-import { INTERNAL_DIR, FsLayout } from './layout.js';
+import { checkKeyFits, FsLayout, MAX_SEGMENT_BYTES } from './layout.js';
 import { KeyLocks } from './lock.js';
 import { isBound, objectInfo, readSidecar, sealStaged, type DataStats, type Sidecar } from './sidecar.js';
-import { readIo, type ReadIo, type ReadIoMode } from './read-io.js';
+import { resolveFsOptions, type FsDriverOptions } from './options.js';
+import { readIo, type ReadIo } from './read-io.js';
 import { walkKeys } from './walk.js';
 
-/** Options of the filesystem driver. */
-export interface FsDriverOptions {
-  /** The folder that holds the objects; created if missing. Default `./uploads`. */
-  root?: string;
-  /** fsync files before renaming them into place (default true). Off trades crash safety for speed. */
-  fsync?: boolean;
-  /**
-   * How reads, stats and listings run their system calls (default `sync`): `sync` on the
-   * event loop, about 30x quicker per small read on a local disk; `async` in the thread
-   * pool, never blocking the event loop, for network filesystems. See read-io.ts.
-   */
-  readIo?: ReadIoMode;
-  /**
-   * Memory for the small-object cache, in bytes: objects up to 64 KiB that are read
-   * are kept, and served after one stat proves the file unchanged (see cache.ts).
-   * Default 32 MiB with `readIo: 'sync'`, 0 (off) with `async`, whose network
-   * filesystems may stamp files by another machine's clock. 0 turns it off.
-   */
-  cacheBytes?: number;
-}
-
-/** Default memory of the small-object cache on local disks. */
-export const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024;
-
-/** Most bytes one path component may have on common filesystems (ext4, XFS, APFS, NTFS). */
-const MAX_SEGMENT_BYTES = 255;
 /** Read stream buffer size: large chunks keep per-chunk overhead low on big objects. */
 const READ_HIGH_WATER_MARK = 1024 * 1024;
 /** Objects up to this size are read in one call instead of streamed. */
@@ -87,15 +62,10 @@ export class FsDriver implements Driver {
   #opened: { layout: FsLayout; locks: KeyLocks } | undefined;
 
   constructor(options: FsDriverOptions = {}) {
-    this.#rootOption = options.root ?? './uploads';
-    this.#durable = options.fsync ?? true;
-    const mode = options.readIo ?? 'sync';
-    if (mode !== 'sync' && mode !== 'async') throw new StorageError('E_CONFIG_INVALID', `readIo must be "sync" or "async", got ${JSON.stringify(mode)}`);
+    const { root, fsync, readIo: mode, cacheBytes } = resolveFsOptions(options);
+    this.#rootOption = root;
+    this.#durable = fsync;
     this.#io = readIo(mode);
-    const cacheBytes = options.cacheBytes ?? (mode === 'sync' ? DEFAULT_CACHE_BYTES : 0);
-    if (!Number.isSafeInteger(cacheBytes) || cacheBytes < 0) {
-      throw new StorageError('E_CONFIG_INVALID', `cacheBytes must be a whole number of bytes, 0 or more, got ${JSON.stringify(cacheBytes)}`);
-    }
     this.#cache = cacheBytes > 0 ? new SmallObjectCache(cacheBytes) : undefined;
   }
 
@@ -114,19 +84,6 @@ export class FsDriver implements Driver {
       },
     );
     return this.#ready;
-  }
-
-  /** Rejects keys the filesystem cannot hold: the reserved `.stowage/` area and over-long segments. */
-  #checkKey(key: string): void {
-    if (key === INTERNAL_DIR || key.startsWith(`${INTERNAL_DIR}/`)) {
-      throw new StorageError('E_INVALID_KEY', `invalid key ${JSON.stringify(key)}: "${INTERNAL_DIR}/" is reserved by the filesystem backend`, { key });
-    }
-    // A UTF-16 code unit is at most 3 UTF-8 bytes: short keys cannot have a long segment.
-    if (key.length * 3 <= MAX_SEGMENT_BYTES) return;
-    const long = key.split('/').find((s) => Buffer.byteLength(s) > MAX_SEGMENT_BYTES);
-    if (long !== undefined) {
-      throw new StorageError('E_INVALID_KEY', `invalid key ${JSON.stringify(key)}: a segment is ${Buffer.byteLength(long)} bytes; the filesystem allows ${MAX_SEGMENT_BYTES}`, { key });
-    }
   }
 
   /** Streams the body to a temp file, then renames it into place under the key's lock. */
@@ -174,7 +131,7 @@ export class FsDriver implements Driver {
    * committed under the key's lock. On any failure both temps are removed.
    */
   async #write(key: string, opts: DriverPutOptions, produce: (dataTemp: string) => Promise<string | undefined>): Promise<ObjectInfo> {
-    this.#checkKey(key);
+    checkKeyFits(key);
     const { layout } = await this.#open();
     const dataTemp = layout.tempPath();
     const metaTemp = `${dataTemp}.meta`;
@@ -261,7 +218,7 @@ export class FsDriver implements Driver {
 
   /** Checks the key and opens the root, then waits for the event loop's turn (see ReadIo.turn). */
   async #prepare(key: string): Promise<FsLayout> {
-    this.#checkKey(key);
+    checkKeyFits(key);
     const { layout } = this.#opened ?? (await this.#open());
     await this.#io.turn();
     return layout;
@@ -338,7 +295,7 @@ export class FsDriver implements Driver {
 
   /** Removes the data file and sidecar, then folders left empty. A missing key resolves. */
   async delete(key: string): Promise<void> {
-    this.#checkKey(key);
+    checkKeyFits(key);
     const { layout, locks } = await this.#open();
     try {
       await locks.withLocks([key], () => this.#remove(layout, key));
@@ -398,7 +355,7 @@ export class FsDriver implements Driver {
 
   /** Renames data and sidecar under both keys' locks; the mtime moves with the file, so the binding holds. */
   async move(from: string, to: string): Promise<ObjectInfo> {
-    this.#checkKey(to);
+    checkKeyFits(to);
     const { layout, locks } = await this.#open();
     try {
       return await locks.withLocks([from, to], async () => {

@@ -39,13 +39,13 @@ try {
       );
       rmSync(out);
       execFileSync('sync');
-      samples.putRss.push(await peakRssGrowth(async () => samples.put.push(await timed(() => storage.putFile('bench/big.bin', source)))));
+      samples.putRss.push(await peakRssGrowth('self', async () => samples.put.push(await timed(() => storage.putFile('bench/big.bin', source)))));
       execFileSync('sync');
       const streamed = () => storage.put('bench/big.bin', createReadStream(source, { highWaterMark: 1024 * 1024 }));
-      samples.streamRss.push(await peakRssGrowth(async () => samples.stream.push(await timed(streamed))));
+      samples.streamRss.push(await peakRssGrowth('self', async () => samples.stream.push(await timed(streamed))));
       execFileSync('sync');
       samples.getRss.push(
-        await peakRssGrowth(async () =>
+        await peakRssGrowth('self', async () =>
           samples.get.push(
             await timed(async () => {
               const { stream } = await storage.getStream('bench/big.bin');

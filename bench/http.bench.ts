@@ -10,13 +10,15 @@
  * - A 1 GiB multipart upload through the service (POST /api/uploads) vs the fs driver's
  *   putFile alone, with the service process's peak RSS growth. Goal: RSS <= 64 MB.
  *
- * nginx runs one worker, like the service's one Node thread. BENCH_SIZE_MB changes the size.
+ * The service runs as `npm start` runs it (the compiled server, built first, in its own
+ * process) with its per-request access log off, as nginx's is. nginx runs one worker,
+ * like the service's one Node thread. BENCH_SIZE_MB changes the size.
  */
 import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { buildApp, createStorage } from '../src/index.js';
+import { createStorage } from '../src/index.js';
 import { mbps, median, peakRssGrowth, scratchWithRandomFile, table, timed } from './lib.js';
 
 const sizeMb = Number(process.env.BENCH_SIZE_MB ?? 1024);
@@ -43,14 +45,28 @@ const storage = createStorage({ driver: 'fs', root });
 await storage.put('small.bin', Buffer.alloc(1024, 7));
 await storage.putFile('big.bin', file);
 
-const app = await buildApp({
-  storage,
-  logger: false,
-  metrics: true,
-  maxUploadSize: 2 * bytes,
-  uploadPolicies: { bench: { template: 'uploads/{uuid}.{ext}', maxSize: 2 * bytes, allowedTypes: ['image/jpeg'] } },
+// The service as `npm start` runs it: the compiled server in its own process.
+execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
+const server = spawn(process.execPath, ['dist/http/server.js'], {
+  env: {
+    PATH: process.env.PATH,
+    PORT: '0',
+    STORAGE_LOCAL_PATH: root,
+    // nginx below runs with access_log off; so does the service.
+    STOWAGE_ACCESS_LOG: 'false',
+    STOWAGE_UPLOAD_POLICIES: JSON.stringify({ bench: { template: 'uploads/{uuid}.{ext}', maxSize: 2 * bytes, allowedTypes: ['image/jpeg'] } }),
+  },
+  stdio: ['ignore', 'pipe', 'inherit'],
 });
-const stowage = await app.listen({ host: '127.0.0.1', port: 0 });
+const stowage = await new Promise<string>((resolve, reject) => {
+  let output = '';
+  server.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    const address = /Stowage listening on (http:\/\/[\d.]+:\d+)/.exec(output)?.[1];
+    if (address) resolve(address);
+  });
+  server.once('exit', (code) => reject(new Error(`the service exited with ${code}: ${output}`)));
+});
 
 const nginxPort = Number(new URL(stowage).port) + 1;
 writeFileSync(
@@ -97,8 +113,7 @@ try {
   const [bigNginx, bigStowage] = [median(nginxTimes), median(stowageTimes)];
   const direct = await timed(() => storage.putFile('direct.bin', upload));
   let uploadSeconds = 0;
-  // curl runs as its own process, so the growth measured is the service's alone.
-  const rss = await peakRssGrowth(async () => {
+  const rss = await peakRssGrowth(server.pid as number, async () => {
     uploadSeconds = await timed(async () => {
       const { stdout } = await run('curl', ['-sS', '-F', `file=@${upload};type=image/jpeg`, `${stowage}/api/uploads?template=bench`]);
       if (!stdout.includes('"files"')) throw new Error(`upload failed: ${stdout}`);
@@ -118,6 +133,6 @@ try {
   console.log(`peak RSS growth of the service during the upload: ${(rss / 1e6).toFixed(1)} MB (goal <= 64 MB)`);
 } finally {
   nginx.kill();
-  await app.close();
+  server.kill('SIGTERM');
   execFileSync('rm', ['-rf', dir]);
 }

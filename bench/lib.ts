@@ -16,21 +16,22 @@ export async function timed(fn: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-function statusField(field: 'VmHWM' | 'VmRSS'): number {
-  const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
+function statusField(pid: number | 'self', field: 'VmHWM' | 'VmRSS'): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
   return Number(/(\d+)/.exec(line ?? '')?.[1] ?? 0) * 1024;
 }
 
 /**
- * Runs `fn` and returns how far the process's peak RSS rose above its RSS at the
- * start, in bytes. The kernel's peak counter is reset first (Linux clear_refs).
+ * Runs `fn` and returns how far the peak RSS of process `pid` (this one by default)
+ * rose above its RSS at the start, in bytes. The kernel's peak counter is reset first
+ * (Linux clear_refs).
  */
-export async function peakRssGrowth(fn: () => Promise<unknown>): Promise<number> {
-  global.gc?.();
-  writeFileSync('/proc/self/clear_refs', '5');
-  const before = statusField('VmRSS');
+export async function peakRssGrowth(pid: number | 'self', fn: () => Promise<unknown>): Promise<number> {
+  if (pid === 'self') global.gc?.();
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  const before = statusField(pid, 'VmRSS');
   await fn();
-  return statusField('VmHWM') - before;
+  return statusField(pid, 'VmHWM') - before;
 }
 
 /** Megabytes (10^6 bytes) per second. */

@@ -55,7 +55,7 @@ try {
   await storage.put('warm-up.bin', createReadStream(file, { end: 64 * 1024 * 1024 - 1 }));
   await remove('warm-up.bin');
   const uploads: [string, () => Promise<unknown>][] = [
-    ['stowage', async () => rss.push(await peakRssGrowth(async () => up.stowage?.push(await timed(() => storage.put('big/stowage.bin', createReadStream(file, { highWaterMark: 1024 * 1024 }))))))],
+    ['stowage', async () => rss.push(await peakRssGrowth('self', async () => up.stowage?.push(await timed(() => storage.put('big/stowage.bin', createReadStream(file, { highWaterMark: 1024 * 1024 }))))))],
     // awscli runs 10 transfers at once by default; the same for Stowage, for a like-for-like row.
     ['stowage10', async () => up.stowage10?.push(await timed(() => storage10.put('big/stowage10.bin', createReadStream(file, { highWaterMark: 1024 * 1024 }))))],
     ['awscli', async () => up.awscli?.push(await timed(async () => aws(['s3', 'cp', file, `s3://${bucket}/big/awscli.bin`])))],

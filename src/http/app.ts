@@ -75,12 +75,15 @@ export interface BuildAppOptions extends StowageRoutesOptions {
   logger?: FastifyServerOptions['logger'];
   /** Serve `/metrics` and measure storage operations (default true). */
   metrics?: boolean;
+  /** Log every request and response (default true); errors are logged either way. */
+  accessLog?: boolean;
 }
 
 /** Builds the service without listening. */
 export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? { level: 'info' },
+    disableRequestLogging: opts.accessLog === false,
     // Request ids in every log line and error body.
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),

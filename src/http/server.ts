@@ -3,6 +3,7 @@
  * Reads HOST (127.0.0.1) and PORT (8080) and the storage variables; a bad value stops
  * start-up with the variable's name. SIGTERM/SIGINT stop accepting, let requests in
  * flight finish up to STOWAGE_SHUTDOWN_TIMEOUT_MS (10 s), then exit.
+ * STOWAGE_ACCESS_LOG=false turns off the log lines of every request.
  */
 import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
@@ -56,12 +57,9 @@ export async function runServer(environment: Record<string, string | undefined> 
       throw new StartupError(`STOWAGE_UPLOAD_POLICIES is not valid JSON: ${(err as Error).message}`);
     }
   }
-  const app = await buildApp({ storage, signingSecret: env.STORAGE_SIGNING_SECRET, auth, uploadPolicies });
-  let closing = false;
-  // While shutting down, finished requests close their connection instead of idling on it.
-  app.addHook('onSend', async (_request, reply) => {
-    if (closing) void reply.header('connection', 'close');
-  });
+  const accessLog = env.STOWAGE_ACCESS_LOG || 'true';
+  if (accessLog !== 'true' && accessLog !== 'false') throw new StartupError(`STOWAGE_ACCESS_LOG must be true or false, got ${JSON.stringify(accessLog)}`);
+  const app = await buildApp({ storage, signingSecret: env.STORAGE_SIGNING_SECRET, auth, uploadPolicies, accessLog: accessLog === 'true' });
   const address = await app.listen({ host, port: listenPort });
   const where = typeof facts.root === 'string' ? `files in ${facts.root}` : typeof facts.bucket === 'string' ? `bucket ${facts.bucket} at ${String(facts.endpoint)}` : 'in memory';
   const access = auth ? 'API keys required' : 'no authentication (loopback only)';
@@ -69,8 +67,14 @@ export async function runServer(environment: Record<string, string | undefined> 
 
   const deadline = Number(env.STOWAGE_SHUTDOWN_TIMEOUT_MS || 10_000);
   const shutdown = (signal: string) => {
-    closing = true;
     app.log.info(`${signal}: no new connections; waiting up to ${deadline} ms for requests in flight`);
+    // A keep-alive connection whose request finishes goes idle: close it then, so the
+    // server need not wait out the keep-alive timeout. (A request that still arrives on
+    // it gets Fastify's 503 with Connection: close.) Polling costs nothing per request,
+    // unlike an onSend hook, which costs about 3 us on every request for the whole life
+    // of the server.
+    const reap = setInterval(() => app.server.closeIdleConnections(), 50);
+    reap.unref();
     const force = setTimeout(() => {
       app.log.warn('shutdown deadline passed: closing the remaining connections');
       app.server.closeAllConnections();

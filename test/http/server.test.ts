@@ -39,7 +39,10 @@ describe('npm start', () => {
       const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       const status = await upload;
+      const answered = Date.now();
       assert.equal(await exited, 0);
+      // The upload's keep-alive connection is closed once it goes idle, not at the deadline.
+      assert.ok(Date.now() - answered < 2000, `exited ${Date.now() - answered} ms after the last answer`);
       const files = await readdir(root);
       if (expectStored) {
         assert.equal(status, 201);
@@ -82,5 +85,30 @@ describe('npm start', () => {
     const backend = await run({ PORT: '0', STORAGE_BACKEND: 'ftp' }, /$^/);
     assert.equal(backend.code, 1);
     assert.match(backend.output, /STORAGE_BACKEND must be one of: local, memory, s3/);
+    const log = await run({ PORT: '0', STOWAGE_ACCESS_LOG: 'sometimes' }, /$^/);
+    assert.equal(log.code, 1);
+    assert.match(log.output, /STOWAGE_ACCESS_LOG must be true or false, got "sometimes"/);
   });
+
+  for (const [setting, logged] of [[undefined, true], ['false', false]] as const) {
+    it(`${logged ? 'logs' : 'does not log'} each request as JSON with its id when STOWAGE_ACCESS_LOG is ${setting ?? 'unset'}`, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'stowage-log-'));
+      dirs.push(dir);
+      const env: Record<string, string> = { PORT: '0', STORAGE_LOCAL_PATH: dir, ...(setting ? { STOWAGE_ACCESS_LOG: setting } : {}) };
+      const { child, output } = await run(env, LISTENING);
+      const address = LISTENING.exec(output)?.[1] as string;
+      let lines = '';
+      child.stdout?.on('data', (chunk: Buffer) => (lines += chunk.toString()));
+      const res = await fetch(`${address}/api/objects/missing.txt`, { headers: { 'x-request-id': 'trace-me-42' } });
+      assert.equal(res.status, 404);
+      await new Promise((r) => setTimeout(r, 300));
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+      const requestLines = lines.split('\n').filter((l) => l.includes('"reqId":"trace-me-42"')).map((l) => JSON.parse(l) as { msg: string });
+      // The 404 is a storage error: logged at info either way; the request lines only with the access log.
+      assert.equal(requestLines.some((l) => l.msg === 'incoming request'), logged, lines);
+      assert.equal(requestLines.some((l) => l.msg === 'request completed'), logged, lines);
+    });
+  }
 });

@@ -3,16 +3,18 @@
  * an app factory (`buildApp`) that is separate from listening, so tests and embedders
  * control the server.
  */
-import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Registry } from 'prom-client';
 import type { Storage } from '../core/storage.js';
 import { storageMetrics, withMetrics } from '../layers/metrics.js';
 import type { Authenticator } from './auth.js';
 import { errorBody, installErrorHandlers } from './errors.js';
+import { lazyChildLogger } from './logging.js';
 import { installMetrics } from './metrics.js';
 import type { RouteContext } from './routes/context.js';
 import { fileRoutes } from './routes/files.js';
@@ -79,14 +81,30 @@ export interface BuildAppOptions extends StowageRoutesOptions {
   accessLog?: boolean;
 }
 
+/**
+ * Fastify's logging without the access log: no line for each request and response, but
+ * errors Fastify meets on the way (failed responses, broken streams) are still logged.
+ */
+class NoAccessLog extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(...args: Parameters<LogController['requestCompleted']>): void {
+    if (args[0]) super.requestCompleted(...args);
+  }
+}
+
 /** Builds the service without listening. */
 export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
+  // Request ids unique across processes (a random prefix) yet cheap per request (a counter).
+  const idPrefix = randomBytes(6).toString('base64url');
+  let requests = 0;
   const app = Fastify({
     logger: opts.logger ?? { level: 'info' },
-    disableRequestLogging: opts.accessLog === false,
+    logController: opts.accessLog === false ? new NoAccessLog() : undefined,
     // Request ids in every log line and error body.
     requestIdHeader: 'x-request-id',
-    genReqId: () => crypto.randomUUID(),
+    genReqId: () => `${idPrefix}-${(++requests).toString(36)}`,
+    childLoggerFactory: lazyChildLogger,
     // Keys may be long and full of encoded characters.
     routerOptions: { maxParamLength: 4096 },
     // Requests the router cannot even read (malformed percent-encoding) get our error shape too.

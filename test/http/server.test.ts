@@ -106,7 +106,9 @@ describe('npm start', () => {
       child.kill('SIGTERM');
       await exited;
       const requestLines = lines.split('\n').filter((l) => l.includes('"reqId":"trace-me-42"')).map((l) => JSON.parse(l) as { msg: string });
-      // The 404 is a storage error: logged at info either way; the request lines only with the access log.
+      // The 404 is a storage error, logged with the request id either way; the request lines
+      // only with the access log.
+      assert.ok(requestLines.some((l) => l.msg === 'storage error'), lines);
       assert.equal(requestLines.some((l) => l.msg === 'incoming request'), logged, lines);
       assert.equal(requestLines.some((l) => l.msg === 'request completed'), logged, lines);
     });

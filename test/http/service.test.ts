@@ -138,6 +138,22 @@ describe('http: API description', () => {
   });
 });
 
+describe('http: request ids', () => {
+  it('gives every request its own id, unique across servers, and keeps a caller x-request-id', async () => {
+    const idOf = async (target: string, headers: Record<string, string> = {}) => ((await (await fetch(`${target}/api/objects/ids/missing`, { headers })).json()) as { error: { requestId: string } }).error.requestId;
+    const other = await buildApp({ storage: createStorage({ driver: 'memory' }), logger: false });
+    const otherBase = await other.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const ids = [await idOf(base), await idOf(base), await idOf(otherBase), await idOf(otherBase)];
+      assert.equal(new Set(ids).size, 4, ids.join(' '));
+      for (const id of ids) assert.match(id, /^[\w-]{8}-[0-9a-z]+$/);
+      assert.equal(await idOf(base, { 'x-request-id': 'caller-trace-7' }), 'caller-trace-7');
+    } finally {
+      await other.close();
+    }
+  });
+});
+
 describe('http: metrics', () => {
   it('counts requests by route template and status, bytes, storage latency and errors by code', async () => {
     await fetch(url('/api/objects/metrics/a.txt'), { method: 'PUT', body: 'hello' });

@@ -35,6 +35,8 @@ interface Entry {
   stamp: FileStamp;
   info: ObjectInfo;
   bytes: Buffer;
+  /** The check made in an event-loop turn, shared by the reads resumed in that turn. */
+  check?: { turn: number; unchanged: Promise<boolean> };
 }
 
 /** What a cache hit gives: the caller's own copies, safe to change. */
@@ -48,6 +50,8 @@ export interface CachedRead {
 export interface CacheStats {
   /** Reads and stats answered from the cache. */
   hits: number;
+  /** Stats made to check hits: reads of one key resumed in the same event-loop turn share one. */
+  checks: number;
   /** Lookups that went to disk: not cached, or changed on disk since. */
   misses: number;
   /** Objects cached now. */
@@ -69,6 +73,7 @@ export class SmallObjectCache {
   readonly #entries = new Map<string, Entry>();
   #bytes = 0;
   #hits = 0;
+  #checks = 0;
   #misses = 0;
 
   constructor(maxBytes: number) {
@@ -77,7 +82,7 @@ export class SmallObjectCache {
 
   /** The current counters. */
   get stats(): CacheStats {
-    return { hits: this.#hits, misses: this.#misses, entries: this.#entries.size, bytes: this.#bytes, maxBytes: this.#maxBytes };
+    return { hits: this.#hits, checks: this.#checks, misses: this.#misses, entries: this.#entries.size, bytes: this.#bytes, maxBytes: this.#maxBytes };
   }
 
   /**
@@ -106,20 +111,29 @@ export class SmallObjectCache {
       this.#misses++;
       return undefined;
     }
-    let current: FileStamp | undefined;
-    try {
-      current = await io.stat(path);
-    } catch {
-      current = undefined; // gone, or no longer reachable: the disk path decides what to report
+    // Reads resumed in one turn all arrived before it, so one stat in it speaks for all of
+    // them: a hot key read by many clients at once costs one stat per turn.
+    const turn = io.currentTurn();
+    let check = entry.check;
+    if (turn === undefined || check?.turn !== turn) {
+      this.#checks++;
+      // A failed stat (gone, or no longer reachable) is a change: the disk path decides what to report.
+      check = { turn: turn ?? -1, unchanged: io.stat(path).then((current) => sameFile(entry.stamp, current), () => false) };
+      if (turn !== undefined) entry.check = check;
     }
-    if (current === undefined || !sameFile(entry.stamp, current)) {
-      this.#drop(key, entry);
+    const unchanged = await check.unchanged;
+    // Readers sharing a check may find the entry already dropped or replaced by another.
+    const current = this.#entries.get(key) === entry;
+    if (!unchanged) {
+      if (current) this.#drop(key, entry);
       this.#misses++;
       return undefined;
     }
     this.#hits++;
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
+    if (current) {
+      this.#entries.delete(key);
+      this.#entries.set(key, entry);
+    }
     return entry;
   }
 

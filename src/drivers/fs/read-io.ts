@@ -25,6 +25,12 @@ export interface ReadIo {
    * starves timers and I/O (a writer it waits for would never finish).
    */
   turn(): Promise<void>;
+  /**
+   * The number of the event-loop turn the caller runs in, the same for every caller that
+   * `turn()` resumed together: a file checked by one of them is checked for all (they all
+   * arrived before the check). Undefined in `async` mode, whose `turn()` does not wait.
+   */
+  currentTurn(): number | undefined;
   realpath(path: string): Promise<string>;
   stat(path: string): Promise<Stats>;
   open(path: string): Promise<number>;
@@ -40,6 +46,7 @@ const openAsync = promisify(open);
 /** Thread-pool calls. */
 const asyncIo: ReadIo = {
   turn: async () => undefined,
+  currentTurn: () => undefined,
   realpath: promisify(realpath.native),
   stat: promisify(stat),
   open: (path) => openAsync(path, 'r'),
@@ -54,6 +61,8 @@ const asyncIo: ReadIo = {
 
 /** The next turn of the event loop, one promise shared by everyone waiting for it. */
 let nextTurn: Promise<void> | undefined;
+/** How many turns have resolved; see ReadIo.currentTurn. */
+let turns = 0;
 
 /** Event-loop calls; a failing call rejects like its asynchronous twin. */
 const syncIo: ReadIo = {
@@ -61,9 +70,11 @@ const syncIo: ReadIo = {
     (nextTurn ??= new Promise((resolve) =>
       setImmediate(() => {
         nextTurn = undefined;
+        turns++;
         resolve();
       }),
     )),
+  currentTurn: () => turns,
   realpath: async (path) => realpathSync.native(path),
   stat: async (path) => statSync(path),
   open: async (path) => openSync(path, 'r'),

@@ -21,7 +21,7 @@ after(async () => {
 });
 
 /** Each test's objects, written once up front so one wait lets them all settle. */
-const KEYS = ['hit', 'range', 'owned', 'overwrite', 'in-place', 'truncated', 'deleted', 'swapped', 'renamed', 'stat', 'large', 'lru/1', 'lru/2', 'lru/3', 'lru/4'] as const;
+const KEYS = ['hit', 'herd', 'range', 'owned', 'overwrite', 'in-place', 'truncated', 'deleted', 'swapped', 'renamed', 'stat', 'large', 'lru/1', 'lru/2', 'lru/3', 'lru/4'] as const;
 const content = new Map<string, Buffer>();
 let dir: string;
 let storage: Storage;
@@ -65,6 +65,23 @@ describe('fs driver: small-object cache', () => {
     const chunks: Buffer[] = [];
     for await (const chunk of second.stream) chunks.push(chunk as Buffer);
     assert.deepEqual(Buffer.concat(chunks), content.get('hit'));
+  });
+
+  it('checks a hot object once per event-loop turn for all the reads resumed in it', async () => {
+    await storage.get('herd');
+    const before = stats();
+    const reads = await Promise.all(Array.from({ length: 10 }, () => storage.get('herd')));
+    for (const bytes of reads) assert.deepEqual(bytes, content.get('herd'));
+    assert.equal(stats().hits - before.hits, 10);
+    assert.equal(stats().checks - before.checks, 1, 'ten reads that arrived together share one stat');
+    // Reads one after the other each cross a turn, so each is checked: a change between them is seen.
+    await storage.get('herd');
+    await storage.get('herd');
+    assert.equal(stats().checks - before.checks, 3);
+    // A change made before a batch of reads is seen by all of them.
+    const replacement = randomBytes(1024);
+    await writeFile(join(dir, 'herd'), replacement);
+    for (const bytes of await Promise.all(Array.from({ length: 5 }, () => storage.get('herd')))) assert.deepEqual(bytes, replacement);
   });
 
   it('serves ranges of a cached object, and refuses ones past its end', async () => {

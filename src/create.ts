@@ -47,10 +47,9 @@ export function createStorage(options: CreateStorageOptions = { driver: 'fs' }):
   if (typeof driver === 'object' && driver !== null) return new Storage(driver, storageOptions);
   switch (driver) {
     case 'fs':
-    case 'local': {
-      const { root, fsync, readIo, cacheBytes } = options as FsDriverOptions;
-      return new Storage(new FsDriver({ root, fsync, readIo, cacheBytes }), storageOptions);
-    }
+    case 'local':
+      // The driver reads only its own options, like the S3 driver below.
+      return new Storage(new FsDriver(options), storageOptions);
     case 'memory':
       return new Storage(new MemoryDriver(), storageOptions);
     case 's3':

@@ -124,9 +124,9 @@ function toBytes(chunk: unknown): Uint8Array {
 }
 
 
-/** Reads a whole stream into one Buffer (for `get`). */
+/** Reads a whole stream into one Buffer (for `get`, and small HTTP responses); a single chunk is not copied. */
 export async function readAll(stream: AsyncIterable<Uint8Array | string>): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-  return Buffer.concat(chunks);
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
 }

@@ -4,6 +4,7 @@
  * and ETag, Last-Modified, Content-Type and caching headers come from the stored object.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { readAll } from '../core/body.js';
 import { isStorageError } from '../core/errors.js';
 import { attachmentDisposition } from '../core/objects.js';
 import { normalizeEtag } from '../core/options.js';
@@ -58,13 +59,6 @@ function setObjectHeaders(reply: FastifyReply, info: ObjectInfo, opts: ServeOpti
  */
 const SMALL_BODY_BYTES = 64 * 1024;
 
-async function buffered(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  const [only] = chunks;
-  return chunks.length === 1 && only ? Buffer.from(only.buffer, only.byteOffset, only.byteLength) : Buffer.concat(chunks);
-}
-
 /** Sends the object (or a range, or 304/416) for `key`. */
 export async function sendObject(storage: Storage, key: string, request: FastifyRequest, reply: FastifyReply, opts: ServeOptions): Promise<FastifyReply> {
   const ifNoneMatch = request.headers['if-none-match'];
@@ -91,7 +85,7 @@ export async function sendObject(storage: Storage, key: string, request: Fastify
       return reply.status(206).send(object.bytes ?? object.stream);
     }
     void reply.header('content-length', String(info.size));
-    return reply.status(200).send(object.bytes ?? (info.size <= SMALL_BODY_BYTES ? await buffered(object.stream) : object.stream));
+    return reply.status(200).send(object.bytes ?? (info.size <= SMALL_BODY_BYTES ? await readAll(object.stream) : object.stream));
   } catch (err) {
     if (!isStorageError(err, 'E_RANGE_NOT_SATISFIABLE')) throw err;
     const info = await storage.stat(key);

@@ -84,6 +84,14 @@ export interface ObjectStream {
    * these bytes: they are the caller's own copy.
    */
   bytes?: Buffer;
+  /**
+   * Hands a chunk of `stream` back once the caller is completely done with it (for
+   * example, a socket has taken its bytes), so the driver reads later chunks into the
+   * same memory instead of allocating more. Optional on both sides: drivers that do not
+   * recycle leave it out, and a caller that never releases simply gets fresh chunks.
+   * Releasing a chunk that did not come from this stream, or one twice, is ignored.
+   */
+  release?: (chunk: Buffer) => void;
 }
 
 /** Options for `list`. */

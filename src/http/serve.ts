@@ -3,13 +3,14 @@
  * links: a single Range gives 206 (an unsatisfiable one 416), If-None-Match gives 304,
  * and ETag, Last-Modified, Content-Type and caching headers come from the stored object.
  */
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { readAll } from '../core/body.js';
 import { isStorageError } from '../core/errors.js';
 import { attachmentDisposition } from '../core/objects.js';
 import { normalizeEtag } from '../core/options.js';
 import type { Storage } from '../core/storage.js';
-import type { ByteRange, ObjectInfo } from '../core/types.js';
+import type { ByteRange, ObjectInfo, ObjectStream } from '../core/types.js';
 import { errorBody } from './errors.js';
 
 /** How to serve. */
@@ -59,6 +60,48 @@ function setObjectHeaders(reply: FastifyReply, info: ObjectInfo, opts: ServeOpti
  */
 const SMALL_BODY_BYTES = 64 * 1024;
 
+/** Set when the client went away before the whole body was written. */
+class ClientGone extends Error {}
+
+/** Writes `chunk` and resolves once the socket has taken it, so its memory may be reused. */
+function written(res: ServerResponse, chunk: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    // A write pending when the client goes away may never call back: stop on close.
+    const onClose = () => reject(new ClientGone());
+    res.once('close', onClose);
+    res.write(chunk, (err) => {
+      res.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    });
+  });
+}
+
+/**
+ * Streams a large body itself rather than through Fastify's pipe, so that each chunk
+ * goes back to the driver (ObjectStream.release) once the socket has copied it, and the
+ * next read reuses its memory. Headers go out first: a read error after that can only
+ * cut the connection, which the client sees as a body shorter than its Content-Length.
+ */
+async function streamBody(reply: FastifyReply, object: ObjectStream): Promise<void> {
+  const res = reply.raw;
+  // Bad header values throw here, before the hijack, so Fastify still answers with an error.
+  res.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+  reply.hijack();
+  const { stream, release } = object;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      await written(res, chunk);
+      release?.(chunk);
+    }
+    res.end();
+  } catch (err) {
+    // Leaving the loop destroyed the stream (and closed its file); now the connection.
+    res.destroy();
+    if (!(err instanceof ClientGone)) reply.log.error({ err }, 'the object could not be read to the end; the response was cut short');
+  }
+}
+
 /** Sends the object (or a range, or 304/416) for `key`. */
 export async function sendObject(storage: Storage, key: string, request: FastifyRequest, reply: FastifyReply, opts: ServeOptions): Promise<FastifyReply> {
   const ifNoneMatch = request.headers['if-none-match'];
@@ -79,13 +122,17 @@ export async function sendObject(storage: Storage, key: string, request: Fastify
     const object = await storage.getStream(key, { range });
     const { info, range: resolved } = object;
     setObjectHeaders(reply, info, opts);
+    let length = info.size;
     if (resolved) {
+      length = resolved.end - resolved.start + 1;
       void reply.header('content-range', `bytes ${resolved.start}-${resolved.end}/${info.size}`);
-      void reply.header('content-length', String(resolved.end - resolved.start + 1));
-      return reply.status(206).send(object.bytes ?? object.stream);
+      void reply.status(206);
     }
-    void reply.header('content-length', String(info.size));
-    return reply.status(200).send(object.bytes ?? (info.size <= SMALL_BODY_BYTES ? await readAll(object.stream) : object.stream));
+    void reply.header('content-length', String(length));
+    if (object.bytes) return reply.send(object.bytes);
+    if (length <= SMALL_BODY_BYTES) return reply.send(await readAll(object.stream));
+    await streamBody(reply, object);
+    return reply;
   } catch (err) {
     if (!isStorageError(err, 'E_RANGE_NOT_SATISFIABLE')) throw err;
     const info = await storage.stat(key);

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -80,6 +80,56 @@ describe('http: objects', () => {
     assert.equal(await errorCode(bad), 'E_RANGE_NOT_SATISFIABLE');
     const ignored = await fetch(url('/api/objects/r.txt'), { headers: { range: 'bytes=0-1,4-5' } });
     assert.equal(ignored.status, 200, 'several ranges: the whole object');
+  });
+
+  it('streams large objects whole and by range to slow readers, and closes the file when the client goes away', async () => {
+    const data = randomBytes(24 * 1024 * 1024 + 123);
+    assert.equal((await fetch(url('/api/objects/large.bin'), { method: 'PUT', body: data })).status, 201);
+    assert.deepEqual(Buffer.from(await (await fetch(url('/api/objects/large.bin'))).arrayBuffer()), data);
+    const range = await fetch(url('/api/objects/large.bin'), { headers: { range: 'bytes=1000000-3999999' } });
+    assert.equal(range.status, 206);
+    assert.equal(range.headers.get('content-length'), '3000000');
+    assert.deepEqual(Buffer.from(await range.arrayBuffer()), data.subarray(1_000_000, 4_000_000));
+
+    // A reader that stalls fills the socket: later chunks wait in Node's queue, and none
+    // may be overwritten by a later read before it went out.
+    const slow = await new Promise<Buffer>((resolve, reject) => {
+      httpRequest(url('/api/objects/large.bin'), (res) => {
+        const chunks: Buffer[] = [];
+        const stall = (ms: number) => {
+          res.pause();
+          setTimeout(() => res.resume(), ms);
+        };
+        stall(300);
+        res.on('data', (c: Buffer) => {
+          if (chunks.push(c) % 64 === 0) stall(20);
+        });
+        res.on('end', () => resolve(Buffer.concat(chunks)));
+        res.on('error', reject);
+      }).end();
+    });
+    assert.deepEqual(slow, data);
+
+    // A client that reads a little and leaves: the service closes the object's file.
+    const dataFile = join(root, 'large.bin');
+    const openHere = async () => {
+      let count = 0;
+      for (const fd of await readdir('/proc/self/fd')) count += (await readlink(`/proc/self/fd/${fd}`).catch(() => '')) === dataFile ? 1 : 0;
+      return count;
+    };
+    await new Promise<void>((resolve) => {
+      const req = httpRequest(url('/api/objects/large.bin'), (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', () => undefined);
+      req.end();
+    });
+    for (let i = 0; i < 50 && (await openHere()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await openHere(), 0, 'no descriptor of the object is left open');
+    assert.equal((await fetch(url('/health'))).status, 200);
   });
 
   it('answers If-None-Match with 304 and HEAD without a body', async () => {

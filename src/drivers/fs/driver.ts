@@ -23,6 +23,7 @@ import { KeyLocks } from './lock.js';
 import { isBound, objectInfo, readSidecar, sealStaged, type DataStats, type Sidecar } from './sidecar.js';
 import { resolveFsOptions, type FsDriverOptions } from './options.js';
 import { readIo, type ReadIo } from './read-io.js';
+import { FileReadStream } from './read-stream.js';
 import { walkKeys } from './walk.js';
 
 /** Read stream buffer size: large chunks keep per-chunk overhead low on big objects. */
@@ -285,8 +286,8 @@ export class FsDriver implements Driver {
         if (!range && opened) this.#cache?.offer(key, opened, info, bytes, readStartedAt);
         return bufferedObject(bytes, info, range, opts.signal);
       }
-      const stream = createReadStream(real, { fd: open, start: range?.start, end: range?.end, highWaterMark: READ_HIGH_WATER_MARK, signal: opts.signal });
-      return { stream, info, range };
+      const stream = new FileReadStream(open, { start, end: start + length, chunkBytes: READ_HIGH_WATER_MARK, signal: opts.signal });
+      return { stream, info, range, release: (chunk) => stream.release(chunk) };
     } catch (err) {
       if (fd !== undefined) await io.close(fd).catch(() => undefined);
       throw errnoCode(err) === 'ENOENT' ? notFound(key) : fsError(err, `cannot read ${JSON.stringify(key)}`, key);

@@ -3,9 +3,9 @@
  * root) serving the same files from the same disk, in one run:
  *
  * - 1 KiB GET requests/s with wrk (1 thread, 16 connections, BENCH_SECONDS each, after
- *   an uncounted 2 s warm-up), BENCH_ROUNDS (3) rounds alternating which server goes
+ *   an uncounted 2 s warm-up), BENCH_ROUNDS (5) rounds alternating which server goes
  *   first; the ratio is the median of the rounds' ratios. Goal: >= 0.5x nginx.
- * - A 1 GiB download with curl, median of BENCH_ROUNDS (3), alternating which server
+ * - A 1 GiB download with curl, median of BENCH_ROUNDS (5), alternating which server
  *   goes first. Goal: >= 0.8x nginx.
  * - A 1 GiB multipart upload through the service (POST /api/uploads) vs the fs driver's
  *   putFile alone, with the service process's peak RSS growth. Goal: RSS <= 64 MB.
@@ -23,7 +23,7 @@ import { mbps, median, peakRssGrowth, scratchWithRandomFile, table, timed } from
 
 const sizeMb = Number(process.env.BENCH_SIZE_MB ?? 1024);
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const bytes = sizeMb * 1024 * 1024;
 
 function ensureTool(bin: string, pkg: string): void {

@@ -146,7 +146,8 @@ export class Storage {
   /**
    * Opens an object for streaming, optionally a byte range `{ start, end? }` (end
    * inclusive) or `{ suffix: n }`. Returns the stream, the object's info and the
-   * resolved range. E_NOT_FOUND when missing; E_RANGE_NOT_SATISFIABLE past the end.
+   * resolved range, plus `bytes` and `release` where the driver offers them (see
+   * ObjectStream). E_NOT_FOUND when missing; E_RANGE_NOT_SATISFIABLE past the end.
    */
   async getStream(key: string, opts: GetOptions = {}): Promise<ObjectStream> {
     return this.#run('getStream', key, () => this.driver.read(normalizeKey(key), opts));

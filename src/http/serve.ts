@@ -80,23 +80,32 @@ function written(res: ServerResponse, chunk: Buffer): Promise<void> {
 /**
  * Streams a large body itself rather than through Fastify's pipe, so that each chunk
  * goes back to the driver (ObjectStream.release) once the socket has copied it, and the
- * next read reuses its memory. Headers go out first: a read error after that can only
+ * next read reuses its memory. The answer starts with the first chunk: a backend that
+ * fails before it still gets the usual error response. A failure after that can only
  * cut the connection, which the client sees as a body shorter than its Content-Length.
  */
 async function streamBody(reply: FastifyReply, object: ObjectStream): Promise<void> {
-  const res = reply.raw;
-  // Bad header values throw here, before the hijack, so Fastify still answers with an error.
-  res.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
-  reply.hijack();
   const { stream, release } = object;
+  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let next = await chunks.next();
+  const res = reply.raw;
   try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      await written(res, chunk);
-      release?.(chunk);
+    // Bad header values throw here, before the hijack, so Fastify still answers with an error.
+    res.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+  } catch (err) {
+    stream.destroy();
+    throw err;
+  }
+  reply.hijack();
+  try {
+    for (; !next.done; next = await chunks.next()) {
+      await written(res, next.value);
+      release?.(next.value);
     }
     res.end();
   } catch (err) {
-    // Leaving the loop destroyed the stream (and closed its file); now the connection.
+    // Closes the stream (and its file), then the connection.
+    stream.destroy();
     res.destroy();
     if (!(err instanceof ClientGone)) reply.log.error({ err }, 'the object could not be read to the end; the response was cut short');
   }

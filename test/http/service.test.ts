@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { buildApp, createStorage, type Storage } from '../../src/index.js';
+import { Readable } from 'node:stream';
+import { buildApp, createStorage, MemoryDriver, Storage, StorageError, type GetOptions, type ObjectStream } from '../../src/index.js';
 import { KEY_ATTACKS, rawRequest } from './helpers.js';
 
 const SECRET = 'http-test-signing-secret-0123456789';
@@ -130,6 +131,39 @@ describe('http: objects', () => {
     for (let i = 0; i < 50 && (await openHere()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(await openHere(), 0, 'no descriptor of the object is left open');
     assert.equal((await fetch(url('/health'))).status, 200);
+  });
+
+  it('answers a backend that fails before the first byte with an error, and cuts one that fails later', async () => {
+    /** Memory storage whose large reads fail: at once, or after the first chunk. */
+    class FailingReads extends MemoryDriver {
+      override async read(key: string, opts: GetOptions): Promise<ObjectStream> {
+        const object = await super.read(key, opts);
+        const failure = new StorageError('E_UNAVAILABLE', 'the disk went away');
+        async function* chunks() {
+          if (key === 'late.bin') yield Buffer.alloc(256 * 1024, 1);
+          throw failure;
+        }
+        return { ...object, stream: Readable.from(chunks()) };
+      }
+    }
+    const failing = new Storage(new FailingReads());
+    await failing.put('early.bin', Buffer.alloc(1024 * 1024));
+    await failing.put('late.bin', Buffer.alloc(1024 * 1024));
+    const logged: string[] = [];
+    const broken = await buildApp({ storage: failing, logger: { level: 'error', stream: { write: (line: string) => logged.push(line) } } });
+    try {
+      const address = await broken.listen({ host: '127.0.0.1', port: 0 });
+      const early = await fetch(`${address}/api/objects/early.bin`);
+      assert.equal(early.status, 503);
+      assert.equal(await errorCode(early), 'E_UNAVAILABLE');
+      const late = await fetch(`${address}/api/objects/late.bin`);
+      assert.equal(late.status, 200);
+      await assert.rejects(late.arrayBuffer(), 'the body is cut short, never passed off as whole');
+      assert.ok(logged.some((line) => line.includes('cut short')), 'the failure is logged');
+      assert.equal((await fetch(`${address}/health`)).status, 200);
+    } finally {
+      await broken.close();
+    }
   });
 
   it('answers If-None-Match with 304 and HEAD without a body', async () => {

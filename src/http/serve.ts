@@ -60,7 +60,7 @@ function setObjectHeaders(reply: FastifyReply, info: ObjectInfo, opts: ServeOpti
  */
 const SMALL_BODY_BYTES = 64 * 1024;
 
-/** Set when the client went away before the whole body was written. */
+/** The client went away (closed, reset) before the whole body was written: not our failure. */
 class ClientGone extends Error {}
 
 /** Writes `chunk` and resolves once the socket has taken it, so its memory may be reused. */
@@ -71,7 +71,7 @@ function written(res: ServerResponse, chunk: Buffer): Promise<void> {
     res.once('close', onClose);
     res.write(chunk, (err) => {
       res.off('close', onClose);
-      if (err) reject(err);
+      if (err) reject(new ClientGone(err.message, { cause: err }));
       else resolve();
     });
   });

@@ -46,9 +46,12 @@ describe('http on S3', () => {
     assert.ok(body.latencyMs >= 0);
   });
 
-  it('streams uploads to S3 and serves ranges, 304 and HEAD back', async () => {
+  it('streams uploads to S3 and serves them whole, by range, 304 and HEAD back', async () => {
     const put = await fetch(`${base}/api/objects/media/clip.mp3`, { method: 'PUT', body: Buffer.alloc(70_000, 9), headers: { 'content-type': 'audio/mpeg' } });
     assert.equal(put.status, 201);
+    const whole = await fetch(`${base}/api/objects/media/clip.mp3`);
+    assert.deepEqual([whole.status, whole.headers.get('content-length')], [200, '70000']);
+    assert.deepEqual(Buffer.from(await whole.arrayBuffer()), Buffer.alloc(70_000, 9), 'streamed from S3 whole');
     const range = await fetch(`${base}/api/objects/media/clip.mp3`, { headers: { range: 'bytes=-10' } });
     assert.equal(range.status, 206);
     assert.equal(range.headers.get('content-range'), 'bytes 69990-69999/70000');

@@ -3,6 +3,7 @@
  * every error answers `{ "error": { "code", "message", "requestId" } }` with the
  * user-facing message. Stack traces, paths and secrets go to the log only.
  */
+import type { Readable } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { StorageError, type ErrorCode } from '../core/errors.js';
 import { UnauthenticatedError } from './auth.js';
@@ -40,6 +41,34 @@ export class HttpError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * Refused bodies with a declared length up to this are read to the end and dropped:
+ * clients (browsers, fetch) that are still sending when the answer comes would
+ * otherwise hit a closed connection and report a network error instead of the answer.
+ */
+const DRAIN_LIMIT_BYTES = 1024 * 1024;
+
+/**
+ * After refusing a request whose body was not read to the end: a short body is
+ * drained (read and dropped) so the connection stays usable and the client gets the
+ * answer; a long one, or one of unknown length, closes the connection once answered, so
+ * the client stops uploading at once instead of sending gigabytes nobody reads.
+ */
+export function stopReadingBody(request: FastifyRequest, reply: FastifyReply): void {
+  const declared = Number(request.headers['content-length']);
+  if (declared <= DRAIN_LIMIT_BYTES) request.raw.resume();
+  else void reply.header('connection', 'close');
+}
+
+/**
+ * A raw request body for storage.put. Storage stops a body it refuses (size limit) by
+ * ending its iteration; for a request that must not destroy it, which would reset the
+ * connection before the answer, but leave it to stopReadingBody.
+ */
+export function requestBody(request: FastifyRequest): AsyncIterable<Buffer> {
+  return (request.body as Readable).iterator({ destroyOnReturn: false });
 }
 
 /** Builds an error body. */

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readlink, rm, writeFile } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -333,9 +333,48 @@ describe('http: bad input', () => {
   it('enforces the upload limit with 413, storing nothing', async () => {
     const small = await start({ maxUploadSize: 1000 });
     try {
-      const res = await fetch(`${small.base}/api/objects/big.bin`, { method: 'PUT', body: randomBytes(200_000) });
-      assert.equal(res.status, 413);
-      assert.equal(await errorCode(res), 'E_TOO_LARGE');
+      // A body up to 1 MiB is read to the end and dropped: the client gets the answer
+      // and keeps its connection.
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      const send = (path: string, body?: Buffer) =>
+        new Promise<{ status: number; connection?: string; reused: boolean; text: string }>((resolve, reject) => {
+          const req = httpRequest(`${small.base}${path}`, { agent, method: body ? 'PUT' : 'GET', headers: body ? { 'content-length': String(body.length) } : {} }, (res) => {
+            let text = '';
+            res.on('data', (d: Buffer) => (text += d.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, reused: req.reusedSocket, text }));
+          });
+          req.on('error', reject);
+          req.end(body);
+        });
+      try {
+        const refused = await send('/api/objects/big.bin', randomBytes(900_000));
+        assert.equal(refused.status, 413);
+        assert.match(refused.text, /E_TOO_LARGE/);
+        assert.equal(refused.connection, 'keep-alive');
+        const next = await send('/health');
+        assert.deepEqual([next.status, next.reused], [200, true], 'the same connection serves the next request');
+      } finally {
+        agent.destroy();
+      }
+      // A longer one closes the connection once answered: the client stops sending. It
+      // may see the reset before it reads the answer, which is a refusal too.
+      const long = await new Promise<{ status: number; connection?: string; sent: number }>((resolve, reject) => {
+        let sent = 0;
+        const req = httpRequest(`${small.base}/api/objects/big.bin`, { method: 'PUT', headers: { 'content-length': String(64 * 1024 * 1024) } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, sent }));
+        });
+        req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' || err.code === 'EPIPE' ? resolve({ status: 0, connection: 'reset', sent }) : reject(err)));
+        const pump = () => {
+          while (sent < 64 * 1024 * 1024 && !req.destroyed) {
+            sent += 64 * 1024;
+            if (!req.write(Buffer.alloc(64 * 1024))) return void req.once('drain', pump);
+          }
+        };
+        pump();
+      });
+      assert.ok(long.status === 0 || (long.status === 413 && long.connection === 'close'), JSON.stringify(long));
+      assert.ok(long.sent < 64 * 1024 * 1024, 'answered before the client sent everything');
       assert.equal(await small.storage.exists('big.bin'), false);
     } finally {
       await small.app.close();

@@ -4,10 +4,10 @@
  * download name and type); PUT stores a body within the signed type and size.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Readable } from 'node:stream';
 import { StorageError } from '../../core/errors.js';
 import { verifySignedUrl } from '../../core/signing.js';
 import { sendObject } from '../serve.js';
+import { requestBody, stopReadingBody } from '../errors.js';
 import { objectJson, refuseEncodedBody } from './objects.js';
 import type { RouteContext } from './context.js';
 
@@ -38,10 +38,10 @@ export async function fileRoutes(app: FastifyInstance, ctx: RouteContext & { sig
     }
     const maxSize = Math.min(grant.maxSize ?? ctx.maxUploadSize, grant.contentLength ?? ctx.maxUploadSize, ctx.maxUploadSize);
     try {
-      const info = await storage.put(grant.key, request.body as Readable, { contentType: contentType || undefined, maxSize });
+      const info = await storage.put(grant.key, requestBody(request), { contentType: contentType || undefined, maxSize });
       return reply.status(201).send(objectJson(info));
     } catch (err) {
-      void reply.header('connection', 'close');
+      stopReadingBody(request, reply);
       throw err;
     }
   });

@@ -3,9 +3,8 @@
  * redirects to a signed URL), DELETE, and the listing.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Readable } from 'node:stream';
 import type { ObjectInfo } from '../../core/types.js';
-import { HttpError } from '../errors.js';
+import { HttpError, requestBody, stopReadingBody } from '../errors.js';
 import { keyFromUrl } from '../keys.js';
 import { sendObject } from '../serve.js';
 import { guard, type RouteContext } from './context.js';
@@ -104,11 +103,10 @@ export async function objectRoutes(app: FastifyInstance, ctx: RouteContext): Pro
       await guard(ctx, request, 'write', key);
       const contentType = request.headers['content-type'];
       try {
-        const info = await storage.put(key, request.body as Readable, { contentType: contentType || undefined, maxSize: ctx.maxUploadSize });
+        const info = await storage.put(key, requestBody(request), { contentType: contentType || undefined, maxSize: ctx.maxUploadSize });
         return reply.status(201).send(objectJson(info));
       } catch (err) {
-        // Stop reading a body we refused; the client should not upload the rest.
-        void reply.header('connection', 'close');
+        stopReadingBody(request, reply);
         throw err;
       }
     },

@@ -1,6 +1,7 @@
 /**
- * The published package: `npm run build` output compiles from src alone, and the
- * `stowage` entry exports the documented API with type declarations.
+ * The published package: `npm run build` output compiles from src alone, the
+ * `stowage` entry exports the documented API with type declarations, and every locked
+ * dependency declares support for the oldest Node version Stowage promises.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -9,6 +10,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import semver from 'semver';
 
 const repo = new URL('..', import.meta.url).pathname;
 const out = mkdtempSync(join(tmpdir(), 'stowage-build-'));
@@ -29,5 +31,16 @@ describe('package', () => {
     }
     const { createStorage } = api as { createStorage: (o: { driver: string }) => { put: (k: string, v: string) => Promise<{ size: number }> } };
     assert.equal((await createStorage({ driver: 'memory' }).put('k', 'abc')).size, 3);
+  });
+
+  it('installs only packages whose engines include the oldest Node version it supports', () => {
+    const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { engines: { node: string } };
+    const oldest = semver.minVersion(pkg.engines.node)?.version;
+    assert.ok(oldest, `engines.node ${pkg.engines.node} names a lowest version`);
+    const lock = JSON.parse(readFileSync(join(repo, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string; engines?: { node?: string } }> };
+    const refusing = Object.entries(lock.packages)
+      .filter(([path, { engines }]) => path !== '' && engines?.node !== undefined && !semver.satisfies(oldest, engines.node))
+      .map(([path, { version, engines }]) => `${path.replace(/^node_modules\//, '')}@${version ?? '?'} needs Node ${engines?.node ?? '?'}`);
+    assert.deepEqual(refusing, [], `these need a newer Node than ${oldest}: hold them back in package.json "overrides"`);
   });
 });

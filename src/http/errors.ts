@@ -1,7 +1,8 @@
 /**
  * The one error handler of the service: StorageError codes map to HTTP statuses, and
  * every error answers `{ "error": { "code", "message", "requestId" } }` with the
- * user-facing message. Stack traces, paths and secrets go to the log only.
+ * user-facing message. Stack traces, paths and secrets go to the log only. Also here:
+ * what becomes of the rest of a request body once an upload is refused.
  */
 import type { Readable } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';

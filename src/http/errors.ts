@@ -57,7 +57,8 @@ const DRAIN_LIMIT_BYTES = 1024 * 1024;
  * answer; a long one, or one of unknown length, closes the connection once answered, so
  * the client stops uploading at once instead of sending gigabytes nobody reads.
  */
-export function stopReadingBody(request: FastifyRequest, reply: FastifyReply): void {
+function stopReadingBody(request: FastifyRequest, reply: FastifyReply): void {
+  if (request.raw.complete) return;
   const declared = Number(request.headers['content-length']);
   if (declared <= DRAIN_LIMIT_BYTES) request.raw.resume();
   else void reply.header('connection', 'close');
@@ -66,7 +67,7 @@ export function stopReadingBody(request: FastifyRequest, reply: FastifyReply): v
 /**
  * A raw request body for storage.put. Storage stops a body it refuses (size limit) by
  * ending its iteration; for a request that must not destroy it, which would reset the
- * connection before the answer, but leave it to stopReadingBody.
+ * connection before the answer, but leave it to the error handler (stopReadingBody).
  */
 export function requestBody(request: FastifyRequest): AsyncIterable<Buffer> {
   return (request.body as Readable).iterator({ destroyOnReturn: false });
@@ -80,6 +81,7 @@ export function errorBody(code: string, message: string, requestId: string): Err
 /** Installs the error and not-found handlers. */
 export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | StorageError | UnauthenticatedError | HttpError, request: FastifyRequest, reply: FastifyReply) => {
+    stopReadingBody(request, reply);
     if (err instanceof StorageError) {
       const status = HTTP_STATUS[err.code];
       const log = status >= 500 ? request.log.error.bind(request.log) : request.log.info.bind(request.log);

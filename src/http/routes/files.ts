@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { StorageError } from '../../core/errors.js';
 import { verifySignedUrl } from '../../core/signing.js';
 import { sendObject } from '../serve.js';
-import { requestBody, stopReadingBody } from '../errors.js';
+import { requestBody } from '../errors.js';
 import { objectJson, refuseEncodedBody } from './objects.js';
 import type { RouteContext } from './context.js';
 
@@ -37,12 +37,7 @@ export async function fileRoutes(app: FastifyInstance, ctx: RouteContext & { sig
       throw new StorageError('E_ACCESS_DENIED', `signed URL rejected: it requires Content-Length ${grant.contentLength}, got ${length ?? 'none'}`);
     }
     const maxSize = Math.min(grant.maxSize ?? ctx.maxUploadSize, grant.contentLength ?? ctx.maxUploadSize, ctx.maxUploadSize);
-    try {
-      const info = await storage.put(grant.key, requestBody(request), { contentType: contentType || undefined, maxSize });
-      return reply.status(201).send(objectJson(info));
-    } catch (err) {
-      stopReadingBody(request, reply);
-      throw err;
-    }
+    const info = await storage.put(grant.key, requestBody(request), { contentType: contentType || undefined, maxSize });
+    return reply.status(201).send(objectJson(info));
   });
 }

@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { StorageError } from '../../core/errors.js';
 import { verifySignedUrl } from '../../core/signing.js';
 import type { ObjectInfo } from '../../core/types.js';
-import { HttpError, stopReadingBody } from '../errors.js';
+import { HttpError } from '../errors.js';
 import { multipartFailure } from './uploads.js';
 import { objectJson, refuseEncodedBody } from './objects.js';
 import type { RouteContext } from './context.js';
@@ -49,7 +49,6 @@ export async function formRoutes(app: FastifyInstance, ctx: RouteContext & { sig
     } catch (err) {
       // A form that fails leaves nothing: a later error in the body undoes the stored file.
       if (stored) await storage.delete(grant.key).catch(() => undefined);
-      stopReadingBody(request, reply);
       throw multipartFailure(err);
     }
     return reply.status(201).send(objectJson(stored));

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ObjectInfo } from '../../core/types.js';
-import { HttpError, requestBody, stopReadingBody } from '../errors.js';
+import { HttpError, requestBody } from '../errors.js';
 import { keyFromUrl } from '../keys.js';
 import { sendObject } from '../serve.js';
 import { guard, type RouteContext } from './context.js';
@@ -102,13 +102,8 @@ export async function objectRoutes(app: FastifyInstance, ctx: RouteContext): Pro
       const key = keyFromUrl(request.url, PREFIX);
       await guard(ctx, request, 'write', key);
       const contentType = request.headers['content-type'];
-      try {
-        const info = await storage.put(key, requestBody(request), { contentType: contentType || undefined, maxSize: ctx.maxUploadSize });
-        return reply.status(201).send(objectJson(info));
-      } catch (err) {
-        stopReadingBody(request, reply);
-        throw err;
-      }
+      const info = await storage.put(key, requestBody(request), { contentType: contentType || undefined, maxSize: ctx.maxUploadSize });
+      return reply.status(201).send(objectJson(info));
     },
   });
 }

@@ -13,7 +13,7 @@ import { StorageError } from '../../core/errors.js';
 import { encodeKeyPath, keyTemplate, type KeyTemplate } from '../../core/keys.js';
 import type { ObjectInfo } from '../../core/types.js';
 import { UnauthenticatedError } from '../auth.js';
-import { HttpError, stopReadingBody } from '../errors.js';
+import { HttpError } from '../errors.js';
 import { guard, type RouteContext } from './context.js';
 import { refuseEncodedBody } from './objects.js';
 
@@ -128,7 +128,6 @@ export async function uploadRoutes(app: FastifyInstance, ctx: RouteContext & { p
       } catch (err) {
         // All or nothing: undo the files this request already stored.
         await ctx.storage.deleteMany(stored.map((s) => s.key)).catch(() => undefined);
-        stopReadingBody(request, reply);
         throw multipartFailure(err);
       }
       return reply.status(201).send({

@@ -5,7 +5,7 @@
  * integrity check lives here once instead of in every driver.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { StorageError, errorMessage } from './errors.js';
+import { StorageError, abortedError, errorMessage } from './errors.js';
 import { tooLarge } from './objects.js';
 import type { Body } from './types.js';
 
@@ -67,20 +67,20 @@ export class PutBody implements AsyncIterable<Uint8Array> {
     if (this.#started) throw new StorageError('E_INVALID_ARGUMENT', 'a body can only be consumed once');
     this.#started = true;
     const { maxSize, signal } = this.#checks;
-    signal?.throwIfAborted();
+    if (signal?.aborted) throw abortedError(signal);
     const iterator = this.#source[Symbol.asyncIterator]();
     try {
       for (;;) {
         let step: IteratorResult<Uint8Array | string>;
         try {
-          step = await iterator.next();
+          step = await (signal ? nextUnlessAborted(iterator, signal) : iterator.next());
         } catch (err) {
           throw err instanceof StorageError
             ? err
             : new StorageError('E_INVALID_ARGUMENT', `reading the body failed: ${errorMessage(err)}`, { cause: err });
         }
         if (step.done) break;
-        signal?.throwIfAborted();
+        if (signal?.aborted) throw abortedError(signal);
         const chunk = toBytes(step.value);
         if (chunk.byteLength === 0) continue;
         this.#size += chunk.byteLength;
@@ -90,8 +90,11 @@ export class PutBody implements AsyncIterable<Uint8Array> {
       }
       this.#consumed = true;
     } finally {
-      // Stop the caller's stream when we bail out early (size limit, driver failure).
-      if (!this.#consumed) await iterator.return?.();
+      // Stop the caller's stream when we bail out early (size limit, driver failure, cancel).
+      // After a cancel a read may still be pending, and a generator's return() waits for
+      // it: ask the source to stop without waiting.
+      if (!this.#consumed && signal?.aborted) iterator.return?.().catch(() => undefined);
+      else if (!this.#consumed) await iterator.return?.();
     }
   }
 
@@ -111,6 +114,28 @@ export class PutBody implements AsyncIterable<Uint8Array> {
     }
     return { sha256, size: this.#size };
   }
+}
+
+/**
+ * The iterator's next step, or E_ABORTED as soon as `signal` fires: a cancel must not
+ * wait for a source that has stalled. (A listener per step rather than one long-lived
+ * promise raced against every step, which would keep every step's chunk reachable.)
+ */
+function nextUnlessAborted<T>(iterator: AsyncIterator<T>, signal: AbortSignal): Promise<IteratorResult<T>> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(abortedError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    iterator.next().then(
+      (step) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(step);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {

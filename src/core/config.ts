@@ -11,7 +11,34 @@ export const BACKENDS = ['local', 'memory', 's3'] as const;
 
 // Empty variables (`FOO=` in a .env file) mean "not set".
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
-const flag = z.enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' }).transform((v) => ['true', '1', 'yes'].includes(v));
+
+/** What every boolean setting accepts, in any case; one list, so every variable agrees. */
+const BOOLEAN_WORDS: Record<string, boolean> = { true: true, false: false, 1: true, 0: false, yes: true, no: false, on: true, off: false };
+/** The one message for a value that is not a boolean. */
+const BOOLEAN_HELP = 'must be true/false, 1/0, yes/no or on/off';
+
+/** The boolean a setting's text stands for (`true/false`, `1/0`, `yes/no`, `on/off`, any case), or undefined. */
+export function parseBoolean(text: string): boolean | undefined {
+  return BOOLEAN_WORDS[text.trim().toLowerCase()];
+}
+
+/**
+ * A boolean environment variable outside the storage schema (the service's own
+ * settings): `fallback` when unset or empty, E_CONFIG_INVALID naming it when not a boolean.
+ */
+export function booleanVariable(env: Record<string, string | undefined>, name: string, fallback: boolean): boolean {
+  const text = env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = parseBoolean(text);
+  if (value === undefined) throw new StorageError('E_CONFIG_INVALID', `invalid configuration: ${name} ${BOOLEAN_HELP} (got ${JSON.stringify(text)})`, { details: { variables: [name] } });
+  return value;
+}
+
+const flag = z.string().transform((text, ctx) => {
+  const value = parseBoolean(text);
+  if (value === undefined) ctx.addIssue({ code: 'custom', message: BOOLEAN_HELP });
+  return value ?? false;
+});
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 const count = z.coerce.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).positive({ error: 'must be positive' });
 
@@ -110,7 +137,11 @@ export function parseStorageUrl(text: string, variable = 'STORAGE_URL'): Pick<St
   const q = url.searchParams;
   if (q.has('region')) s3.region = q.get('region') ?? undefined;
   if (q.has('provider')) s3.provider = q.get('provider') ?? undefined;
-  if (q.has('pathStyle')) s3.forcePathStyle = q.get('pathStyle') === 'true';
+  const pathStyle = q.get('pathStyle');
+  if (pathStyle !== null) {
+    s3.forcePathStyle = parseBoolean(pathStyle);
+    if (s3.forcePathStyle === undefined) throw configError(`${variable}'s pathStyle ${BOOLEAN_HELP} (got ${JSON.stringify(pathStyle)})`, [variable]);
+  }
   if (q.has('publicUrl')) s3.publicUrl = q.get('publicUrl') ?? undefined;
   return { backend: 's3', s3 };
 }

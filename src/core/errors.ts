@@ -36,6 +36,8 @@ export const ErrorCodes = {
   CONFIG_INVALID: 'E_CONFIG_INVALID',
   /** The driver does not support this operation; see `storage.capabilities`. */
   UNSUPPORTED: 'E_UNSUPPORTED',
+  /** The caller cancelled the operation (its AbortSignal fired); a write stored nothing. */
+  ABORTED: 'E_ABORTED',
 } as const;
 
 /** One of the stable error code strings, e.g. `'E_NOT_FOUND'`. */
@@ -58,6 +60,7 @@ const PUBLIC_MESSAGES: Record<ErrorCode, string> = {
   E_TIMEOUT: 'Storage took too long to respond, please retry.',
   E_CONFIG_INVALID: 'Storage is not configured correctly.',
   E_UNSUPPORTED: 'This operation is not supported by the storage backend.',
+  E_ABORTED: 'The operation was cancelled.',
 };
 
 /** Codes that describe a temporary condition, worth retrying by default. */
@@ -143,11 +146,29 @@ export function withContext(err: unknown, ctx: { operation: string; key?: string
   const se =
     err instanceof StorageError
       ? err
-      : new StorageError('E_UNAVAILABLE', `${ctx.operation} failed: ${errorMessage(err)}`, { cause: err });
+      : isAbortError(err)
+        ? abortedError(undefined, err)
+        : new StorageError('E_UNAVAILABLE', `${ctx.operation} failed: ${errorMessage(err)}`, { cause: err });
   se.operation ??= ctx.operation;
   se.backend ??= ctx.backend;
   if (se.key === undefined && ctx.key !== undefined) se.key = ctx.key;
   return se;
+}
+
+/**
+ * The error for an operation its caller cancelled: E_ABORTED, never retryable, since
+ * retrying would undo the caller's own decision. `signal` gives the reason the caller
+ * passed to `abort()`; `cause` the error the cancellation surfaced as, if any.
+ */
+export function abortedError(signal?: AbortSignal, cause: unknown = signal?.reason): StorageError {
+  const reason = signal?.reason;
+  const why = reason instanceof Error && reason.name !== 'AbortError' ? `: ${reason.message}` : '';
+  return new StorageError('E_ABORTED', `the operation was cancelled${why}`, { cause, retryable: false });
+}
+
+/** True for the errors Node, fetch and the AWS SDK raise when an AbortSignal cancels them. */
+export function isAbortError(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'AbortError' || (err as { code?: unknown }).code === 'ABORT_ERR');
 }
 
 /** The message of any thrown value. */

@@ -4,7 +4,7 @@
  */
 import mime from 'mime';
 import { Readable } from 'node:stream';
-import { StorageError } from './errors.js';
+import { StorageError, abortedError } from './errors.js';
 import type { ByteRange, ObjectInfo, ObjectStream, ResolvedRange } from './types.js';
 
 /** The content type used when none is given and the key's extension is unknown. */
@@ -106,14 +106,41 @@ export function copyAttributes(info: ObjectInfo): { contentType: string; metadat
  * is built only when someone asks for it (a getter), since most callers of small
  * reads (the HTTP service, `Storage.get`) take the bytes and never need one.
  */
-export function bufferedObject(bytes: Buffer, info: ObjectInfo, range: ResolvedRange | undefined, signal?: AbortSignal): ObjectStream {
+export function bufferedObject(bytes: Buffer, info: ObjectInfo, range: ResolvedRange | undefined): ObjectStream {
   let stream: Readable | undefined;
   return {
     bytes,
     info,
     range,
     get stream() {
-      return (stream ??= Readable.from([bytes], { objectMode: false, signal }));
+      return (stream ??= Readable.from([bytes], { objectMode: false }));
+    },
+  };
+}
+
+/**
+ * The same read, its stream destroyed with E_ABORTED when `signal` fires (at once if it
+ * already has), closing whatever the driver holds open. The stream is still only built
+ * when asked for, so a caller that takes `bytes` never builds one.
+ */
+export function cancellable(object: ObjectStream, signal: AbortSignal): ObjectStream {
+  let stream: Readable | undefined;
+  const watch = (readable: Readable): Readable => {
+    const onAbort = () => readable.destroy(abortedError(signal));
+    if (signal.aborted) onAbort();
+    else {
+      signal.addEventListener('abort', onAbort, { once: true });
+      readable.once('close', () => signal.removeEventListener('abort', onAbort));
+    }
+    return readable;
+  };
+  return {
+    info: object.info,
+    range: object.range,
+    bytes: object.bytes,
+    release: object.release,
+    get stream() {
+      return (stream ??= watch(object.stream));
     },
   };
 }

@@ -6,9 +6,9 @@
 import { createReadStream } from 'node:fs';
 import { stat as statPath } from 'node:fs/promises';
 import { PutBody, readAll } from './body.js';
-import { StorageError, errorMessage, isStorageError, withContext } from './errors.js';
+import { StorageError, abortedError, errorMessage, isStorageError, withContext } from './errors.js';
 import { normalizeKey, normalizePrefix } from './keys.js';
-import { contentTypeFromName, copyAttributes, guessContentType } from './objects.js';
+import { cancellable, contentTypeFromName, copyAttributes, guessContentType } from './objects.js';
 import { driverPutOptions, normalizeSha256, validateMaxSize, validatePresignPostOptions, validateSignedUrlOptions } from './options.js';
 import { createSignedPost, createSignedUrl, normalizeBaseUrl, validateSecret, type Signer } from './signing.js';
 import type {
@@ -84,14 +84,21 @@ export class Storage {
     return { ...this.driver.capabilities, signedUrls: this.driver.signedUrl !== undefined || this.#signer !== undefined };
   }
 
-  /** Runs a driver call, attaching operation, key and backend to any error, and tracks it until it settles. */
-  async #run<T>(operation: string, key: string | undefined, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a driver call, attaching operation, key and backend to any error, and tracks it
+   * until it settles. With the caller's `signal`: nothing starts once it has fired, and
+   * a call that fails after it fired failed because of it (E_ABORTED, whatever the
+   * driver's own error), so a retry loop never retries the caller's own cancel.
+   */
+  async #run<T>(operation: string, key: string | undefined, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const context = { operation, key, backend: this.driver.name };
+    if (signal?.aborted) throw withContext(abortedError(signal), context);
     const call = fn();
     this.#inFlight.add(call);
     try {
       return await call;
     } catch (err) {
-      throw withContext(err, { operation, key, backend: this.driver.name });
+      throw withContext(signal?.aborted && !isStorageError(err, 'E_ABORTED') ? abortedError(signal, err) : err, context);
     } finally {
       this.#inFlight.delete(call);
     }
@@ -110,7 +117,7 @@ export class Storage {
       const driverOpts = driverPutOptions(k, opts);
       const checks = { sha256: normalizeSha256(opts.sha256), maxSize: validateMaxSize(opts.maxSize), signal: opts.signal };
       return this.driver.put(k, new PutBody(body, checks), driverOpts);
-    });
+    }, opts.signal);
   }
 
   /**
@@ -132,25 +139,43 @@ export class Storage {
       const checks = { sha256: normalizeSha256(opts.sha256), maxSize: validateMaxSize(opts.maxSize), signal: opts.signal };
       if (this.driver.putFile) return this.driver.putFile(k, path, driverOpts, checks);
       return this.driver.put(k, new PutBody(createReadStream(path, { highWaterMark: 1024 * 1024 }), checks), driverOpts);
-    });
+    }, opts.signal);
   }
 
-  /** Reads a whole object (or a range of it) into memory. A missing key rejects with E_NOT_FOUND. */
+  /**
+   * Reads a whole object (or a range of it) into memory. A missing key rejects with
+   * E_NOT_FOUND; a fired `signal` with E_ABORTED.
+   */
   async get(key: string, opts: GetOptions = {}): Promise<Buffer> {
     return this.#run('get', key, async () => {
-      const object = await this.driver.read(normalizeKey(key), opts);
+      const object = await this.#read(normalizeKey(key), opts);
       return object.bytes ?? readAll(object.stream);
-    });
+    }, opts.signal);
+  }
+
+  /**
+   * The driver's read, cancellable: a signal that fired while the driver opened the
+   * object closes it again, and one that fires later destroys the stream with E_ABORTED.
+   */
+  async #read(key: string, opts: GetOptions): Promise<ObjectStream> {
+    const object = await this.driver.read(key, opts);
+    if (!opts.signal) return object;
+    if (opts.signal.aborted) {
+      if (!object.bytes) object.stream.destroy();
+      throw abortedError(opts.signal);
+    }
+    return cancellable(object, opts.signal);
   }
 
   /**
    * Opens an object for streaming, optionally a byte range `{ start, end? }` (end
    * inclusive) or `{ suffix: n }`. Returns the stream, the object's info and the
    * resolved range, plus `bytes` and `release` where the driver offers them (see
-   * ObjectStream). E_NOT_FOUND when missing; E_RANGE_NOT_SATISFIABLE past the end.
+   * ObjectStream). E_NOT_FOUND when missing; E_RANGE_NOT_SATISFIABLE past the end. When
+   * `signal` fires, the call rejects (or the stream is destroyed) with E_ABORTED.
    */
   async getStream(key: string, opts: GetOptions = {}): Promise<ObjectStream> {
-    return this.#run('getStream', key, () => this.driver.read(normalizeKey(key), opts));
+    return this.#run('getStream', key, () => this.#read(normalizeKey(key), opts), opts.signal);
   }
 
   /** Returns an object's info; E_NOT_FOUND when missing. */
@@ -223,18 +248,22 @@ export class Storage {
         throw new StorageError('E_INVALID_ARGUMENT', 'cursor must be the string from the previous page');
       }
       if (opts.startAfter !== undefined && typeof opts.startAfter !== 'string') throw new StorageError('E_INVALID_ARGUMENT', 'startAfter must be a key');
-      return this.driver.list({ prefix: normalizePrefix(opts.prefix), delimiter: opts.delimiter, cursor: opts.cursor, startAfter: opts.startAfter, limit });
-    });
+      const { signal } = opts;
+      const page = await this.driver.list({ prefix: normalizePrefix(opts.prefix), delimiter: opts.delimiter, cursor: opts.cursor, startAfter: opts.startAfter, limit, signal });
+      // A driver that could not stop half way still must not hand out a cancelled page.
+      if (signal?.aborted) throw abortedError(signal);
+      return page;
+    }, opts.signal);
   }
 
   /**
    * Iterates over every object under `prefix`, page by page, in byte order. With
    * `details: false` only key, size, etag and lastModified are reliable, which spares
-   * backends like S3 a request per object.
+   * backends like S3 a request per object. A fired `signal` ends it with E_ABORTED.
    */
-  async *listAll(opts: { prefix?: string; details?: boolean } = {}): AsyncGenerator<ObjectInfo> {
+  async *listAll(opts: { prefix?: string; details?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<ObjectInfo> {
     // Validated like list()'s prefix, so a bad one fails with the same context.
-    yield* this.#objects(await this.#run('list', undefined, async () => normalizePrefix(opts.prefix)), opts.details ?? true);
+    yield* this.#objects(await this.#run('list', undefined, async () => normalizePrefix(opts.prefix)), opts.details ?? true, opts.signal);
   }
 
   /**
@@ -242,10 +271,11 @@ export class Storage {
    * size, etag and lastModified are reliable, which is all usage and deleteMany need and
    * spares backends like S3 a request per object.
    */
-  async *#objects(prefix: string, details: boolean): AsyncGenerator<ObjectInfo> {
+  async *#objects(prefix: string, details: boolean, signal?: AbortSignal): AsyncGenerator<ObjectInfo> {
     let cursor: string | undefined;
     do {
-      const page = await this.#run('list', undefined, () => this.driver.list({ prefix, cursor, limit: MAX_LIST_LIMIT, details }));
+      const page = await this.#run('list', undefined, () => this.driver.list({ prefix, cursor, limit: MAX_LIST_LIMIT, details, signal }), signal);
+      if (signal?.aborted) throw withContext(abortedError(signal), { operation: 'list', backend: this.driver.name });
       yield* page.objects;
       cursor = page.cursor;
     } while (cursor !== undefined);

@@ -48,7 +48,7 @@ export interface PutOptions {
   sha256?: string;
   /** Refuse bodies larger than this many bytes with E_TOO_LARGE, checked while streaming. */
   maxSize?: number;
-  /** Aborts the write; nothing is stored. */
+  /** Cancels the write: it rejects with E_ABORTED and nothing is stored. */
   signal?: AbortSignal;
 }
 
@@ -65,7 +65,11 @@ export interface ResolvedRange {
 export interface GetOptions {
   /** Read only part of the object. */
   range?: ByteRange;
-  /** Aborts the read. */
+  /**
+   * Cancels the read: the call rejects, or the stream is destroyed, with E_ABORTED.
+   * (Storage guarantees this for every driver; a driver may also use it to stop its own
+   * requests sooner.)
+   */
   signal?: AbortSignal;
 }
 
@@ -106,6 +110,8 @@ export interface ListOptions {
   startAfter?: string;
   /** Items per page (objects plus prefixes), 1 to 1000; default 1000. */
   limit?: number;
+  /** Cancels the listing: it rejects with E_ABORTED. */
+  signal?: AbortSignal;
 }
 
 /** One page of a listing. */
@@ -209,6 +215,8 @@ export interface DriverListOptions {
   limit: number;
   details?: boolean;
   startAfter?: string;
+  /** The caller's cancel; a driver may use it to stop its requests (Storage checks it either way). */
+  signal?: AbortSignal;
 }
 
 /** Options a driver receives for a write, after Storage validated them. */

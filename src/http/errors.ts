@@ -26,6 +26,8 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   E_TIMEOUT: 504,
   E_CONFIG_INVALID: 500,
   E_UNSUPPORTED: 501,
+  // nginx's "client closed request": only a request whose client went away is cancelled.
+  E_ABORTED: 499,
 };
 
 /** The JSON body of an error response. */

@@ -10,6 +10,7 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { isIP } from 'node:net';
 import { createStorageFromEnv } from '../create.js';
+import { booleanVariable } from '../core/config.js';
 import { isStorageError } from '../core/errors.js';
 import { buildApp } from './app.js';
 import { Authenticator } from './auth.js';
@@ -39,7 +40,7 @@ export async function runServer(environment: Record<string, string | undefined> 
   const listenPort = port(env.PORT);
   const auth = Authenticator.fromEnv(env);
   // Without API keys, refuse to expose the API beyond this machine by accident.
-  if (!auth && !isLoopback(host) && env.STOWAGE_ALLOW_UNAUTHENTICATED !== 'true') {
+  if (!auth && !isLoopback(host) && !booleanVariable(env, 'STOWAGE_ALLOW_UNAUTHENTICATED', false)) {
     throw new StartupError(`HOST=${host} would expose the API without authentication; configure API keys (STOWAGE_AUTH_FILE), listen on 127.0.0.1, or set STOWAGE_ALLOW_UNAUTHENTICATED=true behind your own access control`);
   }
   let secretNote = '';
@@ -57,9 +58,8 @@ export async function runServer(environment: Record<string, string | undefined> 
       throw new StartupError(`STOWAGE_UPLOAD_POLICIES is not valid JSON: ${(err as Error).message}`);
     }
   }
-  const accessLog = env.STOWAGE_ACCESS_LOG || 'true';
-  if (accessLog !== 'true' && accessLog !== 'false') throw new StartupError(`STOWAGE_ACCESS_LOG must be true or false, got ${JSON.stringify(accessLog)}`);
-  const app = await buildApp({ storage, signingSecret: env.STORAGE_SIGNING_SECRET, auth, uploadPolicies, accessLog: accessLog === 'true' });
+  const accessLog = booleanVariable(env, 'STOWAGE_ACCESS_LOG', true);
+  const app = await buildApp({ storage, signingSecret: env.STORAGE_SIGNING_SECRET, auth, uploadPolicies, accessLog });
   const address = await app.listen({ host, port: listenPort });
   const where = typeof facts.root === 'string' ? `files in ${facts.root}` : typeof facts.bucket === 'string' ? `bucket ${facts.bucket} at ${String(facts.endpoint)}` : 'in memory';
   const access = auth ? 'API keys required' : 'no authentication (loopback only)';

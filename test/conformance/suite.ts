@@ -4,6 +4,7 @@
  */
 import { afterEach, beforeEach, describe } from 'node:test';
 import type { Storage } from '../../src/index.js';
+import { abortCases } from './cases-abort.js';
 import { concurrencyCases } from './cases-concurrency.js';
 import { keyCases } from './cases-keys.js';
 import { listCases } from './cases-list.js';
@@ -36,5 +37,6 @@ export function runConformance(target: ConformanceTarget): void {
     describe('listing', () => listCases(get));
     describe('delete, copy, move, signed URLs, health', () => objectCases(get, target));
     describe('concurrency', () => concurrencyCases(get));
+    describe('cancelling', () => abortCases(get));
   });
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { createStorage, createStorageFromEnv, parseStorageEnv, StorageError } from '../../src/index.js';
+import { booleanVariable, parseStorageUrl } from '../../src/core/config.js';
 
 function configError(fn: () => unknown, ...mentions: string[]): void {
   assert.throws(fn, (e: unknown) => e instanceof StorageError && e.code === 'E_CONFIG_INVALID' && mentions.every((m) => e.message.includes(m)));
@@ -29,6 +30,25 @@ describe('parseStorageEnv', () => {
     );
   });
 
+  it('parses every boolean setting with one parser: true/false, 1/0, yes/no, on/off, any case', () => {
+    const words: [string, boolean][] = [['true', true], ['FALSE', false], ['1', true], ['0', false], ['Yes', true], ['no', false], ['ON', true], ['off', false]];
+    for (const [word, value] of words) {
+      assert.equal(parseStorageEnv({ STORAGE_LOCAL_FSYNC: word }).local.fsync, value, `STORAGE_LOCAL_FSYNC=${word}`);
+      assert.equal(parseStorageEnv({ STORAGE_URL: 's3://b', STORAGE_S3_FORCE_PATH_STYLE: word }).s3.forcePathStyle, value, `STORAGE_S3_FORCE_PATH_STYLE=${word}`);
+      assert.equal(parseStorageEnv({ STORAGE_FALLBACK_URL: 'memory:', STORAGE_FALLBACK_COPY_ON_READ: word }).fallback?.copyOnRead, value);
+      assert.equal(parseStorageUrl(`s3://KEY:SECRET@127.0.0.1:9000/b?pathStyle=${word}`).s3?.forcePathStyle, value);
+      assert.equal(booleanVariable({ STOWAGE_ACCESS_LOG: word }, 'STOWAGE_ACCESS_LOG', !value), value);
+    }
+    const help = 'must be true/false, 1/0, yes/no or on/off';
+    for (const name of ['STORAGE_LOCAL_FSYNC', 'STORAGE_S3_FORCE_PATH_STYLE', 'STORAGE_FALLBACK_COPY_ON_READ']) {
+      configError(() => parseStorageEnv({ STORAGE_FALLBACK_URL: 'memory:', [name]: 'sure' }), `${name} ${help} (got "sure")`);
+    }
+    configError(() => parseStorageUrl('s3://KEY:SECRET@127.0.0.1:9000/b?pathStyle=maybe'), `pathStyle ${help}`);
+    configError(() => booleanVariable({ STOWAGE_ALLOW_UNAUTHENTICATED: 'sure' }, 'STOWAGE_ALLOW_UNAUTHENTICATED', false), `STOWAGE_ALLOW_UNAUTHENTICATED ${help} (got "sure")`);
+    assert.equal(booleanVariable({}, 'STOWAGE_ACCESS_LOG', true), true);
+    assert.equal(booleanVariable({ STOWAGE_ACCESS_LOG: '' }, 'STOWAGE_ACCESS_LOG', true), true);
+  });
+
   it('treats empty variables as unset', () => {
     assert.equal(parseStorageEnv({ STORAGE_BACKEND: '', STORAGE_PUBLIC_URL: '' }).backend, 'local');
   });
@@ -43,7 +63,7 @@ describe('parseStorageEnv', () => {
     configError(() => parseStorageEnv({ STORAGE_BACKEND: 'memory', STORAGE_URL: 'local:./x' }), 'STORAGE_BACKEND is memory but STORAGE_URL names the local backend');
     configError(() => parseStorageEnv({ STORAGE_S3_MAX_SOCKETS: 'many' }), 'STORAGE_S3_MAX_SOCKETS');
     configError(() => parseStorageEnv({ STORAGE_PUBLIC_URL: 'ftp://x' }), 'STORAGE_PUBLIC_URL', 'http');
-    configError(() => parseStorageEnv({ STORAGE_LOCAL_FSYNC: 'maybe' }), 'STORAGE_LOCAL_FSYNC', 'true or false');
+    configError(() => parseStorageEnv({ STORAGE_LOCAL_FSYNC: 'maybe' }), 'STORAGE_LOCAL_FSYNC', 'true/false, 1/0, yes/no or on/off');
     configError(() => parseStorageEnv({ STORAGE_LOCAL_READ_IO: 'threads' }), 'STORAGE_LOCAL_READ_IO', 'sync or async');
     configError(() => parseStorageEnv({ STORAGE_LOCAL_CACHE_MB: 'lots' }), 'STORAGE_LOCAL_CACHE_MB', 'number');
     configError(() => parseStorageEnv({ STORAGE_LOCAL_CACHE_MB: '-1' }), 'STORAGE_LOCAL_CACHE_MB', '0 (off) or more');

@@ -87,7 +87,7 @@ describe('npm start', () => {
     assert.match(backend.output, /STORAGE_BACKEND must be one of: local, memory, s3/);
     const log = await run({ PORT: '0', STOWAGE_ACCESS_LOG: 'sometimes' }, /$^/);
     assert.equal(log.code, 1);
-    assert.match(log.output, /STOWAGE_ACCESS_LOG must be true or false, got "sometimes"/);
+    assert.match(log.output, /STOWAGE_ACCESS_LOG must be true\/false, 1\/0, yes\/no or on\/off \(got "sometimes"\)/);
   });
 
   for (const [setting, logged] of [[undefined, true], ['false', false]] as const) {

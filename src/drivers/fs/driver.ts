@@ -259,7 +259,7 @@ export class FsDriver implements Driver {
     try {
       const layout = await this.#prepare(key);
       const cached = await this.#cache?.read(key, layout.dataPath(key), io, opts.range);
-      if (cached) return bufferedObject(cached.bytes, cached.info, cached.range, opts.signal);
+      if (cached) return bufferedObject(cached.bytes, cached.info, cached.range);
       const readStartedAt = Date.now();
       const real = await this.#resolve(layout, key);
       let opened: Stats | undefined;
@@ -284,9 +284,9 @@ export class FsDriver implements Driver {
         // Small objects: one read on the open file beats a stream's extra round trips.
         const bytes = await io.read(open, length, start).finally(() => io.close(open));
         if (!range && opened) this.#cache?.offer(key, opened, info, bytes, readStartedAt);
-        return bufferedObject(bytes, info, range, opts.signal);
+        return bufferedObject(bytes, info, range);
       }
-      const stream = new FileReadStream(open, { start, end: start + length, chunkBytes: READ_HIGH_WATER_MARK, signal: opts.signal });
+      const stream = new FileReadStream(open, { start, end: start + length, chunkBytes: READ_HIGH_WATER_MARK });
       return { stream, info, range, release: (chunk) => stream.release(chunk) };
     } catch (err) {
       if (fd !== undefined) await io.close(fd).catch(() => undefined);

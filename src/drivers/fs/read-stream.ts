@@ -21,8 +21,6 @@ export interface FileReadStreamOptions {
   end: number;
   /** The size of each chunk (the last one may be shorter). */
   chunkBytes: number;
-  /** Aborting destroys the stream with an AbortError and closes the file. */
-  signal?: AbortSignal;
 }
 
 /**
@@ -44,7 +42,7 @@ export class FileReadStream extends Readable {
   #closeWhenRead: (() => void) | undefined;
 
   constructor(fd: number, opts: FileReadStreamOptions) {
-    super({ highWaterMark: opts.chunkBytes, signal: opts.signal });
+    super({ highWaterMark: opts.chunkBytes });
     this.#fd = fd;
     this.#position = opts.start;
     this.#end = opts.end;

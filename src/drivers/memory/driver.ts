@@ -76,11 +76,11 @@ export class MemoryDriver implements Driver {
     const range = opts.range ? resolveRange(opts.range, info.size) : undefined;
     const start = range?.start ?? 0;
     const end = range ? range.end + 1 : data.length;
-    if (end - start <= READ_CHUNK) return bufferedObject(Buffer.from(data.subarray(start, end)), cloneInfo(info), range, opts.signal);
+    if (end - start <= READ_CHUNK) return bufferedObject(Buffer.from(data.subarray(start, end)), cloneInfo(info), range);
     function* chunks(): Generator<Buffer> {
       for (let at = start; at < end; at += READ_CHUNK) yield Buffer.from(data.subarray(at, Math.min(end, at + READ_CHUNK)));
     }
-    return { stream: Readable.from(chunks(), { objectMode: false, signal: opts.signal }), info: cloneInfo(info), range };
+    return { stream: Readable.from(chunks(), { objectMode: false }), info: cloneInfo(info), range };
   }
 
   /** Removes the object; a missing key resolves. */

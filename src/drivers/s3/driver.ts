@@ -164,6 +164,7 @@ export class S3Driver implements Driver {
           Metadata: metadata,
           ...conditions,
         }), payloadHash),
+        { abortSignal: opts.signal },
       ),
     ).catch((err: unknown) => {
       throw conditionError(err, key, opts);
@@ -236,7 +237,7 @@ export class S3Driver implements Driver {
         header = `bytes=${opts.range.start}-${opts.range.end ?? ''}`;
       }
     }
-    const out = await this.#call(`read ${key}`, (c) => c.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: this.#s3Key(key), Range: header })), true).catch((err: unknown) => {
+    const out = await this.#call(`read ${key}`, (c) => c.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: this.#s3Key(key), Range: header }), { abortSignal: opts.signal }), true).catch((err: unknown) => {
       throw isStorageError(err, 'E_NOT_FOUND') ? notFound(key, err) : err;
     });
     const body = out.Body as Readable;
@@ -303,7 +304,7 @@ export class S3Driver implements Driver {
   async list(opts: DriverListOptions): Promise<ListPage> {
     const base = this.options.prefix;
     const out = await this.#call('list', (c) =>
-      c.send(new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: base + opts.prefix, Delimiter: opts.delimiter, MaxKeys: opts.limit, ContinuationToken: decodeS3Cursor(opts.cursor), StartAfter: opts.cursor === undefined && opts.startAfter !== undefined ? base + opts.startAfter : undefined })),
+      c.send(new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: base + opts.prefix, Delimiter: opts.delimiter, MaxKeys: opts.limit, ContinuationToken: decodeS3Cursor(opts.cursor), StartAfter: opts.cursor === undefined && opts.startAfter !== undefined ? base + opts.startAfter : undefined }), { abortSignal: opts.signal }),
     );
     const listed = (out.Contents ?? []).map((o) => ({ ...o, key: (o.Key ?? '').slice(base.length) })).filter((o) => isAddressable(o.key));
     const objects = opts.details === false ? listed.map((o) => objectInfoFromS3(o.key, { ETag: o.ETag, LastModified: o.LastModified }, o.Size ?? 0)) : await this.#details(listed.map((o) => o.key));

@@ -2,7 +2,7 @@
  * Maps S3 and network errors to Stowage codes, keeping the provider's error code, the
  * HTTP status and the request id for logs, and deciding what is worth a retry.
  */
-import { StorageError, errorMessage, type ErrorCode } from '../../core/errors.js';
+import { StorageError, abortedError, errorMessage, isAbortError, type ErrorCode } from '../../core/errors.js';
 import type { RetryVerdict } from '../../layers/retry.js';
 
 interface SdkErrorShape {
@@ -39,6 +39,8 @@ function classifyCode(name: string, status: number | undefined): { code: ErrorCo
 /** Converts any error from an S3 call into a StorageError; StorageErrors pass through. */
 export function s3Error(err: unknown, what: string, key?: string): StorageError {
   if (err instanceof StorageError) return err;
+  // The caller's signal cancelled the request: never retried, never an outage.
+  if (isAbortError(err)) return Object.assign(abortedError(undefined, err), { key });
   const e = (typeof err === 'object' && err !== null ? err : {}) as SdkErrorShape;
   const status = e.$metadata?.httpStatusCode;
   // Network errors carry errno codes; SDK errors carry the S3 error code as `name`.

@@ -161,7 +161,7 @@ export function withContext(err: unknown, ctx: { operation: string; key?: string
  * passed to `abort()`; `cause` the error the cancellation surfaced as, if any.
  */
 export function abortedError(signal?: AbortSignal, cause: unknown = signal?.reason): StorageError {
-  const reason = signal?.reason;
+  const reason: unknown = signal?.reason;
   const why = reason instanceof Error && reason.name !== 'AbortError' ? `: ${reason.message}` : '';
   return new StorageError('E_ABORTED', `the operation was cancelled${why}`, { cause, retryable: false });
 }

@@ -1,7 +1,7 @@
 /** `stowage du [prefix]`: how many objects and bytes lie under a prefix. */
 import type { Command } from 'commander';
 import type { Runner } from './main.js';
-import { formatBytes, output, parseRef } from './shared.js';
+import { formatBytes, output, parseRef, plural } from './shared.js';
 
 /** Registers `du`. */
 export function registerDu(program: Command, run: Runner): void {
@@ -13,7 +13,7 @@ export function registerDu(program: Command, run: Runner): void {
       run(async ({ opts, locations }, target = '') => {
         const ref = parseRef(target);
         const usage = await locations.storage(ref.location).usage({ prefix: ref.path });
-        output(opts, { prefix: ref.path, ...usage }, () => `${usage.objects} objects, ${formatBytes(usage.bytes)} (${usage.bytes} bytes) under ${ref.path === '' ? '(everything)' : ref.path}`);
+        output(opts, { prefix: ref.path, ...usage }, () => `${plural(usage.objects, 'object')}, ${formatBytes(usage.bytes)} (${plural(usage.bytes, 'byte')}) under ${ref.path === '' ? '(everything)' : ref.path}`);
       }),
     );
 }

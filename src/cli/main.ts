@@ -20,7 +20,7 @@ import { registerPut } from './put.js';
 import { registerRm } from './rm.js';
 import { registerServe } from './serve.js';
 import { registerVerify } from './verify.js';
-import { EXIT, exitCodeOf, Locations, type GlobalOptions } from './shared.js';
+import { CliError, errorCodeOf, EXIT, exitCodeOf, Locations, type GlobalOptions } from './shared.js';
 
 /** What a command's action receives: its options merged with the global ones, and the open locations. */
 export interface CommandContext<O = Record<string, unknown>> {
@@ -40,24 +40,39 @@ const run: Runner = (body) => async (...args) => {
     const code = await body({ opts: opts as never, locations }, ...positional);
     process.exitCode = code ?? EXIT.ok;
   } catch (err) {
-    const message = isStorageError(err) || err instanceof Error ? err.message : String(err);
-    process.stderr.write(`stowage: ${message}\n`);
+    reportError(err, opts.json === true);
     process.exitCode = exitCodeOf(err);
   } finally {
     await locations.close().catch(() => undefined);
   }
 };
 
+/**
+ * Writes why a command failed to stderr: `stowage: <reason>`, or with `--json` one JSON
+ * object `{ "code", "message" }` (a StorageError code, or E_USAGE / E_FAILED for the
+ * command line itself), so scripts never parse prose.
+ */
+function reportError(err: unknown, json: boolean): void {
+  const message = isStorageError(err) || err instanceof Error ? err.message : String(err);
+  if (json) process.stderr.write(`${JSON.stringify({ code: errorCodeOf(err), message })}\n`);
+  else process.stderr.write(`stowage: ${message}\n`);
+}
+
+/** True when the command line asks for JSON, known before commander has parsed it. */
+const wantsJson = (argv: readonly string[]) => argv.slice(2).includes('--json');
+
 /** Builds the program with every command. */
-function program(): Command {
+function program(json: boolean): Command {
   const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
   const cli = new Command('stowage')
     .description('Object storage for TypeScript and Node.js: inspect storage, move objects between backends, keep it tidy.')
     .version(version)
     .option('-s, --storage <location>', 'the default location: local:./uploads, memory:, s3://bucket/prefix (default: the STORAGE_* environment)')
-    .option('--json', 'print machine-readable JSON')
-    .showHelpAfterError('(run stowage --help for usage)')
+    .option('--json', 'print machine-readable JSON (errors too: one object on stderr)')
+    .showHelpAfterError(json ? false : '(run stowage --help for usage)')
     .exitOverride();
+  // commander's own refusals (unknown command or option, missing argument) in the same shape.
+  if (json) cli.configureOutput({ outputError: (text) => reportError(new CliError(text.replace(/^error: /, '').trim(), EXIT.usage), true) });
   cli.addHelpText(
     'after',
     `
@@ -74,8 +89,11 @@ Exit codes: 0 ok, 1 failed, ${EXIT.usage} usage error, ${EXIT.notFound} not foun
 }
 
 async function main(): Promise<void> {
+  // The AWS SDK's multi-line notice that its later releases need Node 22 is for whoever
+  // maintains the installation (the README says it), not for each command's output.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   try {
-    await program().parseAsync(process.argv);
+    await program(wantsJson(process.argv)).parseAsync(process.argv);
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and version exit 0; anything else commander refused is a usage error.

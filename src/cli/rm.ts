@@ -1,7 +1,7 @@
 /** `stowage rm <key>` and `stowage rm -r <prefix>`: deletes, asking first on a terminal. */
 import type { Command } from 'commander';
 import type { Runner } from './main.js';
-import { CliError, confirm, EXIT, output, parseRef } from './shared.js';
+import { CliError, confirm, EXIT, output, parseRef, plural } from './shared.js';
 
 /** Registers `rm`. */
 export function registerRm(program: Command, run: Runner): void {
@@ -20,9 +20,9 @@ export function registerRm(program: Command, run: Runner): void {
             throw new CliError(`${ref.path} is an object; rm -r takes a prefix such as ${ref.path}/`, EXIT.usage);
           }
           const { objects } = await storage.usage({ prefix: ref.path });
-          await confirm(`delete ${objects} objects under ${JSON.stringify(ref.path || '(everything)')} in ${locations.label(ref.location)}?`, opts.yes);
+          await confirm(`delete ${plural(objects, 'object')} under ${JSON.stringify(ref.path || '(everything)')} in ${locations.label(ref.location)}?`, opts.yes);
           const deleted = await storage.deleteMany({ prefix: ref.path });
-          output(opts, { deleted, prefix: ref.path }, () => `deleted ${deleted} objects`);
+          output(opts, { deleted, prefix: ref.path }, () => `deleted ${plural(deleted, 'object')}`);
           return;
         }
         if (ref.path === '') throw new CliError('rm needs a key (use rm -r <prefix> for many)', EXIT.usage);

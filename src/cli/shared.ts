@@ -14,7 +14,7 @@ import { createStorageFromEnv, createStorageFromUrl } from '../create.js';
 import { StorageError } from '../core/errors.js';
 import type { Storage } from '../core/storage.js';
 
-/** Exit codes: distinct for usage errors, missing objects and unreachable backends. */
+/** Exit codes: distinct for usage (and configuration) errors, missing objects and unreachable backends. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, unavailable: 4 } as const;
 
 /** An error that ends the command with a given exit code and a one-line reason. */
@@ -45,6 +45,12 @@ export function exitCodeOf(err: unknown): number {
     default:
       return EXIT.failed;
   }
+}
+
+/** The code of an error a command failed with, for `--json`: the StorageError's, else E_USAGE or E_FAILED by its exit code. */
+export function errorCodeOf(err: unknown): string {
+  if (err instanceof StorageError) return err.code;
+  return exitCodeOf(err) === EXIT.usage ? 'E_USAGE' : 'E_FAILED';
 }
 
 /** Options every command accepts. */
@@ -99,6 +105,11 @@ export class Locations {
   async close(): Promise<void> {
     await Promise.all([...this.#open.values()].map((s) => s.close()));
   }
+}
+
+/** A count with its noun for people: `1 object`, `2 objects`. */
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
 /** A byte count for people: `512 B`, `1.5 KiB`, `12.0 MiB`. */

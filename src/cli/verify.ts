@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { forEachConcurrently } from '../core/concurrency.js';
 import { digestOf } from '../migrate/migrate.js';
 import type { Runner } from './main.js';
-import { EXIT, formatBytes, output, parseCount, parseRef, progressBar } from './shared.js';
+import { EXIT, formatBytes, output, parseCount, parseRef, plural, progressBar } from './shared.js';
 
 /** Registers `verify`. */
 export function registerVerify(program: Command, run: Runner): void {
@@ -38,7 +38,7 @@ export function registerVerify(program: Command, run: Runner): void {
         bar.stop();
         output(opts, { checked, bytes, mismatched, noDigest }, () =>
           [
-            `checked ${checked} objects (${formatBytes(bytes)} read): ${mismatched.length} mismatched, ${noDigest.length} without a stored digest`,
+            `checked ${plural(checked, 'object')} (${formatBytes(bytes)} read): ${mismatched.length} mismatched, ${noDigest.length} without a stored digest`,
             ...mismatched.map((m) => `MISMATCH ${m.key}: stored sha256 ${m.stored}, read ${m.actual}`),
             ...noDigest.map((k) => `no digest ${k}`),
           ].join('\n'),

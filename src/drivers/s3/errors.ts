@@ -36,11 +36,26 @@ function classifyCode(name: string, status: number | undefined): { code: ErrorCo
   return { code: 'E_UNAVAILABLE', retryable: status === undefined || status >= 500 };
 }
 
+/**
+ * No keys were configured and the SDK's default chain found none either: a configuration
+ * error to fix, never retried, naming the settings to set and every place the chain looked.
+ */
+function missingCredentials(err: unknown, key: string | undefined): StorageError {
+  return new StorageError(
+    'E_CONFIG_INVALID',
+    'no S3 credentials: set STORAGE_S3_ACCESS_KEY and STORAGE_S3_SECRET_KEY (or give them in the location, s3://KEY:SECRET@host/bucket). ' +
+      "The AWS SDK's default chain found none either; it looked at AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the shared files ~/.aws/credentials and ~/.aws/config (AWS_PROFILE), " +
+      `SSO, a web identity token (AWS_WEB_IDENTITY_TOKEN_FILE), a credential process, and the container and EC2 instance metadata (${errorMessage(err)})`,
+    { key, cause: err, retryable: false, details: { providerCode: 'CredentialsProviderError' } },
+  );
+}
+
 /** Converts any error from an S3 call into a StorageError; StorageErrors pass through. */
 export function s3Error(err: unknown, what: string, key?: string): StorageError {
   if (err instanceof StorageError) return err;
   // The caller's signal cancelled the request: never retried, never an outage.
   if (isAbortError(err)) return Object.assign(abortedError(undefined, err), { key });
+  if (err instanceof Error && err.name === 'CredentialsProviderError') return missingCredentials(err, key);
   const e = (typeof err === 'object' && err !== null ? err : {}) as SdkErrorShape;
   const status = e.$metadata?.httpStatusCode;
   // Network errors carry errno codes; SDK errors carry the S3 error code as `name`.

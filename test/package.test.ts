@@ -19,7 +19,7 @@ after(() => rmSync(out, { recursive: true, force: true }));
 describe('package', () => {
   it('builds to JS and declarations and exports the public API', async () => {
     const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-    execFileSync(process.execPath, [tsc, '-p', join(repo, 'tsconfig.build.json'), '--outDir', join(out, 'dist')], { stdio: 'inherit' });
+    execFileSync(process.execPath, [tsc, '-p', join(repo, 'tsconfig.build.json'), '--outDir', join(out, 'dist'), '--tsBuildInfoFile', join(out, 'build.tsbuildinfo')], { stdio: 'inherit' });
     const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { name: string; exports: { '.': { types: string; default: string } } };
     assert.equal(pkg.name, 'stowage');
     writeFileSync(join(out, 'package.json'), JSON.stringify({ name: 'stowage', type: 'module', exports: pkg.exports }));
@@ -31,6 +31,26 @@ describe('package', () => {
     }
     const { createStorage } = api as { createStorage: (o: { driver: string }) => { put: (k: string, v: string) => Promise<{ size: number }> } };
     assert.equal((await createStorage({ driver: 'memory' }).put('k', 'abc')).size, 3);
+  });
+
+  it('publishes no install-time scripts, and source maps only for sources it ships', () => {
+    const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    // npm runs these when a package is installed; a published library must not compile or fetch anything then.
+    for (const hook of ['preinstall', 'install', 'postinstall', 'prepare']) assert.equal(pkg.scripts[hook], undefined, `package.json has no "${hook}" script`);
+    // npm pack runs prepack (the build) first, as npm publish does.
+    const [packed] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--silent'], { cwd: repo, encoding: 'utf8' })) as [{ files: { path: string }[] }];
+    const shipped = new Set(packed.files.map((f) => f.path));
+    assert.ok(shipped.has('dist/index.js') && shipped.has('dist/index.d.ts'), 'the build is in the package');
+    assert.ok(![...shipped].some((f) => f.endsWith('.tsbuildinfo')), 'no compiler state in the package');
+    const maps = [...shipped].filter((f) => f.endsWith('.map'));
+    assert.ok(maps.length > 0);
+    for (const map of maps) {
+      const { sources } = JSON.parse(readFileSync(join(repo, map), 'utf8')) as { sources: string[] };
+      for (const source of sources) {
+        const target = join(map, '..', source);
+        assert.ok(shipped.has(target), `${map} points at ${target}, which the package must ship`);
+      }
+    }
   });
 
   it('installs only packages whose engines include the oldest Node version it supports', () => {

@@ -1,7 +1,7 @@
 /** The README's quick start runs as written (with 'stowage' pointing at this checkout). */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -24,5 +24,6 @@ describe('README', () => {
     assert.equal(lines[2], '1 true');
     assert.equal(lines[3], 'true');
     assert.equal(lines[4], 'not found: The file was not found.');
+    assert.equal(existsSync(join(dir, 'example.jpg')), false, 'the quick start cleans up after itself');
   });
 });

@@ -88,7 +88,7 @@ async function until(check: () => boolean | Promise<boolean>, what: string): Pro
  * Registers the suite for one backend; `makeStorage` builds a fresh storage. With
  * `signingSecret` (the storage's own, on fs and memory), the signed routes run too.
  */
-export function describeAllOrNothing(backend: string, makeStorage: () => Promise<Storage>, opts: { signingSecret?: string } = {}): void {
+export function describeAllOrNothing(backend: string, makeStorage: () => Promise<Storage>, opts: { signingSecret?: string; multipartBytes?: number } = {}): void {
   describe(`http: a failed write leaves the previous version exactly as it was (${backend} backend)`, () => {
     let app: FastifyInstance;
     let base: string;
@@ -139,6 +139,19 @@ export function describeAllOrNothing(backend: string, makeStorage: () => Promise
       await hangUpAfter(`PUT /api/objects/${key} HTTP/1.1\r\nContent-Type: text/plain`, 1_000_000, randomBytes(200_000), () => watch.bytesRead - start >= 200_000);
       assert.deepEqual(await snapshot(storage, key), before);
     });
+
+    if (opts.multipartBytes !== undefined) {
+      const sent = opts.multipartBytes;
+      it('raw PUT: a client that disconnects once a multipart upload has begun', async () => {
+        const key = 'keep/multipart.bin';
+        const before = await existing(key);
+        const start = watch.bytesRead;
+        const begun = async () => watch.bytesRead - start >= sent && (await storage.incompleteUploads({ prefix: 'keep/' })).length === 1;
+        await hangUpAfter(`PUT /api/objects/${key} HTTP/1.1`, sent * 4, randomBytes(sent), begun);
+        await until(async () => (await storage.incompleteUploads({ prefix: 'keep/' })).length === 0, 'the multipart upload is aborted');
+        assert.deepEqual(await snapshot(storage, key), before);
+      });
+    }
 
     it('POST /api/uploads: a client that disconnects in the second file undoes the first, and touches nothing else', async () => {
       const before = await existing('photos/existing.png');

@@ -87,9 +87,9 @@ export const HANDLER_STATUS = { E_UNAUTHENTICATED: 401, E_ROUTE_NOT_FOUND: 404, 
 /**
  * Fastify's and @fastify/multipart's own errors whose status alone would pick the wrong
  * code (or status): [status, code, message]. Every other framework error is mapped by
- * its status in frameworkError, so only documented codes ever reach a client.
+ * its status (FRAMEWORK_STATUS_CODES), so only documented codes ever reach a client.
  */
-const FRAMEWORK_ERRORS: Record<string, [number, string, string?]> = {
+export const FRAMEWORK_ERRORS: Readonly<Record<string, [number, string, string?]>> = {
   FST_FILES_LIMIT: [400, 'E_TOO_MANY_FILES', 'the form holds too many files'],
   FST_PARTS_LIMIT: [400, 'E_MALFORMED_MULTIPART', 'the form holds too many parts'],
   FST_FIELDS_LIMIT: [400, 'E_MALFORMED_MULTIPART', 'the form holds too many fields'],
@@ -99,15 +99,17 @@ const FRAMEWORK_ERRORS: Record<string, [number, string, string?]> = {
   FST_INVALID_MULTIPART_CONTENT_TYPE: [415, 'E_UNSUPPORTED_MEDIA_TYPE', 'the request must be multipart/form-data'],
 };
 
+/** The code of other framework errors by status; any other 4xx is answered as 400 E_INVALID_ARGUMENT, anything else as 500 E_INTERNAL. */
+export const FRAMEWORK_STATUS_CODES: Readonly<Record<number, string>> = { 400: 'E_INVALID_ARGUMENT', 413: 'E_TOO_LARGE', 415: 'E_UNSUPPORTED_MEDIA_TYPE' };
+
 /** A framework error (validation, bad JSON, wrong media type, body too large) as one of our codes. */
 function frameworkError(err: FastifyError): { status: number; code: string; message: string } {
   const known = err.code === undefined ? undefined : FRAMEWORK_ERRORS[err.code];
   if (known) return { status: known[0], code: known[1], message: known[2] ?? err.message };
   const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
-  if (status >= 500 || status < 400) return { status: 500, code: 'E_INTERNAL', message: 'Internal error.' };
-  if (status === 413) return { status, code: 'E_TOO_LARGE', message: err.message };
-  if (status === 415) return { status, code: 'E_UNSUPPORTED_MEDIA_TYPE', message: err.message };
-  return { status: 400, code: 'E_INVALID_ARGUMENT', message: err.message };
+  if (status >= 500 || status < 400) return { status: HANDLER_STATUS.E_INTERNAL, code: 'E_INTERNAL', message: 'Internal error.' };
+  const code = FRAMEWORK_STATUS_CODES[status];
+  return code ? { status, code, message: err.message } : { status: 400, code: 'E_INVALID_ARGUMENT', message: err.message };
 }
 
 /** The error response for `err`: its status, our code and the message meant for the client; details go to the log. */

@@ -32,9 +32,9 @@ const objectSchema = {
 } as const;
 
 /**
- * The query of GET and HEAD on an object. Each parameter is one string: a repeated one
- * arrives as an array and fails validation (400), so no route ever guesses which value
- * was meant. Other parameters (a cache buster such as `?v=3`) are ignored.
+ * The query of GET and HEAD on an object: each parameter one string. Other parameters
+ * (a cache buster such as `?v=3`) are ignored, though never repeated or malformed
+ * (refuseAmbiguousQuery).
  */
 const objectQuerySchema = {
   type: 'object',

@@ -185,9 +185,14 @@ function segmentValue(name: string, value: unknown, pattern: string): string {
   return text;
 }
 
-/** Why `text` is not one safe key segment, or undefined when it is. */
-function segmentProblem(text: string): string | undefined {
+/**
+ * Why `text` is not one safe key segment (a template value, an identity), or undefined
+ * when it is: empty, `.` or `..`, holding `/`, `\`, a control character or an unpaired
+ * surrogate, or longer than 255 UTF-8 bytes. It does not normalize: callers decide.
+ */
+export function segmentProblem(text: string): string | undefined {
   if (text === '') return 'it is empty';
+  if (!text.isWellFormed()) return 'it contains an unpaired UTF-16 surrogate';
   if (text === '.' || text === '..') return `"${text}" is a relative path part`;
   if (text.includes('/')) return 'it contains "/"';
   if (text.includes('\\')) return 'it contains a backslash';

@@ -14,7 +14,9 @@ export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
  * Resolves a range against an object's size, HTTP-style: `end` past the last byte is
  * clamped; `{ suffix: n }` is the last n bytes (all of them when n >= size). A start at
  * or past the end, a zero suffix, or any range on an empty object is
- * E_RANGE_NOT_SATISFIABLE; a malformed range is E_INVALID_ARGUMENT.
+ * E_RANGE_NOT_SATISFIABLE; a malformed range is E_INVALID_ARGUMENT, and so is a number
+ * that is not a safe integer (beyond 2^53 - 1 a number no longer names one byte; the
+ * HTTP service clamps such positions from a Range header before they get here).
  */
 export function resolveRange(range: ByteRange, size: number): ResolvedRange {
   const notSatisfiable = (what: string) =>
@@ -39,7 +41,7 @@ function isByteCount(n: unknown): n is number {
 function badRange(range: unknown): StorageError {
   return new StorageError(
     'E_INVALID_ARGUMENT',
-    `invalid range ${JSON.stringify(range)}: use { start, end? } with 0 <= start <= end, or { suffix: n }`,
+    `invalid range ${JSON.stringify(range)}: use { start, end? } with 0 <= start <= end, or { suffix: n }, in whole numbers up to Number.MAX_SAFE_INTEGER`,
   );
 }
 

@@ -303,7 +303,7 @@ export class Storage {
    * A URL a client can use without credentials until it expires: GET to download,
    * PUT to upload (bound to `contentType` and `maxSize` when given). Backends that
    * presign natively (S3) do so; others get an HMAC-signed link on `baseUrl`, which
-   * needs `baseUrl` and `signingSecret`, else E_UNSUPPORTED.
+   * needs `baseUrl` and `signingSecret`, else E_CONFIG_INVALID naming what is missing.
    */
   async signedUrl(key: string, opts: SignedUrlOptions): Promise<SignedUrl> {
     return this.#run('signedUrl', key, async () => {
@@ -314,10 +314,21 @@ export class Storage {
     });
   }
 
-  /** The HMAC signer, or E_UNSUPPORTED naming the options that would enable `what`. */
+  /**
+   * The HMAC signer, or E_CONFIG_INVALID naming the settings that are missing for
+   * `what`: the backend can sign, the storage was just not given what signing needs.
+   * Setting names are no secret, so the public message names them too.
+   */
   #requireSigner(what: string): Signer {
     if (this.#signer) return this.#signer;
-    throw new StorageError('E_UNSUPPORTED', `${what} on the ${this.backend} backend need the baseUrl and signingSecret options (STORAGE_PUBLIC_URL, STORAGE_SIGNING_SECRET)`);
+    const missing = [
+      this.#options.baseUrl === undefined ? 'baseUrl (STORAGE_PUBLIC_URL)' : undefined,
+      this.#options.signingSecret === undefined ? 'signingSecret (STORAGE_SIGNING_SECRET)' : undefined,
+    ].filter((setting) => setting !== undefined);
+    const settings = missing.join(' and ');
+    throw new StorageError('E_CONFIG_INVALID', `${what} on the ${this.backend} backend need the baseUrl and signingSecret options; missing: ${settings}`, {
+      publicMessage: `Signed links are not configured on this server: set ${settings}.`,
+    });
   }
 
   /**
@@ -325,7 +336,7 @@ export class Storage {
    * and then a `file` field to `url` as multipart/form-data, bounded by `maxSize` and
    * `contentType`. S3 backends issue an S3 POST policy; others get an HMAC-signed
    * form action on `baseUrl` (the HTTP service's `/files/` route), which needs
-   * `baseUrl` and `signingSecret`, else E_UNSUPPORTED.
+   * `baseUrl` and `signingSecret`, else E_CONFIG_INVALID naming what is missing.
    */
   async presignPost(key: string, opts: PresignPostOptions = {}): Promise<PresignedPost> {
     return this.#run('presignPost', key, async () => {

@@ -14,6 +14,7 @@ import type { Storage } from '../core/storage.js';
 import { storageMetrics, withMetrics } from '../layers/metrics.js';
 import type { Authenticator } from './auth.js';
 import { errorBody, installErrorHandlers } from './errors.js';
+import { endpointGuard } from './guards.js';
 import { lazyChildLogger } from './logging.js';
 import { installMetrics } from './metrics.js';
 import type { RouteContext } from './routes/context.js';
@@ -116,7 +117,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   if (opts.metrics !== false) {
     const registry = new Registry();
     // First, so that every route after it is labelled in the request metrics.
-    installMetrics(app, registry);
+    installMetrics(app, registry, endpointGuard(opts.auth, 'metrics'));
     const measured = storageMetrics(registry);
     storage = storage.withDriver((driver) => withMetrics(driver, measured));
   }
@@ -124,8 +125,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(swagger, {
     openapi: { info: { title: 'Stowage', description: 'Object storage over HTTP: uploads, downloads, listings and presigned transfers.', version: PACKAGE_VERSION } },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // With auth, the API description needs the docs permission (or `public: ["docs"]`).
+  const docsGuard = endpointGuard(opts.auth, 'docs');
+  await app.register(swaggerUi, { routePrefix: '/docs', uiHooks: { onRequest: docsGuard } });
+  app.get('/openapi.json', { schema: { hide: true }, onRequest: docsGuard }, async () => app.swagger());
   await app.register(stowageRoutes, { ...opts, storage });
   return app;
 }

@@ -1,37 +1,57 @@
 /**
  * Bearer API keys and JWTs. Each key has an identity (e.g. a user id), the key prefixes it
  * may touch (`{userId}` stands for its identity) and its permissions; a verified JWT
- * (HS256 or RS256) takes its identity from a claim and the prefixes and permissions configured for JWTs. Missing or unknown
- * keys get 401; a key outside its prefixes or permissions gets 403, so one user can
- * never read, list, overwrite or presign another's objects. Public-read prefixes allow
- * anonymous GET. Keys are compared by SHA-256 digest, in constant time.
+ * (HS256 or RS256, with an `exp` unless `requireExp: false`) takes its identity from a
+ * claim and the prefixes and permissions configured for JWTs. An identity must already
+ * be one key segment in Unicode NFC form: identities that differ only in their Unicode
+ * form would otherwise fold into one user's folder. Missing or unknown keys, and tokens
+ * with an unusable identity, get 401; a key outside its prefixes or permissions gets
+ * 403, so one user can never read, list, overwrite or presign another's objects.
+ * Public-read prefixes allow anonymous GET; `/metrics` and `/docs` need their own
+ * permission unless listed in `public`. Keys are compared by SHA-256 digest, in
+ * constant time.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { importSPKI, jwtVerify, type JWTPayload } from 'jose';
 import { z } from 'zod';
 import { StorageError } from '../core/errors.js';
-import { normalizePrefix } from '../core/keys.js';
+import { normalizePrefix, segmentProblem } from '../core/keys.js';
 
-/** What a key may do. */
-export const PERMISSIONS = ['read', 'write', 'delete', 'list', 'presign'] as const;
+/** The service's own endpoints that need a permission of their own (or `public`) once auth is configured. */
+export const SERVICE_ENDPOINTS = ['metrics', 'docs'] as const;
+/** One service endpoint: `metrics` is `/metrics`, `docs` is `/docs` and `/openapi.json`. */
+export type ServiceEndpoint = (typeof SERVICE_ENDPOINTS)[number];
+/** Permissions on objects; each needs the key's prefixes. */
+const OBJECT_PERMISSIONS = ['read', 'write', 'delete', 'list', 'presign'] as const;
+/** What a key may do: the object permissions, and reading a service endpoint. */
+export const PERMISSIONS = [...OBJECT_PERMISSIONS, ...SERVICE_ENDPOINTS] as const;
 /** One permission. */
 export type Permission = (typeof PERMISSIONS)[number];
 
-// eslint-disable-next-line no-control-regex
-const UNSAFE_IDENTITY_CHARS = /[/\\\u0000-\u001f]/;
-
-/** True when an identity can stand in for `{userId}`: one key segment, never "." or "..". */
-function isSafeIdentity(id: string): boolean {
-  return id !== '' && id !== '.' && id !== '..' && !UNSAFE_IDENTITY_CHARS.test(id);
+/**
+ * Why `id` cannot stand in for `{userId}`, or undefined when it can: it must be one key
+ * segment by the key rules, and already in NFC, so two spellings of one name (`jos\u00e9`,
+ * `jose\u0301`) are two identities, never one folder.
+ */
+function identityProblem(id: string): string | undefined {
+  return segmentProblem(id) ?? (id.normalize('NFC') === id ? undefined : 'it is not in Unicode NFC form');
 }
 
-const keySchema = z.object({
-  key: z.string().min(16, { error: 'API keys must be at least 16 characters' }),
-  identity: z.string().refine(isSafeIdentity, { error: 'identity must be one key segment (no "/", "\\" or control characters)' }),
-  prefixes: z.array(z.string()).min(1),
-  permissions: z.array(z.enum(PERMISSIONS)).min(1),
-});
+const keySchema = z
+  .object({
+    key: z.string().min(16, { error: 'API keys must be at least 16 characters' }),
+    identity: z.string().superRefine((id, ctx) => {
+      const problem = identityProblem(id);
+      if (problem) ctx.addIssue({ code: 'custom', message: `the identity must be one key segment in Unicode NFC form: ${problem}` });
+    }),
+    prefixes: z.array(z.string()).default([]),
+    permissions: z.array(z.enum(PERMISSIONS)).min(1),
+  })
+  .refine((k) => k.prefixes.length > 0 || !k.permissions.some((p) => (OBJECT_PERMISSIONS as readonly string[]).includes(p)), {
+    error: 'a key with read, write, delete, list or presign needs at least one prefix',
+    path: ['prefixes'],
+  });
 const jwtSchema = z
   .object({
     /** HS256 shared secret. */
@@ -42,11 +62,19 @@ const jwtSchema = z
     claim: z.string().default('sub'),
     issuer: z.string().optional(),
     audience: z.string().optional(),
+    /** Refuse tokens without an `exp` claim (default true): such a token would never expire. */
+    requireExp: z.boolean().default(true),
     prefixes: z.array(z.string()).min(1),
     permissions: z.array(z.enum(PERMISSIONS)).min(1),
   })
   .refine((j) => (j.secret === undefined) !== (j.publicKey === undefined), { error: 'give exactly one of secret (HS256) or publicKey (RS256)' });
-const authSchema = z.object({ keys: z.array(keySchema).default([]), publicRead: z.array(z.string()).default([]), jwt: jwtSchema.optional() });
+const authSchema = z.object({
+  keys: z.array(keySchema).default([]),
+  publicRead: z.array(z.string()).default([]),
+  /** Service endpoints anyone may read without a key. */
+  public: z.array(z.enum(SERVICE_ENDPOINTS)).default([]),
+  jwt: jwtSchema.optional(),
+});
 
 /** The auth configuration, as written in STOWAGE_AUTH_FILE or STOWAGE_AUTH. */
 export type AuthConfig = z.input<typeof authSchema>;
@@ -71,6 +99,7 @@ interface JwtVerifier {
   claim: string;
   issuer?: string;
   audience?: string;
+  requireExp: boolean;
   prefixes: string[];
   permissions: ReadonlySet<Permission>;
 }
@@ -79,6 +108,7 @@ interface JwtVerifier {
 export class Authenticator {
   readonly #keys: { digest: Buffer; principal: Principal }[];
   readonly #publicRead: string[];
+  readonly #publicEndpoints: ReadonlySet<ServiceEndpoint>;
   readonly #jwt: JwtVerifier | undefined;
   readonly #source: string;
 
@@ -97,6 +127,7 @@ export class Authenticator {
       },
     }));
     this.#publicRead = parsed.data.publicRead.map((p) => checkedPrefix(p, source));
+    this.#publicEndpoints = new Set(parsed.data.public);
     this.#source = source;
     const jwt = parsed.data.jwt;
     if (jwt) {
@@ -104,7 +135,7 @@ export class Authenticator {
       for (const p of jwt.prefixes) checkedPrefix(p.replaceAll('{userId}', 'x'), source);
       const key: Promise<VerifyKey> = jwt.secret !== undefined ? Promise.resolve(new TextEncoder().encode(jwt.secret)) : importSPKI(jwt.publicKey as string, 'RS256');
       key.catch(() => undefined); // reported on first use, below
-      this.#jwt = { key, algorithm: jwt.secret !== undefined ? 'HS256' : 'RS256', claim: jwt.claim, issuer: jwt.issuer, audience: jwt.audience, prefixes: jwt.prefixes, permissions: new Set(jwt.permissions) };
+      this.#jwt = { key, algorithm: jwt.secret !== undefined ? 'HS256' : 'RS256', claim: jwt.claim, issuer: jwt.issuer, audience: jwt.audience, requireExp: jwt.requireExp, prefixes: jwt.prefixes, permissions: new Set(jwt.permissions) };
     }
   }
 
@@ -152,15 +183,36 @@ export class Authenticator {
     }
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, key, { algorithms: [jwt.algorithm], issuer: jwt.issuer, audience: jwt.audience }));
+      ({ payload } = await jwtVerify(token, key, { algorithms: [jwt.algorithm], issuer: jwt.issuer, audience: jwt.audience, requiredClaims: jwt.requireExp ? ['exp'] : [] }));
     } catch (err) {
       throw new UnauthenticatedError(`the token was refused: ${(err as Error).message}`);
     }
     const identity = payload[jwt.claim];
     if (typeof identity !== 'string' && typeof identity !== 'number') throw new UnauthenticatedError(`the token has no "${jwt.claim}" claim`);
     const id = String(identity);
-    if (!isSafeIdentity(id)) throw new UnauthenticatedError(`the token's "${jwt.claim}" claim is not a usable identity`);
-    return { identity: id, prefixes: jwt.prefixes.map((p) => checkedPrefix(p.replaceAll('{userId}', id), this.#source)), permissions: jwt.permissions };
+    // The caller chose this value: a bad one is a bad token (401), never a configuration error.
+    const problem = identityProblem(id);
+    if (problem) throw new UnauthenticatedError(`the token's "${jwt.claim}" claim is not a usable identity: ${problem}`);
+    let prefixes: string[];
+    try {
+      prefixes = jwt.prefixes.map((p) => normalizePrefix(p.replaceAll('{userId}', id)));
+    } catch (err) {
+      throw new UnauthenticatedError(`the token's "${jwt.claim}" claim does not fit the configured prefixes: ${(err as Error).message}`);
+    }
+    return { identity: id, prefixes, permissions: jwt.permissions };
+  }
+
+  /**
+   * Allows a request to a service endpoint: anyone when the configuration lists it in
+   * `public`, else a key with the endpoint's permission. Throws UnauthenticatedError
+   * (401) or E_ACCESS_DENIED (403).
+   */
+  async authorizeEndpoint(endpoint: ServiceEndpoint, header: string | undefined): Promise<void> {
+    if (this.#publicEndpoints.has(endpoint)) return;
+    const principal = await this.authenticate(header);
+    if (!principal.permissions.has(endpoint)) {
+      throw new StorageError('E_ACCESS_DENIED', `${principal.identity} lacks the ${endpoint} permission`, { publicMessage: `This needs a key with the ${endpoint} permission.` });
+    }
   }
 
   /** True when anonymous reads of `key` are allowed. */

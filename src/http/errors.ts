@@ -1,8 +1,9 @@
 /**
- * The one error handler of the service: StorageError codes map to HTTP statuses, and
- * every error answers `{ "error": { "code", "message", "requestId" } }` with the
- * user-facing message. Stack traces, paths and secrets go to the log only. Also here:
- * what becomes of the rest of a request body once an upload is refused.
+ * The one error handler of the service: StorageError codes map to HTTP statuses,
+ * Fastify's own errors map onto our codes, and every error answers
+ * `{ "error": { "code", "message", "requestId" } }` with the user-facing message. Stack
+ * traces, paths and secrets go to the log only. Also here: what becomes of the rest of
+ * a request body once an upload is refused.
  */
 import type { Readable } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -62,6 +63,8 @@ const DRAIN_LIMIT_BYTES = 1024 * 1024;
 function stopReadingBody(request: FastifyRequest, reply: FastifyReply): void {
   if (request.raw.complete) return;
   const declared = Number(request.headers['content-length']);
+  // Nothing reads the body any more, a form parser it was piped into included.
+  request.raw.unpipe();
   if (declared <= DRAIN_LIMIT_BYTES) request.raw.resume();
   else void reply.header('connection', 'close');
 }
@@ -80,34 +83,65 @@ export function errorBody(code: string, message: string, requestId: string): Err
   return { error: { code, message, requestId } };
 }
 
+/** Codes the error handler answers with itself, besides StorageError and HttpError codes. */
+export const HANDLER_STATUS = { E_UNAUTHENTICATED: 401, E_ROUTE_NOT_FOUND: 404, E_INTERNAL: 500 } as const;
+
+/**
+ * Fastify's and @fastify/multipart's own errors whose status alone would pick the wrong
+ * code (or status): [status, code, message]. Every other framework error is mapped by
+ * its status (FRAMEWORK_STATUS_CODES), so only documented codes ever reach a client.
+ */
+export const FRAMEWORK_ERRORS: Readonly<Record<string, [number, string, string?]>> = {
+  FST_FILES_LIMIT: [400, 'E_TOO_MANY_FILES', 'the form holds too many files'],
+  FST_PARTS_LIMIT: [400, 'E_MALFORMED_MULTIPART', 'the form holds too many parts'],
+  FST_FIELDS_LIMIT: [400, 'E_MALFORMED_MULTIPART', 'the form holds too many fields'],
+  FST_MP_PREMATURE_CLOSE: [400, 'E_MALFORMED_MULTIPART'],
+  FST_PROTO_VIOLATION: [400, 'E_MALFORMED_MULTIPART'],
+  FST_INVALID_JSON_FIELD_ERROR: [400, 'E_MALFORMED_MULTIPART'],
+  FST_INVALID_MULTIPART_CONTENT_TYPE: [415, 'E_UNSUPPORTED_MEDIA_TYPE', 'the request must be multipart/form-data'],
+};
+
+/** The code of other framework errors by status; any other 4xx is answered as 400 E_INVALID_ARGUMENT, anything else as 500 E_INTERNAL. */
+export const FRAMEWORK_STATUS_CODES: Readonly<Record<number, string>> = { 400: 'E_INVALID_ARGUMENT', 413: 'E_TOO_LARGE', 415: 'E_UNSUPPORTED_MEDIA_TYPE' };
+
+/** A framework error (validation, bad JSON, wrong media type, body too large) as one of our codes. */
+function frameworkError(err: FastifyError): { status: number; code: string; message: string } {
+  const known = err.code === undefined ? undefined : FRAMEWORK_ERRORS[err.code];
+  if (known) return { status: known[0], code: known[1], message: known[2] ?? err.message };
+  const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
+  if (status >= 500 || status < 400) return { status: HANDLER_STATUS.E_INTERNAL, code: 'E_INTERNAL', message: 'Internal error.' };
+  const code = FRAMEWORK_STATUS_CODES[status];
+  return code ? { status, code, message: err.message } : { status: 400, code: 'E_INVALID_ARGUMENT', message: err.message };
+}
+
+/** The error response for `err`: its status, our code and the message meant for the client; details go to the log. */
+export function replyWithError(err: Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  stopReadingBody(request, reply);
+  if (err instanceof StorageError) {
+    const status = HTTP_STATUS[err.code];
+    const log = status >= 500 ? request.log.error.bind(request.log) : request.log.info.bind(request.log);
+    log({ err, code: err.code, key: err.key, operation: err.operation }, 'storage error');
+    if (err.retryable) void reply.header('retry-after', '1');
+    return reply.status(status).send(errorBody(err.code, err.publicMessage, request.id));
+  }
+  if (err instanceof HttpError) {
+    request.log.info({ code: err.code }, err.message);
+    return reply.status(err.statusCode).send(errorBody(err.code, err.message, request.id));
+  }
+  if (err instanceof UnauthenticatedError) {
+    void reply.header('www-authenticate', 'Bearer');
+    return reply.status(HANDLER_STATUS.E_UNAUTHENTICATED).send(errorBody('E_UNAUTHENTICATED', err.message, request.id));
+  }
+  const { status, code, message } = frameworkError(err as FastifyError);
+  if (status >= 500) request.log.error({ err }, 'unexpected error');
+  else request.log.info({ err }, 'bad request');
+  return reply.status(status).send(errorBody(code, message, request.id));
+}
+
 /** Installs the error and not-found handlers. */
 export function installErrorHandlers(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError | StorageError | UnauthenticatedError | HttpError, request: FastifyRequest, reply: FastifyReply) => {
-    stopReadingBody(request, reply);
-    if (err instanceof StorageError) {
-      const status = HTTP_STATUS[err.code];
-      const log = status >= 500 ? request.log.error.bind(request.log) : request.log.info.bind(request.log);
-      log({ err, code: err.code, key: err.key, operation: err.operation }, 'storage error');
-      if (err.retryable) void reply.header('retry-after', '1');
-      return reply.status(status).send(errorBody(err.code, err.publicMessage, request.id));
-    }
-    if (err instanceof HttpError) {
-      request.log.info({ code: err.code }, err.message);
-      return reply.status(err.statusCode).send(errorBody(err.code, err.message, request.id));
-    }
-    if (err instanceof UnauthenticatedError) {
-      void reply.header('www-authenticate', 'Bearer');
-      return reply.status(401).send(errorBody('E_UNAUTHENTICATED', err.message, request.id));
-    }
-    // Fastify's own errors: validation, bad JSON, unsupported media type, body too large.
-    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 500;
-    if (status >= 500) request.log.error({ err }, 'unexpected error');
-    else request.log.info({ err }, 'bad request');
-    const code = err.validation ? 'E_INVALID_ARGUMENT' : (err.code ?? 'E_INTERNAL');
-    const message = status >= 500 ? 'Internal error.' : err.message;
-    return reply.status(status).send(errorBody(code, message, request.id));
-  });
+  app.setErrorHandler(replyWithError);
   app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send(errorBody('E_ROUTE_NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0] ?? ''}`, request.id)),
+    reply.status(HANDLER_STATUS.E_ROUTE_NOT_FOUND).send(errorBody('E_ROUTE_NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0] ?? ''}`, request.id)),
   );
 }

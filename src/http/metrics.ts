@@ -4,7 +4,7 @@
  * all in one registry per app. Routes are labelled by their template, never the raw
  * path, so keys cannot blow up the label set.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, onRequestHookHandler } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { Counter, collectDefaultMetrics, type Registry } from 'prom-client';
 
@@ -15,7 +15,8 @@ type CountedResponse = ServerResponse & { [ROUTE]?: string; [REPLY]?: FastifyRep
 
 /**
  * Installs the request metrics and the `/metrics` route. Call it before registering
- * routes: it labels each route's responses through a wrapper of its handler.
+ * routes: it labels each route's responses through a wrapper of its handler. `guard`
+ * (guards.ts) decides who may read `/metrics`.
  *
  * Responses are counted on the raw response's `finish` event, not in a Fastify
  * `onResponse` hook: in Fastify 5 any such hook costs about 3 µs per request, a fifth
@@ -23,7 +24,7 @@ type CountedResponse = ServerResponse & { [ROUTE]?: string; [REPLY]?: FastifyRep
  * `unmatched`; the bytes of their short error bodies are not counted, since Fastify
  * hands their headers to Node in a form that cannot be read back.
  */
-export function installMetrics(app: FastifyInstance, registry: Registry): void {
+export function installMetrics(app: FastifyInstance, registry: Registry, guard?: onRequestHookHandler): void {
   collectDefaultMetrics({ register: registry, prefix: 'stowage_process_' });
   const requests = tally(registry, 'stowage_http_requests_total', 'HTTP requests by route and status', ['method', 'route', 'status']);
   const bytesIn = tally(registry, 'stowage_http_request_bytes_total', 'Request body bytes received (by Content-Length)', ['route']);
@@ -50,7 +51,7 @@ export function installMetrics(app: FastifyInstance, registry: Registry): void {
     };
   });
 
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  app.get('/metrics', { schema: { hide: true }, onRequest: guard }, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
 }
 
 /**

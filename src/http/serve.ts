@@ -24,18 +24,28 @@ export interface ServeOptions {
 }
 
 /**
- * Parses a Range header. Only one `bytes` range is honoured; anything else (several
- * ranges, other units, bad syntax) is ignored, and the whole object is served, as
- * RFC 9110 allows.
+ * Parses a Range header (RFC 9110). Only one `bytes` range is honoured; anything else
+ * (several ranges, other units, bad syntax, a last position before the first) is ignored,
+ * and the whole object is served, as RFC 9110 allows. A position too large for a number
+ * to hold exactly lies past the end of every object, so it becomes the largest exact one:
+ * as a first position it is past the end (416), as a last position or a suffix length it
+ * reaches the last byte (206 up to the end, or the whole object).
  */
 export function parseRange(header: string | undefined): ByteRange | undefined {
   const m = /^bytes=(\d*)-(\d*)$/.exec(header?.trim() ?? '');
-  if (!m || (m[1] === '' && m[2] === '')) return undefined;
-  if (m[1] === '') return { suffix: Number(m[2]) };
-  const start = Number(m[1]);
-  if (m[2] === '') return { start };
-  const end = Number(m[2]);
-  return end >= start ? { start, end } : undefined;
+  if (!m) return undefined;
+  const [, first = '', last = ''] = m;
+  if (first === '' && last === '') return undefined;
+  if (first === '') return { suffix: bytePosition(last) };
+  if (last === '') return { start: bytePosition(first) };
+  // Compared exactly: two huge positions may round to the same number.
+  if (BigInt(last) < BigInt(first)) return undefined;
+  return { start: bytePosition(first), end: bytePosition(last) };
+}
+
+/** A byte position from its digits, at most Number.MAX_SAFE_INTEGER (more than any object holds). */
+function bytePosition(digits: string): number {
+  return Math.min(Number(digits), Number.MAX_SAFE_INTEGER);
 }
 
 function etagMatches(header: string, etag: string): boolean {

@@ -92,6 +92,22 @@ export function describeAuthMatrix(backend: string, makeStorage: () => Promise<S
       assert.equal(await storage.exists('users/bob/x.txt'), false);
     });
 
+    it('lets ?redirect=1 hand out a signed link only to keys that may presign', async () => {
+      const manual = (path: string, key?: string) => fetch(`${base}${path}`, { redirect: 'manual', headers: key ? { authorization: `Bearer ${key}` } : {} });
+      const readOnly = await manual('/api/objects/users/bob/photo.jpg?redirect=1', READER);
+      assert.equal(readOnly.status, 403, 'a read-only key gets no credential-free link');
+      assert.equal(readOnly.headers.get('location'), null);
+      assert.equal(((await readOnly.json()) as { error: { code: string } }).error.code, 'E_ACCESS_DENIED');
+      assert.equal((await manual('/api/objects/users/bob/photo.jpg', READER)).status, 200, 'reading it directly still works');
+      assert.equal((await manual('/api/objects/public/logo.png?redirect=1')).status, 401, 'nor does an anonymous reader of a public prefix');
+      const allowed = await manual('/api/objects/users/alice/photo.jpg?redirect=1', ALICE);
+      assert.equal(allowed.status, 302);
+      // S3 links go to the service; fs links name a placeholder base URL, checked by path and query only.
+      const link = new URL(allowed.headers.get('location') as string);
+      assert.equal(await (await fetch(link.port === '1' ? `${base}${link.pathname}${link.search}` : link)).text(), 'alice photo');
+      assert.equal((await manual('/api/objects/users/bob/photo.jpg?redirect=1', ALICE)).status, 403, "presign is no way into bob's prefix");
+    });
+
     it('refuses listings wider than the key may see', async () => {
       assert.equal((await call('GET', '/api/objects', ALICE)).status, 403);
       assert.equal((await call('GET', '/api/objects?prefix=users/', ALICE)).status, 403);

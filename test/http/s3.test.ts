@@ -2,7 +2,8 @@
  * The HTTP service on the S3 backend (real RGW), over real HTTP: health with the bucket,
  * raw and multipart uploads, Range/304/HEAD, redirects to presigned URLs, presigned
  * transfers straight to S3, the bad-input matrix, a client that disconnects mid-upload,
- * shutdown of the real process during uploads, and the auth matrix.
+ * shutdown of the real process during uploads, the auth matrix, failed writes that leave
+ * the previous version as it was, and huge Range positions.
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
@@ -10,7 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, createStorage, type Storage } from '../../src/index.js';
 import { freshS3Storage, s3Options, s3TestEnv, uniqueBucket } from '../drivers/s3/env.js';
+import { describeAllOrNothing } from './all-or-nothing.js';
 import { describeAuthMatrix } from './auth-matrix.js';
+import { describeHugeRanges } from './ranges.js';
 import { KEY_ATTACKS, LISTENING, png, rawRequest, runServer, slowUpload } from './helpers.js';
 
 let app: FastifyInstance;
@@ -159,3 +162,6 @@ describe('http on S3: the real process on SIGTERM', () => {
 });
 
 describeAuthMatrix('s3', () => freshS3Storage('auth'));
+// A low multipart threshold, so a raw PUT cut off after 6 MiB has begun a multipart upload.
+describeAllOrNothing('s3', () => freshS3Storage('all-or-nothing', { multipartThreshold: 5 * 1024 * 1024, partSize: 5 * 1024 * 1024 }), { multipartBytes: 6 * 1024 * 1024 });
+describeHugeRanges('s3', () => freshS3Storage('ranges'));

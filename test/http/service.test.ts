@@ -434,7 +434,13 @@ describe('http: presigned links on the fs backend', () => {
 
   it('enforces the signed type and size, and refuses tampered or expired links', async () => {
     const up = await presign({ key: 'signed/strict.png', method: 'PUT', contentType: 'image/png', maxSize: 100 });
-    assert.equal((await fetch(up.url, { method: 'PUT', body: 'x', headers: { 'content-type': 'text/html' } })).status, 403);
+    const wrongType = await fetch(up.url, { method: 'PUT', body: 'x', headers: { 'content-type': 'text/html' } });
+    assert.equal(wrongType.status, 403);
+    assert.equal(((await wrongType.json()) as { error: { message: string } }).error.message, 'This link requires Content-Type "image/png"; the request sent "text/html".', 'the refusal says which type the link requires');
+    const exact = await presign({ key: 'signed/exact.txt', method: 'PUT', contentLength: 5 });
+    const wrongLength = await fetch(exact.url, { method: 'PUT', body: 'abc' });
+    assert.equal(wrongLength.status, 403);
+    assert.equal(((await wrongLength.json()) as { error: { message: string } }).error.message, 'This link requires Content-Length 5; the request sent 3.');
     const tooBig = await fetch(up.url, { method: 'PUT', body: Buffer.alloc(101), headers: { 'content-type': 'image/png' } });
     assert.equal(tooBig.status, 413);
     const tampered = up.url.replace('X-Stowage-Max-Size=100', 'X-Stowage-Max-Size=100000');
@@ -493,8 +499,22 @@ describe('http: presigned links on the fs backend', () => {
     assert.equal(await storage.exists('forms/late.png'), false);
   });
 
-  it('says what to configure when a storage has no signing secret', async () => {
+  it('says what to configure when a storage has no signing secret or base URL (E_CONFIG_INVALID)', async () => {
     const bare = createStorage({ driver: 'memory' });
-    await assert.rejects(bare.presignPost('k', {}), /POST forms on the memory backend need the baseUrl and signingSecret options/);
+    await assert.rejects(bare.presignPost('k', {}), (e: unknown) => e instanceof StorageError && e.code === 'E_CONFIG_INVALID' && /POST forms on the memory backend need the baseUrl and signingSecret options; missing: baseUrl \(STORAGE_PUBLIC_URL\) and signingSecret \(STORAGE_SIGNING_SECRET\)/.test(e.message));
+    const noSecret = createStorage({ driver: 'memory', baseUrl: 'http://127.0.0.1:1' });
+    await assert.rejects(noSecret.signedUrl('k', { method: 'GET' }), (e: unknown) => e instanceof StorageError && e.code === 'E_CONFIG_INVALID' && /missing: signingSecret \(STORAGE_SIGNING_SECRET\)$/.test(e.message));
+    const unsigned = await buildApp({ storage: bare, logger: false });
+    try {
+      const address = await unsigned.listen({ host: '127.0.0.1', port: 0 });
+      for (const body of [{ key: 'k', method: 'GET' }, { key: 'k', method: 'POST' }]) {
+        const res = await fetch(`${address}/api/presign`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        assert.equal(res.status, 500);
+        const { code, message } = ((await res.json()) as { error: { code: string; message: string } }).error;
+        assert.deepEqual([code, message], ['E_CONFIG_INVALID', 'Signed links are not configured on this server: set baseUrl (STORAGE_PUBLIC_URL) and signingSecret (STORAGE_SIGNING_SECRET).']);
+      }
+    } finally {
+      await unsigned.close();
+    }
   });
 });

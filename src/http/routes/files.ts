@@ -9,35 +9,45 @@ import { verifySignedUrl } from '../../core/signing.js';
 import { sendObject } from '../serve.js';
 import { requestBody } from '../errors.js';
 import { objectJson, refuseEncodedBody } from './objects.js';
-import type { RouteContext } from './context.js';
+import { refuseAmbiguousQuery, type RouteContext } from './context.js';
 
 /** Registers the signed-link routes; needs the signing secret. */
 export async function fileRoutes(app: FastifyInstance, ctx: RouteContext & { signingSecret: string }): Promise<void> {
   const { storage, signingSecret } = ctx;
 
   app.get('/files/*', { exposeHeadRoute: false }, async (request, reply) => {
+    refuseAmbiguousQuery(request);
     const grant = verifySignedUrl(request.url, { signingSecret, method: 'GET' });
     return sendObject(storage, grant.key, request, reply, { head: false, download: grant.download, contentType: grant.responseContentType });
   });
 
   app.head('/files/*', async (request, reply) => {
+    refuseAmbiguousQuery(request);
     const grant = verifySignedUrl(request.url, { signingSecret, method: 'GET' });
     return sendObject(storage, grant.key, request, reply, { head: true, download: grant.download, contentType: grant.responseContentType });
   });
 
   app.put('/files/*', async (request, reply) => {
+    refuseAmbiguousQuery(request);
     const grant = verifySignedUrl(request.url, { signingSecret, method: 'PUT' });
     refuseEncodedBody(request);
     const contentType = request.headers['content-type'];
+    // The link's own terms are no secret (they are in its URL): the refusal names them.
     if (grant.contentType !== undefined && contentType !== grant.contentType) {
-      throw new StorageError('E_ACCESS_DENIED', `signed URL rejected: it requires Content-Type ${grant.contentType}, got ${contentType ?? 'none'}`);
+      throw linkRefused(`Content-Type ${JSON.stringify(grant.contentType)}`, contentType === undefined ? 'none' : JSON.stringify(contentType));
     }
     const length = request.headers['content-length'];
     if (grant.contentLength !== undefined && Number(length) !== grant.contentLength) {
-      throw new StorageError('E_ACCESS_DENIED', `signed URL rejected: it requires Content-Length ${grant.contentLength}, got ${length ?? 'none'}`);
+      throw linkRefused(`Content-Length ${grant.contentLength}`, length ?? 'none');
     }
     const maxSize = Math.min(grant.maxSize ?? ctx.maxUploadSize, grant.contentLength ?? ctx.maxUploadSize, ctx.maxUploadSize);
     const info = await storage.put(grant.key, requestBody(request), { contentType: contentType || undefined, maxSize });
     return reply.status(201).send(objectJson(info));
   });
+}
+
+/** E_ACCESS_DENIED for a request that breaks a signed link's terms, telling the client which term and what it sent. */
+export function linkRefused(requirement: string, sent: string): StorageError {
+  const message = `This link requires ${requirement}; the request sent ${sent.slice(0, 200)}.`;
+  return new StorageError('E_ACCESS_DENIED', `signed URL rejected: ${message}`, { publicMessage: message });
 }

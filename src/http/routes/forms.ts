@@ -1,56 +1,103 @@
 /**
  * `POST /files/<key>?X-Stowage-...`: browser form uploads to a signed form action of
  * the fs and memory backends (`storage.presignPost` there), the counterpart of an S3
- * POST policy. The form holds the fields the presign returned (only `Content-Type`,
- * when the type was signed) and then exactly one file in the field `file`, streamed
- * to storage within the signed size (413, nothing stored). A form that does not match
- * what was signed is refused with 403 and stores nothing.
+ * POST policy. The form holds exactly the fields the presign returned (today only
+ * `Content-Type`, when the type was signed), each once, and then one file in the field
+ * `file`, and nothing after it. The file streams to storage within the signed size
+ * (413). A form that does not match what was signed is refused (400, or 403 for a type
+ * other than the signed one).
+ *
+ * All or nothing: storage commits the file only once the whole form has been read and
+ * found valid, because the body handed to storage.put ends only after the rest of the
+ * form has parsed cleanly, and throws otherwise. A failed form (a second file, a field
+ * after the file, a client that disconnects) therefore never touches the object that
+ * was already stored under the key.
  */
+import type { Multipart, MultipartFile } from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
-import { StorageError } from '../../core/errors.js';
-import { verifySignedUrl } from '../../core/signing.js';
-import type { ObjectInfo } from '../../core/types.js';
+import { verifySignedUrl, type VerifiedSignedUrl } from '../../core/signing.js';
 import { HttpError } from '../errors.js';
 import { multipartFailure } from './uploads.js';
 import { objectJson, refuseEncodedBody } from './objects.js';
-import type { RouteContext } from './context.js';
+import { refuseAmbiguousQuery, type RouteContext } from './context.js';
+import { linkRefused } from './files.js';
 
-/** The form fields a signed form may carry besides `file`. */
-const ALLOWED_FIELDS = new Set(['Content-Type']);
+/**
+ * The fields a form for `grant` must carry: those `createSignedPost` returns for it
+ * (a test checks the two agree for every kind of presign).
+ */
+function presignedFields(grant: VerifiedSignedUrl): ReadonlyMap<string, string> {
+  return new Map(grant.contentType === undefined ? [] : [['Content-Type', grant.contentType]]);
+}
+
+/** Reads the form up to its file part, checking the fields against the presigned ones; returns the file part. */
+async function fieldsThenFile(parts: AsyncIterator<Multipart>, expected: ReadonlyMap<string, string>): Promise<MultipartFile> {
+  const given = new Map<string, string>();
+  for (let step = await parts.next(); !step.done; step = await parts.next()) {
+    const part = step.value;
+    if (part.type === 'file') {
+      if (part.fieldname !== 'file') throw new HttpError(400, 'E_INVALID_ARGUMENT', `the file must be in the form field "file", not ${JSON.stringify(part.fieldname)}`);
+      for (const [name, value] of expected) {
+        if (!given.has(name)) throw new HttpError(400, 'E_INVALID_ARGUMENT', `the form lacks the field ${JSON.stringify(name)} the presign returned; send every presigned field, before the file`);
+        if (given.get(name) !== value) throw linkRefused(`${name} ${JSON.stringify(value)}`, JSON.stringify(given.get(name)));
+      }
+      return part;
+    }
+    if (!expected.has(part.fieldname)) {
+      const allowed = expected.size > 0 ? [...expected.keys()].join(', ') : 'none';
+      throw new HttpError(400, 'E_INVALID_ARGUMENT', `form field ${JSON.stringify(part.fieldname)} is not allowed (the presign returned: ${allowed}); send the presigned fields, then the file`);
+    }
+    if (given.has(part.fieldname)) throw new HttpError(400, 'E_INVALID_ARGUMENT', `form field ${JSON.stringify(part.fieldname)} is given more than once`);
+    given.set(part.fieldname, String(part.value));
+  }
+  throw new HttpError(400, 'E_NO_FILES', 'the form holds no file');
+}
+
+/**
+ * The body for storage.put: the file's bytes, then, before it ends, the rest of the
+ * form, which must be empty. Whatever fails is reported to `failed` first, since
+ * storage wraps errors of a body it reads.
+ */
+async function* fileThenEndOfForm(file: MultipartFile, parts: AsyncIterator<Multipart>, failed: (err: unknown) => void): AsyncGenerator<Buffer> {
+  try {
+    yield* file.file as AsyncIterable<Buffer>;
+    const after = await parts.next();
+    if (!after.done) {
+      const part = after.value;
+      // Nothing reads this part: let its bytes flow past, so the answer can go out.
+      if (part.type === 'file') part.file.resume();
+      throw part.type === 'file'
+        ? new HttpError(400, 'E_TOO_MANY_FILES', 'a signed form takes exactly one file')
+        : new HttpError(400, 'E_INVALID_ARGUMENT', `form field ${JSON.stringify(part.fieldname)} comes after the file; send the presigned fields first, then the file, and nothing after it`);
+    }
+  } catch (err) {
+    failed(err);
+    throw err;
+  }
+}
 
 /** Registers the signed form route; the scope must have @fastify/multipart registered. */
 export async function formRoutes(app: FastifyInstance, ctx: RouteContext & { signingSecret: string }): Promise<void> {
   const { storage, signingSecret } = ctx;
 
   app.post('/files/*', async (request, reply) => {
+    refuseAmbiguousQuery(request);
     const grant = verifySignedUrl(request.url, { signingSecret, method: 'POST' });
     refuseEncodedBody(request);
     if (!request.isMultipart()) throw new HttpError(415, 'E_UNSUPPORTED_MEDIA_TYPE', 'a signed form upload must be multipart/form-data');
     const maxSize = Math.min(grant.maxSize ?? ctx.maxUploadSize, ctx.maxUploadSize);
-    const fields: Record<string, string> = {};
-    let stored: ObjectInfo | undefined;
+    // The parser's own limits sit above ours, so our clearer errors answer first.
+    const parts = request.parts({ limits: { files: 2, fileSize: maxSize + 1, fields: 10, fieldSize: 1024 } })[Symbol.asyncIterator]();
+    let formFailure: unknown;
     try {
-      // The parser's own limits sit one above ours, so storage's E_TOO_LARGE answers first.
-      for await (const part of request.parts({ limits: { files: 2, fileSize: maxSize + 1, fields: 10, fieldSize: 1024 } })) {
-        if (part.type === 'field') {
-          if (!ALLOWED_FIELDS.has(part.fieldname)) throw new HttpError(400, 'E_INVALID_ARGUMENT', `form field ${JSON.stringify(part.fieldname)} is not allowed; send the fields the presign returned, then the file`);
-          fields[part.fieldname] = String(part.value);
-          continue;
-        }
-        if (part.fieldname !== 'file') throw new HttpError(400, 'E_INVALID_ARGUMENT', `the file must be in the form field "file", not ${JSON.stringify(part.fieldname)}`);
-        if (stored) throw new HttpError(400, 'E_TOO_MANY_FILES', 'a signed form takes exactly one file');
-        const contentType = fields['Content-Type'] ?? part.mimetype;
-        if (grant.contentType !== undefined && contentType !== grant.contentType) {
-          throw new StorageError('E_ACCESS_DENIED', `signed form rejected: it requires Content-Type ${grant.contentType}, got ${contentType || 'none'}`);
-        }
-        stored = await storage.put(grant.key, part.file, { contentType: contentType || undefined, maxSize });
-      }
-      if (!stored) throw new HttpError(400, 'E_NO_FILES', 'the form holds no file');
+      const file = await fieldsThenFile(parts, presignedFields(grant));
+      const contentType = grant.contentType ?? file.mimetype;
+      const body = fileThenEndOfForm(file, parts, (err) => (formFailure = err));
+      const info = await storage.put(grant.key, body, { contentType: contentType || undefined, maxSize });
+      return reply.status(201).send(objectJson(info));
     } catch (err) {
-      // A form that fails leaves nothing: a later error in the body undoes the stored file.
-      if (stored) await storage.delete(grant.key).catch(() => undefined);
-      throw multipartFailure(err);
+      // The form's own failure, not storage's wrapping of it, is what the client is told.
+      throw multipartFailure(formFailure ?? err);
     }
-    return reply.status(201).send(objectJson(stored));
   });
 }

@@ -7,7 +7,7 @@ import type { ObjectInfo } from '../../core/types.js';
 import { HttpError, requestBody } from '../errors.js';
 import { keyFromUrl } from '../keys.js';
 import { sendObject } from '../serve.js';
-import { guard, type RouteContext } from './context.js';
+import { guard, refuseAmbiguousQuery, type RouteContext } from './context.js';
 
 const PREFIX = '/api/objects/';
 
@@ -29,6 +29,16 @@ const objectSchema = {
     cacheControl: { type: 'string' },
     contentDisposition: { type: 'string' },
   },
+} as const;
+
+/**
+ * The query of GET and HEAD on an object: each parameter one string. Other parameters
+ * (a cache buster such as `?v=3`) are ignored, though never repeated or malformed
+ * (refuseAmbiguousQuery).
+ */
+const objectQuerySchema = {
+  type: 'object',
+  properties: { download: { type: 'string', minLength: 1, maxLength: 255 }, redirect: { type: 'string', enum: ['1', 'true'] } },
 } as const;
 
 /** Refuses compressed request bodies (415): stored bytes must be exactly what the client meant. */
@@ -53,11 +63,13 @@ export async function objectRoutes(app: FastifyInstance, ctx: RouteContext): Pro
           cursor: { type: 'string' },
           limit: { type: 'integer', minimum: 1, maximum: 1000 },
         },
-        additionalProperties: false,
+        // Unknown parameters are refused, not dropped: a typo (`limt`) must not list everything.
+        propertyNames: { enum: ['prefix', 'delimiter', 'cursor', 'limit'] },
       },
       response: { 200: { type: 'object', properties: { objects: { type: 'array', items: objectSchema }, prefixes: { type: 'array', items: { type: 'string' } }, cursor: { type: 'string' } } } },
     },
     handler: async (request) => {
+      refuseAmbiguousQuery(request);
       const q = request.query as { prefix?: string; delimiter?: string; cursor?: string; limit?: number };
       await guard(ctx, request, 'list', q.prefix ?? '');
       const page = await storage.list(q);
@@ -68,12 +80,15 @@ export async function objectRoutes(app: FastifyInstance, ctx: RouteContext): Pro
   app.get(`${PREFIX}*`, {
     // HEAD has its own route, which answers from stat without opening the object.
     exposeHeadRoute: false,
-    schema: { querystring: { type: 'object', properties: { download: { type: 'string', minLength: 1, maxLength: 255 }, redirect: { type: 'string', enum: ['1', 'true'] } } } },
+    schema: { querystring: objectQuerySchema },
     handler: async (request, reply) => {
+      refuseAmbiguousQuery(request);
       const key = keyFromUrl(request.url, PREFIX);
       await guard(ctx, request, 'read', key);
       const q = request.query as { download?: string; redirect?: string };
       if (q.redirect) {
+        // A redirect hands out a credential-free link: it needs what presigning needs.
+        await guard(ctx, request, 'presign', key);
         const signed = await storage.signedUrl(key, { method: 'GET', expiresIn: 300, download: q.download });
         return reply.redirect(signed.url, 302);
       }
@@ -81,14 +96,19 @@ export async function objectRoutes(app: FastifyInstance, ctx: RouteContext): Pro
     },
   });
 
-  app.head(`${PREFIX}*`, async (request, reply) => {
-    const key = keyFromUrl(request.url, PREFIX);
-    await guard(ctx, request, 'read', key);
-    const q = request.query as { download?: string };
-    return sendObject(storage, key, request, reply, { head: true, download: q.download });
+  app.head(`${PREFIX}*`, {
+    schema: { querystring: objectQuerySchema },
+    handler: async (request, reply) => {
+      refuseAmbiguousQuery(request);
+      const key = keyFromUrl(request.url, PREFIX);
+      await guard(ctx, request, 'read', key);
+      const q = request.query as { download?: string };
+      return sendObject(storage, key, request, reply, { head: true, download: q.download });
+    },
   });
 
   app.delete(`${PREFIX}*`, async (request, reply) => {
+    refuseAmbiguousQuery(request);
     const key = keyFromUrl(request.url, PREFIX);
     await guard(ctx, request, 'delete', key);
     await storage.delete(key);
@@ -99,6 +119,7 @@ export async function objectRoutes(app: FastifyInstance, ctx: RouteContext): Pro
     schema: { response: { 201: objectSchema } },
     handler: async (request, reply) => {
       refuseEncodedBody(request);
+      refuseAmbiguousQuery(request);
       const key = keyFromUrl(request.url, PREFIX);
       await guard(ctx, request, 'write', key);
       const contentType = request.headers['content-type'];

@@ -126,8 +126,11 @@ export async function uploadRoutes(app: FastifyInstance, ctx: RouteContext & { p
         }
         if (stored.length === 0) throw new HttpError(400, 'E_NO_FILES', 'the request holds no file');
       } catch (err) {
-        // All or nothing: undo the files this request already stored.
-        await ctx.storage.deleteMany(stored.map((s) => s.key)).catch(() => undefined);
+        // All or nothing: undo the files this request stored. Only those: every key is new
+        // (ifNoneMatch), so no earlier object is touched. An undo that fails is logged, since
+        // the client is told nothing was kept.
+        const keys = stored.map((s) => s.key);
+        await ctx.storage.deleteMany(keys).catch((undoErr: unknown) => request.log.error({ err: undoErr, keys }, 'a failed upload could not remove the files it had stored'));
         throw multipartFailure(err);
       }
       return reply.status(201).send({

@@ -8,7 +8,7 @@ import { ErrorCodes, isStorageError, StorageError } from '../../src/index.js';
 describe('StorageError', () => {
   it('has every documented code', () => {
     assert.deepEqual(Object.values(ErrorCodes).sort(), [
-      'E_ACCESS_DENIED', 'E_ALREADY_EXISTS', 'E_BUCKET_NOT_FOUND', 'E_CHECKSUM_MISMATCH', 'E_CONFIG_INVALID', 'E_INVALID_ARGUMENT', 'E_INVALID_KEY',
+      'E_ABORTED', 'E_ACCESS_DENIED', 'E_ALREADY_EXISTS', 'E_BUCKET_NOT_FOUND', 'E_CHECKSUM_MISMATCH', 'E_CONFIG_INVALID', 'E_INVALID_ARGUMENT', 'E_INVALID_KEY',
       'E_NOT_FOUND', 'E_PRECONDITION_FAILED', 'E_QUOTA_EXCEEDED', 'E_RANGE_NOT_SATISFIABLE', 'E_TIMEOUT', 'E_TOO_LARGE', 'E_UNAVAILABLE', 'E_UNSUPPORTED',
     ]);
   });

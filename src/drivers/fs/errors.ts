@@ -9,6 +9,16 @@ export function errnoCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
 }
 
+/** What `promise` resolves to, or undefined when it rejects with one of the errno `codes`. */
+export async function unlessErrno<T>(promise: Promise<T>, ...codes: string[]): Promise<T | undefined> {
+  try {
+    return await promise;
+  } catch (err) {
+    if (codes.includes(errnoCode(err) ?? '')) return undefined;
+    throw err;
+  }
+}
+
 const MAPPING: Record<string, { code: ErrorCode; reason: string; retryable?: boolean }> = {
   EACCES: { code: 'E_ACCESS_DENIED', reason: 'permission denied' },
   EPERM: { code: 'E_ACCESS_DENIED', reason: 'operation not permitted' },

@@ -1,30 +1,20 @@
 /**
  * Plain file I/O helpers of the filesystem driver: writing a body with overlapping
- * writes, describing a regular file, and renaming over stale folders.
+ * writes, and describing a regular file.
  */
-import { rename, rm, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { notFound } from '../../core/objects.js';
-import { errnoCode } from './errors.js';
 import type { ReadIo } from './read-io.js';
 import type { DataStats } from './sidecar.js';
 
-/** Size and mtime of a regular file; E_NOT_FOUND for anything else (a folder). */
+/**
+ * Size and mtime of the regular file at `path`, not following a link there; E_NOT_FOUND
+ * for anything else (a folder, a FIFO, a symlink swapped in).
+ */
 export async function statFile(path: string, key: string, io: ReadIo): Promise<DataStats> {
-  const st = await io.stat(path);
+  const st = await io.lstat(path);
   if (!st.isFile()) throw notFound(key);
   return { size: st.size, mtimeMs: st.mtimeMs };
-}
-
-/** Renames a file onto `target`, first removing a folder standing there (stale sidecar folders). */
-export async function renameOverDir(source: string, target: string): Promise<void> {
-  try {
-    await rename(source, target);
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code !== 'EISDIR' && code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
-    await rm(target, { recursive: true, force: true });
-    await rename(source, target);
-  }
 }
 
 /** How many chunk writes may be in flight at once while the next chunks are hashed. */

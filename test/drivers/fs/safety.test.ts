@@ -31,26 +31,30 @@ async function tempFiles(dir: string): Promise<string[]> {
 }
 
 describe('fs driver: symlinks and the root boundary', () => {
-  it('does not read, list, write or delete through a symlink that leads out of the root', async () => {
-    const { dir, storage } = await fresh('symlink');
-    const outside = await tempRoot('outside');
-    cleanups.push(() => rm(outside, { recursive: true, force: true }));
-    await writeFile(join(outside, 'secret.txt'), 'top secret');
-    await symlink(outside, join(dir, 'escape'));
-    await symlink(join(outside, 'secret.txt'), join(dir, 'secret-link'));
+  for (const followSymlinks of [false, true]) {
+    it(`does not read, list, write or delete through a symlink that leads out of the root (followSymlinks: ${followSymlinks})`, async () => {
+      const { dir } = await fresh('symlink');
+      const storage = createStorage({ driver: 'fs', root: dir, followSymlinks });
+      const outside = await tempRoot('outside');
+      cleanups.push(() => rm(outside, { recursive: true, force: true }));
+      await writeFile(join(outside, 'secret.txt'), 'top secret');
+      await symlink(outside, join(dir, 'escape'));
+      await symlink(join(outside, 'secret.txt'), join(dir, 'secret-link'));
 
-    await rejectsWith(storage.get('escape/secret.txt'), 'E_NOT_FOUND');
-    await rejectsWith(storage.get('secret-link'), 'E_NOT_FOUND');
-    assert.deepEqual((await storage.list()).objects, []);
-    await rejectsWith(storage.put('escape/planted.txt', 'x'), 'E_ACCESS_DENIED', 'symlink');
-    await storage.delete('escape/secret.txt');
-    await rejectsWith(storage.copy('secret-link', 'copied'), 'E_NOT_FOUND');
-    assert.deepEqual((await readdir(outside)).sort(), ['secret.txt']);
-    assert.equal(await readFile(join(outside, 'secret.txt'), 'utf8'), 'top secret');
-  });
+      await rejectsWith(storage.get('escape/secret.txt'), 'E_NOT_FOUND');
+      await rejectsWith(storage.get('secret-link'), 'E_NOT_FOUND');
+      assert.deepEqual((await storage.list()).objects, []);
+      await rejectsWith(storage.put('escape/planted.txt', 'x'), 'E_ACCESS_DENIED', 'symlink');
+      await storage.delete('escape/secret.txt');
+      await rejectsWith(storage.copy('secret-link', 'copied'), 'E_NOT_FOUND');
+      assert.deepEqual((await readdir(outside)).sort(), ['secret.txt']);
+      assert.equal(await readFile(join(outside, 'secret.txt'), 'utf8'), 'top secret');
+    });
+  }
 
-  it('follows a symlink that stays inside the root', async () => {
-    const { dir, storage } = await fresh('inner-link');
+  it('follows a symlink that stays inside the root when told to', async () => {
+    const { dir } = await fresh('inner-link');
+    const storage = createStorage({ driver: 'fs', root: dir, followSymlinks: true });
     await storage.put('real/file.txt', 'inside');
     await symlink(join(dir, 'real', 'file.txt'), join(dir, 'alias.txt'));
     assert.equal((await storage.get('alias.txt')).toString(), 'inside');

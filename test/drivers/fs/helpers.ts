@@ -1,6 +1,6 @@
 /** Helpers for the fs driver tests: temp roots and child processes. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -54,4 +54,20 @@ export async function runChildWithin(args: string[], fixture: string, deadlineMs
     clearTimeout(timer);
   }
   return { lines: out, killed };
+}
+
+/**
+ * Every entry under `dir` (and `dir` itself) with its type, size, mode and mtime, in
+ * path order: equal snapshots mean nothing was created, removed or changed there.
+ */
+export async function treeSnapshot(dir: string): Promise<string[]> {
+  const rows: string[] = [];
+  const visit = async (path: string, rel: string): Promise<void> => {
+    const st = await lstat(path);
+    const type = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'link' : 'other';
+    rows.push(`${rel || '.'} ${type} ${st.size} ${st.mode.toString(8)} ${st.mtimeMs}`);
+    if (st.isDirectory()) for (const name of (await readdir(path)).sort()) await visit(join(path, name), rel ? `${rel}/${name}` : name);
+  };
+  await visit(dir, '');
+  return rows;
 }

@@ -79,6 +79,30 @@ describe('fs driver: symlinks and the root boundary', () => {
   });
 });
 
+describe('fs driver: keys that were folders, and folders that were keys', () => {
+  it('refuses a key that is a folder of objects without touching their metadata', async () => {
+    const { storage } = await fresh('folder-key');
+    await storage.put('j/x', 'inside', { metadata: { kept: 'yes' } });
+    await rejectsWith(storage.put('j', 'would shadow j/x'), 'E_ALREADY_EXISTS', 'folder');
+    await rejectsWith(storage.put('j/x/y', 'under an object'), 'E_ALREADY_EXISTS', '"j/x" is an object');
+    const info = await storage.stat('j/x');
+    assert.deepEqual([info.metadata.kept, info.sha256 !== undefined], ['yes', true]);
+  });
+
+  it('stores a key where stale sidecars of removed keys stand, in either direction', async () => {
+    const { dir, storage } = await fresh('stale-meta');
+    // Sidecars left behind by keys whose files another program removed.
+    await storage.put('k/x', 'gone');
+    await rm(join(dir, 'k'), { recursive: true });
+    await storage.put('k', 'now an object', { metadata: { v: '1' } });
+    assert.equal((await storage.stat('k')).metadata.v, '1');
+    await rm(join(dir, 'k'));
+    await storage.put('k/y', 'a folder again', { metadata: { v: '2' } });
+    assert.equal((await storage.stat('k/y')).metadata.v, '2');
+    assert.deepEqual((await storage.list()).objects.map((o) => o.key), ['k/y']);
+  });
+});
+
 describe('fs driver: files from other tools', () => {
   it('serves a file dropped into the root without a sidecar', async () => {
     const { dir, storage } = await fresh('foreign');

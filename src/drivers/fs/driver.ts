@@ -8,11 +8,10 @@
  * with the bytes, and guard.ts for which files may be opened and which links followed.
  * Nothing is created before the first write: reads leave a plain folder as it was.
  */
-import { createReadStream, constants, type Stats } from 'node:fs';
-import { access, copyFile, open, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { constants, type Stats } from 'node:fs';
+import { copyFile, open, rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PutBody, type PutBodyChecks } from '../../core/body.js';
+import type { PutBody, PutBodyChecks } from '../../core/body.js';
 import { isStorageError, StorageError } from '../../core/errors.js';
 import { collectPage, listStart } from '../../core/listing.js';
 import { bufferedObject, checkWritePreconditions, notFound, resolveRange, tooLarge } from '../../core/objects.js';
@@ -21,8 +20,8 @@ import { SmallObjectCache, type CacheStats } from './cache.js';
 import { commitMove, commitStaged, currentEntry, probeData, removeObject, type CommitContext } from './commit.js';
 import { errnoCode, fsError } from './errors.js';
 import { openedPath, PathGuard } from './guard.js';
-import { statFile, writeBody } from './io.js';
-import { checkKeyFits, FsLayout, INTERNAL_DIR, MAX_SEGMENT_BYTES } from './layout.js';
+import { copyHashed, statFile, writeBody } from './io.js';
+import { checkKeyFits, FsLayout, MAX_SEGMENT_BYTES } from './layout.js';
 import { KeyLocks } from './lock.js';
 import { boundEntry, isBound, objectInfo, readSidecar, sealStaged, sidecarOf, type DataStats } from './sidecar.js';
 import { resolveFsOptions, type FsDriverOptions } from './options.js';
@@ -147,21 +146,13 @@ export class FsDriver implements Driver {
       const before = await source.stat();
       if (!before.isFile()) throw new StorageError('E_INVALID_ARGUMENT', `cannot read file ${path}: not a regular file`, { key });
       if (checks.maxSize !== undefined && before.size > checks.maxSize) throw tooLarge(checks.maxSize);
-      const copyFrom = openedPath(source.fd, path);
       return await this.#write(key, opts, async (dataTemp) => {
-        const hashing = new PutBody(createReadStream('', { fd: source, start: 0, autoClose: false, highWaterMark: READ_HIGH_WATER_MARK }), checks);
-        const drain = async () => {
-          for await (const _chunk of hashing); // hashing happens as the body is consumed
-        };
-        // Wait for both even when one fails, so no copy is still writing when the temp is removed.
-        const [copied, hashed] = await Promise.allSettled([copyFile(copyFrom, dataTemp), drain()]);
-        if (copied.status === 'rejected') throw copied.reason;
-        if (hashed.status === 'rejected') throw hashed.reason;
+        const sha256 = await copyHashed(source, openedPath(source.fd, path), dataTemp, checks);
         const after = await source.stat();
         if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || (await stat(dataTemp)).size !== before.size) {
           throw new StorageError('E_INVALID_ARGUMENT', `${path} changed while it was being stored; nothing was stored`, { key });
         }
-        return hashing.complete().sha256;
+        return sha256;
       });
     } finally {
       await source.close();
@@ -394,20 +385,10 @@ export class FsDriver implements Driver {
     }
   }
 
-  /**
-   * Checks the root exists and may be written to, without writing: access(2) reports a
-   * read-only filesystem (EROFS) or a permission problem, and a plain folder stays as it was.
-   */
+  /** Checks the root exists and may be written to, without writing (see FsLayout.checkWritable). */
   async check(): Promise<Record<string, unknown>> {
     const { layout } = await this.#open();
-    for (const folder of [layout.root, join(layout.root, INTERNAL_DIR)]) {
-      try {
-        await access(folder, constants.W_OK);
-      } catch (err) {
-        if (errnoCode(err) === 'ENOENT' && folder !== layout.root) continue; // made by the first write
-        throw fsError(err, `cannot write to ${folder}`);
-      }
-    }
+    await layout.checkWritable();
     return { root: layout.root };
   }
 

@@ -1,8 +1,10 @@
 /**
  * Plain file I/O helpers of the filesystem driver: writing a body with overlapping
- * writes, and describing a regular file.
+ * writes, copying a file while hashing it, and describing a regular file.
  */
-import type { FileHandle } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { copyFile, type FileHandle } from 'node:fs/promises';
+import { PutBody, type PutBodyChecks } from '../../core/body.js';
 import { notFound } from '../../core/objects.js';
 import type { ReadIo } from './read-io.js';
 import type { DataStats } from './sidecar.js';
@@ -47,4 +49,24 @@ export async function writeBody(handle: FileHandle, body: AsyncIterable<Uint8Arr
     // Never leave a write running against a handle the caller is about to close.
     await Promise.allSettled(inFlight);
   }
+}
+
+/** Chunk size of the hashing read beside a kernel copy. */
+const HASH_CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * Copies the open file `source` to `dest` with the kernel's copy (copy_file_range, or a
+ * reflink where the filesystem has them; `sourcePath` names that same open file) while
+ * hashing it in parallel with `checks` applied. Returns the SHA-256.
+ */
+export async function copyHashed(source: FileHandle, sourcePath: string, dest: string, checks: PutBodyChecks): Promise<string | undefined> {
+  const hashing = new PutBody(createReadStream('', { fd: source, start: 0, autoClose: false, highWaterMark: HASH_CHUNK_BYTES }), checks);
+  const drain = async () => {
+    for await (const _chunk of hashing); // hashing happens as the body is consumed
+  };
+  // Wait for both even when one fails, so no copy is still writing when the caller removes `dest`.
+  const [copied, hashed] = await Promise.allSettled([copyFile(sourcePath, dest), drain()]);
+  if (copied.status === 'rejected') throw copied.reason;
+  if (hashed.status === 'rejected') throw hashed.reason;
+  return hashing.complete().sha256;
 }

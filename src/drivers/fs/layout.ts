@@ -11,7 +11,8 @@
  * write: reading a plain folder leaves it byte for byte as it was.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, realpath, rm, rmdir, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, readdir, realpath, rm, rmdir, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { StorageError } from '../../core/errors.js';
@@ -104,6 +105,22 @@ export class FsLayout {
       await mkdir(this.tmpDir, { recursive: true });
     } catch (err) {
       throw fsError(err, `cannot prepare ${this.#internal}`);
+    }
+  }
+
+  /**
+   * Checks the root, and `.stowage/` once it exists, may be written to, without writing:
+   * access(2) reports a read-only filesystem (EROFS) or a permission problem, and a
+   * plain folder stays exactly as it was.
+   */
+  async checkWritable(): Promise<void> {
+    for (const folder of [this.root, this.#internal]) {
+      try {
+        await access(folder, constants.W_OK);
+      } catch (err) {
+        if (errnoCode(err) === 'ENOENT' && folder === this.#internal) continue; // made by the first write
+        throw fsError(err, `cannot write to ${folder}`);
+      }
     }
   }
 

@@ -99,10 +99,10 @@ export class FsLayout {
    */
   async prepareForWrites(): Promise<void> {
     try {
-      await mkdir(this.metaRoot, { recursive: true });
-      await mkdir(this.locksDir, { recursive: true });
+      // One level at a time: a recursive mkdir on a read-only filesystem reports ENOENT, not EROFS.
+      for (const dir of [this.#internal, this.metaRoot, this.locksDir, dirname(this.tmpDir)]) await makeDir(dir);
       await this.#removeStaleTemps();
-      await mkdir(this.tmpDir, { recursive: true });
+      await makeDir(this.tmpDir);
     } catch (err) {
       throw fsError(err, `cannot prepare ${this.#internal}`);
     }
@@ -127,7 +127,6 @@ export class FsLayout {
   /** Deletes temp folders of dead processes on this host, and old ones of other hosts. */
   async #removeStaleTemps(): Promise<void> {
     const tmpRoot = dirname(this.tmpDir);
-    await mkdir(tmpRoot, { recursive: true });
     const host = hostname();
     for (const name of await readdir(tmpRoot)) {
       const at = name.lastIndexOf('-');
@@ -171,6 +170,15 @@ export class FsLayout {
         return; // not empty, gone, or busy: stop climbing
       }
     }
+  }
+}
+
+/** Creates a folder whose parent exists; one that is already there is fine. */
+async function makeDir(path: string): Promise<void> {
+  try {
+    await mkdir(path);
+  } catch (err) {
+    if (errnoCode(err) !== 'EEXIST') throw err;
   }
 }
 

@@ -19,6 +19,7 @@
 import type { Stats } from 'node:fs';
 import { lstat, mkdir, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { StorageError } from '../../core/errors.js';
 import { errnoCode, unlessErrno } from './errors.js';
 import { PRUNE_RACE_ATTEMPTS, type PathGuard } from './guard.js';
@@ -199,7 +200,7 @@ async function placeSidecar(ctx: CommitContext, key: string, metaTemp: string, h
 /**
  * Creates the folders above a sidecar. The data tree was just checked to have folders
  * there, so a file in the way is the stale sidecar of an ancestor key that is no longer
- * an object: it is removed under that key's lock, after checking again.
+ * an object: it is removed under that key's lock (see withFreeLock), after checking again.
  */
 async function ensureMetaParent(ctx: CommitContext, key: string, held: string[]): Promise<void> {
   const { layout } = ctx;
@@ -224,18 +225,35 @@ async function ensureMetaParent(ctx: CommitContext, key: string, held: string[])
       }
       await unlink(layout.metaPath(ancestor)).catch(() => undefined);
     };
-    // Waiting for an ancestor's lock is safe: a commit holding it never waits for ours (see clearStaleMetaFolder).
-    await (held.includes(ancestor) ? removeStale() : ctx.locks.withLocks([ancestor], removeStale));
+    if (held.includes(ancestor)) await removeStale();
+    else await withFreeLock(ctx, ancestor, key, removeStale);
   }
   await unlessErrno(mkdir(dir, { recursive: true }), 'ENOENT');
+}
+
+/** How often, about 1 s in all, a commit asks for another key's lock that is busy. */
+const BUSY_LOCK_ATTEMPTS = 50;
+
+/**
+ * Runs `fn` under the lock of `other` while the caller holds its own key's lock. It
+ * never waits for the lock (a commit holding `other` might wait for ours: a move
+ * between the two keys takes both), it asks again for about a second, then gives up
+ * with a retryable E_UNAVAILABLE.
+ */
+async function withFreeLock(ctx: CommitContext, other: string, key: string, fn: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; attempt <= BUSY_LOCK_ATTEMPTS; attempt++) {
+    if (await ctx.locks.tryWithLock(other, fn)) return;
+    await sleep(Math.min(attempt, 20));
+  }
+  throw new StorageError('E_UNAVAILABLE', `cannot store ${JSON.stringify(key)}: a concurrent write of ${JSON.stringify(other)} is in the way`, { key });
 }
 
 /**
  * Clears a folder standing at the key's sidecar path: the key is not a folder in the
  * data tree (just checked), so the sidecars under it belong to keys that are gone. Each
  * is removed under its key's lock, taken only if free: a commit under way there is
- * making the key a folder, so this write loses (E_ALREADY_EXISTS) instead of waiting,
- * which could deadlock with that commit waiting for this key.
+ * making the key a folder, so this write loses (E_ALREADY_EXISTS) instead of waiting
+ * for it while holding this key's lock.
  */
 async function clearStaleMetaFolder(ctx: CommitContext, key: string): Promise<void> {
   const { layout } = ctx;

@@ -46,6 +46,8 @@ export interface DataStats {
 
 /** Sidecars are small (metadata is capped at 2 KiB, twice); one read of this size gets all of one. */
 const SIDECAR_READ_BYTES = 16 * 1024;
+/** Anything longer is not a sidecar Stowage wrote (a device node planted there reads forever). */
+const SIDECAR_MAX_BYTES = 16 * SIDECAR_READ_BYTES;
 
 /**
  * Reads a sidecar with a single read (open, read, close: fewer round trips than
@@ -62,6 +64,7 @@ export async function readSidecar(path: string, io: ReadIo): Promise<Sidecar | u
       for (let chunk = await io.read(fd, SIDECAR_READ_BYTES, 0); ; chunk = await io.read(fd, SIDECAR_READ_BYTES, parts.length * SIDECAR_READ_BYTES)) {
         parts.push(chunk);
         if (chunk.length < SIDECAR_READ_BYTES) break;
+        if (parts.length * SIDECAR_READ_BYTES >= SIDECAR_MAX_BYTES) return undefined;
       }
     } finally {
       await io.close(fd);

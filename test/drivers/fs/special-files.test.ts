@@ -28,6 +28,7 @@ async function rootWithSpecialFiles(label: string): Promise<{ dir: string; outsi
   const storage = createStorage({ driver: 'fs', root: dir });
   await storage.put('ok.txt', 'fine');
   await storage.put('with-fifo-sidecar.txt', 'meta');
+  await storage.put('with-device-sidecar.txt', 'zero');
   await mkdir(join(dir, 'dir'));
   execFileSync('mkfifo', [join(dir, 'pipe'), join(dir, 'dir', 'pipe'), join(outside, 'fifo')]);
   // A FIFO planted where a sidecar belongs.
@@ -38,6 +39,9 @@ async function rootWithSpecialFiles(label: string): Promise<{ dir: string; outsi
   cleanups.push(() => new Promise((resolve) => socket.close(resolve)));
   try {
     execFileSync('mknod', [join(dir, 'dir', 'null'), 'c', '1', '3'], { stdio: 'ignore' }); // a /dev/null twin, when allowed
+    // A /dev/zero twin as a sidecar: it reads forever.
+    await unlink(join(dir, '.stowage', 'meta', 'with-device-sidecar.txt'));
+    execFileSync('mknod', [join(dir, '.stowage', 'meta', 'with-device-sidecar.txt'), 'c', '1', '5'], { stdio: 'ignore' });
   } catch {
     // not root, or no CAP_MKNOD: the FIFOs and the socket still cover non-regular files
   }
@@ -67,7 +71,7 @@ for (const readIo of ['sync', 'async'] as const) {
         assert.equal((await fetch(`${base}/api/objects/${key}`, { method: 'HEAD', signal: AbortSignal.timeout(20_000) })).status, 404, key);
       }
       const listing = (await (await fetch(`${base}/api/objects`, { signal: AbortSignal.timeout(20_000) })).json()) as { objects: { key: string }[] };
-      assert.deepEqual(listing.objects.map((o) => o.key), ['ok.txt', 'with-fifo-sidecar.txt']);
+      assert.deepEqual(listing.objects.map((o) => o.key), ['ok.txt', 'with-device-sidecar.txt', 'with-fifo-sidecar.txt']);
       const ok = await fetch(`${base}/api/objects/ok.txt`, { signal: AbortSignal.timeout(20_000) });
       assert.equal(await ok.text(), 'fine');
     });
@@ -80,9 +84,10 @@ for (const readIo of ['sync', 'async'] as const) {
       const code = (step: string) => results[step]?.code;
       for (const step of ['get', 'getStream', 'get range', 'stat', 'get socket', 'get device', 'copy', 'move']) assert.equal(code(step), 'E_NOT_FOUND', step);
       assert.deepEqual(results.exists?.value, false);
-      assert.deepEqual(results.list?.value, ['ok.txt', 'with-fifo-sidecar.txt'], 'FIFOs, sockets and devices are not listed');
+      assert.deepEqual(results.list?.value, ['ok.txt', 'with-device-sidecar.txt', 'with-fifo-sidecar.txt'], 'FIFOs, sockets and devices are not listed');
       assert.deepEqual(results['list folders']?.value, [], 'a folder of FIFOs holds no objects');
       assert.deepEqual(results['sidecar fifo']?.value, { bytes: 'meta', sha256: null }, 'a FIFO sidecar reads as none');
+      assert.deepEqual(results['sidecar device']?.value, { bytes: 'zero', sha256: null }, 'a device sidecar reads as none');
       assert.equal(code('putFile'), 'E_INVALID_ARGUMENT');
       assert.equal(code('driver putFile'), 'E_INVALID_ARGUMENT');
       assert.match(String(results['driver putFile']?.message), /not a regular file/);

@@ -8,7 +8,11 @@
  * Every hit is validated by a stat of the key's path: an entry is used only while the
  * path still leads to the same file (device and inode) with the same size, mtime and
  * ctime. Unless symlinks are followed, that stat is an lstat, so a symlink swapped in
- * at the key is a different inode (the link's own) and never served. Our own writes replace a file by a rename (a new inode), a delete removes the
+ * at the key is a different inode (the link's own) and never served. (A folder above
+ * the key swapped for a link to wherever the very same file was moved still matches,
+ * as moving a folder leaves its files' ctimes alone: what is served is then exactly the
+ * bytes that key held when they were read, unchanged since. Checking the whole path on
+ * every hit would double the cost of a hit for no byte that key could not serve.) Our own writes replace a file by a rename (a new inode), a delete removes the
  * path, and any other writer moves ctime, which no one can set by hand. So there is
  * nothing to invalidate: a stale entry never matches and is dropped on its next lookup.
  * Reaching the same inode also keeps the driver's containment guarantee, since the entry

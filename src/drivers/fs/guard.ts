@@ -3,7 +3,9 @@
  *
  * - Only regular files are objects. Files are opened non-blocking (a FIFO cannot stall
  *   the event loop or a thread) and checked by fstat before a byte is read; FIFOs,
- *   sockets and device nodes read as not found and are never listed.
+ *   sockets and device nodes read as not found and are never listed. (Checking before
+ *   the open would cost every read a system call; of these, only a device node can do
+ *   anything when opened, and planting one takes CAP_MKNOD.)
  * - By default no symlink is followed, anywhere in a key's path: a link under
  *   `users/43/` leading to `../42` must not hand user 43 the files of user 42. With
  *   `followSymlinks`, links whose target stays inside the root (and outside `.stowage/`)

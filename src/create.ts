@@ -117,8 +117,8 @@ function storageFromConfig(config: ReturnType<typeof parseStorageEnv>, common: S
     case 's3':
       return s3FromEnv(config.s3, common);
     default: {
-      const { path, fsync, readIo, cacheBytes } = config.local;
-      return createStorage({ driver: 'fs', root: path, fsync, readIo, cacheBytes, ...common });
+      const { path, fsync, readIo, cacheBytes, followSymlinks } = config.local;
+      return createStorage({ driver: 'fs', root: path, fsync, readIo, cacheBytes, followSymlinks, ...common });
     }
   }
 }

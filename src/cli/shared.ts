@@ -33,6 +33,7 @@ export function exitCodeOf(err: unknown): number {
   if (!(err instanceof StorageError)) return EXIT.failed;
   switch (err.code) {
     case 'E_NOT_FOUND':
+    case 'E_BUCKET_NOT_FOUND': // a bucket, or a local folder, that does not exist
       return EXIT.notFound;
     case 'E_INVALID_KEY':
     case 'E_INVALID_ARGUMENT':
@@ -40,7 +41,6 @@ export function exitCodeOf(err: unknown): number {
       return EXIT.usage;
     case 'E_UNAVAILABLE':
     case 'E_TIMEOUT':
-    case 'E_BUCKET_NOT_FOUND':
       return EXIT.unavailable;
     default:
       return EXIT.failed;

@@ -50,6 +50,7 @@ const envSchema = z.object({
   STORAGE_FALLBACK_URL: optional(z.string()),
   STORAGE_FALLBACK_COPY_ON_READ: optional(flag).default(false),
   STORAGE_LOCAL_READ_IO: optional(z.enum(['sync', 'async'], { error: 'must be sync or async' })).default('sync'),
+  STORAGE_LOCAL_FOLLOW_SYMLINKS: optional(flag),
   STORAGE_LOCAL_CACHE_MB: optional(z.coerce.number({ error: 'must be a number' }).int({ error: 'must be a whole number of MiB' }).min(0, { error: 'must be 0 (off) or more' })),
   STORAGE_PUBLIC_URL: optional(httpUrl),
   STORAGE_SIGNING_SECRET: optional(z.string().min(MIN_SECRET_LENGTH, { error: `must be at least ${MIN_SECRET_LENGTH} characters` })),
@@ -85,7 +86,7 @@ export interface S3Config {
 export interface StorageConfig {
   backend: (typeof BACKENDS)[number];
   /** Without `cacheBytes`, the fs driver's default (32 MiB with sync reads, off with async). */
-  local: { path: string; fsync: boolean; readIo: 'sync' | 'async'; cacheBytes?: number };
+  local: { path: string; fsync: boolean; readIo: 'sync' | 'async'; cacheBytes?: number; followSymlinks?: boolean };
   s3: S3Config;
   publicUrl?: string;
   signingSecret?: string;
@@ -179,6 +180,7 @@ export function parseStorageEnv(env: Record<string, string | undefined> = proces
       path: v.STORAGE_LOCAL_PATH ?? fromUrl?.localPath ?? './uploads',
       fsync: v.STORAGE_LOCAL_FSYNC,
       readIo: v.STORAGE_LOCAL_READ_IO,
+      ...(v.STORAGE_LOCAL_FOLLOW_SYMLINKS === undefined ? {} : { followSymlinks: v.STORAGE_LOCAL_FOLLOW_SYMLINKS }),
       ...(v.STORAGE_LOCAL_CACHE_MB === undefined ? {} : { cacheBytes: v.STORAGE_LOCAL_CACHE_MB * 1024 * 1024 }),
     },
     s3,

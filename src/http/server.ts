@@ -10,7 +10,7 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { isIP } from 'node:net';
 import { createStorageFromEnv } from '../create.js';
-import { booleanVariable } from '../core/config.js';
+import { booleanVariable, parseStorageEnv } from '../core/config.js';
 import { isStorageError } from '../core/errors.js';
 import { buildApp } from './app.js';
 import { Authenticator } from './auth.js';
@@ -49,7 +49,7 @@ export async function runServer(environment: Record<string, string | undefined> 
     secretNote = ' (random signing secret: signed links end when the server restarts; set STORAGE_SIGNING_SECRET to keep them)';
   }
   const storage = createStorageFromEnv({ ...env, STORAGE_PUBLIC_URL: env.STORAGE_PUBLIC_URL || `http://${host.includes(':') ? `[${host}]` : host}:${listenPort || 8080}` });
-  const facts = await storage.verify();
+  const facts = await storage.verify({ createBucket: parseStorageEnv(env).backend === 'local' }); // a local root (a fallback's primary too) is created if missing
   let uploadPolicies: UploadPolicies | undefined;
   if (env.STOWAGE_UPLOAD_POLICIES) {
     try {

@@ -19,6 +19,7 @@ import { compareKeys } from '../core/keys.js';
 import { isStorageError, StorageError } from '../core/errors.js';
 import type { Storage } from '../core/storage.js';
 import type { ObjectInfo } from '../core/types.js';
+import { isUncreatedRoot } from '../drivers/fs/errors.js';
 import { Checkpoint, type CheckpointIdentity } from './checkpoint.js';
 
 /** Options of {@link migrate}. */
@@ -94,6 +95,16 @@ async function statOrUndefined(storage: Storage, key: string): Promise<ObjectInf
     return await storage.stat(key);
   } catch (err) {
     if (isStorageError(err, 'E_NOT_FOUND')) return undefined;
+    throw err;
+  }
+}
+
+/** The target's objects; a local folder that does not exist yet holds none (the first copy creates it). */
+async function* targetObjects(to: Storage, prefix: string): AsyncGenerator<ObjectInfo> {
+  try {
+    yield* to.listAll({ prefix, details: false });
+  } catch (err) {
+    if (isUncreatedRoot(err)) return;
     throw err;
   }
 }
@@ -190,7 +201,7 @@ export async function migrate(from: Storage, to: Storage, opts: MigrateOptions =
     opts.onProgress?.({ objects, bytes: report.bytes, copied: report.copied, skipped: report.skipped, failed: report.failed.length });
   };
   try {
-    const targetListing = to.listAll({ prefix, details: false })[Symbol.asyncIterator]();
+    const targetListing = targetObjects(to, prefix)[Symbol.asyncIterator]();
     await forEachConcurrently(pairWithTarget(from.listAll({ prefix }), targetListing), concurrency, step, () => fatal !== undefined || opts.signal?.aborted === true);
   } finally {
     await checkpoint?.close();

@@ -1,10 +1,11 @@
 /** The CLI as a real process on local locations: commands, output, exit codes, migrate and gc. */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createStorage } from '../../src/index.js';
+import { treeSnapshot } from '../drivers/fs/helpers.js';
 import { cli } from './run.js';
 
 let dir: string;
@@ -128,5 +129,57 @@ describe('stowage CLI', () => {
     const local = await cli(['gc', 'uploads', loc, '--older-than', '0s']);
     assert.match(local.stdout, /would abort 0/);
     assert.equal((await cli(['gc', 'temp', `${loc}#tmp/`, '--older-than', 'yesterday'])).code, 2);
+  });
+});
+
+describe('stowage CLI: read-only use of local folders', () => {
+  it('fails on a folder that does not exist with exit 3 and a message naming it, creating nothing', async () => {
+    const parent = join(dir, 'typo-parent');
+    await mkdir(parent);
+    const missing = join(parent, 'no', 'such', 'dir');
+    const target = `local:${join(dir, 'typo-target')}`;
+    for (const args of [
+      ['-s', `local:${missing}`, 'ls'],
+      ['ls', '-r', `local:${missing}#photos/`],
+      ['cat', `local:${missing}#a.txt`],
+      ['-s', `local:${missing}`, 'stat', 'a.txt'],
+      ['du', `local:${missing}`],
+      ['verify', `local:${missing}`],
+      ['migrate', '--from', `local:${missing}`, '--to', target, '--dry-run'],
+      ['migrate', '--from', `local:${missing}`, '--to', target],
+    ]) {
+      const res = await cli(args);
+      assert.equal(res.code, 3, `${args.join(' ')}: ${res.stderr}`);
+      assert.ok(res.stderr.includes(`storage root ${missing} does not exist`), `${args.join(' ')}: ${res.stderr}`);
+    }
+    assert.deepEqual(await readdir(parent), [], 'nothing was created');
+    await assert.rejects(readdir(join(dir, 'typo-target')), { code: 'ENOENT' }, 'nor at the target');
+  });
+
+  it('leaves a plain folder byte for byte as it was after ls -r, cat, stat, du, verify, health and migrate --from', async () => {
+    const plain = join(dir, 'plain');
+    await mkdir(join(plain, 'photos', '2024'), { recursive: true });
+    await writeFile(join(plain, 'photos', '2024', 'b.jpg'), Buffer.alloc(300 * 1024, 7));
+    await writeFile(join(plain, 'photos', 'a.jpg'), 'a small photo');
+    await writeFile(join(plain, 'ключ.txt'), 'unicode');
+    const src = `local:${plain}`;
+    const before = await treeSnapshot(plain);
+    const run = async (args: string[]) => {
+      const res = await cli(args);
+      assert.equal(res.code, 0, `${args.join(' ')}: ${res.stderr}`);
+      return res.stdout;
+    };
+    assert.match(await run(['ls', '-r', src]), /photos\/2024\/b\.jpg/);
+    assert.match(await run(['-s', src, 'ls']), /DIR +photos\//);
+    assert.equal(await run(['cat', `${src}#ключ.txt`]), 'unicode');
+    assert.match(await run(['-s', src, 'stat', 'photos/a.jpg']), /image\/jpeg/);
+    assert.deepEqual(JSON.parse(await run(['du', src, '--json'])), { prefix: '', objects: 3, bytes: 300 * 1024 + 13 + 7 });
+    assert.match(await run(['verify', src]), /checked 3 objects/);
+    assert.match(await run(['health', src]), /^ok/);
+    const target = join(dir, 'plain-copy');
+    assert.match(await run(['migrate', '--from', src, '--to', `local:${target}`, '--dry-run']), /would copy 3/);
+    assert.match(await run(['migrate', '--from', src, '--to', `local:${target}`, '--verify']), /copied 3/);
+    assert.equal((await cli(['cat', `local:${target}#photos/a.jpg`])).stdout, 'a small photo');
+    assert.deepEqual(await treeSnapshot(plain), before, 'the source folder is exactly as it was');
   });
 });

@@ -14,6 +14,7 @@ import { isStorageError } from '../../core/errors.js';
 import { collectPage, listStart, type ListEntry } from '../../core/listing.js';
 import { compareKeys } from '../../core/keys.js';
 import { copyAttributes } from '../../core/objects.js';
+import { isUncreatedRoot } from '../fs/errors.js';
 import type { Capabilities, Driver, DriverListOptions, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream, VerifyOptions } from '../../core/types.js';
 
 /** Options of the fallback driver. */
@@ -60,7 +61,7 @@ export class FallbackDriver implements Driver {
     try {
       return await fn(this.#primary);
     } catch (err) {
-      if (!isStorageError(err, 'E_NOT_FOUND')) throw err;
+      if (!absentFromPrimary(err)) throw err;
     }
     if (this.#copyOnRead && (await this.#promote(key))) return fn(this.#primary);
     return fn(this.#secondary);
@@ -102,7 +103,7 @@ export class FallbackDriver implements Driver {
     try {
       await this.#primary.stat(key);
     } catch (err) {
-      if (!isStorageError(err, 'E_NOT_FOUND')) throw err;
+      if (!absentFromPrimary(err)) throw err;
       await this.#promote(key);
     }
   }
@@ -119,12 +120,12 @@ export class FallbackDriver implements Driver {
 
   /** Removes the key from both backends, so an old copy cannot reappear. A missing key resolves. */
   async delete(key: string): Promise<void> {
-    await Promise.all([this.#primary.delete(key), this.#secondary.delete(key)]);
+    await Promise.all([this.#primary.delete(key).catch(unlessUncreated), this.#secondary.delete(key)]);
   }
 
   /** Removes the keys from both backends; returns how many were given. */
   async deleteMany(keys: readonly string[]): Promise<number> {
-    await Promise.all([this.#primary.deleteMany(keys), this.#secondary.deleteMany(keys)]);
+    await Promise.all([this.#primary.deleteMany(keys).catch(unlessUncreated), this.#secondary.deleteMany(keys)]);
     return keys.length;
   }
 
@@ -133,7 +134,7 @@ export class FallbackDriver implements Driver {
     try {
       return await this.#primary.copy(from, to);
     } catch (err) {
-      if (!isStorageError(err, 'E_NOT_FOUND')) throw err;
+      if (!absentFromPrimary(err)) throw err;
     }
     const source = await this.#secondary.read(from, {});
     if (from === to) {
@@ -159,7 +160,7 @@ export class FallbackDriver implements Driver {
     const cursor = listStart(opts);
     // One more than the page, so collectPage can tell whether another page follows.
     const from = { prefix: opts.prefix, delimiter: opts.delimiter, startAfter: cursor?.after, details: opts.details, limit: Math.min(MERGE_PAGE, opts.limit + 1) };
-    const entries = mergeSorted(entriesOf(this.#primary, from), entriesOf(this.#secondary, from));
+    const entries = mergeSorted(entriesOf(this.#primary, from, true), entriesOf(this.#secondary, from));
     return collectPage(entries, { prefix: opts.prefix, delimiter: opts.delimiter, cursor, limit: opts.limit });
   }
 
@@ -182,14 +183,30 @@ export class FallbackDriver implements Driver {
   }
 }
 
+/** True when the primary has no such object, or is a local folder that no write has created yet. */
+function absentFromPrimary(err: unknown): boolean {
+  return isStorageError(err, 'E_NOT_FOUND') || isUncreatedRoot(err);
+}
+
+/** Rethrows, unless the primary is a local folder no write has created yet (nothing to delete there). */
+function unlessUncreated(err: unknown): void {
+  if (!isUncreatedRoot(err)) throw err;
+}
+
 /** A listing entry with the sort key it merges by. */
 type Keyed = { sortKey: string; entry: ListEntry };
 
-/** Every entry of one backend's listing from `startAfter` on, objects and folded prefixes in byte order. */
-async function* entriesOf(driver: Driver, opts: Omit<DriverListOptions, 'cursor'>): AsyncGenerator<Keyed> {
+/**
+ * Every entry of one backend's listing from `startAfter` on, objects and folded prefixes
+ * in byte order. The primary may be a local folder no write has created yet: empty.
+ */
+async function* entriesOf(driver: Driver, opts: Omit<DriverListOptions, 'cursor'>, primary = false): AsyncGenerator<Keyed> {
   let cursor: string | undefined;
   do {
-    const page = await driver.list({ ...opts, cursor });
+    const page = await driver.list({ ...opts, cursor }).catch((err: unknown): ListPage => {
+      if (primary && isUncreatedRoot(err)) return { objects: [], prefixes: [] };
+      throw err;
+    });
     const items: Keyed[] = [
       ...page.objects.map((info) => ({ sortKey: info.key, entry: { key: info.key, load: async () => info } })),
       ...page.prefixes.map((prefix) => ({ sortKey: prefix, entry: { prefix } })),

@@ -7,7 +7,12 @@
  *
  * Every hit is validated by a stat of the key's path: an entry is used only while the
  * path still leads to the same file (device and inode) with the same size, mtime and
- * ctime. Our own writes replace a file by a rename (a new inode), a delete removes the
+ * ctime. Unless symlinks are followed, that stat is an lstat, so a symlink swapped in
+ * at the key is a different inode (the link's own) and never served. (A folder above
+ * the key swapped for a link to wherever the very same file was moved still matches,
+ * as moving a folder leaves its files' ctimes alone: what is served is then exactly the
+ * bytes that key held when they were read, unchanged since. Checking the whole path on
+ * every hit would double the cost of a hit for no byte that key could not serve.) Our own writes replace a file by a rename (a new inode), a delete removes the
  * path, and any other writer moves ctime, which no one can set by hand. So there is
  * nothing to invalidate: a stale entry never matches and is dropped on its next lookup.
  * Reaching the same inode also keeps the driver's containment guarantee, since the entry
@@ -69,6 +74,9 @@ function sameFile(a: FileStamp, b: FileStamp): boolean {
 /** A byte-bounded least-recently-used cache of small objects, validated by stat on every hit. */
 export class SmallObjectCache {
   readonly #maxBytes: number;
+  readonly #io: ReadIo;
+  /** The stat that validates a hit: lstat unless symlinks are followed. */
+  readonly #probe: (path: string) => Promise<Stats>;
   /** In least-recently-used order: a hit moves its entry to the end. */
   readonly #entries = new Map<string, Entry>();
   #bytes = 0;
@@ -76,8 +84,10 @@ export class SmallObjectCache {
   #checks = 0;
   #misses = 0;
 
-  constructor(maxBytes: number) {
+  constructor(maxBytes: number, io: ReadIo, followSymlinks: boolean) {
     this.#maxBytes = maxBytes;
+    this.#io = io;
+    this.#probe = followSymlinks ? (path) => io.stat(path) : (path) => io.lstat(path);
   }
 
   /** The current counters. */
@@ -90,8 +100,8 @@ export class SmallObjectCache {
    * undefined, and a stale entry is dropped. With `range`, the bytes of that range
    * (E_RANGE_NOT_SATISFIABLE past the end, as a read from disk would be).
    */
-  async read(key: string, path: string, io: ReadIo, range?: ByteRange): Promise<CachedRead | undefined> {
-    const entry = await this.#valid(key, path, io);
+  async read(key: string, path: string, range?: ByteRange): Promise<CachedRead | undefined> {
+    const entry = await this.#valid(key, path);
     if (!entry) return undefined;
     const resolved = range ? resolveRange(range, entry.info.size) : undefined;
     // Copies: callers own what they get, and the entry must survive whatever they do with it.
@@ -100,12 +110,12 @@ export class SmallObjectCache {
   }
 
   /** The info of the object at `key` when its entry still matches the file at `path`. */
-  async stat(key: string, path: string, io: ReadIo): Promise<ObjectInfo | undefined> {
-    const entry = await this.#valid(key, path, io);
+  async stat(key: string, path: string): Promise<ObjectInfo | undefined> {
+    const entry = await this.#valid(key, path);
     return entry && cloneInfo(entry.info);
   }
 
-  async #valid(key: string, path: string, io: ReadIo): Promise<Entry | undefined> {
+  async #valid(key: string, path: string): Promise<Entry | undefined> {
     const entry = this.#entries.get(key);
     if (entry === undefined) {
       this.#misses++;
@@ -113,12 +123,12 @@ export class SmallObjectCache {
     }
     // Reads resumed in one turn all arrived before it, so one stat in it speaks for all of
     // them: a hot key read by many clients at once costs one stat per turn.
-    const turn = io.currentTurn();
+    const turn = this.#io.currentTurn();
     let check = entry.check;
     if (turn === undefined || check?.turn !== turn) {
       this.#checks++;
       // A failed stat (gone, or no longer reachable) is a change: the disk path decides what to report.
-      check = { turn: turn ?? -1, unchanged: io.stat(path).then((current) => sameFile(entry.stamp, current), () => false) };
+      check = { turn: turn ?? -1, unchanged: this.#probe(path).then((current) => sameFile(entry.stamp, current), () => false) };
       if (turn !== undefined) entry.check = check;
     }
     const unchanged = await check.unchanged;

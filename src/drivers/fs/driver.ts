@@ -3,24 +3,27 @@
  *
  * Writes stream into a temp file inside the root, are fsynced and renamed into
  * place, so a reader sees the old object or the new one, never a partial one, and a
- * crash leaves the previous version intact. See layout.ts for where files live and
- * sidecar.ts for how metadata stays consistent with the bytes.
+ * failure or crash at any step leaves the previous version intact (see commit.ts).
+ * See layout.ts for where files live, sidecar.ts for how metadata stays consistent
+ * with the bytes, and guard.ts for which files may be opened and which links followed.
+ * Nothing is created before the first write: reads leave a plain folder as it was.
  */
-import { createReadStream, type Stats } from 'node:fs';
-import { copyFile, open, rename, rm, stat, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { constants, type Stats } from 'node:fs';
+import { copyFile, open, rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PutBody, type PutBodyChecks } from '../../core/body.js';
-import { StorageError } from '../../core/errors.js';
+import type { PutBody, PutBodyChecks } from '../../core/body.js';
+import { isStorageError, StorageError } from '../../core/errors.js';
 import { collectPage, listStart } from '../../core/listing.js';
 import { bufferedObject, checkWritePreconditions, notFound, resolveRange, tooLarge } from '../../core/objects.js';
-import type { Capabilities, Driver, DriverListOptions, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream } from '../../core/types.js';
+import type { Capabilities, Driver, DriverListOptions, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream, VerifyOptions } from '../../core/types.js';
 import { SmallObjectCache, type CacheStats } from './cache.js';
+import { commitMove, commitStaged, currentEntry, probeData, removeObject, type CommitContext } from './commit.js';
 import { errnoCode, fsError } from './errors.js';
-import { renameOverDir, statFile, writeBody } from './io.js';
+import { openedPath, PathGuard } from './guard.js';
+import { copyHashed, statFile, writeBody } from './io.js';
 import { checkKeyFits, FsLayout, MAX_SEGMENT_BYTES } from './layout.js';
 import { KeyLocks } from './lock.js';
-import { isBound, objectInfo, readSidecar, sealStaged, type DataStats, type Sidecar } from './sidecar.js';
+import { boundEntry, isBound, objectInfo, readSidecar, sealStaged, sidecarOf, type DataStats } from './sidecar.js';
 import { resolveFsOptions, type FsDriverOptions } from './options.js';
 import { readIo, type ReadIo } from './read-io.js';
 import { FileReadStream } from './read-stream.js';
@@ -30,18 +33,17 @@ import { walkKeys } from './walk.js';
 const READ_HIGH_WATER_MARK = 1024 * 1024;
 /** Objects up to this size are read in one call instead of streamed. */
 const SMALL_READ_BYTES = 256 * 1024;
-/** How often copy starts over when the source is overwritten while it is copied. */
-const COPY_ATTEMPTS = 3;
-/** How often a reader retries when it caught a commit between its two renames. */
+/** How often a reader retries when its sidecar has no entry for the data it found. */
 const BINDING_RETRIES = 5;
-/** The same when the sidecar is there but describes another version: up to about 150 ms. */
+/** The same when the sidecar is there but describes other versions: up to about 150 ms. */
 const BINDING_RETRIES_MISMATCH = 20;
+/** Put sources are opened without blocking (a FIFO swapped in cannot stall a thread). */
+const SOURCE_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
 
-/** A sealed temp data file and its sidecar, ready to be renamed into place. */
-interface StagedObject {
-  dataTemp: string;
-  metaTemp: string;
-  sidecar: Sidecar;
+/** The root found on disk, for reads. */
+interface Located {
+  layout: FsLayout;
+  guard: PathGuard;
 }
 
 /** Stores objects as files under a root folder. */
@@ -56,18 +58,22 @@ export class FsDriver implements Driver {
   };
   readonly #rootOption: string;
   readonly #durable: boolean;
+  readonly #follow: boolean;
   readonly #io: ReadIo;
   readonly #cache: SmallObjectCache | undefined;
-  #ready: Promise<{ layout: FsLayout; locks: KeyLocks }> | undefined;
-  /** What #ready resolved to, so hot paths need not await it. */
-  #opened: { layout: FsLayout; locks: KeyLocks } | undefined;
+  #located: Promise<Located> | undefined;
+  /** What #located resolved to, so hot paths need not await it. */
+  #opened: Located | undefined;
+  /** The root prepared for writes (`.stowage/` made, stale temps removed), once. */
+  #writable: Promise<CommitContext> | undefined;
 
   constructor(options: FsDriverOptions = {}) {
-    const { root, fsync, readIo: mode, cacheBytes } = resolveFsOptions(options);
+    const { root, fsync, readIo: mode, cacheBytes, followSymlinks } = resolveFsOptions(options);
     this.#rootOption = root;
     this.#durable = fsync;
+    this.#follow = followSymlinks;
     this.#io = readIo(mode);
-    this.#cache = cacheBytes > 0 ? new SmallObjectCache(cacheBytes) : undefined;
+    this.#cache = cacheBytes > 0 ? new SmallObjectCache(cacheBytes, this.#io, followSymlinks) : undefined;
   }
 
   /** Counters of the small-object cache (hits, misses, entries, bytes); undefined when it is off. */
@@ -75,16 +81,41 @@ export class FsDriver implements Driver {
     return this.#cache?.stats;
   }
 
-  /** Prepares the root on first use; a failure is reported on every call until it succeeds. */
-  async #open(): Promise<{ layout: FsLayout; locks: KeyLocks }> {
-    this.#ready ??= FsLayout.open(this.#rootOption).then(
-      (layout) => (this.#opened = { layout, locks: new KeyLocks(layout.locksDir) }),
+  /**
+   * Finds the root for reading, creating nothing: E_BUCKET_NOT_FOUND while it does not
+   * exist (asked again on every call, so a root made later is found).
+   */
+  async #open(): Promise<Located> {
+    this.#located ??= FsLayout.locate(this.#rootOption).then(
+      (layout) => (this.#opened = { layout, guard: new PathGuard(layout, this.#follow) }),
       (err: unknown) => {
-        this.#ready = undefined;
+        this.#located = undefined;
         throw err;
       },
     );
-    return this.#ready;
+    return this.#located;
+  }
+
+  /**
+   * Prepares the root for writing on first use: creates it when `createRoot` (a put)
+   * and it is missing, then Stowage's `.stowage/` area. A failure is reported on every
+   * call until it succeeds.
+   */
+  async #openForWrites(createRoot: boolean): Promise<CommitContext> {
+    if (!createRoot) await this.#open();
+    this.#writable ??= (async () => {
+      const { layout, guard } = await this.#open().catch(async (err: unknown) => {
+        if (!isStorageError(err, 'E_BUCKET_NOT_FOUND')) throw err;
+        await FsLayout.create(this.#rootOption);
+        return this.#open();
+      });
+      await layout.prepareForWrites();
+      return { layout, guard, locks: new KeyLocks(layout.locksDir), io: this.#io, durable: this.#durable };
+    })().catch((err: unknown) => {
+      this.#writable = undefined;
+      throw err;
+    });
+    return this.#writable;
   }
 
   /** Streams the body to a temp file, then renames it into place under the key's lock. */
@@ -102,87 +133,59 @@ export class FsDriver implements Driver {
 
   /**
    * Stores a local file with the kernel's copy (copy_file_range, or a reflink where the
-   * filesystem has them) while the file is hashed in parallel. The file's size and
-   * mtime are compared before and after, so a file changed mid-copy is never stored
-   * under a checksum of other bytes.
+   * filesystem has them) while the file is hashed in parallel. The file is opened once,
+   * without blocking, and must be a regular file; copy and hash both read that open
+   * file, and its size and mtime are compared before and after, so a file changed
+   * mid-copy is never stored under a checksum of other bytes.
    */
   async putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<ObjectInfo> {
-    return this.#write(key, opts, async (dataTemp) => {
-      const before = await stat(path);
-      if (checks.maxSize !== undefined && before.size > checks.maxSize) throw tooLarge(checks.maxSize);
-      const hashing = new PutBody(createReadStream(path, { highWaterMark: READ_HIGH_WATER_MARK }), checks);
-      const drain = async () => {
-        for await (const _chunk of hashing); // hashing happens as the body is consumed
-      };
-      // Wait for both even when one fails, so no copy is still writing when the temp is removed.
-      const [copied, hashed] = await Promise.allSettled([copyFile(path, dataTemp), drain()]);
-      if (copied.status === 'rejected') throw copied.reason;
-      if (hashed.status === 'rejected') throw hashed.reason;
-      const after = await stat(path);
-      if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || (await stat(dataTemp)).size !== before.size) {
-        throw new StorageError('E_INVALID_ARGUMENT', `${path} changed while it was being stored; nothing was stored`, { key });
-      }
-      return hashing.complete().sha256;
+    const source = await open(path, SOURCE_FLAGS).catch((err: unknown) => {
+      throw new StorageError('E_INVALID_ARGUMENT', `cannot read file ${path}: ${errnoCode(err) ?? String(err)}`, { key, cause: err });
     });
+    try {
+      const before = await source.stat();
+      if (!before.isFile()) throw new StorageError('E_INVALID_ARGUMENT', `cannot read file ${path}: not a regular file`, { key });
+      if (checks.maxSize !== undefined && before.size > checks.maxSize) throw tooLarge(checks.maxSize);
+      return await this.#write(key, opts, async (dataTemp) => {
+        const sha256 = await copyHashed(source, openedPath(source.fd, path), dataTemp, checks);
+        const after = await source.stat();
+        if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || (await stat(dataTemp)).size !== before.size) {
+          throw new StorageError('E_INVALID_ARGUMENT', `${path} changed while it was being stored; nothing was stored`, { key });
+        }
+        return sha256;
+      });
+    } finally {
+      await source.close();
+    }
   }
 
   /**
    * The write path shared by put, putFile and copy: `produce` fills the data temp file
-   * and returns its SHA-256; the file is then sealed, its sidecar written, and both are
-   * committed under the key's lock. On any failure both temps are removed.
+   * and returns its SHA-256; the file is then sealed and its sidecar staged (with the
+   * entry of the version it replaces), and both are committed under the key's lock
+   * (see commit.ts). On any failure both temps are removed.
    */
   async #write(key: string, opts: DriverPutOptions, produce: (dataTemp: string) => Promise<string | undefined>): Promise<ObjectInfo> {
     checkKeyFits(key);
-    const { layout } = await this.#open();
+    const ctx = await this.#openForWrites(true);
+    const { layout, locks } = ctx;
     const dataTemp = layout.tempPath();
     const metaTemp = `${dataTemp}.meta`;
     try {
       const sha256 = await produce(dataTemp);
       const { contentType, metadata, cacheControl, contentDisposition } = opts;
-      const sidecar = await sealStaged(dataTemp, metaTemp, { sha256, contentType, metadata, cacheControl, contentDisposition }, this.#durable);
-      return await this.#commit(key, { dataTemp, metaTemp, sidecar }, opts);
+      const before = await probeData(ctx, key);
+      const previous = await currentEntry(ctx, key, before);
+      const staged = await sealStaged(dataTemp, metaTemp, { sha256, contentType, metadata, cacheControl, contentDisposition }, previous, this.#durable);
+      return await locks.withLocks([key], async () => {
+        if (opts.ifNoneMatch || opts.ifMatch !== undefined) checkWritePreconditions(key, await this.#statOrUndefined(key), opts);
+        const sidecar = await commitStaged(ctx, key, { dataTemp, metaTemp, sidecar: staged, before });
+        return objectInfo(key, sidecar, sidecar);
+      });
     } catch (err) {
       throw fsError(err, `cannot write ${JSON.stringify(key)} under ${layout.root}`, key);
     } finally {
       await Promise.all([rm(dataTemp, { force: true }), rm(metaTemp, { force: true })]);
-    }
-  }
-
-  /** Renames data then sidecar into place, after checking preconditions, all under the key's lock. */
-  async #commit(key: string, staged: StagedObject, conditions: { ifNoneMatch?: '*'; ifMatch?: string }): Promise<ObjectInfo> {
-    const { layout, locks } = await this.#open();
-    return locks.withLocks([key], async () => {
-      if (conditions.ifNoneMatch || conditions.ifMatch !== undefined) {
-        checkWritePreconditions(key, await this.#statOrUndefined(key), conditions);
-      }
-      await this.#placeData(layout, key, staged.dataTemp);
-      await layout.ensureMetaParent(key);
-      await renameOverDir(staged.metaTemp, layout.metaPath(key));
-      return objectInfo(key, { size: staged.sidecar.size, mtimeMs: staged.sidecar.mtimeMs }, staged.sidecar);
-    });
-  }
-
-  /** Renames a data temp onto the key's path, handling folders in the way and concurrent pruning. */
-  async #placeData(layout: FsLayout, key: string, temp: string): Promise<void> {
-    const target = layout.dataPath(key);
-    for (let attempt = 0; ; attempt++) {
-      await layout.ensureDataParent(key);
-      try {
-        await rename(temp, target);
-        return;
-      } catch (err) {
-        const code = errnoCode(err);
-        // A delete pruned the parent folder between mkdir and rename: make it again.
-        if (code === 'ENOENT' && attempt < 3) continue;
-        if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') {
-          throw new StorageError(
-            'E_ALREADY_EXISTS',
-            `cannot store ${JSON.stringify(key)}: it is a folder holding other objects, and on a filesystem a key cannot also be a folder`,
-            { key, cause: err },
-          );
-        }
-        throw err;
-      }
     }
   }
 
@@ -197,17 +200,17 @@ export class FsDriver implements Driver {
 
   /**
    * Reads the info of the object at `key` through `probe` (a stat or fstat of the data
-   * file). A sidecar that does not match the data is re-read a few times, since a
-   * writer may be between its two renames; if it still does not match, the file is
-   * described from itself.
+   * file). A sidecar without an entry for the data is re-read a few times, since a
+   * commit may have landed between the probe and the sidecar read; if it still has
+   * none, the file is described from itself.
    */
   async #describe(key: string, probe: () => Promise<DataStats>): Promise<ObjectInfo> {
-    const { layout } = await this.#open();
+    const { layout } = this.#opened ?? (await this.#open());
     let stats = await probe();
     let sidecar = await readSidecar(layout.metaPath(key), this.#io);
-    // A sidecar that exists but belongs to another version means a commit is between its
-    // two renames: wait longer for it (a loaded machine can take tens of ms) than for a
-    // missing sidecar, which is mostly a file put there by another tool.
+    // A sidecar that exists but describes other versions means commits landed between
+    // the probe and the read: wait longer for it (a loaded machine can take tens of ms)
+    // than for a missing sidecar, which is mostly a file put there by another tool.
     const retries = sidecar === undefined ? BINDING_RETRIES : BINDING_RETRIES_MISMATCH;
     for (let i = 0; i < retries && !isBound(sidecar, stats); i++) {
       await sleep(Math.min(i, 10));
@@ -217,33 +220,22 @@ export class FsDriver implements Driver {
     return objectInfo(key, stats, sidecar);
   }
 
-  /** Checks the key and opens the root, then waits for the event loop's turn (see ReadIo.turn). */
-  async #prepare(key: string): Promise<FsLayout> {
+  /** Checks the key and finds the root, then waits for the event loop's turn (see ReadIo.turn). */
+  async #prepare(key: string): Promise<Located> {
     checkKeyFits(key);
-    const { layout } = this.#opened ?? (await this.#open());
+    const located = this.#opened ?? (await this.#open());
     await this.#io.turn();
-    return layout;
+    return located;
   }
 
-  /** The real path of the key's data file, or E_NOT_FOUND (also for folders and symlinks leading out of the root). */
-  async #resolve(layout: FsLayout, key: string): Promise<string> {
-    const real = await layout.resolveInside(layout.dataPath(key), this.#io);
-    if (real === undefined) throw notFound(key);
-    return real;
-  }
-
-  async #locate(key: string): Promise<string> {
-    return this.#resolve(await this.#prepare(key), key);
-  }
-
-  /** Returns the info; a missing key (or a folder) rejects with E_NOT_FOUND. */
+  /** Returns the info; a missing key (or a folder, FIFO, refused link) rejects with E_NOT_FOUND. */
   async stat(key: string): Promise<ObjectInfo> {
     try {
-      const layout = await this.#prepare(key);
-      const cached = await this.#cache?.stat(key, layout.dataPath(key), this.#io);
+      const { layout, guard } = await this.#prepare(key);
+      const path = layout.dataPath(key);
+      const cached = await this.#cache?.stat(key, path);
       if (cached) return cached;
-      const real = await this.#resolve(layout, key);
-      return await this.#describe(key, () => statFile(real, key, this.#io));
+      return await this.#describe(key, () => guard.statObject(path, key, this.#io));
     } catch (err) {
       throw errnoCode(err) === 'ENOENT' ? notFound(key) : fsError(err, `cannot stat ${JSON.stringify(key)}`, key);
     }
@@ -257,11 +249,11 @@ export class FsDriver implements Driver {
     const io = this.#io;
     let fd: number | undefined;
     try {
-      const layout = await this.#prepare(key);
-      const cached = await this.#cache?.read(key, layout.dataPath(key), io, opts.range);
+      const { layout, guard } = await this.#prepare(key);
+      const path = layout.dataPath(key);
+      const cached = await this.#cache?.read(key, path, opts.range);
       if (cached) return bufferedObject(cached.bytes, cached.info, cached.range);
       const readStartedAt = Date.now();
-      const real = await this.#resolve(layout, key);
       let opened: Stats | undefined;
       const info = await this.#describe(key, async () => {
         // A retry of the binding check reopens the file. Forget the old descriptor before
@@ -269,11 +261,10 @@ export class FsDriver implements Driver {
         const previous = fd;
         fd = undefined;
         if (previous !== undefined) await io.close(previous);
-        fd = await io.open(real);
-        const st = await io.fstat(fd);
-        if (!st.isFile()) throw notFound(key);
-        opened = st;
-        return { size: st.size, mtimeMs: st.mtimeMs };
+        const object = await guard.openObject(path, key, io);
+        fd = object.fd;
+        opened = object.stats;
+        return { size: opened.size, mtimeMs: opened.mtimeMs };
       });
       const range = opts.range ? resolveRange(opts.range, info.size) : undefined;
       const start = range?.start ?? 0;
@@ -294,31 +285,19 @@ export class FsDriver implements Driver {
     }
   }
 
-  /** Removes the data file and sidecar, then folders left empty. A missing key resolves. */
+  /**
+   * Removes the object's file and sidecar, then folders left empty. A missing key
+   * resolves; so does a key that is not an object (a folder, a FIFO, a symlink when
+   * links are not followed): there is nothing to delete. The root must exist.
+   */
   async delete(key: string): Promise<void> {
     checkKeyFits(key);
-    const { layout, locks } = await this.#open();
+    const ctx = await this.#openForWrites(false);
     try {
-      await locks.withLocks([key], () => this.#remove(layout, key));
+      await ctx.locks.withLocks([key], () => removeObject(ctx, key));
     } catch (err) {
       throw fsError(err, `cannot delete ${JSON.stringify(key)}`, key);
     }
-  }
-
-  async #remove(layout: FsLayout, key: string): Promise<void> {
-    const data = layout.dataPath(key);
-    // A key whose folder is a symlink out of the root names nothing we may delete.
-    if (!(await layout.parentInside(data))) return;
-    try {
-      await unlink(data);
-    } catch (err) {
-      // Missing, or a folder of other objects (which is not this key): nothing to delete.
-      const code = errnoCode(err);
-      if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'EISDIR') throw err;
-    }
-    await rm(layout.metaPath(key), { force: true, recursive: false }).catch(() => undefined);
-    await layout.pruneEmptyDirs(dirname(data), layout.root);
-    await layout.pruneEmptyDirs(dirname(layout.metaPath(key)), layout.metaRoot);
   }
 
   /** Deletes each key; missing keys count as deleted. */
@@ -328,50 +307,52 @@ export class FsDriver implements Driver {
   }
 
   /**
-   * Copies with the kernel's copy into a temp file, then commits it like a write. Each
-   * attempt takes the source's info, copies, and checks the source is still that
-   * version, so the copied bytes and the copied checksum always belong together.
+   * Copies with the kernel's copy into a temp file, then commits it like a write. The
+   * source is opened once and described by fstat of that descriptor, so the copied
+   * bytes and the copied checksum belong to one version even if `from` is overwritten
+   * meanwhile; a source changed in place by another program fails the copy.
    */
   async copy(from: string, to: string): Promise<ObjectInfo> {
-    for (let attempt = 1; ; attempt++) {
-      const source = await this.stat(from);
+    const { layout, guard } = await this.#prepare(from);
+    const io = this.#io;
+    const path = layout.dataPath(from);
+    const { fd, stats } = await guard.openObject(path, from, io).catch((err: unknown) => {
+      throw fsError(err, `cannot read ${JSON.stringify(from)}`, from);
+    });
+    try {
+      const source = await this.#describe(from, async () => ({ size: stats.size, mtimeMs: stats.mtimeMs }));
       if (from === to) return source;
       const { contentType, metadata, cacheControl, contentDisposition } = source;
-      let changed = false;
-      try {
-        const copied = await this.#write(to, { contentType, metadata, cacheControl, contentDisposition }, async (dataTemp) => {
-          await copyFile(await this.#locate(from), dataTemp);
-          const after = await this.stat(from);
-          changed = after.etag !== source.etag || after.size !== source.size;
-          if (changed) throw new StorageError('E_UNAVAILABLE', `${JSON.stringify(from)} kept changing while it was copied`, { key: from });
-          return source.sha256;
-        });
-        return copied;
-      } catch (err) {
-        if (errnoCode(err) === 'ENOENT') throw notFound(from);
-        if (!changed || attempt === COPY_ATTEMPTS) throw err;
-      }
+      return await this.#write(to, { contentType, metadata, cacheControl, contentDisposition }, async (dataTemp) => {
+        await copyFile(openedPath(fd, path), dataTemp);
+        const after = await io.fstat(fd);
+        if (after.size !== stats.size || after.mtimeMs !== stats.mtimeMs) {
+          throw new StorageError('E_UNAVAILABLE', `${JSON.stringify(from)} was changed in place while it was copied`, { key: from });
+        }
+        return source.sha256;
+      });
+    } finally {
+      await io.close(fd).catch(() => undefined);
     }
   }
 
-  /** Renames data and sidecar under both keys' locks; the mtime moves with the file, so the binding holds. */
+  /**
+   * Moves under both keys' locks: `to`'s new sidecar first (holding the moved object's
+   * entry and `to`'s current one), then the data file itself is renamed (its mtime moves
+   * with it, so the entry still binds), then `from`'s sidecar is removed. A failure
+   * before the data rename leaves both keys as they were.
+   */
   async move(from: string, to: string): Promise<ObjectInfo> {
+    checkKeyFits(from);
     checkKeyFits(to);
-    const { layout, locks } = await this.#open();
+    const ctx = await this.#openForWrites(false);
+    const { layout, guard, locks } = ctx;
     try {
       return await locks.withLocks([from, to], async () => {
-        const real = await this.#locate(from);
-        const st = await stat(real);
-        if (!st.isFile()) throw notFound(from);
-        const sidecar = await readSidecar(layout.metaPath(from), this.#io);
-        const source = objectInfo(from, st, sidecar);
-        // Rename the entry itself (a symlink stays a symlink), then its sidecar if it has one.
-        await this.#placeData(layout, to, layout.dataPath(from));
-        await layout.ensureMetaParent(to);
-        if (isBound(sidecar, st)) await renameOverDir(layout.metaPath(from), layout.metaPath(to));
-        else await rm(layout.metaPath(to), { force: true, recursive: true });
-        await this.#remove(layout, from);
-        return { ...source, key: to };
+        const st = await guard.statObject(layout.dataPath(from), from, this.#io);
+        const entry = boundEntry(await readSidecar(layout.metaPath(from), this.#io), st);
+        await commitMove(ctx, from, to, entry);
+        return { ...objectInfo(from, st, entry && sidecarOf(entry, undefined)), key: to };
       });
     } catch (err) {
       throw errnoCode(err) === 'ENOENT' ? notFound(from) : fsError(err, `cannot move ${JSON.stringify(from)} to ${JSON.stringify(to)}`, from);
@@ -387,8 +368,10 @@ export class FsDriver implements Driver {
       prefix: opts.prefix,
       delimiter: opts.delimiter,
       cursor,
+      followLinks: this.#follow,
       // The walk never enters symlinked folders, so a plain file it finds lies inside the
-      // root and needs no realpath check; a symlink goes through the full stat.
+      // root and needs no realpath check; a symlink (only listed when links are
+      // followed) goes through the full stat.
       load: (key, isLink) => (isLink ? this.stat(key) : this.#describe(key, () => statFile(layout.dataPath(key), key, this.#io))).catch((err: unknown) => {
         if (err instanceof StorageError && (err.code === 'E_NOT_FOUND' || err.code === 'E_INVALID_KEY')) return undefined;
         if (errnoCode(err) === 'ENOENT') return undefined;
@@ -402,16 +385,16 @@ export class FsDriver implements Driver {
     }
   }
 
-  /** Checks the root exists and a file can be written and removed there. */
+  /** Checks the root exists and may be written to, without writing (see FsLayout.checkWritable). */
   async check(): Promise<Record<string, unknown>> {
     const { layout } = await this.#open();
-    const probe = layout.tempPath('.health');
-    try {
-      await (await open(probe, 'wx')).close();
-      await unlink(probe);
-    } catch (err) {
-      throw fsError(err, `cannot write to ${layout.root}`);
-    }
+    await layout.checkWritable();
     return { root: layout.root };
+  }
+
+  /** Checks the root like `check`; with `createBucket`, first creates it and `.stowage/` when missing. */
+  async verify(opts: VerifyOptions): Promise<Record<string, unknown>> {
+    if (opts.createBucket) await this.#openForWrites(true);
+    return this.check();
   }
 }

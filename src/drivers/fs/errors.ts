@@ -2,11 +2,30 @@
  * Maps Node filesystem errors to Stowage codes, with messages that say what to fix.
  * `message` may name paths (it is for logs); `publicMessage` never does.
  */
-import { StorageError, type ErrorCode } from '../../core/errors.js';
+import { isStorageError, StorageError, type ErrorCode } from '../../core/errors.js';
 
 /** The errno code of a Node system error, if any. */
 export function errnoCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+}
+
+/**
+ * True for the E_BUCKET_NOT_FOUND of a local root that does not exist yet and that the
+ * first write creates: it holds no objects, which a caller about to write (a migration
+ * target, a fallback's primary) may treat as empty.
+ */
+export function isUncreatedRoot(err: unknown): boolean {
+  return isStorageError(err, 'E_BUCKET_NOT_FOUND') && err.details?.createdByFirstWrite === true;
+}
+
+/** What `promise` resolves to, or undefined when it rejects with one of the errno `codes`. */
+export async function unlessErrno<T>(promise: Promise<T>, ...codes: string[]): Promise<T | undefined> {
+  try {
+    return await promise;
+  } catch (err) {
+    if (codes.includes(errnoCode(err) ?? '')) return undefined;
+    throw err;
+  }
 }
 
 const MAPPING: Record<string, { code: ErrorCode; reason: string; retryable?: boolean }> = {

@@ -7,15 +7,16 @@
  *   <root>/.stowage/locks/           commit lock files
  *
  * Temp files live inside the root so the final rename never crosses a filesystem
- * (which would make it a non-atomic copy).
+ * (which would make it a non-atomic copy). Nothing here is created before the first
+ * write: reading a plain folder leaves it byte for byte as it was.
  */
 import { randomUUID } from 'node:crypto';
-import { lstat, mkdir, readdir, realpath, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, readdir, realpath, rm, rmdir, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { StorageError } from '../../core/errors.js';
 import { errnoCode, fsError } from './errors.js';
-import type { ReadIo } from './read-io.js';
 
 /** The hidden folder under the root that holds Stowage's own files. */
 export const INTERNAL_DIR = '.stowage';
@@ -44,48 +45,88 @@ export class FsLayout {
   readonly metaRoot: string;
   readonly tmpDir: string;
   readonly locksDir: string;
+  /** `<root>/.stowage`, which no key may reach. */
+  readonly #internal: string;
 
   private constructor(root: string) {
     this.root = root;
-    const internal = join(root, INTERNAL_DIR);
-    this.metaRoot = join(internal, 'meta');
-    this.tmpDir = join(internal, 'tmp', `${hostname()}-${process.pid}`);
-    this.locksDir = join(internal, 'locks');
+    this.#internal = join(root, INTERNAL_DIR);
+    this.metaRoot = join(this.#internal, 'meta');
+    this.tmpDir = join(this.#internal, 'tmp', `${hostname()}-${process.pid}`);
+    this.locksDir = join(this.#internal, 'locks');
   }
 
   /**
-   * Creates the root (and parents) if needed, resolves it, prepares the internal
-   * folders and removes temp files left by processes that died mid-write.
+   * Finds an existing root and resolves it, creating nothing: reads, listings and
+   * checks must leave a folder exactly as they found it. A missing root is
+   * E_BUCKET_NOT_FOUND naming the folder (a typo in a location shows at once).
    */
-  static async open(rootOption: string): Promise<FsLayout> {
+  static async locate(rootOption: string): Promise<FsLayout> {
     const wanted = resolve(rootOption);
-    let root: string;
     try {
-      await mkdir(wanted, { recursive: true });
-      root = await realpath(wanted);
+      const root = await realpath(wanted);
       if (!(await stat(root)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+      return new FsLayout(root);
     } catch (err) {
-      if (errnoCode(err) === 'ENOTDIR' || errnoCode(err) === 'EEXIST') {
+      const code = errnoCode(err);
+      if (code === 'ENOENT') {
+        // The first write creates it (details say so, for callers that are about to write).
+        throw new StorageError('E_BUCKET_NOT_FOUND', `storage root ${wanted} does not exist`, { cause: err, details: { root: wanted, createdByFirstWrite: true } });
+      }
+      if (code === 'ENOTDIR' || code === 'EEXIST') {
         throw new StorageError('E_CONFIG_INVALID', `storage root ${wanted} exists but is not a directory`, { cause: err });
       }
       throw fsError(err, `cannot use ${wanted} as the storage root`);
     }
-    const layout = new FsLayout(root);
+  }
+
+  /** Creates the root folder (and its parents) when missing; the first write does this. */
+  static async create(rootOption: string): Promise<void> {
+    const wanted = resolve(rootOption);
     try {
-      await mkdir(layout.metaRoot, { recursive: true });
-      await mkdir(layout.locksDir, { recursive: true });
-      await layout.#removeStaleTemps();
-      await mkdir(layout.tmpDir, { recursive: true });
+      await mkdir(wanted, { recursive: true });
     } catch (err) {
-      throw fsError(err, `cannot prepare ${join(root, INTERNAL_DIR)}`);
+      if (errnoCode(err) === 'ENOTDIR' || errnoCode(err) === 'EEXIST') {
+        throw new StorageError('E_CONFIG_INVALID', `storage root ${wanted} exists but is not a directory`, { cause: err });
+      }
+      throw fsError(err, `cannot create the storage root ${wanted}`);
     }
-    return layout;
+  }
+
+  /**
+   * Prepares the internal folders for writing and removes temp files left by processes
+   * that died mid-write. Runs before a driver's first write, never for reads.
+   */
+  async prepareForWrites(): Promise<void> {
+    try {
+      // One level at a time: a recursive mkdir on a read-only filesystem reports ENOENT, not EROFS.
+      for (const dir of [this.#internal, this.metaRoot, this.locksDir, dirname(this.tmpDir)]) await makeDir(dir);
+      await this.#removeStaleTemps();
+      await makeDir(this.tmpDir);
+    } catch (err) {
+      throw fsError(err, `cannot prepare ${this.#internal}`);
+    }
+  }
+
+  /**
+   * Checks the root, and `.stowage/` once it exists, may be written to, without writing:
+   * access(2) reports a read-only filesystem (EROFS) or a permission problem, and a
+   * plain folder stays exactly as it was.
+   */
+  async checkWritable(): Promise<void> {
+    for (const folder of [this.root, this.#internal]) {
+      try {
+        await access(folder, constants.W_OK);
+      } catch (err) {
+        if (errnoCode(err) === 'ENOENT' && folder === this.#internal) continue; // made by the first write
+        throw fsError(err, `cannot write to ${folder}`);
+      }
+    }
   }
 
   /** Deletes temp folders of dead processes on this host, and old ones of other hosts. */
   async #removeStaleTemps(): Promise<void> {
     const tmpRoot = dirname(this.tmpDir);
-    await mkdir(tmpRoot, { recursive: true });
     const host = hostname();
     for (const name of await readdir(tmpRoot)) {
       const at = name.lastIndexOf('-');
@@ -115,83 +156,9 @@ export class FsLayout {
     return join(this.tmpDir, randomUUID() + suffix);
   }
 
-  /**
-   * The real path of `path` when it lies inside the root, following symlinks; undefined
-   * when it does not exist or a symlink leads out of the root.
-   */
-  async resolveInside(path: string, io: ReadIo): Promise<string | undefined> {
-    let real: string;
-    try {
-      real = await io.realpath(path);
-    } catch (err) {
-      const code = errnoCode(err);
-      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return undefined;
-      throw err;
-    }
-    return real.startsWith(this.root + sep) && !real.startsWith(join(this.root, INTERNAL_DIR) + sep) ? real : undefined;
-  }
-
-  /**
-   * True when the folder holding `path` really lies in the data tree, so a rename into
-   * it or an unlink from it cannot follow a symlinked folder out of the root.
-   */
-  async parentInside(path: string): Promise<boolean> {
-    let real: string;
-    try {
-      real = await realpath(dirname(path));
-    } catch {
-      return false;
-    }
-    return real === this.root || (real.startsWith(this.root + sep) && !real.startsWith(join(this.root, INTERNAL_DIR) + sep) && real !== join(this.root, INTERNAL_DIR));
-  }
-
-  /**
-   * Creates the folders above a data file. When a file stands where a folder is
-   * needed, the key cannot be stored on a filesystem: E_ALREADY_EXISTS naming it.
-   */
-  async ensureDataParent(key: string): Promise<void> {
-    try {
-      await mkdir(dirname(this.dataPath(key)), { recursive: true });
-    } catch (err) {
-      const code = errnoCode(err);
-      if (code !== 'ENOTDIR' && code !== 'EEXIST') throw err;
-      const segments = key.split('/');
-      let blocker = segments[0] as string;
-      for (let i = 1; i < segments.length; i++) {
-        const isFile = await lstat(this.dataPath(blocker)).then((s) => !s.isDirectory(), () => false);
-        if (isFile) break;
-        blocker += `/${segments[i] as string}`;
-      }
-      throw new StorageError(
-        'E_ALREADY_EXISTS',
-        `cannot store ${JSON.stringify(key)}: ${JSON.stringify(blocker)} is an object, and on a filesystem a key cannot also be a folder`,
-        { key, cause: err },
-      );
-    }
-    if (!(await this.parentInside(this.dataPath(key)))) {
-      throw new StorageError('E_ACCESS_DENIED', `cannot store ${JSON.stringify(key)}: its folder is a symlink leading out of the storage root`, { key });
-    }
-  }
-
-  /**
-   * Creates the folders above a sidecar. Sidecars mirror the data tree, which was just
-   * checked, so a file in the way is a stale sidecar of a deleted object: remove it.
-   */
-  async ensureMetaParent(key: string): Promise<void> {
-    const dir = dirname(this.metaPath(key));
-    try {
-      await mkdir(dir, { recursive: true });
-    } catch (err) {
-      const code = errnoCode(err);
-      if (code !== 'ENOTDIR' && code !== 'EEXIST') throw err;
-      let path = this.metaRoot;
-      for (const segment of key.split('/').slice(0, -1)) {
-        path = join(path, segment);
-        const st = await lstat(path).catch(() => undefined);
-        if (st && !st.isDirectory()) await unlink(path);
-      }
-      await mkdir(dir, { recursive: true });
-    }
+  /** True when a real (symlink-free) path lies in the data tree: under the root, outside `.stowage/`. */
+  holdsData(real: string): boolean {
+    return real.startsWith(this.root + sep) && real !== this.#internal && !real.startsWith(this.#internal + sep);
   }
 
   /** Removes folders left empty between `dir` and `stopAt` (exclusive), as S3 has no empty folders. */
@@ -203,6 +170,15 @@ export class FsLayout {
         return; // not empty, gone, or busy: stop climbing
       }
     }
+  }
+}
+
+/** Creates a folder whose parent exists; one that is already there is fine. */
+async function makeDir(path: string): Promise<void> {
+  try {
+    await mkdir(path);
+  } catch (err) {
+    if (errnoCode(err) !== 'EEXIST') throw err;
   }
 }
 

@@ -30,10 +30,39 @@ export class KeyLocks {
     return run(0);
   }
 
+  /**
+   * Runs `fn` under the key's lock only if no one holds it right now; resolves
+   * undefined, without running `fn`, when someone does. For a commit that already holds
+   * another key's lock and must not wait (waiting there could deadlock).
+   */
+  async tryWithLock<T>(key: string, fn: () => Promise<T>): Promise<{ value: T } | undefined> {
+    if (this.#tails.has(key)) return undefined;
+    let release = () => undefined as void;
+    // Taken synchronously, so callers arriving meanwhile in this process queue behind it.
+    const tail = new Promise<void>((resolve) => (release = resolve));
+    this.#tails.set(key, tail);
+    try {
+      const file = this.#file(key);
+      if (!(await tryAcquireFile(file))) return undefined;
+      try {
+        return { value: await fn() };
+      } finally {
+        await unlink(file).catch(() => undefined);
+      }
+    } finally {
+      release();
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    }
+  }
+
+  #file(key: string): string {
+    return join(this.#dir, createHash('sha256').update(key).digest('hex').slice(0, 40));
+  }
+
   async #withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const previous = this.#tails.get(key) ?? Promise.resolve();
     const result = previous.then(async () => {
-      const file = join(this.#dir, createHash('sha256').update(key).digest('hex').slice(0, 40));
+      const file = this.#file(key);
       await acquireFile(file);
       try {
         return await fn();
@@ -51,16 +80,22 @@ export class KeyLocks {
   }
 }
 
-async function acquireFile(file: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
+/** Creates the lock file; false when it exists (after removing it once if its owner died). */
+async function tryAcquireFile(file: string): Promise<boolean> {
+  for (let attempt = 0; attempt < 2; attempt++) {
     try {
       await (await open(file, 'wx')).close();
-      return;
+      return true;
     } catch (err) {
       if (errnoCode(err) !== 'EEXIST') throw err;
     }
     const age = await stat(file).then((s) => Date.now() - s.mtimeMs, () => 0);
-    if (age > STALE_LOCK_MS) await unlink(file).catch(() => undefined);
-    else await sleep(Math.min(1 + attempt, 20));
+    if (age <= STALE_LOCK_MS) return false;
+    await unlink(file).catch(() => undefined);
   }
+  return false;
+}
+
+async function acquireFile(file: string): Promise<void> {
+  for (let attempt = 0; !(await tryAcquireFile(file)); attempt++) await sleep(Math.min(1 + attempt, 20));
 }

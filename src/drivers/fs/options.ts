@@ -4,7 +4,11 @@ import type { ReadIoMode } from './read-io.js';
 
 /** Options of the filesystem driver. */
 export interface FsDriverOptions {
-  /** The folder that holds the objects; created if missing. Default `./uploads`. */
+  /**
+   * The folder that holds the objects. Default `./uploads`. The first write creates it
+   * (and `verify({ createBucket: true })`); reads, listings and checks of a missing
+   * folder fail with E_BUCKET_NOT_FOUND and create nothing.
+   */
   root?: string;
   /** fsync files before renaming them into place (default true). Off trades crash safety for speed. */
   fsync?: boolean;
@@ -21,6 +25,14 @@ export interface FsDriverOptions {
    * filesystems may stamp files by another machine's clock. 0 turns it off.
    */
   cacheBytes?: number;
+  /**
+   * Follow symlinks inside the root whose target stays inside it (default false: no
+   * symlink is followed anywhere in a key's path, and links are not objects). Turning
+   * this on breaks prefix isolation: a link under `users/43/` leading to `users/42/`
+   * makes user 42's files readable and writable under user 43's keys. Links leading out
+   * of the root are refused either way.
+   */
+  followSymlinks?: boolean;
 }
 
 /** Default memory of the small-object cache on local disks. */
@@ -34,5 +46,5 @@ export function resolveFsOptions(options: FsDriverOptions): Required<FsDriverOpt
   if (!Number.isSafeInteger(cacheBytes) || cacheBytes < 0) {
     throw new StorageError('E_CONFIG_INVALID', `cacheBytes must be a whole number of bytes, 0 or more, got ${JSON.stringify(cacheBytes)}`);
   }
-  return { root: options.root ?? './uploads', fsync: options.fsync ?? true, readIo, cacheBytes };
+  return { root: options.root ?? './uploads', fsync: options.fsync ?? true, readIo, cacheBytes, followSymlinks: options.followSymlinks ?? false };
 }

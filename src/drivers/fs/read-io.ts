@@ -1,6 +1,6 @@
 /**
- * The system calls of the fs driver's read path (realpath, stat, open, fstat, read,
- * close), in two modes with one interface, so the driver has one read path:
+ * The system calls of the fs driver's read path (realpath, readlink, stat, lstat,
+ * open, fstat, read, close), in two modes with one interface, so the driver has one read path:
  *
  * - `sync` runs each call on the event loop, as nginx does. On a local disk these
  *   calls take microseconds when the data is in the page cache, while a hop through
@@ -11,7 +11,26 @@
  *
  * Writes are always asynchronous. Large bodies are streamed asynchronously in both modes.
  */
-import { close, closeSync, fstat, fstatSync, open, openSync, read, readSync, realpath, realpathSync, stat, statSync, type Stats } from 'node:fs';
+import {
+  close,
+  closeSync,
+  constants,
+  fstat,
+  fstatSync,
+  lstat,
+  lstatSync,
+  open,
+  openSync,
+  read,
+  readlink,
+  readlinkSync,
+  readSync,
+  realpath,
+  realpathSync,
+  stat,
+  statSync,
+  type Stats,
+} from 'node:fs';
 import { promisify } from 'node:util';
 
 /** How the fs driver's read path runs its system calls; see the module comment. */
@@ -32,8 +51,15 @@ export interface ReadIo {
    */
   currentTurn(): number | undefined;
   realpath(path: string): Promise<string>;
+  readlink(path: string): Promise<string>;
   stat(path: string): Promise<Stats>;
-  open(path: string): Promise<number>;
+  lstat(path: string): Promise<Stats>;
+  /**
+   * Opens a file for reading without ever blocking (O_NONBLOCK: a FIFO with no writer
+   * opens at once instead of waiting for one) and, unless `followLink`, without
+   * following a symlink in the last component (O_NOFOLLOW: ELOOP instead).
+   */
+  open(path: string, followLink: boolean): Promise<number>;
   fstat(fd: number): Promise<Stats>;
   /** Reads up to `length` bytes at `position`; resolves the bytes read. */
   read(fd: number, length: number, position: number): Promise<Buffer>;
@@ -43,13 +69,20 @@ export interface ReadIo {
 const readAsync = promisify(read);
 const openAsync = promisify(open);
 
+// O_NOFOLLOW and O_NONBLOCK are POSIX; where a platform lacks one, its flag is 0.
+const READ_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
+const NO_FOLLOW = constants.O_NOFOLLOW ?? 0;
+const openFlags = (followLink: boolean) => (followLink ? READ_FLAGS : READ_FLAGS | NO_FOLLOW);
+
 /** Thread-pool calls. */
 const asyncIo: ReadIo = {
   turn: async () => undefined,
   currentTurn: () => undefined,
   realpath: promisify(realpath.native),
+  readlink: promisify(readlink),
   stat: promisify(stat),
-  open: (path) => openAsync(path, 'r'),
+  lstat: promisify(lstat),
+  open: (path, followLink) => openAsync(path, openFlags(followLink)),
   fstat: promisify(fstat),
   read: async (fd, length, position) => {
     const buffer = Buffer.allocUnsafe(length);
@@ -76,8 +109,10 @@ const syncIo: ReadIo = {
     )),
   currentTurn: () => turns,
   realpath: async (path) => realpathSync.native(path),
+  readlink: async (path) => readlinkSync(path),
   stat: async (path) => statSync(path),
-  open: async (path) => openSync(path, 'r'),
+  lstat: async (path) => lstatSync(path),
+  open: async (path, followLink) => openSync(path, openFlags(followLink)),
   fstat: async (fd) => fstatSync(fd),
   read: async (fd, length, position) => {
     const buffer = Buffer.allocUnsafe(length);

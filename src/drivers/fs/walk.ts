@@ -4,6 +4,9 @@
  * exactly the order S3 lists them. Subtrees outside the prefix or before the cursor
  * are never read, and with delimiter `/` a folder becomes one common prefix without
  * being walked (only checked for holding at least one object).
+ *
+ * Only regular files are objects: FIFOs, sockets and device nodes are left out, and so
+ * are symlinks unless the driver follows them. Symlinked folders are never entered.
  */
 import type { Dirent } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -19,6 +22,8 @@ export interface WalkContext {
   prefix: string;
   delimiter?: string;
   cursor?: ListCursor;
+  /** List symlinks as candidate objects (the driver follows links inside the root). */
+  followLinks: boolean;
   /**
    * Loads the info of a key found on disk (`isLink` when it is a symlink, which must be
    * checked to lead to a file inside the root); undefined when it vanished or is not an object.
@@ -39,14 +44,14 @@ export async function* walkKeys(ctx: WalkContext): AsyncGenerator<ListEntry> {
 }
 
 async function* walkDir(ctx: WalkContext, dir: string, dirKey: string): AsyncGenerator<ListEntry> {
-  for (const item of await sortedItems(dir, dirKey === '')) {
+  for (const item of await sortedItems(dir, dirKey === '', ctx.followLinks)) {
     const key = dirKey + item.name;
     if (item.kind === 'dir') {
       const sub = `${key}/`;
       if (!overlapsPrefix(sub, ctx.prefix) || coveredByCursor(sub, ctx.cursor)) continue;
       const folded = ctx.delimiter === '/' && sub.length > ctx.prefix.length && sub.indexOf('/', ctx.prefix.length) === sub.length - 1;
       if (folded) {
-        if (await holdsObject(join(dir, item.name))) yield { prefix: sub };
+        if (await holdsObject(join(dir, item.name), ctx.followLinks)) yield { prefix: sub };
       } else {
         yield* walkDir(ctx, join(dir, item.name), sub);
       }
@@ -56,7 +61,7 @@ async function* walkDir(ctx: WalkContext, dir: string, dirKey: string): AsyncGen
   }
 }
 
-async function sortedItems(dir: string, atRoot: boolean): Promise<Item[]> {
+async function sortedItems(dir: string, atRoot: boolean, followLinks: boolean): Promise<Item[]> {
   let entries: Dirent[];
   try {
     entries = await readdir(dir, { withFileTypes: true });
@@ -66,7 +71,7 @@ async function sortedItems(dir: string, atRoot: boolean): Promise<Item[]> {
   const items: Item[] = [];
   for (const entry of entries) {
     if (atRoot && entry.name === INTERNAL_DIR) continue;
-    const kind = entry.isDirectory() ? 'dir' : entry.isFile() ? 'file' : entry.isSymbolicLink() ? 'link' : undefined;
+    const kind = entry.isDirectory() ? 'dir' : entry.isFile() ? 'file' : followLinks && entry.isSymbolicLink() ? 'link' : undefined;
     if (kind) items.push({ name: entry.name, sortName: kind === 'dir' ? `${entry.name}/` : entry.name, kind });
   }
   return items.sort((a, b) => compareKeys(a.sortName, b.sortName));
@@ -84,16 +89,19 @@ function coveredByCursor(sub: string, cursor: ListCursor | undefined): boolean {
   return !cursor.after.startsWith(sub) && compareKeys(sub, cursor.after) < 0;
 }
 
-/** True when the folder holds at least one file somewhere below it; empty folders are not prefixes. */
-async function holdsObject(dir: string): Promise<boolean> {
+/**
+ * True when the folder holds at least one file (or a link, when followed) somewhere
+ * below it; empty folders are not prefixes.
+ */
+async function holdsObject(dir: string, followLinks: boolean): Promise<boolean> {
   let entries: Dirent[];
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch {
     return false;
   }
-  if (entries.some((e) => e.isFile() || e.isSymbolicLink())) return true;
-  for (const entry of entries) if (entry.isDirectory() && (await holdsObject(join(dir, entry.name)))) return true;
+  if (entries.some((e) => e.isFile() || (followLinks && e.isSymbolicLink()))) return true;
+  for (const entry of entries) if (entry.isDirectory() && (await holdsObject(join(dir, entry.name), followLinks))) return true;
   return false;
 }
 

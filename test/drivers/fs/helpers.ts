@@ -1,6 +1,6 @@
 /** Helpers for the fs driver tests: temp roots and child processes. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -10,11 +10,15 @@ export function tempRoot(label: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `stowage-${label}-`));
 }
 
-const CHILD = new URL('./fixtures/child.ts', import.meta.url).pathname;
+const CHILD = 'child.ts';
 
-/** Starts the fixture child; `lines` yields its parsed JSON output lines. */
-export function startChild(args: string[]): { child: ChildProcess; lines: AsyncIterableIterator<Record<string, unknown>> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * Starts a fixture (a file in ./fixtures, by default child.ts); `lines` yields its parsed
+ * JSON output lines. With `stdin`, the child's stdin is a pipe the test may write to.
+ */
+export function startChild(args: string[], fixture = CHILD, opts: { stdin?: boolean } = {}): { child: ChildProcess; lines: AsyncIterableIterator<Record<string, unknown>> } {
+  const path = new URL(`./fixtures/${fixture}`, import.meta.url).pathname;
+  const child = spawn(process.execPath, ['--import', 'tsx', path, ...args], { stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'inherit'] });
   const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   async function* parse() {
     for await (const line of rl) if (line.trim().startsWith('{')) yield JSON.parse(line) as Record<string, unknown>;
@@ -22,11 +26,48 @@ export function startChild(args: string[]): { child: ChildProcess; lines: AsyncI
   return { child, lines: parse() };
 }
 
-/** Runs the fixture child to completion and returns its JSON lines. */
-export async function runChild(args: string[]): Promise<Record<string, unknown>[]> {
-  const { child, lines } = startChild(args);
+/** Runs a fixture (by default child.ts) to completion and returns its JSON lines. */
+export async function runChild(args: string[], fixture = CHILD): Promise<Record<string, unknown>[]> {
+  const { child, lines } = startChild(args, fixture);
   const out: Record<string, unknown>[] = [];
   for await (const line of lines) out.push(line);
   await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)));
   return out;
+}
+
+/**
+ * Runs a fixture like {@link runChild}, but kills it after `deadlineMs` (a fixture
+ * blocked for good, e.g. on a FIFO, must fail the test instead of hanging it).
+ */
+export async function runChildWithin(args: string[], fixture: string, deadlineMs: number): Promise<{ lines: Record<string, unknown>[]; killed: boolean }> {
+  const { child, lines } = startChild(args, fixture);
+  let killed = false;
+  const timer = setTimeout(() => {
+    killed = true;
+    child.kill('SIGKILL');
+  }, deadlineMs);
+  const out: Record<string, unknown>[] = [];
+  try {
+    for await (const line of lines) out.push(line);
+    await new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('exit', resolve)));
+  } finally {
+    clearTimeout(timer);
+  }
+  return { lines: out, killed };
+}
+
+/**
+ * Every entry under `dir` (and `dir` itself) with its type, size, mode and mtime, in
+ * path order: equal snapshots mean nothing was created, removed or changed there.
+ */
+export async function treeSnapshot(dir: string): Promise<string[]> {
+  const rows: string[] = [];
+  const visit = async (path: string, rel: string): Promise<void> => {
+    const st = await lstat(path);
+    const type = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'link' : 'other';
+    rows.push(`${rel || '.'} ${type} ${st.size} ${st.mode.toString(8)} ${st.mtimeMs}`);
+    if (st.isDirectory()) for (const name of (await readdir(path)).sort()) await visit(join(path, name), rel ? `${rel}/${name}` : name);
+  };
+  await visit(dir, '');
+  return rows;
 }

@@ -31,26 +31,30 @@ async function tempFiles(dir: string): Promise<string[]> {
 }
 
 describe('fs driver: symlinks and the root boundary', () => {
-  it('does not read, list, write or delete through a symlink that leads out of the root', async () => {
-    const { dir, storage } = await fresh('symlink');
-    const outside = await tempRoot('outside');
-    cleanups.push(() => rm(outside, { recursive: true, force: true }));
-    await writeFile(join(outside, 'secret.txt'), 'top secret');
-    await symlink(outside, join(dir, 'escape'));
-    await symlink(join(outside, 'secret.txt'), join(dir, 'secret-link'));
+  for (const followSymlinks of [false, true]) {
+    it(`does not read, list, write or delete through a symlink that leads out of the root (followSymlinks: ${followSymlinks})`, async () => {
+      const { dir } = await fresh('symlink');
+      const storage = createStorage({ driver: 'fs', root: dir, followSymlinks });
+      const outside = await tempRoot('outside');
+      cleanups.push(() => rm(outside, { recursive: true, force: true }));
+      await writeFile(join(outside, 'secret.txt'), 'top secret');
+      await symlink(outside, join(dir, 'escape'));
+      await symlink(join(outside, 'secret.txt'), join(dir, 'secret-link'));
 
-    await rejectsWith(storage.get('escape/secret.txt'), 'E_NOT_FOUND');
-    await rejectsWith(storage.get('secret-link'), 'E_NOT_FOUND');
-    assert.deepEqual((await storage.list()).objects, []);
-    await rejectsWith(storage.put('escape/planted.txt', 'x'), 'E_ACCESS_DENIED', 'symlink');
-    await storage.delete('escape/secret.txt');
-    await rejectsWith(storage.copy('secret-link', 'copied'), 'E_NOT_FOUND');
-    assert.deepEqual((await readdir(outside)).sort(), ['secret.txt']);
-    assert.equal(await readFile(join(outside, 'secret.txt'), 'utf8'), 'top secret');
-  });
+      await rejectsWith(storage.get('escape/secret.txt'), 'E_NOT_FOUND');
+      await rejectsWith(storage.get('secret-link'), 'E_NOT_FOUND');
+      assert.deepEqual((await storage.list()).objects, []);
+      await rejectsWith(storage.put('escape/planted.txt', 'x'), 'E_ACCESS_DENIED', 'symlink');
+      await storage.delete('escape/secret.txt');
+      await rejectsWith(storage.copy('secret-link', 'copied'), 'E_NOT_FOUND');
+      assert.deepEqual((await readdir(outside)).sort(), ['secret.txt']);
+      assert.equal(await readFile(join(outside, 'secret.txt'), 'utf8'), 'top secret');
+    });
+  }
 
-  it('follows a symlink that stays inside the root', async () => {
-    const { dir, storage } = await fresh('inner-link');
+  it('follows a symlink that stays inside the root when told to', async () => {
+    const { dir } = await fresh('inner-link');
+    const storage = createStorage({ driver: 'fs', root: dir, followSymlinks: true });
     await storage.put('real/file.txt', 'inside');
     await symlink(join(dir, 'real', 'file.txt'), join(dir, 'alias.txt'));
     assert.equal((await storage.get('alias.txt')).toString(), 'inside');
@@ -72,6 +76,30 @@ describe('fs driver: symlinks and the root boundary', () => {
     await storage.delete('a/b/c.txt');
     assert.deepEqual((await readdir(dir)).sort(), ['.stowage']);
     assert.deepEqual(await readdir(join(dir, '.stowage', 'meta')), []);
+  });
+});
+
+describe('fs driver: keys that were folders, and folders that were keys', () => {
+  it('refuses a key that is a folder of objects without touching their metadata', async () => {
+    const { storage } = await fresh('folder-key');
+    await storage.put('j/x', 'inside', { metadata: { kept: 'yes' } });
+    await rejectsWith(storage.put('j', 'would shadow j/x'), 'E_ALREADY_EXISTS', 'folder');
+    await rejectsWith(storage.put('j/x/y', 'under an object'), 'E_ALREADY_EXISTS', '"j/x" is an object');
+    const info = await storage.stat('j/x');
+    assert.deepEqual([info.metadata.kept, info.sha256 !== undefined], ['yes', true]);
+  });
+
+  it('stores a key where stale sidecars of removed keys stand, in either direction', async () => {
+    const { dir, storage } = await fresh('stale-meta');
+    // Sidecars left behind by keys whose files another program removed.
+    await storage.put('k/x', 'gone');
+    await rm(join(dir, 'k'), { recursive: true });
+    await storage.put('k', 'now an object', { metadata: { v: '1' } });
+    assert.equal((await storage.stat('k')).metadata.v, '1');
+    await rm(join(dir, 'k'));
+    await storage.put('k/y', 'a folder again', { metadata: { v: '2' } });
+    assert.equal((await storage.stat('k/y')).metadata.v, '2');
+    assert.deepEqual((await storage.list()).objects.map((o) => o.key), ['k/y']);
   });
 });
 

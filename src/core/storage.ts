@@ -3,8 +3,8 @@
  * hashed {@link PutBody} streams, and gives every driver the same semantics
  * (listing pages, deleteMany by prefix, move, usage, signed URLs, health).
  */
-import { createReadStream } from 'node:fs';
-import { stat as statPath } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { PutBody, readAll } from './body.js';
 import { StorageError, abortedError, errorMessage, isStorageError, withContext } from './errors.js';
 import { normalizeKey, normalizePrefix } from './keys.js';
@@ -128,17 +128,27 @@ export class Storage {
   async putFile(key: string, path: string, opts: PutOptions = {}): Promise<ObjectInfo> {
     return this.#run('putFile', typeof key === 'string' ? key : undefined, async () => {
       const k = normalizeKey(key);
-      try {
-        const st = await statPath(path);
-        if (!st.isFile()) throw new Error('not a regular file');
-      } catch (err) {
-        throw new StorageError('E_INVALID_ARGUMENT', `cannot read file ${path}: ${errorMessage(err)}`, { cause: err });
-      }
       const contentType = opts.contentType ?? contentTypeFromName(k) ?? guessContentType(path);
       const driverOpts = driverPutOptions(k, { ...opts, contentType });
       const checks = { sha256: normalizeSha256(opts.sha256), maxSize: validateMaxSize(opts.maxSize), signal: opts.signal };
-      if (this.driver.putFile) return this.driver.putFile(k, path, driverOpts, checks);
-      return this.driver.put(k, new PutBody(createReadStream(path, { highWaterMark: 1024 * 1024 }), checks), driverOpts);
+      // Opened once, without blocking (a FIFO would wait for a writer), and checked by
+      // what was opened: a stat of the path and a later open could meet different files.
+      let handle: FileHandle | undefined;
+      try {
+        handle = await openFile(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+        if (!(await handle.stat()).isFile()) throw new Error('not a regular file');
+      } catch (err) {
+        await handle?.close();
+        throw new StorageError('E_INVALID_ARGUMENT', `cannot read file ${path}: ${errorMessage(err)}`, { cause: err });
+      }
+      if (this.driver.putFile) {
+        // The driver opens the file its own way (the fs driver copies it in the kernel).
+        await handle.close();
+        return this.driver.putFile(k, path, driverOpts, checks);
+      }
+      const stream = handle.createReadStream({ highWaterMark: 1024 * 1024 });
+      // Closes the file also when the driver failed before reading it.
+      return this.driver.put(k, new PutBody(stream, checks), driverOpts).finally(() => stream.destroy());
     }, opts.signal);
   }
 

@@ -5,10 +5,10 @@
  * in the way, so the service then answers only loopback names (which no other site can
  * use) and the names the operator allows. With API keys an allow-list is optional.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isIP } from 'node:net';
 import { StorageError } from '../core/errors.js';
-import { HttpError } from './errors.js';
+import { errorBody } from './errors.js';
 
 /** Host names, with an optional `:port`, or `'any'` (no check). */
 export type AllowedHosts = readonly string[] | 'any';
@@ -61,9 +61,14 @@ export function installHostCheck(app: FastifyInstance, opts: { authenticated: bo
   const policy: HostPolicy = { authenticated: opts.authenticated, allowed: opts.allowedHosts && parseAllowedHosts(opts.allowedHosts, 'allowedHosts') };
   if (policy.authenticated && policy.allowed === undefined) return;
   const rule = policy.authenticated ? 'this service answers only loopback names and the host names it is configured with' : 'without API keys this service answers only localhost, 127.0.0.1, [::1] and the host names it is configured with';
-  app.addHook('onRequest', (request: FastifyRequest, _reply, done) => {
+  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done) => {
     const host = request.headers.host;
-    if (hostAllowed(host, policy)) done();
-    else done(new HttpError(403, 'E_HOST_NOT_ALLOWED', `host ${JSON.stringify(host)} is not allowed: ${rule} (STOWAGE_ALLOWED_HOSTS, or allowedHosts in code)`));
+    if (hostAllowed(host, policy)) return done();
+    // Answered here rather than through an error handler, since buildApp's own routes
+    // (/metrics, /docs) have none of ours. A body is never read: close after answering.
+    const message = `host ${JSON.stringify(host)} is not allowed: ${rule} (STOWAGE_ALLOWED_HOSTS, or allowedHosts in code)`;
+    request.log.info({ code: 'E_HOST_NOT_ALLOWED', host }, message);
+    if (!request.raw.complete) void reply.header('connection', 'close');
+    void reply.code(403).send(errorBody('E_HOST_NOT_ALLOWED', message, request.id));
   });
 }

@@ -10,7 +10,7 @@ import { rm } from 'node:fs/promises';
 import { after, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { Authenticator } from '../../src/index.js';
-import { runServer, sendRequest, startFsService } from './helpers.js';
+import { runServerWithin, sendRequest, startFsService } from './helpers.js';
 
 const APP = 'http://app.example.test:3000';
 const OTHER = 'https://evil.example.test';
@@ -101,7 +101,7 @@ describe('http: CORS', () => {
   });
 
   it('npm start reads STOWAGE_CORS_ORIGINS and refuses a value that is not an origin', async () => {
-    const ok = await runServer({ PORT: '0', STORAGE_BACKEND: 'memory', STOWAGE_CORS_ORIGINS: `${APP}, http://localhost:5173` }, /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    const ok = await runServerWithin({ PORT: '0', STORAGE_BACKEND: 'memory', STOWAGE_CORS_ORIGINS: `${APP}, http://localhost:5173` }, /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/);
     try {
       const base = /http:\/\/127\.0\.0\.1:\d+/.exec(ok.output)?.[0] as string;
       const res = await preflight(base, '/api/presign', 'http://localhost:5173', 'POST');
@@ -110,7 +110,7 @@ describe('http: CORS', () => {
       ok.child.kill('SIGTERM');
     }
     for (const value of ['app.example.test', 'https://app.example.test/', 'https://app.example.test/path']) {
-      const bad = await runServer({ PORT: '0', STORAGE_BACKEND: 'memory', STOWAGE_CORS_ORIGINS: value }, /$^/);
+      const bad = await runServerWithin({ PORT: '0', STORAGE_BACKEND: 'memory', STOWAGE_CORS_ORIGINS: value }, /$^/);
       assert.equal(bad.code, 1, value);
       assert.match(bad.output, /STOWAGE_CORS_ORIGINS: .* is not an origin such as https:\/\/app\.example\.com/);
     }

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, createStorage, type Storage } from '../../src/index.js';
-import { png, runServer } from './helpers.js';
+import { png, runServerWithin } from './helpers.js';
 
 const apps: FastifyInstance[] = [];
 after(async () => Promise.all(apps.map((a) => a.close())));
@@ -98,7 +98,7 @@ describe('http: default upload template', () => {
   });
 
   it('npm start accepts uploads with no configuration and names its templates at start-up', async () => {
-    const { output, child } = await runServer({ PORT: '0', STORAGE_BACKEND: 'memory' }, /upload templates of POST \/api\/uploads: .*/);
+    const { output, child } = await runServerWithin({ PORT: '0', STORAGE_BACKEND: 'memory' }, /upload templates of POST \/api\/uploads: .*/);
     try {
       assert.match(output, /upload templates of POST \/api\/uploads: default \(uploads\/\{date\}\/\{uuid\}\.\{ext\}\)/);
       const base = /http:\/\/127\.0\.0\.1:\d+/.exec(output)?.[0] as string;

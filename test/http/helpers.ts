@@ -142,3 +142,30 @@ export function solidPng(width: number, height: number, rgb: [number, number, nu
   const pixels = deflateSync(Buffer.concat(Array.from({ length: height }, () => row)));
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', pixels), chunk('IEND', Buffer.alloc(0))]);
 }
+
+/**
+ * {@link runServer} with a deadline: rejects, with the output so far, when `until` has not
+ * matched (nor the process exited) after `ms`, and kills the process then.
+ */
+export function runServerWithin(env: Record<string, string>, until: RegExp, ms = 20_000): Promise<{ output: string; code: number | null; child: ReturnType<typeof spawn> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the server printed nothing matching ${String(until)} within ${ms} ms; it printed: ${output}`));
+    }, ms);
+    const check = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (!until.test(output)) return;
+      clearTimeout(timer);
+      resolve({ output, code: null, child });
+    };
+    child.stdout.on('data', check);
+    child.stderr.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ output, code, child });
+    });
+  });
+}

@@ -10,7 +10,7 @@ import { rm } from 'node:fs/promises';
 import { after, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Authenticator, createStorage, stowageRoutes } from '../../src/index.js';
-import { runServer, sendRequest, startFsService } from './helpers.js';
+import { runServerWithin, sendRequest, startFsService } from './helpers.js';
 
 const apps: FastifyInstance[] = [];
 const dirs: string[] = [];
@@ -86,8 +86,8 @@ describe('http: host checks', () => {
   });
 
   it('npm start: loopback names by default, STOWAGE_ALLOWED_HOSTS, and a bad value named', async () => {
-    const plain = await runServer({ PORT: '0', STORAGE_BACKEND: 'memory' }, /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/);
-    const listed = await runServer({ PORT: '0', STORAGE_BACKEND: 'memory', STOWAGE_ALLOWED_HOSTS: 'files.example.test, cdn.example.test' }, /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    const plain = await runServerWithin({ PORT: '0', STORAGE_BACKEND: 'memory' }, /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    const listed = await runServerWithin({ PORT: '0', STORAGE_BACKEND: 'memory', STOWAGE_ALLOWED_HOSTS: 'files.example.test, cdn.example.test' }, /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/);
     try {
       const plainBase = /http:\/\/127\.0\.0\.1:\d+/.exec(plain.output)?.[0] as string;
       const listedBase = /http:\/\/127\.0\.0\.1:\d+/.exec(listed.output)?.[0] as string;
@@ -98,15 +98,15 @@ describe('http: host checks', () => {
       plain.child.kill('SIGTERM');
       listed.child.kill('SIGTERM');
     }
-    const bad = await runServer({ PORT: '0', STORAGE_BACKEND: 'memory', STOWAGE_ALLOWED_HOSTS: 'files.example.test/path' }, /$^/);
+    const bad = await runServerWithin({ PORT: '0', STORAGE_BACKEND: 'memory', STOWAGE_ALLOWED_HOSTS: 'files.example.test/path' }, /$^/);
     assert.equal(bad.code, 1);
     assert.match(bad.output, /STOWAGE_ALLOWED_HOSTS: "files\.example\.test\/path" is not a host name/);
   });
 
   it('npm start with STOWAGE_ALLOW_UNAUTHENTICATED on all interfaces: loopback names until the operator lists theirs', async () => {
     const listening = /Stowage listening on http:\/\/[^:]+:(\d+)/;
-    const warned = await runServer({ HOST: '0.0.0.0', PORT: '0', STORAGE_BACKEND: 'memory', STOWAGE_ALLOW_UNAUTHENTICATED: 'true' }, /STOWAGE_ALLOWED_HOSTS/);
-    const allowed = await runServer({ HOST: '0.0.0.0', PORT: '0', STORAGE_BACKEND: 'memory', STOWAGE_ALLOW_UNAUTHENTICATED: 'true', STOWAGE_ALLOWED_HOSTS: 'files.internal.test' }, listening);
+    const warned = await runServerWithin({ HOST: '0.0.0.0', PORT: '0', STORAGE_BACKEND: 'memory', STOWAGE_ALLOW_UNAUTHENTICATED: 'true' }, /STOWAGE_ALLOWED_HOSTS/);
+    const allowed = await runServerWithin({ HOST: '0.0.0.0', PORT: '0', STORAGE_BACKEND: 'memory', STOWAGE_ALLOW_UNAUTHENTICATED: 'true', STOWAGE_ALLOWED_HOSTS: 'files.internal.test' }, listening);
     try {
       assert.match(warned.output, /only the host names localhost, 127\.0\.0\.1 and \[::1\] are answered; list the names clients use in STOWAGE_ALLOWED_HOSTS/);
       const warnedBase = `http://127.0.0.1:${listening.exec(warned.output)?.[1] ?? ''}`;

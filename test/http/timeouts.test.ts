@@ -13,7 +13,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { runServer, startFsService } from './helpers.js';
+import { runServerWithin, startFsService } from './helpers.js';
 
 const apps: FastifyInstance[] = [];
 const dirs: string[] = [];
@@ -211,11 +211,11 @@ describe('http timeouts', () => {
 
   it('npm start reads the timeouts from the environment and refuses bad values naming the variable', async () => {
     for (const [name, value] of [['STOWAGE_BODY_TIMEOUT_MS', 'soon'], ['STOWAGE_HEADERS_TIMEOUT_MS', '0'], ['STOWAGE_KEEP_ALIVE_TIMEOUT_MS', '-5'], ['STOWAGE_MAX_CONNECTIONS', '1.5']] as const) {
-      const bad = await runServer({ PORT: '0', STORAGE_BACKEND: 'memory', [name]: value }, /$^/);
+      const bad = await runServerWithin({ PORT: '0', STORAGE_BACKEND: 'memory', [name]: value }, /$^/);
       assert.equal(bad.code, 1, bad.output);
       assert.match(bad.output, new RegExp(`${name} must be a whole number`), bad.output);
     }
-    const { output, child } = await runServer({ PORT: '0', STORAGE_BACKEND: 'memory', STOWAGE_BODY_TIMEOUT_MS: '1000' }, /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    const { output, child } = await runServerWithin({ PORT: '0', STORAGE_BACKEND: 'memory', STOWAGE_BODY_TIMEOUT_MS: '1000' }, /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/);
     try {
       const port = Number(/127\.0\.0\.1:(\d+)/.exec(output)?.[1]);
       const { socket, closed } = open(port);

@@ -62,8 +62,11 @@ describe('http security on S3', () => {
     socket.on('error', () => undefined);
     const closed = new Promise((resolve) => socket.once('close', resolve));
     socket.write(`PUT /api/objects/stalled.bin HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Length: 1000\r\n\r\n${'x'.repeat(10)}`);
+    // A generous deadline (the timeout is 1 s), so that a service without one fails rather than hangs.
+    const deadline = setTimeout(() => socket.destroy(), 15_000);
     await closed;
-    assert.match(text, /^HTTP\/1\.1 408 /);
+    clearTimeout(deadline);
+    assert.match(text, /^HTTP\/1\.1 408 /, 'no 408 within 15 s');
     assert.equal(await storage.exists('stalled.bin'), false);
     assert.deepEqual(await storage.incompleteUploads(), []);
   });

@@ -150,9 +150,6 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   // The id Fastify gives a request: the client's x-request-id, else ours.
   // (Node joins a repeated x- header into one string.)
   limitServer(app.server, limits, (req) => (req.headers['x-request-id'] as string | undefined) || generateId(req));
-  // For every route of the app, before anything else; the routes need not check again.
-  installHostCheck(app, { authenticated: opts.auth !== undefined, allowedHosts: opts.allowedHosts });
-  if (corsOrigins && corsOrigins.length > 0) await installCors(app, { origins: corsOrigins, authenticated: opts.auth !== undefined });
   let storage = opts.storage;
   if (opts.metrics !== false) {
     const registry = new Registry();
@@ -161,6 +158,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     const measured = storageMetrics(registry);
     storage = storage.withDriver((driver) => withMetrics(driver, measured));
   }
+  // For every route of the app, before any other hook (after the metrics, so that refused
+  // requests and CORS preflights are counted too); the routes need not check again.
+  installHostCheck(app, { authenticated: opts.auth !== undefined, allowedHosts: opts.allowedHosts });
+  if (corsOrigins && corsOrigins.length > 0) await installCors(app, { origins: corsOrigins, authenticated: opts.auth !== undefined });
   // OpenAPI from the route schemas; registered before the routes so it sees them all.
   await app.register(swagger, {
     openapi: { info: { title: 'Stowage', description: 'Object storage over HTTP: uploads, downloads, listings and presigned transfers.', version: PACKAGE_VERSION } },

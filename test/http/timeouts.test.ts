@@ -148,6 +148,27 @@ describe('http timeouts', () => {
     );
   });
 
+  it('times out stalled multipart uploads too (upload templates and signed forms), storing nothing', async () => {
+    const { port, root, storage } = await start({ bodyIdleTimeoutMs: 1000 });
+    const form = await storage.presignPost('stalled/form.bin');
+    const boundary = 'stowage-boundary';
+    const part = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\nContent-Type: application/octet-stream\r\n\r\n` + 'x'.repeat(50);
+    for (const path of ['/api/uploads', new URL(form.url).pathname + new URL(form.url).search]) {
+      const { socket, closed } = open(port);
+      socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: 100000\r\n\r\n${part}`);
+      const { text } = await within(closed, 15_000, `the stalled form to ${path} was never cut`);
+      assert.match(text, /^HTTP\/1\.1 408 /, path);
+    }
+    assert.equal((await storage.usage()).objects, 0);
+    await within(
+      (async () => {
+        while ((await tempFiles(root)).length > 0) await new Promise((r) => setTimeout(r, 50));
+      })(),
+      10_000,
+      'temp files',
+    );
+  });
+
   it('never cuts a download to a reader slower than the body timeout', async () => {
     const { base, storage } = await start({ bodyIdleTimeoutMs: 500 });
     const data = Buffer.alloc(16 * 1024 * 1024, 7);

@@ -158,8 +158,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     const measured = storageMetrics(registry);
     storage = storage.withDriver((driver) => withMetrics(driver, measured));
   }
-  // For every route of the app, before any other hook (after the metrics, so that refused
-  // requests and CORS preflights are counted too); the routes need not check again.
+  // For every route of the app (the docs and /metrics too); the routes need not check again.
   installHostCheck(app, { authenticated: opts.auth !== undefined, allowedHosts: opts.allowedHosts });
   if (corsOrigins && corsOrigins.length > 0) await installCors(app, { origins: corsOrigins, authenticated: opts.auth !== undefined });
   // OpenAPI from the route schemas; registered before the routes so it sees them all.

@@ -63,8 +63,9 @@ function list(value: string | undefined): string[] | undefined {
 
 /**
  * STOWAGE_ALLOWED_HOSTS (`*`: any). Where a list applies (it is set, or there are no API
- * keys), the address the server listens on counts too when it is an IP literal: no page
- * on another site can send that as its host name.
+ * keys), two names the operator already gave count too: the host of STORAGE_PUBLIC_URL
+ * (where signed links point), and the address the server listens on when it is an IP
+ * literal (no page on another site can send that as its host name).
  */
 function allowedHostsFromEnv(env: Record<string, string | undefined>, host: string, authenticated: boolean): AllowedHosts | undefined {
   const configured = list(env.STOWAGE_ALLOWED_HOSTS);
@@ -73,6 +74,8 @@ function allowedHostsFromEnv(env: Record<string, string | undefined>, host: stri
   const names = parseAllowedHosts(configured ?? [], 'STOWAGE_ALLOWED_HOSTS');
   const literal = isIP(host) === 4 ? host : isIP(host) === 6 ? `[${host}]` : undefined;
   if (literal !== undefined && literal !== '0.0.0.0' && literal !== '[::]' && !isLoopback(host)) names.push(literal);
+  // An invalid URL is left to the storage configuration, which names the variable.
+  if (env.STORAGE_PUBLIC_URL && URL.canParse(env.STORAGE_PUBLIC_URL)) names.push(new URL(env.STORAGE_PUBLIC_URL).hostname);
   return configured === undefined && names.length === 0 ? undefined : names;
 }
 

@@ -85,14 +85,15 @@ describe('http: host checks', () => {
     assert.equal((await sendRequest(address, { path: '/api/objects/a.txt', headers: { host: 'localhost' } })).status, 404);
   });
 
-  it('npm start: loopback names by default, STOWAGE_ALLOWED_HOSTS, and a bad value named', async () => {
+  it('npm start: loopback names by default, STOWAGE_ALLOWED_HOSTS and the public URL, and a bad value named', async () => {
     const plain = await runServerWithin({ PORT: '0', STORAGE_BACKEND: 'memory' }, /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/);
-    const listed = await runServerWithin({ PORT: '0', STORAGE_BACKEND: 'memory', STOWAGE_ALLOWED_HOSTS: 'files.example.test, cdn.example.test' }, /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    const listed = await runServerWithin({ PORT: '0', STORAGE_BACKEND: 'memory', STOWAGE_ALLOWED_HOSTS: 'files.example.test, cdn.example.test', STORAGE_PUBLIC_URL: 'https://links.example.test' }, /Stowage listening on (http:\/\/127\.0\.0\.1:\d+)/);
     try {
       const plainBase = /http:\/\/127\.0\.0\.1:\d+/.exec(plain.output)?.[0] as string;
       const listedBase = /http:\/\/127\.0\.0\.1:\d+/.exec(listed.output)?.[0] as string;
       refused(await sendRequest(plainBase, { path: '/api/objects?prefix=', headers: { host: 'rebind.attacker.example' } }), 'npm start');
       assert.equal((await sendRequest(listedBase, { path: '/health', headers: { host: 'cdn.example.test' } })).status, 200);
+      assert.equal((await sendRequest(listedBase, { path: '/health', headers: { host: 'links.example.test' } })).status, 200, 'the host of STORAGE_PUBLIC_URL');
       refused(await sendRequest(listedBase, { path: '/health', headers: { host: 'rebind.attacker.example' } }), 'npm start with a list');
     } finally {
       plain.child.kill('SIGTERM');

@@ -2,6 +2,7 @@
  * Validation of caller-supplied options, done once in Storage so drivers only ever
  * see well-formed values, and bad input fails with a message naming the option.
  */
+import { isActiveContentType } from './active-types.js';
 import { StorageError } from './errors.js';
 import { guessContentType } from './objects.js';
 import type { DriverPutOptions, PresignPostOptions, PutOptions, SignedUrlOptions } from './types.js';
@@ -13,16 +14,22 @@ export const RESERVED_METADATA_PREFIX = 'stowage-';
 /** The longest a signed URL may live: 7 days, as on S3. */
 export const MAX_EXPIRES_IN = 7 * 24 * 3600;
 
-// type/subtype with optional parameters; no control characters or line breaks.
-// eslint-disable-next-line no-control-regex
-const CONTENT_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(\s*;\s*[^\u0000-\u001f\u007f]*)?$/;
+// type/subtype with optional parameters of printable ASCII: a header value every client
+// can send back and Node can serve (a character outside Latin-1 makes Node refuse the
+// whole response, and a signed PUT bound to one could never be used).
+const CONTENT_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*([ \t]*;[\x20-\x7e]*)?$/;
 const METADATA_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
+/**
+ * A refused option. The message names the option and the rule, and holds nothing but
+ * what the caller passed, so it is also the public message: an HTTP client learns what
+ * to change.
+ */
 function invalid(message: string): StorageError {
-  return new StorageError('E_INVALID_ARGUMENT', message);
+  return new StorageError('E_INVALID_ARGUMENT', message, { publicMessage: message });
 }
 
 /** Checks a content type; returns it unchanged. */
@@ -143,13 +150,21 @@ export function validateSignedUrlOptions(opts: SignedUrlOptions): SignedUrlOptio
   if (opts.method === 'PUT' && (opts.download !== undefined || opts.responseContentType !== undefined)) {
     throw invalid('download and responseContentType only apply to GET signed URLs');
   }
-  if (opts.responseContentType !== undefined) validateContentType(opts.responseContentType, 'responseContentType');
+  if (opts.responseContentType !== undefined) {
+    validateContentType(opts.responseContentType, 'responseContentType');
+    // A link must not turn a stored file into a page that runs on the service's origin.
+    if (isActiveContentType(opts.responseContentType)) {
+      throw invalid(`responseContentType ${JSON.stringify(opts.responseContentType)} is a type browsers run as a page (HTML, SVG, XML, JavaScript); a signed link cannot serve a file as one`);
+    }
+  }
   if (opts.contentType !== undefined) validateContentType(opts.contentType);
   validateMaxSize(opts.maxSize);
   validateMaxSize(opts.contentLength, 'contentLength');
   if (opts.maxSize !== undefined && opts.contentLength !== undefined) throw invalid('use either maxSize or contentLength, not both');
-  if (opts.download !== undefined && (typeof opts.download !== 'string' || opts.download === '' || CONTROL.test(opts.download) || opts.download.length > 255)) {
-    throw invalid('download must be a file name of 1-255 characters without control characters');
+  // A lone surrogate cannot be put in a URL as it is (it becomes U+FFFD), so the link
+  // would never match its own signature.
+  if (opts.download !== undefined && (typeof opts.download !== 'string' || opts.download === '' || CONTROL.test(opts.download) || opts.download.length > 255 || !opts.download.isWellFormed())) {
+    throw invalid('download must be a file name of 1-255 characters without control characters or unpaired surrogates');
   }
   return { ...opts, expiresIn };
 }

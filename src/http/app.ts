@@ -1,20 +1,25 @@
 /**
  * The HTTP service as a Fastify plugin (`stowageRoutes`, to mount in your own app) and
  * an app factory (`buildApp`) that is separate from listening, so tests and embedders
- * control the server.
+ * control the server. The plugin carries what protects every use of the routes (inert
+ * object responses, the host check); the app adds what belongs to a whole server (CORS,
+ * timeouts and the connection cap), which an embedding app decides for itself.
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
 import { Registry } from 'prom-client';
 import type { Storage } from '../core/storage.js';
 import { storageMetrics, withMetrics } from '../layers/metrics.js';
 import type { Authenticator } from './auth.js';
+import { installCors, parseCorsOrigins } from './cors.js';
 import { errorBody, installErrorHandlers } from './errors.js';
 import { endpointGuard } from './guards.js';
+import { installHostCheck, type AllowedHosts } from './hosts.js';
 import { lazyChildLogger } from './logging.js';
 import { installMetrics } from './metrics.js';
 import type { RouteContext } from './routes/context.js';
@@ -23,7 +28,8 @@ import { formRoutes } from './routes/forms.js';
 import { healthRoutes } from './routes/health.js';
 import { objectRoutes } from './routes/objects.js';
 import { presignRoutes } from './routes/presign.js';
-import { compilePolicies, uploadRoutes, type UploadPolicies } from './routes/uploads.js';
+import { compilePolicies, defaultUploadPolicies, uploadRoutes, type UploadPolicies } from './routes/uploads.js';
+import { headerTimeoutOptions, limitServer, resolveServerLimits, type ServerLimits } from './timeouts.js';
 
 /** The package version, shown in the OpenAPI document. */
 const PACKAGE_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
@@ -37,8 +43,19 @@ export interface StowageRoutesOptions {
   maxUploadSize?: number;
   /** API keys (see auth.ts); without them every request is allowed. */
   auth?: Authenticator;
-  /** Named upload templates and their policies; enables `POST /api/uploads`. */
+  /**
+   * Named upload templates and their policies for `POST /api/uploads`. Default: one
+   * template, `default`, storing any type that cannot run as a page under
+   * `uploads/{date}/{uuid}.{ext}`; `{}` turns the route off.
+   */
   uploadPolicies?: UploadPolicies;
+  /**
+   * Host names (with an optional `:port`) to answer besides the loopback names, against
+   * DNS rebinding. Without `auth` only loopback names and these are answered (403
+   * `E_HOST_NOT_ALLOWED` otherwise); with `auth` every name unless this lists some.
+   * `'any'` turns the check off, for an app that checks `Host` itself.
+   */
+  allowedHosts?: AllowedHosts;
 }
 
 /** Default upload limit: 5 GiB, S3's single-object PUT limit. */
@@ -51,6 +68,7 @@ export const DEFAULT_MAX_UPLOAD_SIZE = 5 * 1024 ** 3;
 export const stowageRoutes: FastifyPluginAsync<StowageRoutesOptions> = async (app, opts) => {
   const ctx: RouteContext = { storage: opts.storage, signingSecret: opts.signingSecret, maxUploadSize: opts.maxUploadSize ?? DEFAULT_MAX_UPLOAD_SIZE, auth: opts.auth };
   installErrorHandlers(app);
+  installHostCheck(app, { authenticated: opts.auth !== undefined, allowedHosts: opts.allowedHosts });
   await app.register(healthRoutes, ctx);
   await app.register(presignRoutes, ctx);
   await app.register(async (raw) => {
@@ -62,25 +80,37 @@ export const stowageRoutes: FastifyPluginAsync<StowageRoutesOptions> = async (ap
     }
   });
   const signedForms = opts.signingSecret !== undefined && !opts.storage.driver.presignPost;
-  if (opts.uploadPolicies || signedForms) {
-    const policies = opts.uploadPolicies && compilePolicies(opts.uploadPolicies);
+  const policies = compilePolicies(opts.uploadPolicies ?? defaultUploadPolicies(ctx.maxUploadSize));
+  if (policies.size > 0 || signedForms) {
     await app.register(async (forms) => {
       await forms.register(multipart);
-      if (policies) await uploadRoutes(forms, { ...ctx, policies });
+      if (policies.size > 0) await uploadRoutes(forms, { ...ctx, policies });
       if (signedForms) await formRoutes(forms, { ...ctx, signingSecret: opts.signingSecret as string });
     });
   }
 };
 
-/** Options of {@link buildApp}. */
-export interface BuildAppOptions extends StowageRoutesOptions {
+/** Options of {@link buildApp}; the {@link ServerLimits} apply to its server. */
+export interface BuildAppOptions extends StowageRoutesOptions, ServerLimits {
   /** Fastify's logger option (pino); default on, at level info. */
   logger?: FastifyServerOptions['logger'];
   /** Serve `/metrics` and measure storage operations (default true). */
   metrics?: boolean;
   /** Log every request and response (default true); errors are logged either way. */
   accessLog?: boolean;
+  /**
+   * Origins (`https://app.example.com`) whose pages may use the API and signed links;
+   * `'*'` lets any origin make the reads that need no credentials (see cors.ts).
+   */
+  corsOrigins?: readonly string[];
 }
+
+/** The names of the {@link ServerLimits} options, for messages. */
+const LIMIT_OPTIONS = { bodyIdleTimeoutMs: 'bodyIdleTimeoutMs', headersTimeoutMs: 'headersTimeoutMs', keepAliveTimeoutMs: 'keepAliveTimeoutMs', maxConnections: 'maxConnections' };
+
+/** Where the request id of a raw request is kept, so the timeouts answer under the id the app logs. */
+const REQUEST_ID = Symbol('stowage.requestId');
+type WithRequestId = IncomingMessage & { [REQUEST_ID]?: string };
 
 /**
  * Fastify's logging without the access log: no line for each request and response, but
@@ -96,15 +126,20 @@ class NoAccessLog extends LogController {
 
 /** Builds the service without listening. */
 export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
+  const limits = resolveServerLimits(opts, LIMIT_OPTIONS);
+  const corsOrigins = opts.corsOrigins && parseCorsOrigins(opts.corsOrigins, 'corsOrigins');
   // Request ids unique across processes (a random prefix) yet cheap per request (a counter).
   const idPrefix = randomBytes(6).toString('base64url');
   let requests = 0;
+  const generateId = (req: WithRequestId) => (req[REQUEST_ID] ??= `${idPrefix}-${(++requests).toString(36)}`);
   const app = Fastify({
     logger: opts.logger ?? { level: 'info' },
     logController: opts.accessLog === false ? new NoAccessLog() : undefined,
+    http: headerTimeoutOptions(limits),
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
     // Request ids in every log line and error body.
     requestIdHeader: 'x-request-id',
-    genReqId: () => `${idPrefix}-${(++requests).toString(36)}`,
+    genReqId: generateId,
     childLoggerFactory: lazyChildLogger,
     // Keys may be long and full of encoded characters.
     routerOptions: { maxParamLength: 4096 },
@@ -113,6 +148,9 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       void (reply as FastifyReply).status(400).send(errorBody('E_INVALID_ARGUMENT', `bad request: ${err.message}`, request.id));
     },
   });
+  // The id Fastify gives a request: the client's x-request-id, else ours.
+  // (Node joins a repeated x- header into one string.)
+  limitServer(app.server, limits, (req) => (req.headers['x-request-id'] as string | undefined) || generateId(req));
   let storage = opts.storage;
   if (opts.metrics !== false) {
     const registry = new Registry();
@@ -121,6 +159,9 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     const measured = storageMetrics(registry);
     storage = storage.withDriver((driver) => withMetrics(driver, measured));
   }
+  // For every route of the app (the docs and /metrics too); the routes need not check again.
+  installHostCheck(app, { authenticated: opts.auth !== undefined, allowedHosts: opts.allowedHosts });
+  if (corsOrigins && corsOrigins.length > 0) await installCors(app, { origins: corsOrigins, authenticated: opts.auth !== undefined });
   // OpenAPI from the route schemas; registered before the routes so it sees them all.
   await app.register(swagger, {
     openapi: { info: { title: 'Stowage', description: 'Object storage over HTTP: uploads, downloads, listings and presigned transfers.', version: PACKAGE_VERSION } },
@@ -129,6 +170,6 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   const docsGuard = endpointGuard(opts.auth, 'docs');
   await app.register(swaggerUi, { routePrefix: '/docs', uiHooks: { onRequest: docsGuard } });
   app.get('/openapi.json', { schema: { hide: true }, onRequest: docsGuard }, async () => app.swagger());
-  await app.register(stowageRoutes, { ...opts, storage });
+  await app.register(stowageRoutes, { ...opts, storage, allowedHosts: 'any' });
   return app;
 }

@@ -119,6 +119,11 @@ export function replyWithError(err: Error, request: FastifyRequest, reply: Fasti
   stopReadingBody(request, reply);
   if (err instanceof StorageError) {
     const status = HTTP_STATUS[err.code];
+    // A body the client stopped sending (timeouts.ts already answered 408) is the client's doing, not a fault of ours.
+    if (err.details?.bodyIdleTimeoutMs !== undefined) {
+      request.log.info({ code: 'E_REQUEST_TIMEOUT', operation: err.operation }, err.message);
+      return reply.status(408).send(errorBody('E_REQUEST_TIMEOUT', err.message, request.id));
+    }
     const log = status >= 500 ? request.log.error.bind(request.log) : request.log.info.bind(request.log);
     log({ err, code: err.code, key: err.key, operation: err.operation }, 'storage error');
     if (err.retryable) void reply.header('retry-after', '1');

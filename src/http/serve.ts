@@ -2,9 +2,13 @@
  * Serving an object over HTTP, shared by `/api/objects/<key>` and signed `/files/<key>`
  * links: a single Range gives 206 (an unsatisfiable one 416), If-None-Match gives 304,
  * and ETag, Last-Modified, Content-Type and caching headers come from the stored object.
+ * Every object response is inert in a browser: a sandboxing Content-Security-Policy, no
+ * type sniffing, and types that could run as a page (HTML, SVG, XML, JavaScript) only
+ * as attachments, so an uploaded file never runs script on the service's origin.
  */
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { isActiveContentType } from '../core/active-types.js';
 import { readAll } from '../core/body.js';
 import { isStorageError } from '../core/errors.js';
 import { attachmentDisposition } from '../core/objects.js';
@@ -52,16 +56,39 @@ function etagMatches(header: string, etag: string): boolean {
   return header.split(',').some((tag) => tag.trim() === '*' || normalizeEtag(tag.trim()) === etag);
 }
 
+/**
+ * The policy of every object response. `sandbox` gives a document an opaque origin with
+ * scripts, forms, popups and plugins off, so even a type nobody foresaw cannot act as
+ * the service; `default-src 'none'` stops it loading anything. It governs only a
+ * response rendered as a document: an app's `<img>`, `<video>` or `<audio>` tags (on any
+ * origin) still show the file, and so does a browser's own view of an image.
+ */
+export const OBJECT_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
+
+const ATTACHMENT = /^\s*attachment\s*(;|$)/i;
+
+/**
+ * The Content-Disposition to serve: the requested download name, else the stored one;
+ * a type that could run as a page is always an attachment (named after the key).
+ */
+function dispositionFor(info: ObjectInfo, contentType: string, opts: ServeOptions): string | undefined {
+  const disposition = opts.download !== undefined ? attachmentDisposition(opts.download) : info.contentDisposition;
+  if (!isActiveContentType(contentType) || (disposition !== undefined && ATTACHMENT.test(disposition))) return disposition;
+  return attachmentDisposition(info.key.slice(info.key.lastIndexOf('/') + 1));
+}
+
 function setObjectHeaders(reply: FastifyReply, info: ObjectInfo, opts: ServeOptions): void {
+  const contentType = opts.contentType ?? info.contentType;
   void reply.header('etag', `"${info.etag}"`);
   void reply.header('last-modified', info.lastModified.toUTCString());
   void reply.header('accept-ranges', 'bytes');
   if (info.cacheControl) void reply.header('cache-control', info.cacheControl);
-  const disposition = opts.download !== undefined ? attachmentDisposition(opts.download) : info.contentDisposition;
+  const disposition = dispositionFor(info, contentType, opts);
   if (disposition) void reply.header('content-disposition', disposition);
   // Stored types are never sniffed into something else by the browser.
   void reply.header('x-content-type-options', 'nosniff');
-  void reply.type(opts.contentType ?? info.contentType);
+  void reply.header('content-security-policy', OBJECT_CSP);
+  void reply.type(contentType);
 }
 
 /**

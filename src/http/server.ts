@@ -3,7 +3,9 @@
  * Reads HOST (127.0.0.1) and PORT (8080) and the storage variables; a bad value stops
  * start-up with the variable's name. SIGTERM/SIGINT stop accepting, let requests in
  * flight finish up to STOWAGE_SHUTDOWN_TIMEOUT_MS (10 s), then exit.
- * STOWAGE_ACCESS_LOG=false turns off the log lines of every request.
+ * STOWAGE_ACCESS_LOG=false turns off the log lines of every request. Host names
+ * (STOWAGE_ALLOWED_HOSTS), CORS (STOWAGE_CORS_ORIGINS), timeouts and the connection cap
+ * (LIMIT_VARIABLES) are read here too.
  */
 import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
@@ -12,9 +14,12 @@ import { isIP } from 'node:net';
 import { createStorageFromEnv } from '../create.js';
 import { booleanVariable, parseStorageEnv } from '../core/config.js';
 import { isStorageError } from '../core/errors.js';
-import { buildApp } from './app.js';
+import { buildApp, DEFAULT_MAX_UPLOAD_SIZE } from './app.js';
 import { Authenticator } from './auth.js';
-import type { UploadPolicies } from './routes/uploads.js';
+import { parseCorsOrigins } from './cors.js';
+import { parseAllowedHosts, type AllowedHosts } from './hosts.js';
+import { defaultUploadPolicies, type UploadPolicies } from './routes/uploads.js';
+import { resolveServerLimits, type ServerLimits } from './timeouts.js';
 
 /** Thrown for a configuration the server will not start with. */
 class StartupError extends Error {}
@@ -30,6 +35,51 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }
 
+/** The variable of each server limit. */
+const LIMIT_VARIABLES: Record<keyof ServerLimits, string> = {
+  bodyIdleTimeoutMs: 'STOWAGE_BODY_TIMEOUT_MS',
+  headersTimeoutMs: 'STOWAGE_HEADERS_TIMEOUT_MS',
+  keepAliveTimeoutMs: 'STOWAGE_KEEP_ALIVE_TIMEOUT_MS',
+  maxConnections: 'STOWAGE_MAX_CONNECTIONS',
+};
+
+/** The server limits set in `env`; resolveServerLimits checks their range, naming the variable. */
+function limitsFromEnv(env: Record<string, string | undefined>): ServerLimits {
+  const limits: ServerLimits = {};
+  for (const [field, name] of Object.entries(LIMIT_VARIABLES) as [keyof ServerLimits, string][]) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    if (!/^\d{1,10}$/.test(value)) throw new StartupError(`${name} must be a whole number, got ${JSON.stringify(value)}`);
+    limits[field] = Number(value);
+  }
+  resolveServerLimits(limits, LIMIT_VARIABLES);
+  return limits;
+}
+
+/** A comma-separated list, without blanks; undefined when unset. */
+function list(value: string | undefined): string[] | undefined {
+  const items = value?.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  return items && items.length > 0 ? items : undefined;
+}
+
+/**
+ * STOWAGE_ALLOWED_HOSTS (`*`: any). Where a list applies (it is set, or there are no API
+ * keys), two names the operator already gave count too: the host of STORAGE_PUBLIC_URL
+ * (where signed links point), and the address the server listens on when it is an IP
+ * literal (no page on another site can send that as its host name).
+ */
+function allowedHostsFromEnv(env: Record<string, string | undefined>, host: string, authenticated: boolean): AllowedHosts | undefined {
+  const configured = list(env.STOWAGE_ALLOWED_HOSTS);
+  if (configured?.includes('*')) return 'any';
+  if (configured === undefined && authenticated) return undefined;
+  const names = parseAllowedHosts(configured ?? [], 'STOWAGE_ALLOWED_HOSTS');
+  const literal = isIP(host) === 4 ? host : isIP(host) === 6 ? `[${host}]` : undefined;
+  if (literal !== undefined && literal !== '0.0.0.0' && literal !== '[::]' && !isLoopback(host)) names.push(literal);
+  // An invalid URL is left to the storage configuration, which names the variable.
+  if (env.STORAGE_PUBLIC_URL && URL.canParse(env.STORAGE_PUBLIC_URL)) names.push(new URL(env.STORAGE_PUBLIC_URL).hostname);
+  return configured === undefined && names.length === 0 ? undefined : names;
+}
+
 /**
  * Starts the service as configured by `env` and stops it on SIGTERM/SIGINT (used by
  * `npm start` and `stowage serve`). A bad configuration rejects with the reason.
@@ -43,6 +93,9 @@ export async function runServer(environment: Record<string, string | undefined> 
   if (!auth && !isLoopback(host) && !booleanVariable(env, 'STOWAGE_ALLOW_UNAUTHENTICATED', false)) {
     throw new StartupError(`HOST=${host} would expose the API without authentication; configure API keys (STOWAGE_AUTH_FILE), listen on 127.0.0.1, or set STOWAGE_ALLOW_UNAUTHENTICATED=true behind your own access control`);
   }
+  const allowedHosts = allowedHostsFromEnv(env, host, auth !== undefined);
+  const corsOrigins = parseCorsOrigins(list(env.STOWAGE_CORS_ORIGINS) ?? [], 'STOWAGE_CORS_ORIGINS');
+  const limits = limitsFromEnv(env);
   let secretNote = '';
   if (!env.STORAGE_SIGNING_SECRET) {
     env.STORAGE_SIGNING_SECRET = randomBytes(32).toString('hex');
@@ -58,12 +111,18 @@ export async function runServer(environment: Record<string, string | undefined> 
       throw new StartupError(`STOWAGE_UPLOAD_POLICIES is not valid JSON: ${(err as Error).message}`);
     }
   }
+  uploadPolicies ??= defaultUploadPolicies(DEFAULT_MAX_UPLOAD_SIZE);
   const accessLog = booleanVariable(env, 'STOWAGE_ACCESS_LOG', true);
-  const app = await buildApp({ storage, signingSecret: env.STORAGE_SIGNING_SECRET, auth, uploadPolicies, accessLog });
+  const app = await buildApp({ storage, signingSecret: env.STORAGE_SIGNING_SECRET, auth, uploadPolicies, accessLog, allowedHosts, corsOrigins, ...limits });
   const address = await app.listen({ host, port: listenPort });
   const where = typeof facts.root === 'string' ? `files in ${facts.root}` : typeof facts.bucket === 'string' ? `bucket ${facts.bucket} at ${String(facts.endpoint)}` : 'in memory';
-  const access = auth ? 'API keys required' : 'no authentication (loopback only)';
+  const access = auth ? 'API keys required' : isLoopback(host) ? 'no authentication (loopback only)' : 'no authentication (STOWAGE_ALLOW_UNAUTHENTICATED)';
   app.log.info(`Stowage listening on ${address}, backend ${storage.backend}, ${where}, ${access}${secretNote}`);
+  const templates = Object.entries(uploadPolicies).map(([name, policy]) => `${name} (${policy.template})`);
+  app.log.info(`upload templates of POST /api/uploads: ${templates.join(', ') || 'none (the route is off)'}`);
+  if (!auth && allowedHosts === undefined && !isLoopback(host)) {
+    app.log.warn('without API keys only the host names localhost, 127.0.0.1 and [::1] are answered; list the names clients use in STOWAGE_ALLOWED_HOSTS');
+  }
 
   const deadline = Number(env.STOWAGE_SHUTDOWN_TIMEOUT_MS || 10_000);
   const shutdown = (signal: string) => {

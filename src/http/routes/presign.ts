@@ -11,6 +11,7 @@ interface PresignBody {
   maxSize?: number;
   contentLength?: number;
   download?: string;
+  responseContentType?: string;
 }
 
 /** Registers the presign route. */
@@ -29,6 +30,7 @@ export async function presignRoutes(app: FastifyInstance, ctx: RouteContext): Pr
           maxSize: { type: 'integer', minimum: 0 },
           contentLength: { type: 'integer', minimum: 0 },
           download: { type: 'string', minLength: 1, maxLength: 255 },
+          responseContentType: { type: 'string', minLength: 1, maxLength: 255 },
         },
       },
     },

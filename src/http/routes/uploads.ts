@@ -5,11 +5,17 @@
  * type), never from the client's file name. The template's policy limits size (while
  * streaming: 413, nothing stored), types (by magic bytes; the claimed Content-Type is not
  * trusted: 415), the number of files, and file names. A request that fails stores nothing.
+ * Without configured policies, one default template takes any type that cannot run as
+ * a page; `?template=` may be left out when only one template exists.
  */
 import type { FastifyInstance } from 'fastify';
-import { fileTypeFromBuffer } from 'file-type';
+import { fileTypeFromBuffer, supportedMimeTypes } from 'file-type';
+import mime from 'mime';
 import { z } from 'zod';
+import { contentTypeEssence, isActiveContentType } from '../../core/active-types.js';
 import { StorageError } from '../../core/errors.js';
+import { DEFAULT_CONTENT_TYPE } from '../../core/objects.js';
+import { validateContentType } from '../../core/options.js';
 import { encodeKeyPath, keyTemplate, type KeyTemplate } from '../../core/keys.js';
 import type { ObjectInfo } from '../../core/types.js';
 import { UnauthenticatedError } from '../auth.js';
@@ -22,8 +28,11 @@ const policySchema = z.object({
   template: z.string().min(1),
   /** Largest file in bytes. */
   maxSize: z.number().int().positive(),
-  /** Allowed MIME types, as detected from the bytes. */
-  allowedTypes: z.array(z.string().regex(/^[\w.+-]+\/[\w.+-]+$/)).min(1),
+  /**
+   * Allowed MIME types, as detected from the bytes; or `"*"`: any type but those that
+   * run as a page (see fileType).
+   */
+  allowedTypes: z.union([z.literal('*'), z.array(z.string().regex(/^[\w.+-]+\/[\w.+-]+$/)).min(1)]),
   /** Most files in one request (default 10). */
   maxFiles: z.number().int().positive().default(10),
   /** Longest client file name, in characters (default 255). */
@@ -33,10 +42,18 @@ const policySchema = z.object({
 /** Upload templates by name, as in STOWAGE_UPLOAD_POLICIES. */
 export type UploadPolicies = Record<string, z.input<typeof policySchema>>;
 
+/** The template of `npm start` when no policies are configured. */
+export const DEFAULT_UPLOAD_TEMPLATE = 'uploads/{date}/{uuid}.{ext}';
+
+/** The policies in force when none are configured: `default`, any safe type up to `maxSize`. */
+export function defaultUploadPolicies(maxSize: number): UploadPolicies {
+  return { default: { template: DEFAULT_UPLOAD_TEMPLATE, maxSize, allowedTypes: '*' } };
+}
+
 interface CompiledPolicy {
   template: KeyTemplate;
   maxSize: number;
-  allowedTypes: ReadonlySet<string>;
+  allowedTypes: ReadonlySet<string> | '*';
   maxFiles: number;
   maxFileNameLength: number;
 }
@@ -56,7 +73,8 @@ export function compilePolicies(policies: UploadPolicies, source = 'upload polic
     } catch (err) {
       throw new StorageError('E_CONFIG_INVALID', `invalid ${source}: ${name}: ${(err as Error).message}`);
     }
-    compiled.set(name, { template, maxSize: p.maxSize, allowedTypes: new Set(p.allowedTypes), maxFiles: p.maxFiles, maxFileNameLength: p.maxFileNameLength });
+    const allowedTypes = p.allowedTypes === '*' ? '*' : new Set(p.allowedTypes);
+    compiled.set(name, { template, maxSize: p.maxSize, allowedTypes, maxFiles: p.maxFiles, maxFileNameLength: p.maxFileNameLength });
   }
   return compiled;
 }
@@ -85,6 +103,59 @@ async function sniff(stream: AsyncIterable<Uint8Array>): Promise<{ head: Buffer;
   return { head, body: body() };
 }
 
+/** A type to store a file as, with the extension its key gets. */
+interface FileType {
+  mime: string;
+  ext: string;
+}
+
+/**
+ * What the client claimed, when the bytes do not contradict it: a valid type that
+ * file-type cannot recognise (so its silence says nothing), e.g. text/plain or text/csv.
+ * A claim file-type would have recognised, a PNG without a PNG's signature say, is
+ * contradicted by the bytes.
+ */
+function claimedType(claimed: string): FileType | undefined {
+  const essence = contentTypeEssence(claimed);
+  if (essence === undefined || supportedMimeTypes.has(essence)) return undefined;
+  try {
+    validateContentType(claimed);
+  } catch {
+    return undefined;
+  }
+  const ext = mime.getExtension(essence) ?? 'bin';
+  return { mime: claimed, ext: /^[a-z0-9]{1,16}$/i.test(ext) ? ext : 'bin' };
+}
+
+/**
+ * The type a file is stored as under `policy`, or a 415. A list allows the types detected
+ * from the bytes. `"*"` allows any type that cannot run as a page: the detected type,
+ * else the claimed one when the bytes do not contradict it, else application/octet-stream.
+ */
+function fileType(policy: CompiledPolicy, detected: FileType | undefined, claimed: string): FileType {
+  if (policy.allowedTypes !== '*') {
+    if (!detected || !policy.allowedTypes.has(detected.mime)) {
+      throw new HttpError(415, 'E_UNSUPPORTED_MEDIA_TYPE', `this file's content is ${detected?.mime ?? 'not a recognised type'}; allowed: ${[...policy.allowedTypes].join(', ')}`);
+    }
+    return detected;
+  }
+  const type = detected ?? claimedType(claimed) ?? { mime: DEFAULT_CONTENT_TYPE, ext: 'bin' };
+  if (isActiveContentType(type.mime)) {
+    throw new HttpError(415, 'E_UNSUPPORTED_MEDIA_TYPE', `this file is ${type.mime}, a type browsers run as a page (HTML, SVG, XML, JavaScript); it is not accepted`);
+  }
+  return type;
+}
+
+/** The policy a request names, or the only one; a 400 that lists the configured templates otherwise. */
+function choosePolicy(policies: Map<string, CompiledPolicy>, name: string | undefined): CompiledPolicy {
+  const configured = [...policies.keys()].join(', ');
+  const chosen = name ?? (policies.size === 1 ? [...policies.keys()][0] : undefined);
+  if (chosen === undefined) throw new HttpError(400, 'E_INVALID_ARGUMENT', `choose an upload template with ?template=; configured: ${configured}`);
+  const policy = policies.get(chosen);
+  if (!policy) throw new HttpError(400, 'E_INVALID_ARGUMENT', `unknown upload template ${JSON.stringify(chosen)}; configured: ${configured}`);
+  return policy;
+}
+
 /**
  * The error to answer a failed multipart request with: errors that already say what
  * went wrong as they are; anything else from the form parser means a malformed body.
@@ -97,11 +168,9 @@ export function multipartFailure(err: unknown): unknown {
 /** Registers the upload route (only when policies are configured). */
 export async function uploadRoutes(app: FastifyInstance, ctx: RouteContext & { policies: Map<string, CompiledPolicy> }): Promise<void> {
   app.post('/api/uploads', {
-    schema: { querystring: { type: 'object', required: ['template'], properties: { template: { type: 'string' } } } },
+    schema: { querystring: { type: 'object', properties: { template: { type: 'string' } } } },
     handler: async (request, reply) => {
-      const { template: name } = request.query as { template: string };
-      const policy = ctx.policies.get(name);
-      if (!policy) throw new StorageError('E_INVALID_ARGUMENT', `unknown upload template ${JSON.stringify(name)}; configured: ${[...ctx.policies.keys()].join(', ') || 'none'}`);
+      const policy = choosePolicy(ctx.policies, (request.query as { template?: string }).template);
       refuseEncodedBody(request);
       const identity = ctx.auth ? (await ctx.auth.authenticate(request.headers.authorization)).identity : 'anonymous';
       const stored: ObjectInfo[] = [];
@@ -115,13 +184,10 @@ export async function uploadRoutes(app: FastifyInstance, ctx: RouteContext & { p
             throw new HttpError(400, 'E_INVALID_FILE_NAME', `file names must be at most ${policy.maxFileNameLength} characters, without "/", "\\" or control characters`);
           }
           const { head, body } = await sniff(part.file);
-          const detected = await fileTypeFromBuffer(head);
-          if (!detected || !policy.allowedTypes.has(detected.mime)) {
-            throw new HttpError(415, 'E_UNSUPPORTED_MEDIA_TYPE', `this file's content is ${detected?.mime ?? 'not a recognised type'}; allowed: ${[...policy.allowedTypes].join(', ')}`);
-          }
-          const key = policy.template.build({ userId: identity, ext: detected.ext });
+          const type = fileType(policy, await fileTypeFromBuffer(head), part.mimetype);
+          const key = policy.template.build({ userId: identity, ext: type.ext });
           await guard(ctx, request, 'write', key);
-          const info = await ctx.storage.put(key, body, { contentType: detected.mime, maxSize: policy.maxSize, ifNoneMatch: '*', metadata: { 'original-name': fileName } });
+          const info = await ctx.storage.put(key, body, { contentType: type.mime, maxSize: policy.maxSize, ifNoneMatch: '*', metadata: { 'original-name': fileName } });
           stored.push(info);
         }
         if (stored.length === 0) throw new HttpError(400, 'E_NO_FILES', 'the request holds no file');

@@ -6,28 +6,15 @@
  * no credentials; other origins get nothing; npm start reads STOWAGE_CORS_ORIGINS.
  */
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
-import { after, describe, it } from 'node:test';
-import type { FastifyInstance } from 'fastify';
+import { describe, it } from 'node:test';
 import { Authenticator } from '../../src/index.js';
-import { runServerWithin, sendRequest, startFsService } from './helpers.js';
+import { runServerWithin, sendRequest, servicesClosedAfterAll } from './helpers.js';
 
 const APP = 'http://app.example.test:3000';
 const OTHER = 'https://evil.example.test';
 
-const apps: FastifyInstance[] = [];
-const dirs: string[] = [];
-after(async () => {
-  await Promise.all(apps.map((a) => a.close()));
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
+const start = servicesClosedAfterAll();
 
-async function start(opts: Parameters<typeof startFsService>[0] = {}) {
-  const service = await startFsService(opts);
-  apps.push(service.app);
-  dirs.push(service.root);
-  return service;
-}
 
 function preflight(base: string, path: string, origin: string, method: string, headers = 'content-type') {
   return sendRequest(base, { method: 'OPTIONS', path, headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': headers } });

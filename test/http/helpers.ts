@@ -5,11 +5,12 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { crc32, deflateSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, createStorage, type BuildAppOptions, type Storage } from '../../src/index.js';
@@ -107,6 +108,23 @@ export async function startFsService(opts: Partial<BuildAppOptions> = {}, root?:
   const app = await buildApp({ storage, signingSecret: TEST_SECRET, logger: false, ...opts });
   const base = await app.listen({ host: '127.0.0.1', port });
   return { app, base, storage, root: dir };
+}
+
+/**
+ * A `start` that runs {@link startFsService} and registers everything it started for
+ * closing and removal once the test file is done (call at the top level of a test file).
+ */
+export function servicesClosedAfterAll(): (opts?: Partial<BuildAppOptions>) => ReturnType<typeof startFsService> {
+  const started: { app: FastifyInstance; root: string }[] = [];
+  after(async () => {
+    await Promise.all(started.map((s) => s.app.close()));
+    await Promise.all(started.map((s) => rm(s.root, { recursive: true, force: true })));
+  });
+  return async (opts = {}) => {
+    const service = await startFsService(opts);
+    started.push(service);
+    return service;
+  };
 }
 
 /** The signing secret of {@link startFsService}. */

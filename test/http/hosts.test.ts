@@ -6,23 +6,15 @@
  * STOWAGE_ALLOWED_HOSTS, also for STOWAGE_ALLOW_UNAUTHENTICATED on a non-loopback HOST.
  */
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
 import { after, describe, it } from 'node:test';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify from 'fastify';
 import { Authenticator, createStorage, stowageRoutes } from '../../src/index.js';
-import { runServerWithin, sendRequest, startFsService } from './helpers.js';
+import { runServerWithin, sendRequest, servicesClosedAfterAll } from './helpers.js';
 
-const apps: FastifyInstance[] = [];
-const dirs: string[] = [];
-after(async () => {
-  await Promise.all(apps.map((a) => a.close()));
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
+const startService = servicesClosedAfterAll();
 
-async function start(opts: Parameters<typeof startFsService>[0] = {}) {
-  const service = await startFsService(opts);
-  apps.push(service.app);
-  dirs.push(service.root);
+async function start(opts: Parameters<typeof startService>[0] = {}) {
+  const service = await startService(opts);
   return { ...service, port: new URL(service.base).port };
 }
 
@@ -76,7 +68,7 @@ describe('http: host checks', () => {
 
   it('checks hosts for the routes mounted in a user app, leaving its other routes alone', async () => {
     const userApp = Fastify();
-    apps.push(userApp);
+    after(() => userApp.close());
     userApp.get('/mine', async () => ({ mine: true }));
     await userApp.register(stowageRoutes, { storage: createStorage({ driver: 'memory' }) });
     const address = await userApp.listen({ host: '127.0.0.1', port: 0 });

@@ -3,7 +3,8 @@
  * local filesystem, any S3-compatible service, and memory.
  */
 export { createStorage, createStorageFromEnv, createStorageFromUrl, type CreateStorageOptions, type FallbackStorageOptions } from './create.js';
-export { Storage, MAX_LIST_LIMIT, type StorageOptions } from './core/storage.js';
+export { Storage, type StorageOptions } from './core/storage.js';
+export { MAX_LIST_LIMIT } from './core/options.js';
 export { StorageError, ErrorCodes, isStorageError, type ErrorCode, type StorageErrorInit } from './core/errors.js';
 export { keyTemplate, normalizeKey, normalizePrefix, compareKeys, MAX_KEY_BYTES, type KeyTemplate } from './core/keys.js';
 export { verifySignedUrl, type VerifiedSignedUrl } from './core/signing.js';

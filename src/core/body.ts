@@ -5,6 +5,8 @@
  * integrity check lives here once instead of in every driver.
  */
 import { createHash, type Hash } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { StorageError, abortedError, errorMessage } from './errors.js';
 import { tooLarge } from './objects.js';
 import type { Body } from './types.js';
@@ -154,4 +156,21 @@ export async function readAll(stream: AsyncIterable<Uint8Array | string>): Promi
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
   return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+}
+
+/**
+ * Opens a local file to store, once and without blocking (a FIFO would wait for a
+ * writer), and checks what was opened: a stat of the path and a later open could meet
+ * two different files. E_INVALID_ARGUMENT when it cannot be read or is not a regular file.
+ */
+export async function openRegularFile(path: string): Promise<FileHandle> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    if (!(await handle.stat()).isFile()) throw new Error('not a regular file');
+    return handle;
+  } catch (err) {
+    await handle?.close();
+    throw new StorageError('E_INVALID_ARGUMENT', `cannot read file ${path}: ${errorMessage(err)}`, { cause: err });
+  }
 }

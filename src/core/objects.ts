@@ -121,11 +121,17 @@ export function bufferedObject(bytes: Buffer, info: ObjectInfo, range: ResolvedR
 }
 
 /**
- * The same read, its stream destroyed with E_ABORTED when `signal` fires (at once if it
- * already has), closing whatever the driver holds open. The stream is still only built
- * when asked for, so a caller that takes `bytes` never builds one.
+ * A driver's read, cancellable by the caller's `signal`: one that fired while the driver
+ * opened the object closes it again (E_ABORTED), and one that fires later destroys the
+ * stream with E_ABORTED, closing whatever the driver holds open. The stream is still only
+ * built when asked for, so a caller that takes `bytes` never builds one.
  */
-export function cancellable(object: ObjectStream, signal: AbortSignal): ObjectStream {
+export function cancellable(object: ObjectStream, signal: AbortSignal | undefined): ObjectStream {
+  if (!signal) return object;
+  if (signal.aborted) {
+    if (!object.bytes) object.stream.destroy();
+    throw abortedError(signal);
+  }
   let stream: Readable | undefined;
   const watch = (readable: Readable): Readable => {
     const onAbort = () => readable.destroy(abortedError(signal));

@@ -4,8 +4,10 @@
  */
 import { isActiveContentType } from './active-types.js';
 import { StorageError } from './errors.js';
+import type { PutBodyChecks } from './body.js';
+import { normalizePrefix } from './keys.js';
 import { guessContentType } from './objects.js';
-import type { DriverPutOptions, PresignPostOptions, PutOptions, SignedUrlOptions } from './types.js';
+import type { DriverListOptions, DriverPutOptions, ListOptions, PresignPostOptions, PutOptions, SignedUrlOptions } from './types.js';
 
 /** The most bytes of user metadata (names plus values), the S3 limit. */
 export const MAX_METADATA_BYTES = 2048;
@@ -13,6 +15,8 @@ export const MAX_METADATA_BYTES = 2048;
 export const RESERVED_METADATA_PREFIX = 'stowage-';
 /** The longest a signed URL may live: 7 days, as on S3. */
 export const MAX_EXPIRES_IN = 7 * 24 * 3600;
+/** Largest page `list` returns. */
+export const MAX_LIST_LIMIT = 1000;
 
 // type/subtype with optional parameters of printable ASCII: a header value every client
 // can send back and Node can serve (a character outside Latin-1 makes Node refuse the
@@ -167,4 +171,25 @@ export function validateSignedUrlOptions(opts: SignedUrlOptions): SignedUrlOptio
     throw invalid('download must be a file name of 1-255 characters without control characters or unpaired surrogates');
   }
   return { ...opts, expiresIn };
+}
+
+/** What a write's body is checked against while it streams (`sha256`, `maxSize`, `signal`), validated. */
+export function bodyChecks(opts: PutOptions): PutBodyChecks {
+  return { sha256: normalizeSha256(opts.sha256), maxSize: validateMaxSize(opts.maxSize), signal: opts.signal };
+}
+
+/** Validates `list` options and fills in the defaults; E_INVALID_ARGUMENT names the bad one. */
+export function driverListOptions(opts: ListOptions): DriverListOptions {
+  const limit = opts.limit ?? MAX_LIST_LIMIT;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+    throw new StorageError('E_INVALID_ARGUMENT', `limit must be a whole number from 1 to ${MAX_LIST_LIMIT}`);
+  }
+  if (opts.delimiter !== undefined && (typeof opts.delimiter !== 'string' || opts.delimiter === '')) {
+    throw new StorageError('E_INVALID_ARGUMENT', 'delimiter must be a non-empty string');
+  }
+  if (opts.cursor !== undefined && typeof opts.cursor !== 'string') {
+    throw new StorageError('E_INVALID_ARGUMENT', 'cursor must be the string from the previous page');
+  }
+  if (opts.startAfter !== undefined && typeof opts.startAfter !== 'string') throw new StorageError('E_INVALID_ARGUMENT', 'startAfter must be a key');
+  return { prefix: normalizePrefix(opts.prefix), delimiter: opts.delimiter, cursor: opts.cursor, startAfter: opts.startAfter, limit, signal: opts.signal };
 }

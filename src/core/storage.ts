@@ -3,13 +3,11 @@
  * hashed {@link PutBody} streams, and gives every driver the same semantics
  * (listing pages, deleteMany by prefix, move, usage, signed URLs, health).
  */
-import { constants as fsConstants } from 'node:fs';
-import { open as openFile, type FileHandle } from 'node:fs/promises';
-import { PutBody, readAll } from './body.js';
-import { StorageError, abortedError, errorMessage, isStorageError, withContext } from './errors.js';
+import { openRegularFile, PutBody, readAll } from './body.js';
+import { StorageError, abortedError, isStorageError, withContext } from './errors.js';
 import { normalizeKey, normalizePrefix } from './keys.js';
 import { cancellable, contentTypeFromName, copyAttributes, guessContentType } from './objects.js';
-import { driverPutOptions, normalizeSha256, validateMaxSize, validatePresignPostOptions, validateSignedUrlOptions } from './options.js';
+import { bodyChecks, driverListOptions, driverPutOptions, MAX_LIST_LIMIT, validatePresignPostOptions, validateSignedUrlOptions } from './options.js';
 import { createSignedPost, createSignedUrl, normalizeBaseUrl, validateSecret, type Signer } from './signing.js';
 import type {
   Body,
@@ -39,8 +37,6 @@ export interface StorageOptions {
   signingSecret?: string;
 }
 
-/** Largest page `list` returns. */
-export const MAX_LIST_LIMIT = 1000;
 /** How many keys `deleteMany` hands the driver at once. */
 const DELETE_BATCH = 1000;
 
@@ -115,8 +111,7 @@ export class Storage {
     return this.#run('put', typeof key === 'string' ? key : undefined, async () => {
       const k = normalizeKey(key);
       const driverOpts = driverPutOptions(k, opts);
-      const checks = { sha256: normalizeSha256(opts.sha256), maxSize: validateMaxSize(opts.maxSize), signal: opts.signal };
-      return this.driver.put(k, new PutBody(body, checks), driverOpts);
+      return this.driver.put(k, new PutBody(body, bodyChecks(opts)), driverOpts);
     }, opts.signal);
   }
 
@@ -130,17 +125,8 @@ export class Storage {
       const k = normalizeKey(key);
       const contentType = opts.contentType ?? contentTypeFromName(k) ?? guessContentType(path);
       const driverOpts = driverPutOptions(k, { ...opts, contentType });
-      const checks = { sha256: normalizeSha256(opts.sha256), maxSize: validateMaxSize(opts.maxSize), signal: opts.signal };
-      // Opened once, without blocking (a FIFO would wait for a writer), and checked by
-      // what was opened: a stat of the path and a later open could meet different files.
-      let handle: FileHandle | undefined;
-      try {
-        handle = await openFile(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
-        if (!(await handle.stat()).isFile()) throw new Error('not a regular file');
-      } catch (err) {
-        await handle?.close();
-        throw new StorageError('E_INVALID_ARGUMENT', `cannot read file ${path}: ${errorMessage(err)}`, { cause: err });
-      }
+      const checks = bodyChecks(opts);
+      const handle = await openRegularFile(path);
       if (this.driver.putFile) {
         // The driver opens the file its own way (the fs driver copies it in the kernel).
         await handle.close();
@@ -152,29 +138,12 @@ export class Storage {
     }, opts.signal);
   }
 
-  /**
-   * Reads a whole object (or a range of it) into memory. A missing key rejects with
-   * E_NOT_FOUND; a fired `signal` with E_ABORTED.
-   */
+  /** Reads a whole object (or a range) into memory. Missing: E_NOT_FOUND; a fired `signal`: E_ABORTED. */
   async get(key: string, opts: GetOptions = {}): Promise<Buffer> {
     return this.#run('get', key, async () => {
-      const object = await this.#read(normalizeKey(key), opts);
+      const object = cancellable(await this.driver.read(normalizeKey(key), opts), opts.signal);
       return object.bytes ?? readAll(object.stream);
     }, opts.signal);
-  }
-
-  /**
-   * The driver's read, cancellable: a signal that fired while the driver opened the
-   * object closes it again, and one that fires later destroys the stream with E_ABORTED.
-   */
-  async #read(key: string, opts: GetOptions): Promise<ObjectStream> {
-    const object = await this.driver.read(key, opts);
-    if (!opts.signal) return object;
-    if (opts.signal.aborted) {
-      if (!object.bytes) object.stream.destroy();
-      throw abortedError(opts.signal);
-    }
-    return cancellable(object, opts.signal);
   }
 
   /**
@@ -185,7 +154,7 @@ export class Storage {
    * `signal` fires, the call rejects (or the stream is destroyed) with E_ABORTED.
    */
   async getStream(key: string, opts: GetOptions = {}): Promise<ObjectStream> {
-    return this.#run('getStream', key, () => this.#read(normalizeKey(key), opts), opts.signal);
+    return this.#run('getStream', key, async () => cancellable(await this.driver.read(normalizeKey(key), opts), opts.signal), opts.signal);
   }
 
   /** Returns an object's info; E_NOT_FOUND when missing. */
@@ -247,21 +216,9 @@ export class Storage {
    */
   async list(opts: ListOptions = {}): Promise<ListPage> {
     return this.#run('list', undefined, async () => {
-      const limit = opts.limit ?? MAX_LIST_LIMIT;
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-        throw new StorageError('E_INVALID_ARGUMENT', `limit must be a whole number from 1 to ${MAX_LIST_LIMIT}`);
-      }
-      if (opts.delimiter !== undefined && (typeof opts.delimiter !== 'string' || opts.delimiter === '')) {
-        throw new StorageError('E_INVALID_ARGUMENT', 'delimiter must be a non-empty string');
-      }
-      if (opts.cursor !== undefined && typeof opts.cursor !== 'string') {
-        throw new StorageError('E_INVALID_ARGUMENT', 'cursor must be the string from the previous page');
-      }
-      if (opts.startAfter !== undefined && typeof opts.startAfter !== 'string') throw new StorageError('E_INVALID_ARGUMENT', 'startAfter must be a key');
-      const { signal } = opts;
-      const page = await this.driver.list({ prefix: normalizePrefix(opts.prefix), delimiter: opts.delimiter, cursor: opts.cursor, startAfter: opts.startAfter, limit, signal });
+      const page = await this.driver.list(driverListOptions(opts));
       // A driver that could not stop half way still must not hand out a cancelled page.
-      if (signal?.aborted) throw abortedError(signal);
+      if (opts.signal?.aborted) throw abortedError(opts.signal);
       return page;
     }, opts.signal);
   }

@@ -42,8 +42,8 @@ export interface FallbackStorageOptions {
  * migration). `baseUrl` and `signingSecret` enable signed URLs on fs, memory and fallback.
  */
 export function createStorage(options: CreateStorageOptions = { driver: 'fs' }): Storage {
-  const { driver, baseUrl, signingSecret } = options;
-  const storageOptions: StorageOptions = { baseUrl, signingSecret };
+  const { driver, baseUrl, signingSecret, publicBaseUrl } = options;
+  const storageOptions: StorageOptions = { baseUrl, signingSecret, publicBaseUrl };
   if (typeof driver === 'object' && driver !== null) return new Storage(driver, storageOptions);
   switch (driver) {
     case 'fs':
@@ -96,14 +96,15 @@ function s3FromEnv(s3: S3Config, common: StorageOptions): Storage {
 
 /**
  * Creates a Storage from environment variables (STORAGE_BACKEND or STORAGE_URL, then
- * STORAGE_LOCAL_*, STORAGE_S3_*, STORAGE_PUBLIC_URL, STORAGE_SIGNING_SECRET). With
+ * STORAGE_LOCAL_*, STORAGE_S3_*, STORAGE_PUBLIC_URL, STORAGE_SIGNING_SECRET,
+ * STORAGE_PUBLIC_BASE_URL). With
  * STORAGE_FALLBACK_URL it is a fallback storage whose secondary is that location
  * (STORAGE_FALLBACK_COPY_ON_READ=true copies objects over as they are read). Throws
  * E_CONFIG_INVALID naming the variable when a value is wrong.
  */
 export function createStorageFromEnv(env: Record<string, string | undefined> = process.env): Storage {
   const config = parseStorageEnv(env);
-  const common = { baseUrl: config.publicUrl, signingSecret: config.signingSecret };
+  const common = { baseUrl: config.publicUrl, signingSecret: config.signingSecret, publicBaseUrl: config.publicBaseUrl };
   const primary = storageFromConfig(config, common);
   if (config.fallback === undefined) return primary;
   const secondary = createStorageFromUrl(config.fallback.url, env, 'STORAGE_FALLBACK_URL');

@@ -10,6 +10,8 @@ export { keyTemplate, normalizeKey, normalizePrefix, compareKeys, MAX_KEY_BYTES,
 export { verifySignedUrl, type VerifiedSignedUrl } from './core/signing.js';
 export { parseStorageEnv, parseStorageUrl, type StorageConfig, type S3Config } from './core/config.js';
 export { PutBody, type BodySummary, type PutBodyChecks } from './core/body.js';
+export type { OnProgress, TransferProgress } from './core/progress.js';
+export type { ObjectReader } from './core/reads.js';
 export { FsDriver } from './drivers/fs/driver.js';
 export type { FsDriverOptions } from './drivers/fs/options.js';
 export { MemoryDriver } from './drivers/memory/driver.js';

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import type { ObjectInfo } from '../core/types.js';
 import type { Runner } from './main.js';
-import { formatBytes, output, parseRef, type Locations } from './shared.js';
+import { formatBytes, output, parseRef, transferBar, type Locations } from './shared.js';
 
 async function transfer(locations: Locations, from: string, to: string, move: boolean): Promise<ObjectInfo> {
   const source = parseRef(from);
@@ -15,7 +15,8 @@ async function transfer(locations: Locations, from: string, to: string, move: bo
   const dst = locations.storage(target.location);
   const key = target.path === '' || target.path.endsWith('/') ? `${target.path}${source.path.split('/').pop() ?? ''}` : target.path;
   if (src === dst) return move ? src.move(source.path, key) : src.copy(source.path, key);
-  const written = await dst.copyFrom(src, source.path, key);
+  const bar = transferBar(`${move ? 'mv' : 'cp'} ${source.path}`);
+  const written = await dst.copyFrom(src, source.path, key, { onProgress: bar.onProgress }).finally(bar.stop);
   if (move) await src.delete(source.path);
   return written;
 }

@@ -9,22 +9,28 @@ import { basename } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { Runner } from './main.js';
-import { formatBytes, output, parseRef, type GlobalOptions, type Locations } from './shared.js';
+import type { ObjectInfo } from '../core/types.js';
+import { formatBytes, output, parseRef, transferBar, type GlobalOptions, type Locations } from './shared.js';
 
 async function download(locations: Locations, key: string, file: string | undefined, opts: GlobalOptions): Promise<void> {
   const ref = parseRef(key);
-  const { stream, info } = await locations.storage(ref.location).getStream(ref.path);
   if (file === '-' || file === undefined) {
-    await pipeline(stream, process.stdout);
+    await pipeline((await locations.storage(ref.location).getStream(ref.path)).stream, process.stdout);
     return;
   }
+  const bar = transferBar(`get ${basename(ref.path)}`);
   const temp = `${file}.stowage-${process.pid}.part`;
+  let info: ObjectInfo;
   try {
-    await pipeline(stream, createWriteStream(temp, { flags: 'wx' }));
+    const reader = await locations.storage(ref.location).getStream(ref.path, { onProgress: bar.onProgress });
+    info = reader.info;
+    await pipeline(reader.stream, createWriteStream(temp, { flags: 'wx' }));
     await rename(temp, file);
   } catch (err) {
     await rm(temp, { force: true });
     throw err;
+  } finally {
+    bar.stop();
   }
   output(opts, { key: info.key, file, size: info.size, sha256: info.sha256 }, () => `${info.key} -> ${file} (${formatBytes(info.size)})`);
 }

@@ -1,7 +1,7 @@
 /** `stowage put <file|-> <key>`: uploads a file (or stdin), atomically, with its SHA-256. */
 import type { Command } from 'commander';
 import type { Runner } from './main.js';
-import { formatBytes, output, parseRef } from './shared.js';
+import { formatBytes, output, parseRef, transferBar } from './shared.js';
 
 /** Registers `put`. */
 export function registerPut(program: Command, run: Runner): void {
@@ -16,8 +16,9 @@ export function registerPut(program: Command, run: Runner): void {
       run<{ contentType?: string; ifAbsent?: boolean }>(async ({ opts, locations }, file = '', key = '') => {
         const ref = parseRef(key);
         const storage = locations.storage(ref.location);
-        const put = { contentType: opts.contentType, ifNoneMatch: opts.ifAbsent ? ('*' as const) : undefined };
-        const info = file === '-' ? await storage.put(ref.path, process.stdin, put) : await storage.putFile(ref.path, file, put);
+        const bar = transferBar(`put ${ref.path}`);
+        const put = { contentType: opts.contentType, ifNoneMatch: opts.ifAbsent ? ('*' as const) : undefined, onProgress: bar.onProgress };
+        const info = await (file === '-' ? storage.put(ref.path, process.stdin, put) : storage.putFile(ref.path, file, put)).finally(bar.stop);
         output(opts, { ...info, lastModified: info.lastModified.toISOString() }, () => `${file === '-' ? 'stdin' : file} -> ${info.key} (${formatBytes(info.size)}, ${info.contentType}, sha256 ${info.sha256 ?? '-'})`);
       }),
     );

@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline/promises';
 import { SingleBar } from 'cli-progress';
 import { createStorageFromEnv, createStorageFromUrl } from '../create.js';
 import { StorageError } from '../core/errors.js';
+import type { OnProgress } from '../core/progress.js';
 import type { Storage } from '../core/storage.js';
 
 /** Exit codes: distinct for usage (and configuration) errors, missing objects and unreachable backends. */
@@ -175,6 +176,26 @@ export function progressBar(label: string, total: number, totalBytes?: number): 
   return {
     update: (objects, bytes) => bar.update(objects, { done: formatBytes(bytes), rate: formatBytes(bytes / Math.max(0.001, (Date.now() - started) / 1000)) }),
     stop: () => bar.stop(),
+  };
+}
+
+/**
+ * A bar of one transfer's bytes on stderr when it is a terminal, fed by the library's
+ * `onProgress`; the total comes with the first report when known. Nothing otherwise.
+ */
+export function transferBar(label: string): { onProgress?: OnProgress; stop: () => void } {
+  if (!process.stderr.isTTY) return { stop: () => undefined };
+  const started = Date.now();
+  const bar = new SingleBar({ stream: process.stderr, format: `${label} [{bar}] {done}{of} | {rate}/s | ETA {eta_formatted}`, hideCursor: true, etaBuffer: 50 });
+  let running = false;
+  return {
+    onProgress: ({ bytes, total }) => {
+      const values = { done: formatBytes(bytes), of: total === undefined ? '' : ` of ${formatBytes(total)}`, rate: formatBytes(bytes / Math.max(0.001, (Date.now() - started) / 1000)) };
+      if (!running) bar.start(total ?? 0, bytes, values);
+      else bar.update(bytes, values);
+      running = true;
+    },
+    stop: () => running && bar.stop(),
   };
 }
 

@@ -29,8 +29,14 @@ export function registerVerify(program: Command, run: Runner): void {
         await forEachConcurrently(storage.listAll({ prefix: ref.path }), concurrency, async (info) => {
           if (info.sha256 === undefined) noDigest.push(info.key);
           else {
-            const actual = await digestOf(storage, info.key);
-            bytes += actual.size;
+            // The bar moves within large objects too; `bytes` counts what was read.
+            let seen = 0;
+            const actual = await digestOf(storage, info.key, (p) => {
+              bytes += p.bytes - seen;
+              seen = p.bytes;
+              bar.update(checked, bytes);
+            });
+            bytes += actual.size - seen;
             if (actual.sha256 !== info.sha256) mismatched.push({ key: info.key, stored: info.sha256, actual: actual.sha256 });
           }
           bar.update(++checked, bytes);

@@ -9,6 +9,7 @@ import { constants as fsConstants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { StorageError, abortedError, errorMessage } from './errors.js';
 import { tooLarge } from './objects.js';
+import type { OnProgress } from './progress.js';
 import type { Body } from './types.js';
 
 /** The digest and size of a fully consumed body. */
@@ -25,6 +26,10 @@ export interface PutBodyChecks {
   maxSize?: number;
   /** Aborts the stream. */
   signal?: AbortSignal;
+  /** Told the bytes read so far after each chunk. */
+  onProgress?: OnProgress;
+  /** The body's size when the caller knows it (a file's), for `onProgress`'s total. */
+  size?: number;
 }
 
 /**
@@ -88,6 +93,7 @@ export class PutBody implements AsyncIterable<Uint8Array> {
         this.#size += chunk.byteLength;
         if (maxSize !== undefined && this.#size > maxSize) throw tooLarge(maxSize);
         this.#hash.update(chunk);
+        this.#checks.onProgress?.({ bytes: this.#size, total: this.knownSize ?? this.#checks.size });
         yield chunk;
       }
       this.#consumed = true;

@@ -53,6 +53,7 @@ const envSchema = z.object({
   STORAGE_LOCAL_FOLLOW_SYMLINKS: optional(flag),
   STORAGE_LOCAL_CACHE_MB: optional(z.coerce.number({ error: 'must be a number' }).int({ error: 'must be a whole number of MiB' }).min(0, { error: 'must be 0 (off) or more' })),
   STORAGE_PUBLIC_URL: optional(httpUrl),
+  STORAGE_PUBLIC_BASE_URL: optional(httpUrl),
   STORAGE_SIGNING_SECRET: optional(z.string().min(MIN_SECRET_LENGTH, { error: `must be at least ${MIN_SECRET_LENGTH} characters` })),
   STORAGE_S3_BUCKET: optional(z.string()),
   STORAGE_S3_REGION: optional(z.string()),
@@ -88,8 +89,11 @@ export interface StorageConfig {
   /** Without `cacheBytes`, the fs driver's default (32 MiB with sync reads, off with async). */
   local: { path: string; fsync: boolean; readIo: 'sync' | 'async'; cacheBytes?: number; followSymlinks?: boolean };
   s3: S3Config;
+  /** The HTTP service's base URL, for signed links (STORAGE_PUBLIC_URL). */
   publicUrl?: string;
   signingSecret?: string;
+  /** Where objects are fetched publicly, for `publicUrl(key)` (STORAGE_PUBLIC_BASE_URL). */
+  publicBaseUrl?: string;
   /** The secondary of a fallback storage (STORAGE_FALLBACK_URL), when set. */
   fallback?: { url: string; copyOnRead: boolean };
 }
@@ -185,6 +189,7 @@ export function parseStorageEnv(env: Record<string, string | undefined> = proces
     },
     s3,
     publicUrl: v.STORAGE_PUBLIC_URL,
+    ...(v.STORAGE_PUBLIC_BASE_URL === undefined ? {} : { publicBaseUrl: v.STORAGE_PUBLIC_BASE_URL }),
     signingSecret: v.STORAGE_SIGNING_SECRET,
     ...(v.STORAGE_FALLBACK_URL === undefined ? {} : { fallback: { url: v.STORAGE_FALLBACK_URL, copyOnRead: v.STORAGE_FALLBACK_COPY_ON_READ } }),
   };

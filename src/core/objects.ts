@@ -4,7 +4,7 @@
  */
 import mime from 'mime';
 import { Readable } from 'node:stream';
-import { StorageError, abortedError } from './errors.js';
+import { StorageError } from './errors.js';
 import type { ByteRange, ObjectInfo, ObjectStream, ResolvedRange } from './types.js';
 
 /** The content type used when none is given and the key's extension is unknown. */
@@ -116,39 +116,6 @@ export function bufferedObject(bytes: Buffer, info: ObjectInfo, range: ResolvedR
     range,
     get stream() {
       return (stream ??= Readable.from([bytes], { objectMode: false }));
-    },
-  };
-}
-
-/**
- * A driver's read, cancellable by the caller's `signal`: one that fired while the driver
- * opened the object closes it again (E_ABORTED), and one that fires later destroys the
- * stream with E_ABORTED, closing whatever the driver holds open. The stream is still only
- * built when asked for, so a caller that takes `bytes` never builds one.
- */
-export function cancellable(object: ObjectStream, signal: AbortSignal | undefined): ObjectStream {
-  if (!signal) return object;
-  if (signal.aborted) {
-    if (!object.bytes) object.stream.destroy();
-    throw abortedError(signal);
-  }
-  let stream: Readable | undefined;
-  const watch = (readable: Readable): Readable => {
-    const onAbort = () => readable.destroy(abortedError(signal));
-    if (signal.aborted) onAbort();
-    else {
-      signal.addEventListener('abort', onAbort, { once: true });
-      readable.once('close', () => signal.removeEventListener('abort', onAbort));
-    }
-    return readable;
-  };
-  return {
-    info: object.info,
-    range: object.range,
-    bytes: object.bytes,
-    release: object.release,
-    get stream() {
-      return (stream ??= watch(object.stream));
     },
   };
 }

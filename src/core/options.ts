@@ -173,9 +173,10 @@ export function validateSignedUrlOptions(opts: SignedUrlOptions): SignedUrlOptio
   return { ...opts, expiresIn };
 }
 
-/** What a write's body is checked against while it streams (`sha256`, `maxSize`, `signal`), validated. */
-export function bodyChecks(opts: PutOptions): PutBodyChecks {
-  return { sha256: normalizeSha256(opts.sha256), maxSize: validateMaxSize(opts.maxSize), signal: opts.signal };
+/** What a write's body is checked against and reports to while it streams, validated; `size` when known (a file's). */
+export function bodyChecks(opts: PutOptions, size?: number): PutBodyChecks {
+  if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new StorageError('E_INVALID_ARGUMENT', 'onProgress must be a function');
+  return { sha256: normalizeSha256(opts.sha256), maxSize: validateMaxSize(opts.maxSize), signal: opts.signal, onProgress: opts.onProgress, size };
 }
 
 /** Validates `list` options and fills in the defaults; E_INVALID_ARGUMENT names the bad one. */

@@ -9,6 +9,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { StorageError } from './errors.js';
 import { encodeKeyPath, normalizeKey } from './keys.js';
 import type { PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions } from './types.js';
+import { httpBaseUrl } from './urls.js';
 
 /** The path segment signed URLs are served under, relative to the base URL. */
 export const SIGNED_PATH = '/files/';
@@ -62,16 +63,7 @@ function hmac(secret: string, text: string): Buffer {
 
 /** Checks and normalizes a base URL for signed links: http(s), no query or fragment, no trailing slash. */
 export function normalizeBaseUrl(baseUrl: string, option = 'baseUrl'): string {
-  let url: URL;
-  try {
-    url = new URL(baseUrl);
-  } catch {
-    throw new StorageError('E_CONFIG_INVALID', `${option} ${JSON.stringify(baseUrl)} is not a valid URL`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new StorageError('E_CONFIG_INVALID', `${option} must be an http:// or https:// URL`);
-  }
-  if (url.search || url.hash) throw new StorageError('E_CONFIG_INVALID', `${option} must not have a query or fragment`);
+  const url = httpBaseUrl(baseUrl, option);
   if (`${url.pathname}/`.includes(SIGNED_PATH)) {
     throw new StorageError('E_CONFIG_INVALID', `${option} must not contain a "${SIGNED_PATH}" segment; signed links add it`);
   }

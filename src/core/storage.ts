@@ -6,7 +6,10 @@
 import { openRegularFile, PutBody, readAll } from './body.js';
 import { StorageError, abortedError, isStorageError, withContext } from './errors.js';
 import { normalizeKey, normalizePrefix } from './keys.js';
-import { cancellable, contentTypeFromName, copyAttributes, guessContentType } from './objects.js';
+import { contentTypeFromName, copyAttributes, guessContentType } from './objects.js';
+import { reportDone, type OnProgress } from './progress.js';
+import { normalizePublicBaseUrl, publicUrlOf } from './urls.js';
+import { objectReader, type ObjectReader } from './reads.js';
 import { bodyChecks, driverListOptions, driverPutOptions, MAX_LIST_LIMIT, validatePresignPostOptions, validateSignedUrlOptions } from './options.js';
 import { createSignedPost, createSignedUrl, normalizeBaseUrl, validateSecret, type Signer } from './signing.js';
 import type {
@@ -19,7 +22,6 @@ import type {
   ListOptions,
   ListPage,
   ObjectInfo,
-  ObjectStream,
   PresignedPost,
   PresignPostOptions,
   PutOptions,
@@ -35,17 +37,20 @@ export interface StorageOptions {
   baseUrl?: string;
   /** Secret for HMAC-signed links (at least 16 characters). */
   signingSecret?: string;
+  /** Where objects can be fetched publicly (a CDN, a public bucket), for `publicUrl`. */
+  publicBaseUrl?: string;
 }
 
 /** How many keys `deleteMany` hands the driver at once. */
 const DELETE_BATCH = 1000;
 
-/** Object storage over one driver. Every method is async and rejects only with {@link StorageError}. */
+/** Object storage over one driver. Every method (but `publicUrl`) is async and rejects only with {@link StorageError}. */
 export class Storage {
   /** The driver behind this storage. */
   readonly driver: Driver;
   readonly #options: StorageOptions;
   readonly #signer: Signer | undefined;
+  readonly #publicBase: string | undefined;
   /** Operations in progress, so `close()` can let them finish (or clean up) first. Shared with `withDriver` copies. */
   #inFlight = new Set<Promise<unknown>>();
 
@@ -57,6 +62,18 @@ export class Storage {
       baseUrl !== undefined && signingSecret !== undefined
         ? { baseUrl: normalizeBaseUrl(baseUrl), secret: validateSecret(signingSecret) }
         : undefined;
+    this.#publicBase = options.publicBaseUrl === undefined ? undefined : normalizePublicBaseUrl(options.publicBaseUrl);
+  }
+
+  /**
+   * The public URL of `key` under `publicBaseUrl`, each key segment percent-encoded
+   * (`photos/a b.jpg` → `https://cdn.example.com/media/photos/a%20b.jpg`). The one
+   * synchronous method: it needs no backend, and throws (E_INVALID_KEY, or E_CONFIG_INVALID
+   * when no public base is configured) instead of rejecting. It says where the object
+   * would be served, not that it exists or is public.
+   */
+  publicUrl(key: string): string {
+    return publicUrlOf(this.#publicBase, normalizeKey(key));
   }
 
   /**
@@ -111,7 +128,9 @@ export class Storage {
     return this.#run('put', typeof key === 'string' ? key : undefined, async () => {
       const k = normalizeKey(key);
       const driverOpts = driverPutOptions(k, opts);
-      return this.driver.put(k, new PutBody(body, bodyChecks(opts)), driverOpts);
+      const info = await this.driver.put(k, new PutBody(body, bodyChecks(opts)), driverOpts);
+      reportDone(opts.onProgress, info.size);
+      return info;
     }, opts.signal);
   }
 
@@ -125,23 +144,27 @@ export class Storage {
       const k = normalizeKey(key);
       const contentType = opts.contentType ?? contentTypeFromName(k) ?? guessContentType(path);
       const driverOpts = driverPutOptions(k, { ...opts, contentType });
-      const checks = bodyChecks(opts);
       const handle = await openRegularFile(path);
+      const checks = bodyChecks(opts, (await handle.stat()).size);
+      let info: ObjectInfo;
       if (this.driver.putFile) {
         // The driver opens the file its own way (the fs driver copies it in the kernel).
         await handle.close();
-        return this.driver.putFile(k, path, driverOpts, checks);
+        info = await this.driver.putFile(k, path, driverOpts, checks);
+      } else {
+        const stream = handle.createReadStream({ highWaterMark: 1024 * 1024 });
+        // Closes the file also when the driver failed before reading it.
+        info = await this.driver.put(k, new PutBody(stream, checks), driverOpts).finally(() => stream.destroy());
       }
-      const stream = handle.createReadStream({ highWaterMark: 1024 * 1024 });
-      // Closes the file also when the driver failed before reading it.
-      return this.driver.put(k, new PutBody(stream, checks), driverOpts).finally(() => stream.destroy());
+      reportDone(opts.onProgress, info.size);
+      return info;
     }, opts.signal);
   }
 
   /** Reads a whole object (or a range) into memory. Missing: E_NOT_FOUND; a fired `signal`: E_ABORTED. */
   async get(key: string, opts: GetOptions = {}): Promise<Buffer> {
     return this.#run('get', key, async () => {
-      const object = cancellable(await this.driver.read(normalizeKey(key), opts), opts.signal);
+      const object = objectReader(await this.driver.read(normalizeKey(key), opts), opts);
       return object.bytes ?? readAll(object.stream);
     }, opts.signal);
   }
@@ -152,9 +175,10 @@ export class Storage {
    * resolved range, plus `bytes` and `release` where the driver offers them (see
    * ObjectStream). E_NOT_FOUND when missing; E_RANGE_NOT_SATISFIABLE past the end. When
    * `signal` fires, the call rejects (or the stream is destroyed) with E_ABORTED.
+   * `toWeb()` gives the content as a web stream (for a fetch `Response`).
    */
-  async getStream(key: string, opts: GetOptions = {}): Promise<ObjectStream> {
-    return this.#run('getStream', key, async () => cancellable(await this.driver.read(normalizeKey(key), opts), opts.signal), opts.signal);
+  async getStream(key: string, opts: GetOptions = {}): Promise<ObjectReader> {
+    return this.#run('getStream', key, async () => objectReader(await this.driver.read(normalizeKey(key), opts), opts), opts.signal);
   }
 
   /** Returns an object's info; E_NOT_FOUND when missing. */
@@ -339,16 +363,21 @@ export class Storage {
    * metadata, headers and digest. Inside the backend when it can (two S3 storages on one
    * service with the same keys); otherwise streamed, with the source's stored digest
    * checked on the way, so a corrupted source is refused (E_CHECKSUM_MISMATCH).
-   * Reports which it did in `copiedBy`.
+   * Reports which it did in `copiedBy`. `onProgress` follows the bytes streamed (a copy
+   * inside the service reports once, when done); `signal` cancels a streamed copy.
    */
-  async copyFrom(source: Storage, from: string, to: string = from): Promise<ObjectInfo & { copiedBy: 'service' | 'stream' }> {
+  async copyFrom(source: Storage, from: string, to: string = from, opts: { onProgress?: OnProgress; signal?: AbortSignal } = {}): Promise<ObjectInfo & { copiedBy: 'service' | 'stream' }> {
     return this.#run('copyFrom', to, async () => {
       const [fromKey, toKey] = [normalizeKey(from), normalizeKey(to)];
       const native = await this.driver.copyFrom?.(source.driver, fromKey, toKey);
-      if (native) return { ...native, copiedBy: 'service' as const };
-      const { stream, info } = await source.getStream(fromKey);
-      return { ...(await this.put(toKey, stream, { ...copyAttributes(info), sha256: info.sha256 })), copiedBy: 'stream' as const };
-    });
+      if (native) {
+        reportDone(opts.onProgress, native.size);
+        return { ...native, copiedBy: 'service' as const };
+      }
+      const { stream, info } = await source.getStream(fromKey, { signal: opts.signal });
+      const copied = await this.put(toKey, stream, { ...copyAttributes(info), sha256: info.sha256, onProgress: opts.onProgress, signal: opts.signal });
+      return { ...copied, copiedBy: 'stream' as const };
+    }, opts.signal);
   }
 
   /**

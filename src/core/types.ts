@@ -4,6 +4,7 @@
 import type { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { PutBody, PutBodyChecks } from './body.js';
+import type { OnProgress } from './progress.js';
 
 /** What Stowage knows about a stored object. */
 export interface ObjectInfo {
@@ -50,6 +51,8 @@ export interface PutOptions {
   maxSize?: number;
   /** Cancels the write: it rejects with E_ABORTED and nothing is stored. */
   signal?: AbortSignal;
+  /** Told `{ bytes, total? }` as the body is read, and a last time once the object is stored. */
+  onProgress?: OnProgress;
 }
 
 /** A byte range: `{ start, end? }` (end inclusive) or the last `suffix` bytes. */
@@ -71,6 +74,8 @@ export interface GetOptions {
    * requests sooner.)
    */
   signal?: AbortSignal;
+  /** Told `{ bytes, total }` as the content is read, and a last time at its end. */
+  onProgress?: OnProgress;
 }
 
 /** What `getStream` returns. */

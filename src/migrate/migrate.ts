@@ -21,6 +21,7 @@ import type { Storage } from '../core/storage.js';
 import type { ObjectInfo } from '../core/types.js';
 import { isUncreatedRoot } from '../drivers/fs/errors.js';
 import { Checkpoint, type CheckpointIdentity } from './checkpoint.js';
+import type { OnProgress } from '../core/progress.js';
 
 /** Options of {@link migrate}. */
 export interface MigrateOptions {
@@ -78,9 +79,9 @@ const FATAL = new Set(['E_BUCKET_NOT_FOUND', 'E_CONFIG_INVALID', 'E_QUOTA_EXCEED
 /** Copies of one object before a target that keeps reading back wrong is given up on. */
 const COPY_ATTEMPTS = 3;
 
-/** Hex SHA-256 and size of an object's bytes, read back from the storage. */
-export async function digestOf(storage: Storage, key: string): Promise<{ sha256: string; size: number }> {
-  const { stream } = await storage.getStream(key);
+/** Hex SHA-256 and size of an object's bytes, read back from the storage; `onProgress` follows the read. */
+export async function digestOf(storage: Storage, key: string, onProgress?: OnProgress): Promise<{ sha256: string; size: number }> {
+  const { stream } = await storage.getStream(key, { onProgress });
   const hash = createHash('sha256');
   let size = 0;
   for await (const chunk of stream as AsyncIterable<Uint8Array>) {
@@ -140,12 +141,25 @@ export async function migrate(from: Storage, to: Storage, opts: MigrateOptions =
   const checkpoint = opts.checkpoint && !dryRun ? await Checkpoint.open(opts.checkpoint.path, { ...opts.checkpoint.identity, prefix }) : undefined;
   let objects = 0;
   let fatal: StorageError | undefined;
+  // Bytes of copies still under way, so progress moves within large objects too.
+  let moving = 0;
+  const tell = () => opts.onProgress?.({ objects, bytes: report.bytes + moving, copied: report.copied, skipped: report.skipped, failed: report.failed.length });
 
   const copy = async (source: ObjectInfo): Promise<string> => {
-    const written = await to.copyFrom(from, source.key);
-    report.bytes += written.size;
-    if (written.copiedBy === 'service') report.serverSide++;
-    return written.sha256 as string;
+    let seen = 0;
+    const onProgress: OnProgress = ({ bytes }) => {
+      moving += bytes - seen;
+      seen = bytes;
+      tell();
+    };
+    try {
+      const written = await to.copyFrom(from, source.key, source.key, { onProgress });
+      report.bytes += written.size;
+      if (written.copiedBy === 'service') report.serverSide++;
+      return written.sha256 as string;
+    } finally {
+      moving -= seen;
+    }
   };
 
   const migrateOne = async ({ source, targetSize }: Pair): Promise<void> => {
@@ -198,7 +212,7 @@ export async function migrate(from: Storage, to: Storage, opts: MigrateOptions =
       if (err instanceof StorageError && FATAL.has(err.code)) fatal = err;
     }
     objects++;
-    opts.onProgress?.({ objects, bytes: report.bytes, copied: report.copied, skipped: report.skipped, failed: report.failed.length });
+    tell();
   };
   try {
     const targetListing = targetObjects(to, prefix)[Symbol.asyncIterator]();

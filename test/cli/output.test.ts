@@ -4,11 +4,13 @@
  * notice on the terminal), and counts with the right noun.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createStorage } from '../../src/index.js';
+import { createStorage, migrate } from '../../src/index.js';
 import { cli } from './run.js';
 
 let dir: string;
@@ -93,6 +95,28 @@ describe('stowage CLI output', () => {
     assert.match((await cli(['-s', loc, 'rm', '-r', 'one/'])).stderr, /delete 1 object under "one\/"/);
     assert.equal((await cli(['-s', loc, 'rm', '-r', 'one/', '--yes'])).stdout, 'deleted 1 object\n');
     assert.equal((await cli(['-s', loc, 'rm', '-r', 'two/', '--yes'])).stdout, 'deleted 2 objects\n');
+  });
+
+  it('shows a progress bar of the bytes of get, put and cp on a terminal, and nothing without one', async () => {
+    const file = join(dir, 'big.bin');
+    await writeFile(file, randomBytes(3 * 1024 * 1024));
+    // `script` gives the CLI a terminal, as a user's shell would.
+    const cliMain = join(process.cwd(), 'src/cli/main.ts');
+    const onTerminal = (args: string) => execFileSync('script', ['-qfec', `${process.execPath} --import tsx ${cliMain} -s ${loc} ${args}`, '/dev/null'], { encoding: 'utf8', env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+    assert.match(onTerminal(`put ${file} bars/big.bin`), /put bars\/big\.bin \[=+\] 3\.0 MiB of 3\.0 MiB/);
+    assert.match(onTerminal(`get bars/big.bin ${join(dir, 'back.bin')}`), /get big\.bin \[=+\] 3\.0 MiB of 3\.0 MiB/);
+    assert.match(onTerminal(`cp bars/big.bin memory:#copy.bin`), /cp bars\/big\.bin \[[=-]+\] 3\.0 MiB/);
+    const quiet = await cli(['-s', loc, 'get', 'bars/big.bin', join(dir, 'again.bin')]);
+    assert.equal(quiet.stderr, '', 'no bar without a terminal');
+  });
+
+  it('reports migration bytes within an object, not only when it is done', async () => {
+    const from = createStorage({ driver: 'memory' });
+    await from.put('video.mp4', randomBytes(4 * 1024 * 1024));
+    const seen: { objects: number; bytes: number }[] = [];
+    await migrate(from, createStorage({ driver: 'memory' }), { onProgress: (p) => seen.push({ objects: p.objects, bytes: p.bytes }) });
+    assert.ok(seen.some((p) => p.objects === 0 && p.bytes > 0 && p.bytes < 4 * 1024 * 1024), 'bytes move before the object is done');
+    assert.deepEqual(seen.at(-1), { objects: 1, bytes: 4 * 1024 * 1024 });
   });
 
   it('refuses to delete even a single key without a terminal unless --yes is given', async () => {

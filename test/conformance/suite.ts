@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe } from 'node:test';
 import type { Storage } from '../../src/index.js';
 import { abortCases } from './cases-abort.js';
+import { transferCases } from './cases-transfer.js';
 import { concurrencyCases } from './cases-concurrency.js';
 import { keyCases } from './cases-keys.js';
 import { listCases } from './cases-list.js';
@@ -38,5 +39,6 @@ export function runConformance(target: ConformanceTarget): void {
     describe('delete, copy, move, signed URLs, health', () => objectCases(get, target));
     describe('concurrency', () => concurrencyCases(get));
     describe('cancelling', () => abortCases(get));
+    describe('progress and web streams', () => transferCases(get));
   });
 }

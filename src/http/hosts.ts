@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isIP } from 'node:net';
 import { StorageError } from '../core/errors.js';
-import { errorBody } from './errors.js';
+import { sendError } from './catalogue.js';
 
 /** Host names, with an optional `:port`, or `'any'` (no check). */
 export type AllowedHosts = readonly string[] | 'any';
@@ -69,6 +69,6 @@ export function installHostCheck(app: FastifyInstance, opts: { authenticated: bo
     const message = `host ${JSON.stringify(host)} is not allowed: ${rule} (STOWAGE_ALLOWED_HOSTS, or allowedHosts in code)`;
     request.log.info({ code: 'E_HOST_NOT_ALLOWED', host }, message);
     if (!request.raw.complete) void reply.header('connection', 'close');
-    void reply.code(403).send(errorBody('E_HOST_NOT_ALLOWED', message, request.id));
+    void sendError(reply, 'E_HOST_NOT_ALLOWED', message, request.id);
   });
 }

@@ -64,8 +64,8 @@ export function installHostCheck(app: FastifyInstance, opts: { authenticated: bo
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done) => {
     const host = request.headers.host;
     if (hostAllowed(host, policy)) return done();
-    // Answered here rather than through an error handler, since buildApp's own routes
-    // (/metrics, /docs) have none of ours. A body is never read: close after answering.
+    // Answered here rather than through the error handler, which would drain a short
+    // body: a refused host's body is never read, so the connection closes after the answer.
     const message = `host ${JSON.stringify(host)} is not allowed: ${rule} (STOWAGE_ALLOWED_HOSTS, or allowedHosts in code)`;
     request.log.info({ code: 'E_HOST_NOT_ALLOWED', host }, message);
     if (!request.raw.complete) void reply.header('connection', 'close');

@@ -5,7 +5,7 @@
  * object responses, the host check); the app adds what belongs to a whole server (CORS,
  * timeouts and the connection cap), which an embedding app decides for itself.
  */
-import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -17,7 +17,8 @@ import type { Storage } from '../core/storage.js';
 import { storageMetrics, withMetrics } from '../layers/metrics.js';
 import type { Authenticator } from './auth.js';
 import { installCors, parseCorsOrigins } from './cors.js';
-import { errorBody, installErrorHandlers } from './errors.js';
+import { componentName, ERROR_SCHEMA, sendError } from './catalogue.js';
+import { installErrorHandlers, replyWithError } from './errors.js';
 import { endpointGuard } from './guards.js';
 import { installHostCheck, type AllowedHosts } from './hosts.js';
 import { lazyChildLogger } from './logging.js';
@@ -68,6 +69,7 @@ export const DEFAULT_MAX_UPLOAD_SIZE = 5 * 1024 ** 3;
 export const stowageRoutes: FastifyPluginAsync<StowageRoutesOptions> = async (app, opts) => {
   const ctx: RouteContext = { storage: opts.storage, signingSecret: opts.signingSecret, maxUploadSize: opts.maxUploadSize ?? DEFAULT_MAX_UPLOAD_SIZE, auth: opts.auth };
   installErrorHandlers(app);
+  app.addSchema(ERROR_SCHEMA);
   installHostCheck(app, { authenticated: opts.auth !== undefined, allowedHosts: opts.allowedHosts });
   await app.register(healthRoutes, ctx);
   await app.register(presignRoutes, ctx);
@@ -145,7 +147,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     routerOptions: { maxParamLength: 4096 },
     // Requests the router cannot even read (malformed percent-encoding) get our error shape too.
     frameworkErrors: (err, request, reply) => {
-      void (reply as FastifyReply).status(400).send(errorBody('E_INVALID_ARGUMENT', `bad request: ${err.message}`, request.id));
+      void sendError(reply, 'E_INVALID_ARGUMENT', `bad request: ${err.message}`, request.id);
     },
   });
   // The id Fastify gives a request: the client's x-request-id, else ours.
@@ -159,12 +161,15 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     const measured = storageMetrics(registry);
     storage = storage.withDriver((driver) => withMetrics(driver, measured));
   }
+  // The app's own routes (CORS preflights, /metrics, /docs) answer only catalogued codes too.
+  app.setErrorHandler(replyWithError);
   // For every route of the app (the docs and /metrics too); the routes need not check again.
   installHostCheck(app, { authenticated: opts.auth !== undefined, allowedHosts: opts.allowedHosts });
   if (corsOrigins && corsOrigins.length > 0) await installCors(app, { origins: corsOrigins, authenticated: opts.auth !== undefined });
   // OpenAPI from the route schemas; registered before the routes so it sees them all.
   await app.register(swagger, {
     openapi: { info: { title: 'Stowage', description: 'Object storage over HTTP: uploads, downloads, listings and presigned transfers.', version: PACKAGE_VERSION } },
+    refResolver: { buildLocalReference: componentName },
   });
   // With auth, the API description needs the docs permission (or `public: ["docs"]`).
   const docsGuard = endpointGuard(opts.auth, 'docs');

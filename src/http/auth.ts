@@ -17,6 +17,7 @@ import { importSPKI, jwtVerify, type JWTPayload } from 'jose';
 import { z } from 'zod';
 import { StorageError } from '../core/errors.js';
 import { normalizePrefix, segmentProblem } from '../core/keys.js';
+import { HttpError } from './catalogue.js';
 
 /** The service's own endpoints that need a permission of their own (or `public`) once auth is configured. */
 export const SERVICE_ENDPOINTS = ['metrics', 'docs'] as const;
@@ -86,8 +87,12 @@ export interface Principal {
   permissions: ReadonlySet<Permission>;
 }
 
-/** Thrown for requests without valid credentials (401). */
-export class UnauthenticatedError extends Error {}
+/** Thrown for requests without valid credentials: 401 E_UNAUTHENTICATED, with `WWW-Authenticate: Bearer`. */
+export class UnauthenticatedError extends HttpError {
+  constructor(message: string) {
+    super('E_UNAUTHENTICATED', message);
+  }
+}
 
 /** A key jwtVerify accepts: an imported RSA public key or an HMAC secret. */
 type VerifyKey = Awaited<ReturnType<typeof importSPKI>> | Uint8Array;

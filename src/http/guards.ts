@@ -2,7 +2,8 @@
  * Access to the service's own endpoints (`/metrics`, `/docs`, `/openapi.json`): open
  * without auth; with auth, a key with the endpoint's permission, unless the auth
  * configuration lists the endpoint in `public`. These routes live outside the routes
- * plugin and its error handler, so the guard answers refusals itself, in the same shape.
+ * plugin, and @fastify/swagger-ui's hooks are callbacks, so the guard answers refusals
+ * itself, through the same error handler.
  */
 import type { onRequestHookHandler } from 'fastify';
 import type { Authenticator, ServiceEndpoint } from './auth.js';

@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isIP } from 'node:net';
 import { StorageError } from '../core/errors.js';
-import { errorBody } from './errors.js';
+import { sendError } from './catalogue.js';
 
 /** Host names, with an optional `:port`, or `'any'` (no check). */
 export type AllowedHosts = readonly string[] | 'any';
@@ -64,11 +64,11 @@ export function installHostCheck(app: FastifyInstance, opts: { authenticated: bo
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done) => {
     const host = request.headers.host;
     if (hostAllowed(host, policy)) return done();
-    // Answered here rather than through an error handler, since buildApp's own routes
-    // (/metrics, /docs) have none of ours. A body is never read: close after answering.
+    // Answered here rather than through the error handler, which would drain a short
+    // body: a refused host's body is never read, so the connection closes after the answer.
     const message = `host ${JSON.stringify(host)} is not allowed: ${rule} (STOWAGE_ALLOWED_HOSTS, or allowedHosts in code)`;
     request.log.info({ code: 'E_HOST_NOT_ALLOWED', host }, message);
     if (!request.raw.complete) void reply.header('connection', 'close');
-    void reply.code(403).send(errorBody('E_HOST_NOT_ALLOWED', message, request.id));
+    void sendError(reply, 'E_HOST_NOT_ALLOWED', message, request.id);
   });
 }

@@ -15,7 +15,7 @@ import { attachmentDisposition } from '../core/objects.js';
 import { normalizeEtag } from '../core/options.js';
 import type { Storage } from '../core/storage.js';
 import type { ByteRange, ObjectInfo, ObjectStream } from '../core/types.js';
-import { errorBody } from './errors.js';
+import { sendError } from './catalogue.js';
 
 /** How to serve. */
 export interface ServeOptions {
@@ -183,6 +183,6 @@ export async function sendObject(storage: Storage, key: string, request: Fastify
     if (!isStorageError(err, 'E_RANGE_NOT_SATISFIABLE')) throw err;
     const info = await storage.stat(key);
     void reply.header('content-range', `bytes */${info.size}`);
-    return reply.status(416).send(errorBody(err.code, err.publicMessage, request.id));
+    return sendError(reply, err.code, err.publicMessage, request.id);
   }
 }

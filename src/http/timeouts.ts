@@ -10,9 +10,9 @@
  * bytes arriving, and only while a request body is still arriving; a response is never
  * timed by it.
  */
-import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { StorageError } from '../core/errors.js';
-import { errorBody } from './errors.js';
+import { ERROR_CATALOGUE, errorBody } from './catalogue.js';
 
 /** The limits, in milliseconds and connections. */
 export interface ServerLimits {
@@ -70,7 +70,8 @@ function timeOut(req: IncomingMessage, res: ServerResponse, idleMs: number, requ
   const message = `no byte of the request body arrived for ${idleMs} ms`;
   if (!res.headersSent && req.socket.writable) {
     const body = JSON.stringify(errorBody('E_REQUEST_TIMEOUT', `${message}; the upload was not stored`, requestId));
-    req.socket.write(`HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    const { status } = ERROR_CATALOGUE.E_REQUEST_TIMEOUT;
+    req.socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   }
   // The marker tells the error handler this was the client's silence, not a slow backend.
   req.destroy(new StorageError('E_TIMEOUT', message, { details: { bodyIdleTimeoutMs: idleMs } }));

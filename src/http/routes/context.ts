@@ -2,7 +2,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Storage } from '../../core/storage.js';
 import { authorize, type Authenticator, type Permission } from '../auth.js';
-import { HttpError } from '../errors.js';
+import { HttpError } from '../catalogue.js';
 
 /** Shared settings of the routes. */
 export interface RouteContext {
@@ -45,9 +45,9 @@ export function refuseAmbiguousQuery(request: FastifyRequest): void {
       name = decodeURIComponent(rawName);
       decodeURIComponent(rawValue.join('='));
     } catch {
-      throw new HttpError(400, 'E_INVALID_ARGUMENT', `the query parameter ${JSON.stringify(pair.slice(0, 100))} is not valid percent-encoded UTF-8`);
+      throw new HttpError('E_INVALID_ARGUMENT', `the query parameter ${JSON.stringify(pair.slice(0, 100))} is not valid percent-encoded UTF-8`);
     }
-    if (names.has(name)) throw new HttpError(400, 'E_INVALID_ARGUMENT', `the query parameter ${JSON.stringify(name.slice(0, 100))} is given more than once`);
+    if (names.has(name)) throw new HttpError('E_INVALID_ARGUMENT', `the query parameter ${JSON.stringify(name.slice(0, 100))} is given more than once`);
     names.add(name);
   }
 }

@@ -3,31 +3,33 @@
  * `storage.signedUrl`, verified in constant time. GET serves the object (with the signed
  * download name and type); PUT stores a body within the signed type and size.
  */
+import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { StorageError } from '../../core/errors.js';
 import { verifySignedUrl } from '../../core/signing.js';
+import { ERROR_RESPONSES } from '../catalogue.js';
 import { sendObject } from '../serve.js';
 import { requestBody } from '../errors.js';
-import { objectJson, refuseEncodedBody } from './objects.js';
+import { OBJECT_BYTES, OBJECT_HEADERS, objectJson, objectSchema, refuseEncodedBody } from './objects.js';
 import { refuseAmbiguousQuery, type RouteContext } from './context.js';
 
 /** Registers the signed-link routes; needs the signing secret. */
 export async function fileRoutes(app: FastifyInstance, ctx: RouteContext & { signingSecret: string }): Promise<void> {
   const { storage, signingSecret } = ctx;
 
-  app.get('/files/*', { exposeHeadRoute: false }, async (request, reply) => {
+  app.get('/files/*', { exposeHeadRoute: false, schema: { response: { 200: OBJECT_BYTES, ...ERROR_RESPONSES } } }, async (request, reply) => {
     refuseAmbiguousQuery(request);
     const grant = verifySignedUrl(request.url, { signingSecret, method: 'GET' });
     return sendObject(storage, grant.key, request, reply, { head: false, download: grant.download, contentType: grant.responseContentType });
   });
 
-  app.head('/files/*', async (request, reply) => {
+  app.head('/files/*', { schema: { response: { 200: OBJECT_HEADERS, ...ERROR_RESPONSES } } }, async (request, reply) => {
     refuseAmbiguousQuery(request);
     const grant = verifySignedUrl(request.url, { signingSecret, method: 'GET' });
     return sendObject(storage, grant.key, request, reply, { head: true, download: grant.download, contentType: grant.responseContentType });
   });
 
-  app.put('/files/*', async (request, reply) => {
+  app.put<{ Body: Readable }>('/files/*', { schema: { response: { 201: objectSchema, ...ERROR_RESPONSES } } }, async (request, reply) => {
     refuseAmbiguousQuery(request);
     const grant = verifySignedUrl(request.url, { signingSecret, method: 'PUT' });
     refuseEncodedBody(request);

@@ -16,9 +16,9 @@
 import type { Multipart, MultipartFile } from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
 import { verifySignedUrl, type VerifiedSignedUrl } from '../../core/signing.js';
-import { HttpError } from '../errors.js';
+import { ERROR_RESPONSES, HttpError } from '../catalogue.js';
 import { multipartFailure } from './uploads.js';
-import { objectJson, refuseEncodedBody } from './objects.js';
+import { objectJson, objectSchema, refuseEncodedBody } from './objects.js';
 import { refuseAmbiguousQuery, type RouteContext } from './context.js';
 import { linkRefused } from './files.js';
 
@@ -36,21 +36,21 @@ async function fieldsThenFile(parts: AsyncIterator<Multipart>, expected: Readonl
   for (let step = await parts.next(); !step.done; step = await parts.next()) {
     const part = step.value;
     if (part.type === 'file') {
-      if (part.fieldname !== 'file') throw new HttpError(400, 'E_INVALID_ARGUMENT', `the file must be in the form field "file", not ${JSON.stringify(part.fieldname)}`);
+      if (part.fieldname !== 'file') throw new HttpError('E_INVALID_ARGUMENT', `the file must be in the form field "file", not ${JSON.stringify(part.fieldname)}`);
       for (const [name, value] of expected) {
-        if (!given.has(name)) throw new HttpError(400, 'E_INVALID_ARGUMENT', `the form lacks the field ${JSON.stringify(name)} the presign returned; send every presigned field, before the file`);
+        if (!given.has(name)) throw new HttpError('E_INVALID_ARGUMENT', `the form lacks the field ${JSON.stringify(name)} the presign returned; send every presigned field, before the file`);
         if (given.get(name) !== value) throw linkRefused(`${name} ${JSON.stringify(value)}`, JSON.stringify(given.get(name)));
       }
       return part;
     }
     if (!expected.has(part.fieldname)) {
       const allowed = expected.size > 0 ? [...expected.keys()].join(', ') : 'none';
-      throw new HttpError(400, 'E_INVALID_ARGUMENT', `form field ${JSON.stringify(part.fieldname)} is not allowed (the presign returned: ${allowed}); send the presigned fields, then the file`);
+      throw new HttpError('E_INVALID_ARGUMENT', `form field ${JSON.stringify(part.fieldname)} is not allowed (the presign returned: ${allowed}); send the presigned fields, then the file`);
     }
-    if (given.has(part.fieldname)) throw new HttpError(400, 'E_INVALID_ARGUMENT', `form field ${JSON.stringify(part.fieldname)} is given more than once`);
+    if (given.has(part.fieldname)) throw new HttpError('E_INVALID_ARGUMENT', `form field ${JSON.stringify(part.fieldname)} is given more than once`);
     given.set(part.fieldname, String(part.value));
   }
-  throw new HttpError(400, 'E_NO_FILES', 'the form holds no file');
+  throw new HttpError('E_NO_FILES', 'the form holds no file');
 }
 
 /**
@@ -67,8 +67,8 @@ async function* fileThenEndOfForm(file: MultipartFile, parts: AsyncIterator<Mult
       // Nothing reads this part: let its bytes flow past, so the answer can go out.
       if (part.type === 'file') part.file.resume();
       throw part.type === 'file'
-        ? new HttpError(400, 'E_TOO_MANY_FILES', 'a signed form takes exactly one file')
-        : new HttpError(400, 'E_INVALID_ARGUMENT', `form field ${JSON.stringify(part.fieldname)} comes after the file; send the presigned fields first, then the file, and nothing after it`);
+        ? new HttpError('E_TOO_MANY_FILES', 'a signed form takes exactly one file')
+        : new HttpError('E_INVALID_ARGUMENT', `form field ${JSON.stringify(part.fieldname)} comes after the file; send the presigned fields first, then the file, and nothing after it`);
     }
   } catch (err) {
     failed(err);
@@ -80,11 +80,11 @@ async function* fileThenEndOfForm(file: MultipartFile, parts: AsyncIterator<Mult
 export async function formRoutes(app: FastifyInstance, ctx: RouteContext & { signingSecret: string }): Promise<void> {
   const { storage, signingSecret } = ctx;
 
-  app.post('/files/*', async (request, reply) => {
+  app.post('/files/*', { schema: { response: { 201: objectSchema, ...ERROR_RESPONSES } } }, async (request, reply) => {
     refuseAmbiguousQuery(request);
     const grant = verifySignedUrl(request.url, { signingSecret, method: 'POST' });
     refuseEncodedBody(request);
-    if (!request.isMultipart()) throw new HttpError(415, 'E_UNSUPPORTED_MEDIA_TYPE', 'a signed form upload must be multipart/form-data');
+    if (!request.isMultipart()) throw new HttpError('E_UNSUPPORTED_MEDIA_TYPE', 'a signed form upload must be multipart/form-data');
     const maxSize = Math.min(grant.maxSize ?? ctx.maxUploadSize, ctx.maxUploadSize);
     // The parser's own limits sit above ours, so our clearer errors answer first.
     const parts = request.parts({ limits: { files: 2, fileSize: maxSize + 1, fields: 10, fieldSize: 1024 } })[Symbol.asyncIterator]();

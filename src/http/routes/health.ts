@@ -1,12 +1,25 @@
 /** Liveness (`/health`) and storage health (`/api/storage/health`, 503 when the backend does not answer). */
 import type { FastifyInstance } from 'fastify';
+import { ERROR_RESPONSES } from '../catalogue.js';
 import type { RouteContext } from './context.js';
+
+/** The storage health answer, 200 and 503 alike (a 503 here is this, not an error answer). */
+const storageHealthSchema = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['connected', 'unavailable'] },
+    backend: { type: 'string' },
+    latencyMs: { type: 'number' },
+    bucket: { type: 'string' },
+    code: { type: 'string', description: 'why the backend is unavailable, as a code only' },
+  },
+} as const;
 
 /** Registers the health routes. */
 export async function healthRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
-  app.get('/health', { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } }, async () => ({ status: 'ok' }));
+  app.get('/health', { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } }, ...ERROR_RESPONSES } } }, async () => ({ status: 'ok' }));
 
-  app.get('/api/storage/health', async (_request, reply) => {
+  app.get('/api/storage/health', { schema: { response: { 200: storageHealthSchema, 503: storageHealthSchema, ...ERROR_RESPONSES } } }, async (_request, reply) => {
     const health = await ctx.storage.health();
     const body = {
       status: health.ok ? 'connected' : 'unavailable',

@@ -2,9 +2,12 @@
  * Object routes: PUT (streaming raw body), GET / HEAD (ranges, 304, downloads,
  * redirects to a signed URL), DELETE, and the listing.
  */
+import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FromSchema } from 'json-schema-to-ts';
 import type { ObjectInfo } from '../../core/types.js';
-import { HttpError, requestBody } from '../errors.js';
+import { ERROR_RESPONSES, HttpError } from '../catalogue.js';
+import { requestBody } from '../errors.js';
 import { keyFromUrl } from '../keys.js';
 import { sendObject } from '../serve.js';
 import { guard, refuseAmbiguousQuery, type RouteContext } from './context.js';
@@ -16,7 +19,8 @@ export function objectJson(info: ObjectInfo): Record<string, unknown> {
   return { ...info, lastModified: info.lastModified.toISOString() };
 }
 
-const objectSchema = {
+/** An object's info, as PUT answers it and the listing lists it. */
+export const objectSchema = {
   type: 'object',
   properties: {
     key: { type: 'string' },
@@ -31,6 +35,12 @@ const objectSchema = {
   },
 } as const;
 
+/** A GET of an object, for the OpenAPI document (bytes are never serialized by a schema). */
+export const OBJECT_BYTES = { description: "the object's bytes, in its stored type (206 for a range, 304 when unchanged)", content: { '*/*': { schema: { type: 'string', format: 'binary' } } } } as const;
+
+/** A HEAD of an object: the headers a GET would have, no body. */
+export const OBJECT_HEADERS = { description: 'the headers a GET would answer with, no body', type: 'null' } as const;
+
 /**
  * The query of GET and HEAD on an object: each parameter one string. Other parameters
  * (a cache buster such as `?v=3`) are ignored, though never repeated or malformed
@@ -41,11 +51,26 @@ const objectQuerySchema = {
   properties: { download: { type: 'string', minLength: 1, maxLength: 255 }, redirect: { type: 'string', enum: ['1', 'true'] } },
 } as const;
 
+/** The query of the listing. */
+const listQuerySchema = {
+  type: 'object',
+  properties: {
+    prefix: { type: 'string' },
+    delimiter: { type: 'string', minLength: 1 },
+    cursor: { type: 'string' },
+    limit: { type: 'integer', minimum: 1, maximum: 1000 },
+  },
+  // Unknown parameters are refused, not dropped: a typo (`limt`) must not list everything.
+  propertyNames: { enum: ['prefix', 'delimiter', 'cursor', 'limit'] },
+} as const;
+
+type ObjectQuery = FromSchema<typeof objectQuerySchema>;
+
 /** Refuses compressed request bodies (415): stored bytes must be exactly what the client meant. */
 export function refuseEncodedBody(request: FastifyRequest): void {
   const encoding = request.headers['content-encoding'];
   if (encoding && encoding !== 'identity') {
-    throw new HttpError(415, 'E_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${encoding} is not accepted; send the bytes as they are`);
+    throw new HttpError('E_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${encoding} is not accepted; send the bytes as they are`);
   }
 }
 
@@ -53,39 +78,29 @@ export function refuseEncodedBody(request: FastifyRequest): void {
 export async function objectRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
   const { storage } = ctx;
 
-  app.get('/api/objects', {
+  app.get<{ Querystring: FromSchema<typeof listQuerySchema> }>('/api/objects', {
     schema: {
-      querystring: {
-        type: 'object',
-        properties: {
-          prefix: { type: 'string' },
-          delimiter: { type: 'string', minLength: 1 },
-          cursor: { type: 'string' },
-          limit: { type: 'integer', minimum: 1, maximum: 1000 },
-        },
-        // Unknown parameters are refused, not dropped: a typo (`limt`) must not list everything.
-        propertyNames: { enum: ['prefix', 'delimiter', 'cursor', 'limit'] },
-      },
-      response: { 200: { type: 'object', properties: { objects: { type: 'array', items: objectSchema }, prefixes: { type: 'array', items: { type: 'string' } }, cursor: { type: 'string' } } } },
+      querystring: listQuerySchema,
+      response: { 200: { type: 'object', properties: { objects: { type: 'array', items: objectSchema }, prefixes: { type: 'array', items: { type: 'string' } }, cursor: { type: 'string' } } }, ...ERROR_RESPONSES },
     },
     handler: async (request) => {
       refuseAmbiguousQuery(request);
-      const q = request.query as { prefix?: string; delimiter?: string; cursor?: string; limit?: number };
+      const q = request.query;
       await guard(ctx, request, 'list', q.prefix ?? '');
       const page = await storage.list(q);
       return { ...page, objects: page.objects.map(objectJson) };
     },
   });
 
-  app.get(`${PREFIX}*`, {
+  app.get<{ Querystring: ObjectQuery }>(`${PREFIX}*`, {
     // HEAD has its own route, which answers from stat without opening the object.
     exposeHeadRoute: false,
-    schema: { querystring: objectQuerySchema },
+    schema: { querystring: objectQuerySchema, response: { 200: OBJECT_BYTES, ...ERROR_RESPONSES } },
     handler: async (request, reply) => {
       refuseAmbiguousQuery(request);
       const key = keyFromUrl(request.url, PREFIX);
       await guard(ctx, request, 'read', key);
-      const q = request.query as { download?: string; redirect?: string };
+      const q = request.query;
       if (q.redirect) {
         // A redirect hands out a credential-free link: it needs what presigning needs.
         await guard(ctx, request, 'presign', key);
@@ -96,18 +111,17 @@ export async function objectRoutes(app: FastifyInstance, ctx: RouteContext): Pro
     },
   });
 
-  app.head(`${PREFIX}*`, {
-    schema: { querystring: objectQuerySchema },
+  app.head<{ Querystring: ObjectQuery }>(`${PREFIX}*`, {
+    schema: { querystring: objectQuerySchema, response: { 200: OBJECT_HEADERS, ...ERROR_RESPONSES } },
     handler: async (request, reply) => {
       refuseAmbiguousQuery(request);
       const key = keyFromUrl(request.url, PREFIX);
       await guard(ctx, request, 'read', key);
-      const q = request.query as { download?: string };
-      return sendObject(storage, key, request, reply, { head: true, download: q.download });
+      return sendObject(storage, key, request, reply, { head: true, download: request.query.download });
     },
   });
 
-  app.delete(`${PREFIX}*`, async (request, reply) => {
+  app.delete(`${PREFIX}*`, { schema: { response: { 204: { description: 'deleted, or there was nothing to delete', type: 'null' }, ...ERROR_RESPONSES } } }, async (request, reply) => {
     refuseAmbiguousQuery(request);
     const key = keyFromUrl(request.url, PREFIX);
     await guard(ctx, request, 'delete', key);
@@ -115,8 +129,8 @@ export async function objectRoutes(app: FastifyInstance, ctx: RouteContext): Pro
     return reply.status(204).send();
   });
 
-  app.put(`${PREFIX}*`, {
-    schema: { response: { 201: objectSchema } },
+  app.put<{ Body: Readable }>(`${PREFIX}*`, {
+    schema: { response: { 201: objectSchema, ...ERROR_RESPONSES } },
     handler: async (request, reply) => {
       refuseEncodedBody(request);
       refuseAmbiguousQuery(request);

@@ -1,41 +1,45 @@
 /** `POST /api/presign`: signed URLs (GET, PUT) and POST forms for direct transfers. */
 import type { FastifyInstance } from 'fastify';
+import type { FromSchema } from 'json-schema-to-ts';
 import { normalizeKey } from '../../core/keys.js';
+import { ERROR_RESPONSES } from '../catalogue.js';
 import { guard, type RouteContext } from './context.js';
 
-interface PresignBody {
-  key: string;
-  method: 'GET' | 'PUT' | 'POST';
-  expiresIn?: number;
-  contentType?: string;
-  maxSize?: number;
-  contentLength?: number;
-  download?: string;
-  responseContentType?: string;
-}
+/** What a presign asks for; the handler's type is derived from it. */
+const presignBodySchema = {
+  type: 'object',
+  required: ['key', 'method'],
+  additionalProperties: false,
+  properties: {
+    key: { type: 'string', minLength: 1 },
+    method: { type: 'string', enum: ['GET', 'PUT', 'POST'] },
+    expiresIn: { type: 'integer', minimum: 1, maximum: 604800 },
+    contentType: { type: 'string' },
+    maxSize: { type: 'integer', minimum: 0 },
+    contentLength: { type: 'integer', minimum: 0 },
+    download: { type: 'string', minLength: 1, maxLength: 255 },
+    responseContentType: { type: 'string', minLength: 1, maxLength: 255 },
+  },
+} as const;
+
+/** A presign's answer: a URL (with the headers to send), or a form action with its fields. */
+const presignedSchema = {
+  type: 'object',
+  properties: {
+    url: { type: 'string' },
+    method: { type: 'string', enum: ['GET', 'PUT', 'POST'] },
+    headers: { type: 'object', additionalProperties: { type: 'string' } },
+    fields: { type: 'object', additionalProperties: { type: 'string' } },
+    expiresAt: { type: 'string' },
+  },
+} as const;
 
 /** Registers the presign route. */
 export async function presignRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
-  app.post('/api/presign', {
-    schema: {
-      body: {
-        type: 'object',
-        required: ['key', 'method'],
-        additionalProperties: false,
-        properties: {
-          key: { type: 'string', minLength: 1 },
-          method: { type: 'string', enum: ['GET', 'PUT', 'POST'] },
-          expiresIn: { type: 'integer', minimum: 1, maximum: 604800 },
-          contentType: { type: 'string' },
-          maxSize: { type: 'integer', minimum: 0 },
-          contentLength: { type: 'integer', minimum: 0 },
-          download: { type: 'string', minLength: 1, maxLength: 255 },
-          responseContentType: { type: 'string', minLength: 1, maxLength: 255 },
-        },
-      },
-    },
+  app.post<{ Body: FromSchema<typeof presignBodySchema> }>('/api/presign', {
+    schema: { body: presignBodySchema, response: { 200: presignedSchema, ...ERROR_RESPONSES } },
     handler: async (request) => {
-      const { key: rawKey, method, ...opts } = request.body as PresignBody;
+      const { key: rawKey, method, ...opts } = request.body;
       const key = normalizeKey(rawKey);
       await guard(ctx, request, 'presign', key);
       await guard(ctx, request, method === 'GET' ? 'read' : 'write', key);

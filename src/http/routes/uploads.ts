@@ -9,6 +9,7 @@
  * a page; `?template=` may be left out when only one template exists.
  */
 import type { FastifyInstance } from 'fastify';
+import type { FromSchema } from 'json-schema-to-ts';
 import { fileTypeFromBuffer, supportedMimeTypes } from 'file-type';
 import mime from 'mime';
 import { z } from 'zod';
@@ -18,8 +19,7 @@ import { DEFAULT_CONTENT_TYPE } from '../../core/objects.js';
 import { validateContentType } from '../../core/options.js';
 import { encodeKeyPath, keyTemplate, type KeyTemplate } from '../../core/keys.js';
 import type { ObjectInfo } from '../../core/types.js';
-import { UnauthenticatedError } from '../auth.js';
-import { HttpError } from '../errors.js';
+import { ERROR_RESPONSES, HttpError } from '../catalogue.js';
 import { guard, type RouteContext } from './context.js';
 import { refuseEncodedBody } from './objects.js';
 
@@ -135,13 +135,13 @@ function claimedType(claimed: string): FileType | undefined {
 function fileType(policy: CompiledPolicy, detected: FileType | undefined, claimed: string): FileType {
   if (policy.allowedTypes !== '*') {
     if (!detected || !policy.allowedTypes.has(detected.mime)) {
-      throw new HttpError(415, 'E_UNSUPPORTED_MEDIA_TYPE', `this file's content is ${detected?.mime ?? 'not a recognised type'}; allowed: ${[...policy.allowedTypes].join(', ')}`);
+      throw new HttpError('E_UNSUPPORTED_MEDIA_TYPE', `this file's content is ${detected?.mime ?? 'not a recognised type'}; allowed: ${[...policy.allowedTypes].join(', ')}`);
     }
     return detected;
   }
   const type = detected ?? claimedType(claimed) ?? { mime: DEFAULT_CONTENT_TYPE, ext: 'bin' };
   if (isActiveContentType(type.mime)) {
-    throw new HttpError(415, 'E_UNSUPPORTED_MEDIA_TYPE', `this file is ${type.mime}, a type browsers run as a page (HTML, SVG, XML, JavaScript); it is not accepted`);
+    throw new HttpError('E_UNSUPPORTED_MEDIA_TYPE', `this file is ${type.mime}, a type browsers run as a page (HTML, SVG, XML, JavaScript); it is not accepted`);
   }
   return type;
 }
@@ -150,9 +150,9 @@ function fileType(policy: CompiledPolicy, detected: FileType | undefined, claime
 function choosePolicy(policies: Map<string, CompiledPolicy>, name: string | undefined): CompiledPolicy {
   const configured = [...policies.keys()].join(', ');
   const chosen = name ?? (policies.size === 1 ? [...policies.keys()][0] : undefined);
-  if (chosen === undefined) throw new HttpError(400, 'E_INVALID_ARGUMENT', `choose an upload template with ?template=; configured: ${configured}`);
+  if (chosen === undefined) throw new HttpError('E_INVALID_ARGUMENT', `choose an upload template with ?template=; configured: ${configured}`);
   const policy = policies.get(chosen);
-  if (!policy) throw new HttpError(400, 'E_INVALID_ARGUMENT', `unknown upload template ${JSON.stringify(chosen)}; configured: ${configured}`);
+  if (!policy) throw new HttpError('E_INVALID_ARGUMENT', `unknown upload template ${JSON.stringify(chosen)}; configured: ${configured}`);
   return policy;
 }
 
@@ -161,16 +161,33 @@ function choosePolicy(policies: Map<string, CompiledPolicy>, name: string | unde
  * went wrong as they are; anything else from the form parser means a malformed body.
  */
 export function multipartFailure(err: unknown): unknown {
-  const known = err instanceof StorageError || err instanceof HttpError || err instanceof UnauthenticatedError || (typeof err === 'object' && err !== null && 'statusCode' in err);
-  return known ? err : new HttpError(400, 'E_MALFORMED_MULTIPART', `the multipart body could not be read: ${(err as Error).message}`);
+  const known = err instanceof StorageError || err instanceof HttpError || (typeof err === 'object' && err !== null && 'statusCode' in err);
+  return known ? err : new HttpError('E_MALFORMED_MULTIPART', `the multipart body could not be read: ${(err as Error).message}`);
 }
+
+/** The query of an upload: the template to store the files by. */
+const uploadQuerySchema = { type: 'object', properties: { template: { type: 'string' } } } as const;
+
+/** What a stored upload answers: each file's key, where to fetch it, and its info. */
+const uploadedSchema = {
+  type: 'object',
+  properties: {
+    files: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { key: { type: 'string' }, url: { type: 'string' }, size: { type: 'integer' }, contentType: { type: 'string' }, etag: { type: 'string' }, sha256: { type: 'string' } },
+      },
+    },
+  },
+} as const;
 
 /** Registers the upload route (only when policies are configured). */
 export async function uploadRoutes(app: FastifyInstance, ctx: RouteContext & { policies: Map<string, CompiledPolicy> }): Promise<void> {
-  app.post('/api/uploads', {
-    schema: { querystring: { type: 'object', properties: { template: { type: 'string' } } } },
+  app.post<{ Querystring: FromSchema<typeof uploadQuerySchema> }>('/api/uploads', {
+    schema: { querystring: uploadQuerySchema, response: { 201: uploadedSchema, ...ERROR_RESPONSES } },
     handler: async (request, reply) => {
-      const policy = choosePolicy(ctx.policies, (request.query as { template?: string }).template);
+      const policy = choosePolicy(ctx.policies, request.query.template);
       refuseEncodedBody(request);
       const identity = ctx.auth ? (await ctx.auth.authenticate(request.headers.authorization)).identity : 'anonymous';
       const stored: ObjectInfo[] = [];
@@ -178,10 +195,10 @@ export async function uploadRoutes(app: FastifyInstance, ctx: RouteContext & { p
         // Limits one above the policy's, so the policy's own clearer errors answer first.
         const parts = request.files({ limits: { files: policy.maxFiles + 1, fileSize: policy.maxSize + 1, fieldNameSize: 100, fields: 20 } });
         for await (const part of parts) {
-          if (stored.length >= policy.maxFiles) throw new HttpError(400, 'E_TOO_MANY_FILES', `at most ${policy.maxFiles} files per request`);
+          if (stored.length >= policy.maxFiles) throw new HttpError('E_TOO_MANY_FILES', `at most ${policy.maxFiles} files per request`);
           const fileName = part.filename;
           if (fileName.length > policy.maxFileNameLength || BAD_FILE_NAME.test(fileName)) {
-            throw new HttpError(400, 'E_INVALID_FILE_NAME', `file names must be at most ${policy.maxFileNameLength} characters, without "/", "\\" or control characters`);
+            throw new HttpError('E_INVALID_FILE_NAME', `file names must be at most ${policy.maxFileNameLength} characters, without "/", "\\" or control characters`);
           }
           const { head, body } = await sniff(part.file);
           const type = fileType(policy, await fileTypeFromBuffer(head), part.mimetype);
@@ -190,7 +207,7 @@ export async function uploadRoutes(app: FastifyInstance, ctx: RouteContext & { p
           const info = await ctx.storage.put(key, body, { contentType: type.mime, maxSize: policy.maxSize, ifNoneMatch: '*', metadata: { 'original-name': fileName } });
           stored.push(info);
         }
-        if (stored.length === 0) throw new HttpError(400, 'E_NO_FILES', 'the request holds no file');
+        if (stored.length === 0) throw new HttpError('E_NO_FILES', 'the request holds no file');
       } catch (err) {
         // All or nothing: undo the files this request stored. Only those: every key is new
         // (ifNoneMatch), so no earlier object is touched. An undo that fails is logged, since

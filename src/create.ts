@@ -6,7 +6,7 @@
 import { parseStorageEnv, parseStorageUrl, type S3Config } from './core/config.js';
 import { StorageError } from './core/errors.js';
 import { Storage, type StorageOptions } from './core/storage.js';
-import type { Driver } from './core/types.js';
+import type { Driver } from './core/contract.js';
 import { FallbackDriver } from './drivers/fallback/driver.js';
 import { FsDriver } from './drivers/fs/driver.js';
 import type { FsDriverOptions } from './drivers/fs/options.js';

@@ -9,25 +9,8 @@ import { normalizeKey, normalizePrefix } from './keys.js';
 import { cancellable, contentTypeFromName, copyAttributes, guessContentType } from './objects.js';
 import { bodyChecks, driverListOptions, driverPutOptions, MAX_LIST_LIMIT, validatePresignPostOptions, validateSignedUrlOptions } from './options.js';
 import { createSignedPost, createSignedUrl, normalizeBaseUrl, validateSecret, type Signer } from './signing.js';
-import type {
-  Body,
-  Capabilities,
-  Driver,
-  IncompleteUpload,
-  GetOptions,
-  HealthReport,
-  ListOptions,
-  ListPage,
-  ObjectInfo,
-  ObjectStream,
-  PresignedPost,
-  PresignPostOptions,
-  PutOptions,
-  SignedUrl,
-  SignedUrlOptions,
-  Usage,
-  VerifyOptions,
-} from './types.js';
+import type { Capabilities, Driver } from './contract.js';
+import type { Body, GetOptions, HealthReport, IncompleteUpload, ListOptions, ListPage, ObjectInfo, ObjectStream, PresignedPost, PresignPostOptions, PutOptions, SignedUrl, SignedUrlOptions, Usage, VerifyOptions } from './types.js';
 
 /** Options that apply to a Storage whatever its driver. */
 export interface StorageOptions {
@@ -75,9 +58,13 @@ export class Storage {
     return this.driver.name;
   }
 
-  /** What this storage supports; check before calling optional features. */
+  /**
+   * What this storage supports: its driver's capabilities, plus `signedUrls` (links the
+   * backend presigns, or HMAC links when `baseUrl` and `signingSecret` are set).
+   */
   get capabilities(): Capabilities {
-    return { ...this.driver.capabilities, signedUrls: this.driver.signedUrl !== undefined || this.#signer !== undefined };
+    const driver = this.driver.capabilities;
+    return { ...driver, signedUrls: driver.nativeSignedUrls || this.#signer !== undefined };
   }
 
   /**
@@ -127,7 +114,7 @@ export class Storage {
       const driverOpts = driverPutOptions(k, { ...opts, contentType });
       const checks = bodyChecks(opts);
       const handle = await openRegularFile(path);
-      if (this.driver.putFile) {
+      if (this.driver.capabilities.nativePutFile) {
         // The driver opens the file its own way (the fs driver copies it in the kernel).
         await handle.close();
         return this.driver.putFile(k, path, driverOpts, checks);
@@ -259,7 +246,7 @@ export class Storage {
       const src = normalizeKey(from);
       const dst = normalizeKey(to);
       if (src === dst) return this.driver.stat(src);
-      if (this.driver.move) return this.driver.move(src, dst);
+      if (this.driver.capabilities.nativeMove) return this.driver.move(src, dst);
       const info = await this.driver.copy(src, dst);
       await this.driver.delete(src);
       return info;
@@ -276,7 +263,7 @@ export class Storage {
     return this.#run('signedUrl', key, async () => {
       const k = normalizeKey(key);
       const valid = validateSignedUrlOptions(opts);
-      if (this.driver.signedUrl) return this.driver.signedUrl(k, valid);
+      if (this.driver.capabilities.nativeSignedUrls) return this.driver.signedUrl(k, valid);
       return createSignedUrl(k, valid, this.#requireSigner('signed URLs'));
     });
   }
@@ -309,7 +296,7 @@ export class Storage {
     return this.#run('presignPost', key, async () => {
       const k = normalizeKey(key);
       const valid = validatePresignPostOptions(opts);
-      if (this.driver.presignPost) return this.driver.presignPost(k, valid);
+      if (this.driver.capabilities.nativePresignPost) return this.driver.presignPost(k, valid);
       return createSignedPost(k, valid, this.#requireSigner('POST forms'));
     });
   }
@@ -321,7 +308,9 @@ export class Storage {
    */
   async incompleteUploads(opts: { prefix?: string } = {}): Promise<IncompleteUpload[]> {
     return this.#run('incompleteUploads', undefined, async () => {
-      const uploads = (await this.driver.incompleteUploads?.(normalizePrefix(opts.prefix))) ?? [];
+      const prefix = normalizePrefix(opts.prefix);
+      if (!this.driver.capabilities.multipartUploads) return [];
+      const uploads = await this.driver.incompleteUploads(prefix);
       return uploads.sort((a, b) => a.initiated.getTime() - b.initiated.getTime());
     });
   }
@@ -329,7 +318,7 @@ export class Storage {
   /** Aborts an upload from {@link incompleteUploads}, freeing its parts. */
   async abortUpload(upload: IncompleteUpload): Promise<void> {
     return this.#run('abortUpload', upload.key, async () => {
-      if (!this.driver.abortUpload) throw new StorageError('E_UNSUPPORTED', `the ${this.backend} backend has no multipart uploads to abort`);
+      if (!this.driver.capabilities.multipartUploads) throw new StorageError('E_UNSUPPORTED', `the ${this.backend} backend has no multipart uploads to abort`);
       await this.driver.abortUpload(upload);
     });
   }
@@ -344,7 +333,7 @@ export class Storage {
   async copyFrom(source: Storage, from: string, to: string = from): Promise<ObjectInfo & { copiedBy: 'service' | 'stream' }> {
     return this.#run('copyFrom', to, async () => {
       const [fromKey, toKey] = [normalizeKey(from), normalizeKey(to)];
-      const native = await this.driver.copyFrom?.(source.driver, fromKey, toKey);
+      const native = await this.driver.copyFrom(source.driver, fromKey, toKey);
       if (native) return { ...native, copiedBy: 'service' as const };
       const { stream, info } = await source.getStream(fromKey);
       return { ...(await this.put(toKey, stream, { ...copyAttributes(info), sha256: info.sha256 })), copiedBy: 'stream' as const };
@@ -356,7 +345,7 @@ export class Storage {
    * creating a missing bucket. Rejects with a message saying what to fix.
    */
   async verify(opts: VerifyOptions = {}): Promise<Record<string, unknown>> {
-    return this.#run('verify', undefined, () => (this.driver.verify ? this.driver.verify(opts) : this.driver.check()));
+    return this.#run('verify', undefined, () => this.driver.verify(opts));
   }
 
   /** Counts objects and bytes under `prefix` (everything by default). */
@@ -394,6 +383,6 @@ export class Storage {
    */
   async close(): Promise<void> {
     await Promise.allSettled([...this.#inFlight]);
-    await this.driver.close?.();
+    await this.driver.close();
   }
 }

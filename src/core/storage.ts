@@ -6,7 +6,7 @@
 import { openRegularFile, PutBody, readAll } from './body.js';
 import { StorageError, abortedError, isStorageError, withContext } from './errors.js';
 import { normalizeKey, normalizePrefix } from './keys.js';
-import { cancellable, contentTypeFromName, copyAttributes, guessContentType } from './objects.js';
+import { cancellable, contentTypeFromName, copyAttributes, guessContentType, statOrUndefined } from './objects.js';
 import { bodyChecks, driverListOptions, driverPutOptions, MAX_LIST_LIMIT, validatePresignPostOptions, validateSignedUrlOptions } from './options.js';
 import { createSignedPost, createSignedUrl, normalizeBaseUrl, validateSecret, type Signer } from './signing.js';
 import type { Capabilities, Driver } from './contract.js';
@@ -151,13 +151,7 @@ export class Storage {
 
   /** True when the object exists. Invalid keys still reject with E_INVALID_KEY. */
   async exists(key: string): Promise<boolean> {
-    try {
-      await this.stat(key);
-      return true;
-    } catch (err) {
-      if (isStorageError(err, 'E_NOT_FOUND')) return false;
-      throw err;
-    }
+    return (await statOrUndefined(this, key)) !== undefined;
   }
 
   /** Deletes an object. A missing key resolves. */

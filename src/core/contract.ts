@@ -84,7 +84,10 @@ export type DriverPresignPostOptions = PresignPostOptions & { expiresIn: number 
 /**
  * Where a driver's objects live, for copies inside one service. A driver that can copy
  * from another location of its service (S3 CopyObject across buckets) compares
- * `service` with its own; layers forward it, so this works through any stack of them.
+ * `service` with its own; layers forward it, so this works through any stack of them. A
+ * layer that changes keys or bytes must not forward it as it is: it returns undefined
+ * (or the location its keys really live at), so a service never copies other bytes
+ * than a read through the layer would give.
  */
 export interface ObjectLocation {
   /**

@@ -14,7 +14,9 @@ import {
   buildApp,
   createStorage,
   DriverLayer,
+  isStorageError,
   MemoryDriver,
+  type Driver,
   type DriverCapabilities,
   type DriverOperation,
   type DriverPresignPostOptions,
@@ -118,6 +120,18 @@ describe('storage: decided by capabilities', () => {
     assert.deepEqual(
       { ...caps },
       { conditionalWrites: true, rangeReads: true, keyIsPrefix: true, nativeSignedUrls: false, nativePresignPost: false, nativeMove: false, nativePutFile: false, multipartUploads: false, signedUrls: false },
+    );
+  });
+});
+
+describe('storage: the contract is checked once', () => {
+  it('refuses a driver that lacks operations of the contract, naming them', () => {
+    const memory = new MemoryDriver();
+    // A driver written for the older contract, where these were optional.
+    const old = { name: 'old', capabilities: memory.capabilities, put: memory.put.bind(memory), stat: memory.stat.bind(memory), read: memory.read.bind(memory), delete: memory.delete.bind(memory), deleteMany: memory.deleteMany.bind(memory), copy: memory.copy.bind(memory), list: memory.list.bind(memory), check: memory.check.bind(memory) };
+    assert.throws(
+      () => createStorage({ driver: old as unknown as Driver }),
+      (err: unknown) => isStorageError(err, 'E_CONFIG_INVALID') && /"old" lacks putFile, copyFrom, move, signedUrl, presignPost, verify, incompleteUploads, abortUpload, location, close: .*BaseDriver/.test(err.message),
     );
   });
 });

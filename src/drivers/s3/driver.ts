@@ -61,16 +61,10 @@ export class S3Driver extends BaseDriver {
     this.#client = createS3Client(this.options);
     this.#presigner = new Presigner(this.options, this.#client);
     this.#location = { service: serviceId(this.options), bucket: this.options.bucket, prefix: this.options.prefix };
+    const { profile, partSize } = this.options;
     this.capabilities = {
-      conditionalWrites: this.options.profile.conditionalPut === 'full',
-      rangeReads: true,
-      keyIsPrefix: true,
-      maxObjectSize: this.options.partSize * this.options.profile.maxParts,
-      nativeSignedUrls: true,
-      nativePresignPost: true,
-      nativeMove: false,
-      nativePutFile: false,
-      multipartUploads: true,
+      conditionalWrites: profile.conditionalPut === 'full', rangeReads: true, keyIsPrefix: true, maxObjectSize: partSize * profile.maxParts,
+      nativeSignedUrls: true, nativePresignPost: true, nativeMove: false, nativePutFile: false, multipartUploads: true,
     };
   }
 

@@ -2,13 +2,14 @@
  * The S3 driver through layers, on the real RGW: after the documented
  * `storage.withDriver(d => withMetrics(d, m))`, multipart uploads left behind are still
  * listed and aborted, and a copy between two S3 storages of one service is still done by
- * the service, whichever side (or both) is wrapped, and through a stack of layers.
+ * the service, whichever side (or both) is wrapped, and through a stack of layers. The
+ * fallback driver passes both on to an S3 primary.
  */
 import assert from 'node:assert/strict';
 import { CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { after, before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { createStorage, DriverLayer, storageMetrics, withMetrics, type S3Driver, type Storage, type StorageMetrics } from '../../../src/index.js';
+import { createStorage, DriverLayer, storageMetrics, withMetrics, type IncompleteUpload, type S3Driver, type Storage, type StorageMetrics } from '../../../src/index.js';
 import { emptyStorage, freshS3Storage, rawS3Client } from './env.js';
 
 let source: Storage;
@@ -31,23 +32,38 @@ after(async () => {
 });
 
 describe('s3 through the metrics layer', () => {
-  it('lists and aborts incomplete multipart uploads', async () => {
-    resetMetrics();
-    const storage = measured(source);
-    const bucket = (source.driver as S3Driver).options.bucket;
+  /** Starts a multipart upload behind Stowage's back and leaves it, as a crashed client would. */
+  async function leaveUpload(key: string): Promise<IncompleteUpload> {
     const client = rawS3Client();
     try {
-      const started = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'pending/left.bin' }));
-      const uploads = await storage.incompleteUploads({ prefix: 'pending/' });
-      assert.deepEqual(uploads.map((u) => [u.key, u.uploadId]), [['pending/left.bin', started.UploadId]]);
-      await storage.abortUpload(uploads[0] as (typeof uploads)[number]);
-      assert.deepEqual(await source.incompleteUploads({ prefix: 'pending/' }), [], 'the upload is gone');
+      const started = await client.send(new CreateMultipartUploadCommand({ Bucket: (source.driver as S3Driver).options.bucket, Key: key }));
+      return { key, uploadId: started.UploadId ?? '', initiated: new Date() };
     } finally {
       client.destroy();
     }
-    const counted = (await registry.getSingleMetricAsString('stowage_storage_operation_seconds')).split('\n').filter((l) => l.includes('_count'));
-    assert.ok(counted.some((l) => l.includes('operation="incompleteUploads"') && l.includes('backend="s3"')), 'the listing is measured');
-    assert.ok(counted.some((l) => l.includes('operation="abortUpload"')), 'the abort is measured');
+  }
+
+  /** The count samples of the latency histogram for `operation` on s3. */
+  async function counted(operation: string): Promise<string[]> {
+    const text = await registry.getSingleMetricAsString('stowage_storage_operation_seconds');
+    return text.split('\n').filter((l) => l.includes('_count') && l.includes(`operation="${operation}"`) && l.includes('backend="s3"'));
+  }
+
+  it('lists incomplete multipart uploads', async () => {
+    resetMetrics();
+    const left = await leaveUpload('pending/listed.bin');
+    const uploads = await measured(source).incompleteUploads({ prefix: 'pending/listed' });
+    assert.deepEqual(uploads.map((u) => [u.key, u.uploadId]), [[left.key, left.uploadId]]);
+    assert.equal((await counted('incompleteUploads')).length, 1, 'the listing is measured');
+    await source.abortUpload(left);
+  });
+
+  it('aborts an incomplete multipart upload', async () => {
+    resetMetrics();
+    const left = await leaveUpload('pending/aborted.bin');
+    await measured(source).abortUpload(left);
+    assert.deepEqual(await source.incompleteUploads({ prefix: 'pending/aborted' }), [], 'the upload is gone');
+    assert.equal((await counted('abortUpload')).length, 1, 'the abort is measured');
   });
 
   it('copies between two S3 storages of one service inside the service, wrapped on either side or both', async () => {
@@ -76,5 +92,24 @@ describe('s3 through the metrics layer', () => {
     await memory.put('m.txt', 'from memory');
     assert.equal((await measured(target).copyFrom(memory.withDriver((d) => new DriverLayer(d)), 'm.txt')).copiedBy, 'stream');
     assert.equal((await target.get('m.txt')).toString(), 'from memory');
+  });
+});
+
+describe('s3 as the primary of a fallback storage', () => {
+  it('lists and aborts its incomplete uploads, and copies into it inside the service', async () => {
+    const hybrid = createStorage({ driver: 'fallback', primary: target, secondary: createStorage({ driver: 'memory' }) });
+    const client = rawS3Client();
+    try {
+      const started = await client.send(new CreateMultipartUploadCommand({ Bucket: (target.driver as S3Driver).options.bucket, Key: 'hybrid/left.bin' }));
+      const uploads = await hybrid.incompleteUploads({ prefix: 'hybrid/' });
+      assert.deepEqual(uploads.map((u) => u.uploadId), [started.UploadId]);
+      await hybrid.abortUpload(uploads[0] as (typeof uploads)[number]);
+      assert.deepEqual(await target.incompleteUploads({ prefix: 'hybrid/' }), []);
+    } finally {
+      client.destroy();
+    }
+    await source.put('hybrid/a.txt', 'into the fallback');
+    assert.equal((await hybrid.copyFrom(source, 'hybrid/a.txt')).copiedBy, 'service');
+    assert.equal((await target.get('hybrid/a.txt')).toString(), 'into the fallback');
   });
 });

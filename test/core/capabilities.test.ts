@@ -17,6 +17,7 @@ import {
   isStorageError,
   MemoryDriver,
   type Driver,
+  type AsyncDriverOperation,
   type DriverCapabilities,
   type DriverOperation,
   type DriverPresignPostOptions,
@@ -46,7 +47,7 @@ class Claims extends DriverLayer {
     return { ...this.inner.capabilities, ...this.#claims };
   }
 
-  protected override around<T>(operation: Exclude<DriverOperation, 'location'>, run: () => Promise<T>): Promise<T> {
+  protected override around<T>(operation: AsyncDriverOperation, run: () => Promise<T>): Promise<T> {
     this.calls.push(operation);
     return run();
   }

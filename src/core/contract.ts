@@ -4,6 +4,7 @@
  * has validated them.
  */
 import type { PutBody, PutBodyChecks } from './body.js';
+import { StorageError } from './errors.js';
 import type { GetOptions, IncompleteUpload, ListPage, ObjectAttributes, ObjectInfo, ObjectStream, PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions, VerifyOptions } from './types.js';
 
 /**
@@ -250,3 +251,19 @@ const OPERATIONS: Record<DriverOperation, true> = {
 
 /** Every operation of the {@link Driver} contract, the one list tests and generic layers go by. */
 export const DRIVER_OPERATIONS: readonly DriverOperation[] = Object.freeze(Object.keys(OPERATIONS) as DriverOperation[]);
+
+/**
+ * The driver, once it is known to have every operation of the contract: a driver written
+ * in plain JavaScript (or for an older contract) without one fails here with
+ * E_CONFIG_INVALID naming what is missing, rather than with a TypeError on first use.
+ * (What it supports is still read from its capabilities only.) `role` names it in the
+ * message, e.g. "the fallback storage's primary".
+ */
+export function checkDriver(driver: Driver, role = 'the driver'): Driver {
+  if (driver === null || typeof driver !== 'object') throw new StorageError('E_CONFIG_INVALID', `${role} must be a Storage or a Driver`);
+  const missing = DRIVER_OPERATIONS.filter((operation) => typeof (driver as unknown as Record<string, unknown>)[operation] !== 'function');
+  if (missing.length > 0) {
+    throw new StorageError('E_CONFIG_INVALID', `${role} ${JSON.stringify(driver.name)} lacks ${missing.join(', ')}: every operation of the Driver contract is a method (extend BaseDriver for the defaults)`);
+  }
+  return driver;
+}

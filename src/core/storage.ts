@@ -9,7 +9,7 @@ import { normalizeKey, normalizePrefix } from './keys.js';
 import { cancellable, contentTypeFromName, copyAttributes, guessContentType, statOrUndefined } from './objects.js';
 import { bodyChecks, driverListOptions, driverPutOptions, MAX_LIST_LIMIT, validatePresignPostOptions, validateSignedUrlOptions } from './options.js';
 import { createSignedPost, createSignedUrl, normalizeBaseUrl, validateSecret, type Signer } from './signing.js';
-import { DRIVER_OPERATIONS, type Capabilities, type Driver } from './contract.js';
+import { checkDriver, type Capabilities, type Driver } from './contract.js';
 import type { Body, GetOptions, HealthReport, IncompleteUpload, ListOptions, ListPage, ObjectInfo, ObjectStream, PresignedPost, PresignPostOptions, PutOptions, SignedUrl, SignedUrlOptions, Usage, VerifyOptions } from './types.js';
 
 /** Options that apply to a Storage whatever its driver. */
@@ -23,20 +23,6 @@ export interface StorageOptions {
 /** How many keys `deleteMany` hands the driver at once. */
 const DELETE_BATCH = 1000;
 
-/**
- * The driver, once it is known to have every operation of the contract: a driver written
- * in plain JavaScript (or for an older contract) without one fails here, naming what is
- * missing, rather than with a TypeError on first use. What it supports is still read
- * from its capabilities only.
- */
-function checkContract(driver: Driver): Driver {
-  const missing = DRIVER_OPERATIONS.filter((operation) => typeof (driver as unknown as Record<string, unknown>)[operation] !== 'function');
-  if (missing.length > 0) {
-    throw new StorageError('E_CONFIG_INVALID', `the driver ${JSON.stringify(driver.name)} lacks ${missing.join(', ')}: every operation of the Driver contract is a method (extend BaseDriver for the defaults)`);
-  }
-  return driver;
-}
-
 /** Object storage over one driver. Every method is async and rejects only with {@link StorageError}. */
 export class Storage {
   /** The driver behind this storage. */
@@ -47,7 +33,7 @@ export class Storage {
   #inFlight = new Set<Promise<unknown>>();
 
   constructor(driver: Driver, options: StorageOptions = {}) {
-    this.driver = checkContract(driver);
+    this.driver = checkDriver(driver);
     this.#options = options;
     const { baseUrl, signingSecret } = options;
     this.#signer =

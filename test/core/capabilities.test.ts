@@ -134,6 +134,14 @@ describe('storage: the contract is checked once', () => {
       () => createStorage({ driver: old as unknown as Driver }),
       (err: unknown) => isStorageError(err, 'E_CONFIG_INVALID') && /"old" lacks putFile, copyFrom, move, signedUrl, presignPost, verify, incompleteUploads, abortUpload, location, close: .*BaseDriver/.test(err.message),
     );
+    assert.throws(
+      () => createStorage({ driver: 'fallback', primary: old as unknown as Driver, secondary: createStorage({ driver: 'memory' }) }),
+      (err: unknown) => isStorageError(err, 'E_CONFIG_INVALID') && /^the fallback storage's primary "old" lacks putFile/.test(err.message),
+    );
+    assert.throws(
+      () => createStorage({ driver: 'fallback', primary: createStorage({ driver: 'memory' }), secondary: undefined as unknown as Driver }),
+      (err: unknown) => isStorageError(err, 'E_CONFIG_INVALID') && /secondary must be a Storage or a Driver/.test(err.message),
+    );
   });
 });
 

@@ -6,7 +6,7 @@
 import { parseStorageEnv, parseStorageUrl, type S3Config } from './core/config.js';
 import { StorageError } from './core/errors.js';
 import { Storage, type StorageOptions } from './core/storage.js';
-import type { Driver } from './core/types.js';
+import { checkDriver, type Driver } from './core/contract.js';
 import { FallbackDriver } from './drivers/fallback/driver.js';
 import { FsDriver } from './drivers/fs/driver.js';
 import type { FsDriverOptions } from './drivers/fs/options.js';
@@ -56,11 +56,7 @@ export function createStorage(options: CreateStorageOptions = { driver: 'fs' }):
       return new Storage(new S3Driver(options), storageOptions);
     case 'fallback': {
       const { primary, secondary, copyOnRead } = options as FallbackStorageOptions;
-      const driverOf = (s: Storage | Driver, name: string): Driver => {
-        if (s instanceof Storage) return s.driver;
-        if (s && typeof s === 'object' && typeof (s).read === 'function') return s;
-        throw new StorageError('E_CONFIG_INVALID', `the fallback storage needs ${name}: a Storage or a Driver`);
-      };
+      const driverOf = (s: Storage | Driver, name: string): Driver => (s instanceof Storage ? s.driver : checkDriver(s, `the fallback storage's ${name}`));
       return new Storage(new FallbackDriver({ primary: driverOf(primary, 'primary'), secondary: driverOf(secondary, 'secondary'), copyOnRead }), storageOptions);
     }
     default:

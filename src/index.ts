@@ -20,20 +20,31 @@ export { S3Driver } from './drivers/s3/driver.js';
 export type { S3DriverOptions } from './drivers/s3/options.js';
 export { PROVIDERS, PROFILES, type ProviderName, type ProviderProfile } from './drivers/s3/providers.js';
 export { migrate, type MigrateOptions, type MigrateProgress, type MigrateReport } from './migrate/migrate.js';
-export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './layers/retry.js';
+export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './drivers/s3/retry.js';
+export { BaseDriver, BASE_DRIVER_CAPABILITIES } from './drivers/base.js';
+export { DriverLayer, type AsyncDriverOperation } from './layers/layer.js';
 export { withMetrics, storageMetrics, type StorageMetrics } from './layers/metrics.js';
+export {
+  DRIVER_OPERATIONS,
+  type Capabilities,
+  type Driver,
+  type DriverCapabilities,
+  type DriverListOptions,
+  type DriverOperation,
+  type DriverPresignPostOptions,
+  type DriverPutOptions,
+  type DriverSignedUrlOptions,
+  type ObjectLocation,
+} from './core/contract.js';
 export type {
   Body,
   ByteRange,
-  Capabilities,
-  Driver,
-  DriverListOptions,
-  DriverPutOptions,
   GetOptions,
   HealthReport,
   IncompleteUpload,
   ListOptions,
   ListPage,
+  ObjectAttributes,
   ObjectInfo,
   ObjectStream,
   PresignedPost,

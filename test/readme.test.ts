@@ -1,4 +1,4 @@
-/** The README's quick start runs as written (with 'stowage' pointing at this checkout). */
+/** The README's examples run as written (with 'stowage' pointing at this checkout): the quick start and the example layers. */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,20 +10,43 @@ const repo = new URL('..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'stowage-readme-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Writes the README's code block after `<!-- marker -->` to a script in the temp folder, run from there; returns its path. */
+function writeBlock(marker: string): string {
+  const readme = readFileSync(join(repo, 'README.md'), 'utf8');
+  const block = new RegExp(`<!-- ${marker} -->\\s*\`\`\`ts\\n([\\s\\S]*?)\`\`\``).exec(readme)?.[1];
+  assert.ok(block, `the README has a ${marker} block`);
+  const script = join(dir, `${marker}.mts`);
+  writeFileSync(script, `process.chdir(${JSON.stringify(dir)});\n${block.replace("from 'stowage'", `from ${JSON.stringify(join(repo, 'src/index.ts'))}`)}`);
+  return script;
+}
+
+/** Runs a README block; returns what it printed. */
+function runBlock(marker: string): string {
+  return execFileSync(process.execPath, ['--import', 'tsx', writeBlock(marker)], { cwd: repo, encoding: 'utf8' });
+}
+
+const EXAMPLES = ['quickstart', 'layer-example'];
+
 describe('README', () => {
   it('runs the quick start and prints what it promises', () => {
-    const readme = readFileSync(join(repo, 'README.md'), 'utf8');
-    const block = /<!-- quickstart -->\s*```ts\n([\s\S]*?)```/.exec(readme)?.[1];
-    assert.ok(block, 'the README has a quick start block');
-    const script = join(dir, 'quickstart.mts');
-    writeFileSync(script, `process.chdir(${JSON.stringify(dir)});\n${block.replace("from 'stowage'", `from ${JSON.stringify(join(repo, 'src/index.ts'))}`)}`);
-    const output = execFileSync(process.execPath, ['--import', 'tsx', script], { cwd: repo, encoding: 'utf8' });
-    const lines = output.trim().split('\n');
+    const lines = runBlock('quickstart').trim().split('\n');
     assert.match(lines[0] ?? '', /^user_photos\/42\/[0-9a-f-]{36}\.jpg 1024 [0-9a-f]{64}$/);
     assert.equal(lines[1], '1024 { start: 0, end: 99 }');
     assert.equal(lines[2], '1 true');
     assert.equal(lines[3], 'true');
     assert.equal(lines[4], 'not found: The file was not found.');
     assert.equal(existsSync(join(dir, 'example.jpg')), false, 'the quick start cleans up after itself');
+  });
+
+  it('runs the example layers and prints what it promises', () => {
+    assert.deepEqual(runBlock('layer-example').trim().split('\n'), ['2', 'memory false']);
+  });
+
+  it('compiles the examples with the strict settings of the project', () => {
+    const tsc = join(repo, 'node_modules/typescript/bin/tsc');
+    const settings = ['--noEmit', '--strict', '--noImplicitOverride', '--noUncheckedIndexedAccess', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--lib', 'es2024'];
+    const paths = ['--types', 'node', '--typeRoots', join(repo, 'node_modules/@types'), '--skipLibCheck', '--allowImportingTsExtensions'];
+    // Throws with tsc's report when an example does not compile.
+    execFileSync(process.execPath, [tsc, ...settings, ...paths, ...EXAMPLES.map(writeBlock)], { cwd: dir, encoding: 'utf8' });
   });
 });

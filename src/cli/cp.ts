@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import type { ObjectInfo } from '../core/types.js';
-import type { Runner } from './main.js';
+import type { Runner } from './runner.js';
 import { formatBytes, output, parseRef, transferBar, type Locations } from './shared.js';
 
 async function transfer(locations: Locations, from: string, to: string, move: boolean): Promise<ObjectInfo> {

@@ -1,6 +1,6 @@
 /** `stowage du [prefix]`: how many objects and bytes lie under a prefix. */
 import type { Command } from 'commander';
-import type { Runner } from './main.js';
+import type { Runner } from './runner.js';
 import { formatBytes, output, parseRef, plural } from './shared.js';
 
 /** Registers `du`. */

@@ -11,7 +11,7 @@ import type { Command } from 'commander';
 import { normalizeKey } from '../core/keys.js';
 import type { Storage } from '../core/storage.js';
 import type { ObjectInfo } from '../core/types.js';
-import type { Runner } from './main.js';
+import type { Runner } from './runner.js';
 import { CliError, EXIT, formatBytes, output, parseDuration, parseRef } from './shared.js';
 
 interface GcFlags {

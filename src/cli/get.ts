@@ -8,7 +8,7 @@ import { createWriteStream } from 'node:fs';
 import { basename } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import type { Runner } from './main.js';
+import type { Runner } from './runner.js';
 import type { ObjectInfo } from '../core/types.js';
 import { formatBytes, output, parseRef, transferBar, type GlobalOptions, type Locations } from './shared.js';
 

@@ -1,6 +1,6 @@
 /** `stowage health [location]`: exit 0 when the storage answers, 1 when it does not. */
 import type { Command } from 'commander';
-import type { Runner } from './main.js';
+import type { Runner } from './runner.js';
 import { EXIT, output, parseRef } from './shared.js';
 
 /** Registers `health`. */

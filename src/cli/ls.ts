@@ -1,7 +1,7 @@
 /** `stowage ls [location#prefix | prefix] [-r]`: objects and folders under a prefix. */
 import type { Command } from 'commander';
 import type { ObjectInfo } from '../core/types.js';
-import type { Runner } from './main.js';
+import type { Runner } from './runner.js';
 import { columns, formatBytes, output, parseRef } from './shared.js';
 
 /** Registers `ls`. */

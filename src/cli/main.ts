@@ -1,12 +1,11 @@
 #!/usr/bin/env node
 /**
  * The `stowage` command: object commands, migration and clean-up over any storage
- * location. Each command lives in its own file; this one wires them up, turns errors
- * into a one-line reason on stderr and a distinct exit code (see shared.ts).
+ * location. Each command lives in its own file and runs through runner.ts, which turns
+ * errors into a one-line reason on stderr and a distinct exit code; this one wires them up.
  */
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
-import { isStorageError } from '../core/errors.js';
 import { registerCopy } from './cp.js';
 import { registerDu } from './du.js';
 import { registerGc } from './gc.js';
@@ -20,43 +19,8 @@ import { registerPut } from './put.js';
 import { registerRm } from './rm.js';
 import { registerServe } from './serve.js';
 import { registerVerify } from './verify.js';
-import { CliError, errorCodeOf, EXIT, exitCodeOf, Locations, type GlobalOptions } from './shared.js';
-
-/** What a command's action receives: its options merged with the global ones, and the open locations. */
-export interface CommandContext<O = Record<string, unknown>> {
-  opts: GlobalOptions & O;
-  locations: Locations;
-}
-
-/** Wraps a command body: opens locations, closes them, and maps errors to exit codes. */
-export type Runner = <O>(body: (ctx: CommandContext<O>, ...args: string[]) => Promise<number | void>) => (...args: unknown[]) => Promise<void>;
-
-const run: Runner = (body) => async (...args) => {
-  const command = args[args.length - 1] as Command;
-  const opts = command.optsWithGlobals<GlobalOptions>();
-  const positional = args.slice(0, -2).map((a) => (Array.isArray(a) ? a.join(' ') : (a as string)));
-  const locations = new Locations(opts.storage);
-  try {
-    const code = await body({ opts: opts as never, locations }, ...positional);
-    process.exitCode = code ?? EXIT.ok;
-  } catch (err) {
-    reportError(err, opts.json === true);
-    process.exitCode = exitCodeOf(err);
-  } finally {
-    await locations.close().catch(() => undefined);
-  }
-};
-
-/**
- * Writes why a command failed to stderr: `stowage: <reason>`, or with `--json` one JSON
- * object `{ "code", "message" }` (a StorageError code, or E_USAGE / E_FAILED for the
- * command line itself), so scripts never parse prose.
- */
-function reportError(err: unknown, json: boolean): void {
-  const message = isStorageError(err) || err instanceof Error ? err.message : String(err);
-  if (json) process.stderr.write(`${JSON.stringify({ code: errorCodeOf(err), message })}\n`);
-  else process.stderr.write(`stowage: ${message}\n`);
-}
+import { reportError, run } from './runner.js';
+import { CliError, EXIT } from './shared.js';
 
 /** True when the command line asks for JSON, known before commander has parsed it. */
 const wantsJson = (argv: readonly string[]) => argv.slice(2).includes('--json');

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { migrate } from '../migrate/migrate.js';
-import type { Runner } from './main.js';
+import type { Runner } from './runner.js';
 import { CliError, EXIT, formatBytes, output, parseCount, parseRef, progressBar } from './shared.js';
 
 interface MigrateFlags {

@@ -1,6 +1,6 @@
 /** `stowage presign <key>`: a URL to download or upload without credentials until it expires. */
 import type { Command } from 'commander';
-import type { Runner } from './main.js';
+import type { Runner } from './runner.js';
 import { CliError, EXIT, output, parseCount, parseRef } from './shared.js';
 
 /** Registers `presign`. */

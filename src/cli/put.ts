@@ -1,6 +1,6 @@
 /** `stowage put <file|-> <key>`: uploads a file (or stdin), atomically, with its SHA-256. */
 import type { Command } from 'commander';
-import type { Runner } from './main.js';
+import type { Runner } from './runner.js';
 import { formatBytes, output, parseRef, transferBar } from './shared.js';
 
 /** Registers `put`. */

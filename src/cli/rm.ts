@@ -1,6 +1,6 @@
 /** `stowage rm <key>` and `stowage rm -r <prefix>`: deletes, asking first on a terminal. */
 import type { Command } from 'commander';
-import type { Runner } from './main.js';
+import type { Runner } from './runner.js';
 import { CliError, confirm, EXIT, output, parseRef, plural } from './shared.js';
 
 /** Registers `rm`. */

@@ -1,7 +1,7 @@
 /** `stowage serve`: the HTTP service, configured like `npm start` (HOST, PORT, STORAGE_*, ...). */
 import type { Command } from 'commander';
 import { runServer } from '../http/server.js';
-import type { Runner } from './main.js';
+import type { Runner } from './runner.js';
 import { parseCount } from './shared.js';
 
 /** Registers `serve`. */

@@ -1,6 +1,6 @@
 /** `stowage stat <key>`: everything stored about one object. */
 import type { Command } from 'commander';
-import type { Runner } from './main.js';
+import type { Runner } from './runner.js';
 import { columns, formatBytes, output, parseRef } from './shared.js';
 
 /** Registers `stat`. */

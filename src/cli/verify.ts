@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { forEachConcurrently } from '../core/concurrency.js';
 import { digestOf } from '../migrate/migrate.js';
-import type { Runner } from './main.js';
+import type { Runner } from './runner.js';
 import { EXIT, formatBytes, output, parseCount, parseRef, plural, progressBar } from './shared.js';
 
 /** Registers `verify`. */

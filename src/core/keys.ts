@@ -45,6 +45,19 @@ export function normalizeKey(key: unknown): string {
 }
 
 /**
+ * True when `key` can be addressed exactly as it is: it passes the key rules and is
+ * already in NFC form. Objects other tools wrote (folder markers, names in another
+ * normalization form, control characters) may not be, and listings leave them out.
+ */
+export function isAddressableKey(key: string): boolean {
+  try {
+    return normalizeKey(key) === key;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Normalizes a listing prefix. The empty prefix (everything) is allowed, and so is a
  * trailing `/`; otherwise the key rules apply, so a prefix can never climb out with `..`.
  */

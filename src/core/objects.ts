@@ -1,11 +1,11 @@
 /**
- * Helpers about objects that every driver shares: range resolution, ETags derived
- * from content, and content-type guessing.
+ * Helpers about objects that every driver shares: range resolution, ETags, content-type
+ * guessing, write preconditions, and the errors and results drivers build.
  */
 import mime from 'mime';
 import { Readable } from 'node:stream';
-import { StorageError } from './errors.js';
-import type { ByteRange, ObjectInfo, ObjectStream, ResolvedRange } from './types.js';
+import { isStorageError, StorageError } from './errors.js';
+import type { ByteRange, ObjectAttributes, ObjectInfo, ObjectStream, ResolvedRange } from './types.js';
 
 /** The content type used when none is given and the key's extension is unknown. */
 export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
@@ -43,6 +43,11 @@ function badRange(range: unknown): StorageError {
     'E_INVALID_ARGUMENT',
     `invalid range ${JSON.stringify(range)}: use { start, end? } with 0 <= start <= end, or { suffix: n }, in whole numbers up to Number.MAX_SAFE_INTEGER`,
   );
+}
+
+/** Strips the quotes (and a weak `W/` marker) from an ETag so either form compares equal. */
+export function normalizeEtag(etag: string): string {
+  return etag.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
 }
 
 /** The ETag of content with this SHA-256: stable for equal content, as S3's is for single-part uploads. */
@@ -83,6 +88,16 @@ export function notFound(key: string, cause?: unknown): StorageError {
   return new StorageError('E_NOT_FOUND', `no object at ${JSON.stringify(key)}`, { key, cause });
 }
 
+/** The info of `key`, or undefined when there is no such object; other failures reject. */
+export async function statOrUndefined(store: { stat(key: string): Promise<ObjectInfo> }, key: string): Promise<ObjectInfo | undefined> {
+  try {
+    return await store.stat(key);
+  } catch (err) {
+    if (isStorageError(err, 'E_NOT_FOUND')) return undefined;
+    throw err;
+  }
+}
+
 /** The error for a body over its size limit. */
 export function tooLarge(maxSize: number): StorageError {
   return new StorageError('E_TOO_LARGE', `the body is larger than the limit of ${maxSize} bytes`, { details: { maxSize } });
@@ -98,9 +113,9 @@ export function attachmentDisposition(filename: string): string {
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
 }
 
-/** What a copy of an object carries over: its type, user metadata and stored headers. */
-export function copyAttributes(info: ObjectInfo): { contentType: string; metadata: Record<string, string>; cacheControl?: string; contentDisposition?: string } {
-  return { contentType: info.contentType, metadata: info.metadata, cacheControl: info.cacheControl, contentDisposition: info.contentDisposition };
+/** The attributes alone (type, user metadata, stored headers) of an object's info or a write's options: what a copy carries over. */
+export function copyAttributes(from: ObjectAttributes): ObjectAttributes {
+  return { contentType: from.contentType, metadata: from.metadata, cacheControl: from.cacheControl, contentDisposition: from.contentDisposition };
 }
 
 /**

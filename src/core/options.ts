@@ -6,8 +6,9 @@ import { isActiveContentType } from './active-types.js';
 import { StorageError } from './errors.js';
 import type { PutBodyChecks } from './body.js';
 import { normalizePrefix } from './keys.js';
-import { guessContentType } from './objects.js';
-import type { DriverListOptions, DriverPutOptions, ListOptions, PresignPostOptions, PutOptions, SignedUrlOptions } from './types.js';
+import { guessContentType, normalizeEtag } from './objects.js';
+import type { DriverListOptions, DriverPresignPostOptions, DriverPutOptions, DriverSignedUrlOptions } from './contract.js';
+import type { ListOptions, PresignPostOptions, PutOptions, SignedUrlOptions } from './types.js';
 
 /** The most bytes of user metadata (names plus values), the S3 limit. */
 export const MAX_METADATA_BYTES = 2048;
@@ -74,11 +75,6 @@ export function normalizeMetadata(metadata: unknown): Record<string, string> {
   return out;
 }
 
-/** Strips the quotes (and a weak `W/` marker) from an ETag so either form compares equal. */
-export function normalizeEtag(etag: string): string {
-  return etag.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
-}
-
 function headerValue(value: unknown, option: string): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || value === '' || CONTROL.test(value) || value.length > 1024) {
@@ -135,7 +131,7 @@ export function validateExpiresIn(expiresIn: unknown): number {
 }
 
 /** Validates POST-form options; the result always has `expiresIn`. */
-export function validatePresignPostOptions(opts: PresignPostOptions): PresignPostOptions & { expiresIn: number } {
+export function validatePresignPostOptions(opts: PresignPostOptions): DriverPresignPostOptions {
   if (opts === null || typeof opts !== 'object') throw invalid('presignPost needs options { expiresIn?, contentType?, maxSize? }');
   const expiresIn = validateExpiresIn(opts.expiresIn);
   if (opts.contentType !== undefined) validateContentType(opts.contentType);
@@ -144,7 +140,7 @@ export function validatePresignPostOptions(opts: PresignPostOptions): PresignPos
 }
 
 /** Validates signed-URL options; the result always has `expiresIn`. */
-export function validateSignedUrlOptions(opts: SignedUrlOptions): SignedUrlOptions & { expiresIn: number } {
+export function validateSignedUrlOptions(opts: SignedUrlOptions): DriverSignedUrlOptions {
   if (opts === null || typeof opts !== 'object') throw invalid('signedUrl needs options { method, expiresIn? }');
   if (opts.method !== 'GET' && opts.method !== 'PUT') throw invalid('signedUrl method must be "GET" or "PUT"');
   const expiresIn = validateExpiresIn(opts.expiresIn);

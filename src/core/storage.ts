@@ -6,30 +6,14 @@
 import { openRegularFile, PutBody, readAll } from './body.js';
 import { StorageError, abortedError, isStorageError, withContext } from './errors.js';
 import { normalizeKey, normalizePrefix } from './keys.js';
-import { contentTypeFromName, copyAttributes, guessContentType } from './objects.js';
+import { contentTypeFromName, copyAttributes, guessContentType, statOrUndefined } from './objects.js';
 import { reportDone, type OnProgress } from './progress.js';
 import { normalizePublicBaseUrl, publicUrlOf } from './urls.js';
 import { objectReader, type ObjectReader } from './reads.js';
 import { bodyChecks, driverListOptions, driverPutOptions, MAX_LIST_LIMIT, validatePresignPostOptions, validateSignedUrlOptions } from './options.js';
 import { createSignedPost, createSignedUrl, normalizeBaseUrl, validateSecret, type Signer } from './signing.js';
-import type {
-  Body,
-  Capabilities,
-  Driver,
-  IncompleteUpload,
-  GetOptions,
-  HealthReport,
-  ListOptions,
-  ListPage,
-  ObjectInfo,
-  PresignedPost,
-  PresignPostOptions,
-  PutOptions,
-  SignedUrl,
-  SignedUrlOptions,
-  Usage,
-  VerifyOptions,
-} from './types.js';
+import { checkDriver, type Capabilities, type Driver } from './contract.js';
+import type { Body, GetOptions, HealthReport, IncompleteUpload, ListOptions, ListPage, ObjectInfo, PresignedPost, PresignPostOptions, PutOptions, SignedUrl, SignedUrlOptions, Usage, VerifyOptions } from './types.js';
 
 /** Options that apply to a Storage whatever its driver. */
 export interface StorageOptions {
@@ -55,7 +39,7 @@ export class Storage {
   #inFlight = new Set<Promise<unknown>>();
 
   constructor(driver: Driver, options: StorageOptions = {}) {
-    this.driver = driver;
+    this.driver = checkDriver(driver);
     this.#options = options;
     const { baseUrl, signingSecret } = options;
     this.#signer =
@@ -92,9 +76,13 @@ export class Storage {
     return this.driver.name;
   }
 
-  /** What this storage supports; check before calling optional features. */
+  /**
+   * What this storage supports: its driver's capabilities, plus `signedUrls` (links the
+   * backend presigns, or HMAC links when `baseUrl` and `signingSecret` are set).
+   */
   get capabilities(): Capabilities {
-    return { ...this.driver.capabilities, signedUrls: this.driver.signedUrl !== undefined || this.#signer !== undefined };
+    const driver = this.driver.capabilities;
+    return { ...driver, signedUrls: driver.nativeSignedUrls || this.#signer !== undefined };
   }
 
   /**
@@ -147,7 +135,7 @@ export class Storage {
       const handle = await openRegularFile(path);
       const checks = bodyChecks(opts, (await handle.stat()).size);
       let info: ObjectInfo;
-      if (this.driver.putFile) {
+      if (this.driver.capabilities.nativePutFile) {
         // The driver opens the file its own way (the fs driver copies it in the kernel).
         await handle.close();
         info = await this.driver.putFile(k, path, driverOpts, checks);
@@ -188,13 +176,7 @@ export class Storage {
 
   /** True when the object exists. Invalid keys still reject with E_INVALID_KEY. */
   async exists(key: string): Promise<boolean> {
-    try {
-      await this.stat(key);
-      return true;
-    } catch (err) {
-      if (isStorageError(err, 'E_NOT_FOUND')) return false;
-      throw err;
-    }
+    return (await statOrUndefined(this, key)) !== undefined;
   }
 
   /** Deletes an object. A missing key resolves. */
@@ -283,7 +265,7 @@ export class Storage {
       const src = normalizeKey(from);
       const dst = normalizeKey(to);
       if (src === dst) return this.driver.stat(src);
-      if (this.driver.move) return this.driver.move(src, dst);
+      if (this.driver.capabilities.nativeMove) return this.driver.move(src, dst);
       const info = await this.driver.copy(src, dst);
       await this.driver.delete(src);
       return info;
@@ -300,7 +282,7 @@ export class Storage {
     return this.#run('signedUrl', key, async () => {
       const k = normalizeKey(key);
       const valid = validateSignedUrlOptions(opts);
-      if (this.driver.signedUrl) return this.driver.signedUrl(k, valid);
+      if (this.driver.capabilities.nativeSignedUrls) return this.driver.signedUrl(k, valid);
       return createSignedUrl(k, valid, this.#requireSigner('signed URLs'));
     });
   }
@@ -333,7 +315,7 @@ export class Storage {
     return this.#run('presignPost', key, async () => {
       const k = normalizeKey(key);
       const valid = validatePresignPostOptions(opts);
-      if (this.driver.presignPost) return this.driver.presignPost(k, valid);
+      if (this.driver.capabilities.nativePresignPost) return this.driver.presignPost(k, valid);
       return createSignedPost(k, valid, this.#requireSigner('POST forms'));
     });
   }
@@ -345,7 +327,9 @@ export class Storage {
    */
   async incompleteUploads(opts: { prefix?: string } = {}): Promise<IncompleteUpload[]> {
     return this.#run('incompleteUploads', undefined, async () => {
-      const uploads = (await this.driver.incompleteUploads?.(normalizePrefix(opts.prefix))) ?? [];
+      const prefix = normalizePrefix(opts.prefix);
+      if (!this.driver.capabilities.multipartUploads) return [];
+      const uploads = await this.driver.incompleteUploads(prefix);
       return uploads.sort((a, b) => a.initiated.getTime() - b.initiated.getTime());
     });
   }
@@ -353,7 +337,7 @@ export class Storage {
   /** Aborts an upload from {@link incompleteUploads}, freeing its parts. */
   async abortUpload(upload: IncompleteUpload): Promise<void> {
     return this.#run('abortUpload', upload.key, async () => {
-      if (!this.driver.abortUpload) throw new StorageError('E_UNSUPPORTED', `the ${this.backend} backend has no multipart uploads to abort`);
+      if (!this.driver.capabilities.multipartUploads) throw new StorageError('E_UNSUPPORTED', `the ${this.backend} backend has no multipart uploads to abort`);
       await this.driver.abortUpload(upload);
     });
   }
@@ -369,7 +353,7 @@ export class Storage {
   async copyFrom(source: Storage, from: string, to: string = from, opts: { onProgress?: OnProgress; signal?: AbortSignal } = {}): Promise<ObjectInfo & { copiedBy: 'service' | 'stream' }> {
     return this.#run('copyFrom', to, async () => {
       const [fromKey, toKey] = [normalizeKey(from), normalizeKey(to)];
-      const native = await this.driver.copyFrom?.(source.driver, fromKey, toKey);
+      const native = await this.driver.copyFrom(source.driver, fromKey, toKey);
       if (native) {
         reportDone(opts.onProgress, native.size);
         return { ...native, copiedBy: 'service' as const };
@@ -385,7 +369,7 @@ export class Storage {
    * creating a missing bucket. Rejects with a message saying what to fix.
    */
   async verify(opts: VerifyOptions = {}): Promise<Record<string, unknown>> {
-    return this.#run('verify', undefined, () => (this.driver.verify ? this.driver.verify(opts) : this.driver.check()));
+    return this.#run('verify', undefined, () => this.driver.verify(opts));
   }
 
   /** Counts objects and bytes under `prefix` (everything by default). */
@@ -423,6 +407,6 @@ export class Storage {
    */
   async close(): Promise<void> {
     await Promise.allSettled([...this.#inFlight]);
-    await this.driver.close?.();
+    await this.driver.close();
   }
 }

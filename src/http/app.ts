@@ -77,11 +77,11 @@ export const stowageRoutes: FastifyPluginAsync<StowageRoutesOptions> = async (ap
     raw.removeAllContentTypeParsers();
     raw.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
     await objectRoutes(raw, ctx);
-    if (opts.signingSecret !== undefined && !opts.storage.driver.signedUrl) {
+    if (opts.signingSecret !== undefined && !opts.storage.capabilities.nativeSignedUrls) {
       await fileRoutes(raw, { ...ctx, signingSecret: opts.signingSecret });
     }
   });
-  const signedForms = opts.signingSecret !== undefined && !opts.storage.driver.presignPost;
+  const signedForms = opts.signingSecret !== undefined && !opts.storage.capabilities.nativePresignPost;
   const policies = compilePolicies(opts.uploadPolicies ?? defaultUploadPolicies(ctx.maxUploadSize));
   if (policies.size > 0 || signedForms) {
     await app.register(async (forms) => {

@@ -1,12 +1,12 @@
 /**
  * A metrics layer: wraps any Driver and records each operation's latency (by backend,
  * operation and outcome) and errors by code, in Prometheus metrics. It changes no
- * behaviour: results and errors pass through untouched, and optional driver methods
- * stay absent when the driver lacks them (capabilities depend on that).
+ * behaviour: results, errors and capabilities pass through untouched.
  */
 import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Driver } from '../core/contract.js';
 import { isStorageError } from '../core/errors.js';
-import type { Driver } from '../core/types.js';
+import { DriverLayer, type AsyncDriverOperation } from './layer.js';
 
 /** The metrics the layer records into. */
 export interface StorageMetrics {
@@ -33,42 +33,53 @@ export function storageMetrics(registry: Registry): StorageMetrics {
   };
 }
 
-/** Wraps `driver` so every call is measured. */
+/** Label sets of one operation, made once rather than per call: this layer runs on every storage call. */
+interface OperationLabels {
+  ok: { backend: string; operation: string; outcome: 'ok' };
+  failed: { backend: string; operation: string; outcome: 'error' };
+}
+
+/**
+ * Measures every operation of the wrapped driver, `close` excepted (releasing sockets is
+ * no storage operation). Through `DriverLayer.around`, an operation added to the
+ * contract is measured too without a line here.
+ */
+class MetricsLayer extends DriverLayer {
+  readonly #metrics: StorageMetrics;
+  readonly #labels = new Map<AsyncDriverOperation, OperationLabels>();
+
+  constructor(inner: Driver, metrics: StorageMetrics) {
+    super(inner);
+    this.#metrics = metrics;
+  }
+
+  #labelsOf(operation: AsyncDriverOperation): OperationLabels {
+    let labels = this.#labels.get(operation);
+    if (!labels) {
+      const ok = { backend: this.name, operation, outcome: 'ok' as const };
+      labels = { ok, failed: { ...ok, outcome: 'error' } };
+      this.#labels.set(operation, labels);
+    }
+    return labels;
+  }
+
+  protected override async around<T>(operation: AsyncDriverOperation, run: () => Promise<T>): Promise<T> {
+    if (operation === 'close') return run();
+    const labels = this.#labelsOf(operation);
+    const start = performance.now();
+    try {
+      const result = await run();
+      this.#metrics.latency.observe(labels.ok, (performance.now() - start) / 1000);
+      return result;
+    } catch (err) {
+      this.#metrics.latency.observe(labels.failed, (performance.now() - start) / 1000);
+      this.#metrics.errors.inc({ backend: this.name, operation, code: isStorageError(err) ? err.code : 'UNKNOWN' });
+      throw err;
+    }
+  }
+}
+
+/** Wraps `driver` in a layer that measures every operation (see {@link StorageMetrics}). */
 export function withMetrics(driver: Driver, metrics: StorageMetrics): Driver {
-  const timed = <A extends unknown[], R>(operation: string, fn: (...args: A) => Promise<R>) => {
-    // Label objects made once per operation, not per call: this wrapper runs on every storage call.
-    const ok = { backend: driver.name, operation, outcome: 'ok' };
-    const failed = { ...ok, outcome: 'error' };
-    return async (...args: A): Promise<R> => {
-      const start = performance.now();
-      try {
-        const result = await fn(...args);
-        metrics.latency.observe(ok, (performance.now() - start) / 1000);
-        return result;
-      } catch (err) {
-        metrics.latency.observe(failed, (performance.now() - start) / 1000);
-        metrics.errors.inc({ backend: driver.name, operation, code: isStorageError(err) ? err.code : 'UNKNOWN' });
-        throw err;
-      }
-    };
-  };
-  const wrapped: Driver = {
-    name: driver.name,
-    capabilities: driver.capabilities,
-    put: timed('put', driver.put.bind(driver)),
-    stat: timed('stat', driver.stat.bind(driver)),
-    read: timed('read', driver.read.bind(driver)),
-    delete: timed('delete', driver.delete.bind(driver)),
-    deleteMany: timed('deleteMany', driver.deleteMany.bind(driver)),
-    copy: timed('copy', driver.copy.bind(driver)),
-    list: timed('list', driver.list.bind(driver)),
-    check: timed('check', driver.check.bind(driver)),
-  };
-  if (driver.putFile) wrapped.putFile = timed('putFile', driver.putFile.bind(driver));
-  if (driver.move) wrapped.move = timed('move', driver.move.bind(driver));
-  if (driver.signedUrl) wrapped.signedUrl = timed('signedUrl', driver.signedUrl.bind(driver));
-  if (driver.presignPost) wrapped.presignPost = timed('presignPost', driver.presignPost.bind(driver));
-  if (driver.verify) wrapped.verify = timed('verify', driver.verify.bind(driver));
-  if (driver.close) wrapped.close = driver.close.bind(driver);
-  return wrapped;
+  return new MetricsLayer(driver, metrics);
 }

@@ -16,7 +16,8 @@
 import { createHash } from 'node:crypto';
 import { forEachConcurrently } from '../core/concurrency.js';
 import { compareKeys } from '../core/keys.js';
-import { isStorageError, StorageError } from '../core/errors.js';
+import { StorageError } from '../core/errors.js';
+import { statOrUndefined } from '../core/objects.js';
 import type { Storage } from '../core/storage.js';
 import type { ObjectInfo } from '../core/types.js';
 import { isUncreatedRoot } from '../drivers/fs/errors.js';
@@ -89,15 +90,6 @@ export async function digestOf(storage: Storage, key: string, onProgress?: OnPro
     size += chunk.byteLength;
   }
   return { sha256: hash.digest('hex'), size };
-}
-
-async function statOrUndefined(storage: Storage, key: string): Promise<ObjectInfo | undefined> {
-  try {
-    return await storage.stat(key);
-  } catch (err) {
-    if (isStorageError(err, 'E_NOT_FOUND')) return undefined;
-    throw err;
-  }
 }
 
 /** The target's objects; a local folder that does not exist yet holds none (the first copy creates it). */

@@ -8,14 +8,21 @@
  * checks: a listing is the union of both (the primary's version wins), a delete
  * removes the key from both so an old copy never reappears, and a conditional write
  * first brings a secondary-only object over so the condition sees it.
+ *
+ * It implements every operation of the contract itself, with no defaults, so each
+ * choice below is deliberate: what goes to the primary only, what to both, and what to
+ * neither (signed links and POST forms are Storage's HMAC ones, served through this
+ * driver; there is no single location to copy from inside a service).
  */
-import { PutBody } from '../../core/body.js';
+import { PutBody, type PutBodyChecks } from '../../core/body.js';
+import type { Driver, DriverCapabilities, DriverListOptions, DriverPresignPostOptions, DriverPutOptions, DriverSignedUrlOptions, ObjectLocation } from '../../core/contract.js';
 import { isStorageError } from '../../core/errors.js';
 import { collectPage, listStart, type ListEntry } from '../../core/listing.js';
 import { compareKeys } from '../../core/keys.js';
 import { copyAttributes } from '../../core/objects.js';
+import type { GetOptions, IncompleteUpload, ListPage, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions } from '../../core/types.js';
+import { unsupported } from '../base.js';
 import { isUncreatedRoot } from '../fs/errors.js';
-import type { Capabilities, Driver, DriverListOptions, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream, VerifyOptions } from '../../core/types.js';
 
 /** Options of the fallback driver. */
 export interface FallbackDriverOptions {
@@ -33,7 +40,7 @@ const MERGE_PAGE = 1000;
 /** Reads from the primary, then the secondary; writes to the primary. */
 export class FallbackDriver implements Driver {
   readonly name: string;
-  readonly capabilities: Capabilities;
+  readonly capabilities: DriverCapabilities;
   readonly #primary: Driver;
   readonly #secondary: Driver;
   readonly #copyOnRead: boolean;
@@ -46,13 +53,20 @@ export class FallbackDriver implements Driver {
     const [p, s] = [this.#primary.capabilities, this.#secondary.capabilities];
     const least = (a?: number, b?: number) => (a === undefined ? b : b === undefined ? a : Math.min(a, b));
     this.capabilities = {
-      // Links are issued by Storage on its base URL, served through this driver.
-      signedUrls: false,
       conditionalWrites: p.conditionalWrites,
       rangeReads: p.rangeReads && s.rangeReads,
       keyIsPrefix: p.keyIsPrefix && s.keyIsPrefix,
       maxSegmentBytes: least(p.maxSegmentBytes, s.maxSegmentBytes),
       maxObjectSize: least(p.maxObjectSize, s.maxObjectSize),
+      // Links and forms are issued by Storage on its base URL and served through this
+      // driver: a link presigned by the primary would miss what is only in the secondary.
+      nativeSignedUrls: false,
+      nativePresignPost: false,
+      // This driver's own move: a copy into the primary, then a delete from both.
+      nativeMove: true,
+      // Files go to the primary, the way the primary stores them best.
+      nativePutFile: p.nativePutFile,
+      multipartUploads: p.multipartUploads || s.multipartUploads,
     };
   }
 
@@ -89,7 +103,7 @@ export class FallbackDriver implements Driver {
   }
 
   /** Writes a secondary object's bytes to the primary at `key`, with its type, metadata and digest. */
-  async #putCopy(key: string, source: ObjectStream, conditions: Pick<DriverPutOptions, 'ifNoneMatch'> = {}): Promise<ObjectInfo> {
+  async #putCopy(key: string, source: ObjectStream, conditions: Partial<Pick<DriverPutOptions, 'ifNoneMatch'>> = {}): Promise<ObjectInfo> {
     return this.#primary.put(key, new PutBody(source.stream, { sha256: source.info.sha256 }), { ...copyAttributes(source.info), ...conditions });
   }
 
@@ -97,6 +111,12 @@ export class FallbackDriver implements Driver {
   async put(key: string, body: PutBody, opts: DriverPutOptions): Promise<ObjectInfo> {
     if (opts.ifMatch !== undefined || opts.ifNoneMatch !== undefined) await this.#promoteIfOnlySecondary(key);
     return this.#primary.put(key, body, opts);
+  }
+
+  /** Stores a local file in the primary (when it does so natively), with the same care for conditions as `put`. */
+  async putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<ObjectInfo> {
+    if (opts.ifMatch !== undefined || opts.ifNoneMatch !== undefined) await this.#promoteIfOnlySecondary(key);
+    return this.#primary.putFile(key, path, opts, checks);
   }
 
   async #promoteIfOnlySecondary(key: string): Promise<void> {
@@ -144,6 +164,11 @@ export class FallbackDriver implements Driver {
     return this.#putCopy(to, source);
   }
 
+  /** A server-side copy from another driver into the primary, where writes go (undefined when the primary cannot). */
+  async copyFrom(source: Driver, from: string, to: string): Promise<ObjectInfo | undefined> {
+    return this.#primary.copyFrom(source, from, to);
+  }
+
   /** Copies to `to` in the primary, then removes `from` from both. Onto itself: a no-op. */
   async move(from: string, to: string): Promise<ObjectInfo> {
     const info = await this.copy(from, to);
@@ -172,14 +197,46 @@ export class FallbackDriver implements Driver {
 
   /** Verifies both backends (creating the primary's bucket when asked). */
   async verify(opts: VerifyOptions): Promise<Record<string, unknown>> {
-    const run = (d: Driver, o: VerifyOptions) => (d.verify ? d.verify(o) : d.check());
-    const [primary, secondary] = await Promise.all([run(this.#primary, opts), run(this.#secondary, {})]);
+    const [primary, secondary] = await Promise.all([this.#primary.verify(opts), this.#secondary.verify({})]);
     return { primary: { backend: this.#primary.name, ...primary }, secondary: { backend: this.#secondary.name, ...secondary } };
+  }
+
+  /** E_UNSUPPORTED: Storage issues HMAC links, which the HTTP service serves through this driver. */
+  async signedUrl(_key: string, _opts: DriverSignedUrlOptions): Promise<SignedUrl> {
+    throw unsupported(this.name, 'serves signed links through Storage', 'nativeSignedUrls');
+  }
+
+  /** E_UNSUPPORTED: Storage issues HMAC-signed forms, which the HTTP service serves through this driver. */
+  async presignPost(_key: string, _opts: DriverPresignPostOptions): Promise<PresignedPost> {
+    throw unsupported(this.name, 'serves signed forms through Storage', 'nativePresignPost');
+  }
+
+  /** The incomplete uploads of both backends (both bill them), each backend's only where it has any. */
+  async incompleteUploads(prefix: string): Promise<IncompleteUpload[]> {
+    const lists = await Promise.all(this.#multipart().map((d) => d.incompleteUploads(prefix)));
+    return lists.flat();
+  }
+
+  /** Aborts the upload in whichever backend has it; the other finds none, which resolves. */
+  async abortUpload(upload: IncompleteUpload): Promise<void> {
+    const multipart = this.#multipart();
+    if (multipart.length === 0) throw unsupported(this.name, 'has no multipart uploads to abort', 'multipartUploads');
+    await Promise.all(multipart.map((d) => d.abortUpload(upload)));
+  }
+
+  /** The backends that keep multipart uploads. */
+  #multipart(): Driver[] {
+    return [this.#primary, this.#secondary].filter((d) => d.capabilities.multipartUploads);
+  }
+
+  /** None: the objects live in two places, so no other driver can copy them inside one service. */
+  location(): ObjectLocation | undefined {
+    return undefined;
   }
 
   /** Closes both backends. */
   async close(): Promise<void> {
-    await Promise.all([this.#primary.close?.(), this.#secondary.close?.()]);
+    await Promise.all([this.#primary.close(), this.#secondary.close()]);
   }
 }
 

@@ -14,8 +14,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { PutBody, PutBodyChecks } from '../../core/body.js';
 import { isStorageError, StorageError } from '../../core/errors.js';
 import { collectPage, listStart } from '../../core/listing.js';
-import { bufferedObject, checkWritePreconditions, notFound, resolveRange, tooLarge } from '../../core/objects.js';
-import type { Capabilities, Driver, DriverListOptions, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream, VerifyOptions } from '../../core/types.js';
+import { bufferedObject, checkWritePreconditions, copyAttributes, notFound, resolveRange, statOrUndefined, tooLarge } from '../../core/objects.js';
+import type { DriverCapabilities, DriverListOptions, DriverPutOptions } from '../../core/contract.js';
+import type { GetOptions, ListPage, ObjectInfo, ObjectStream, VerifyOptions } from '../../core/types.js';
+import { BaseDriver, BASE_DRIVER_CAPABILITIES } from '../base.js';
 import { SmallObjectCache, type CacheStats } from './cache.js';
 import { commitMove, commitStaged, currentEntry, probeData, removeObject, type CommitContext } from './commit.js';
 import { errnoCode, fsError } from './errors.js';
@@ -46,11 +48,13 @@ interface Located {
   guard: PathGuard;
 }
 
-/** Stores objects as files under a root folder. */
-export class FsDriver implements Driver {
+/** Stores objects as files under a root folder; `putFile` is a kernel copy and `move` a rename. */
+export class FsDriver extends BaseDriver {
   readonly name = 'fs';
-  readonly capabilities: Capabilities = {
-    signedUrls: false,
+  readonly capabilities: DriverCapabilities = {
+    ...BASE_DRIVER_CAPABILITIES,
+    nativeMove: true,
+    nativePutFile: true,
     conditionalWrites: true,
     rangeReads: true,
     keyIsPrefix: false,
@@ -68,6 +72,7 @@ export class FsDriver implements Driver {
   #writable: Promise<CommitContext> | undefined;
 
   constructor(options: FsDriverOptions = {}) {
+    super();
     const { root, fsync, readIo: mode, cacheBytes, followSymlinks } = resolveFsOptions(options);
     this.#rootOption = root;
     this.#durable = fsync;
@@ -138,7 +143,7 @@ export class FsDriver implements Driver {
    * file, and its size and mtime are compared before and after, so a file changed
    * mid-copy is never stored under a checksum of other bytes.
    */
-  async putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<ObjectInfo> {
+  override async putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<ObjectInfo> {
     const source = await open(path, SOURCE_FLAGS).catch((err: unknown) => {
       throw new StorageError('E_INVALID_ARGUMENT', `cannot read file ${path}: ${errnoCode(err) ?? String(err)}`, { key, cause: err });
     });
@@ -173,12 +178,11 @@ export class FsDriver implements Driver {
     const metaTemp = `${dataTemp}.meta`;
     try {
       const sha256 = await produce(dataTemp);
-      const { contentType, metadata, cacheControl, contentDisposition } = opts;
       const before = await probeData(ctx, key);
       const previous = await currentEntry(ctx, key, before);
-      const staged = await sealStaged(dataTemp, metaTemp, { sha256, contentType, metadata, cacheControl, contentDisposition }, previous, this.#durable);
+      const staged = await sealStaged(dataTemp, metaTemp, { sha256, ...copyAttributes(opts) }, previous, this.#durable);
       return await locks.withLocks([key], async () => {
-        if (opts.ifNoneMatch || opts.ifMatch !== undefined) checkWritePreconditions(key, await this.#statOrUndefined(key), opts);
+        if (opts.ifNoneMatch || opts.ifMatch !== undefined) checkWritePreconditions(key, await statOrUndefined(this, key), opts);
         const sidecar = await commitStaged(ctx, key, { dataTemp, metaTemp, sidecar: staged, before });
         return objectInfo(key, sidecar, sidecar);
       });
@@ -186,15 +190,6 @@ export class FsDriver implements Driver {
       throw fsError(err, `cannot write ${JSON.stringify(key)} under ${layout.root}`, key);
     } finally {
       await Promise.all([rm(dataTemp, { force: true }), rm(metaTemp, { force: true })]);
-    }
-  }
-
-  async #statOrUndefined(key: string): Promise<ObjectInfo | undefined> {
-    try {
-      return await this.stat(key);
-    } catch (err) {
-      if (err instanceof StorageError && err.code === 'E_NOT_FOUND') return undefined;
-      throw err;
     }
   }
 
@@ -322,8 +317,7 @@ export class FsDriver implements Driver {
     try {
       const source = await this.#describe(from, async () => ({ size: stats.size, mtimeMs: stats.mtimeMs }));
       if (from === to) return source;
-      const { contentType, metadata, cacheControl, contentDisposition } = source;
-      return await this.#write(to, { contentType, metadata, cacheControl, contentDisposition }, async (dataTemp) => {
+      return await this.#write(to, copyAttributes(source), async (dataTemp) => {
         await copyFile(openedPath(fd, path), dataTemp);
         const after = await io.fstat(fd);
         if (after.size !== stats.size || after.mtimeMs !== stats.mtimeMs) {
@@ -342,7 +336,7 @@ export class FsDriver implements Driver {
    * with it, so the entry still binds), then `from`'s sidecar is removed. A failure
    * before the data rename leaves both keys as they were.
    */
-  async move(from: string, to: string): Promise<ObjectInfo> {
+  override async move(from: string, to: string): Promise<ObjectInfo> {
     checkKeyFits(from);
     checkKeyFits(to);
     const ctx = await this.#openForWrites(false);
@@ -393,7 +387,7 @@ export class FsDriver implements Driver {
   }
 
   /** Checks the root like `check`; with `createBucket`, first creates it and `.stowage/` when missing. */
-  async verify(opts: VerifyOptions): Promise<Record<string, unknown>> {
+  override async verify(opts: VerifyOptions): Promise<Record<string, unknown>> {
     if (opts.createBucket) await this.#openForWrites(true);
     return this.check();
   }

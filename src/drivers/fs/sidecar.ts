@@ -15,18 +15,14 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { etagFromSha256, guessContentType } from '../../core/objects.js';
-import type { ObjectInfo } from '../../core/types.js';
+import type { ObjectAttributes, ObjectInfo } from '../../core/types.js';
 import type { ReadIo } from './read-io.js';
 
 /** What a sidecar says about one version of the data. */
-export interface SidecarEntry {
+export interface SidecarEntry extends ObjectAttributes {
   size: number;
   mtimeMs: number;
   sha256?: string;
-  contentType: string;
-  metadata: Record<string, string>;
-  cacheControl?: string;
-  contentDisposition?: string;
 }
 
 /**

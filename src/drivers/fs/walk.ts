@@ -11,7 +11,7 @@
 import type { Dirent } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compareKeys } from '../../core/keys.js';
+import { compareKeys, isAddressableKey } from '../../core/keys.js';
 import type { ListCursor, ListEntry } from '../../core/listing.js';
 import type { ObjectInfo } from '../../core/types.js';
 import { INTERNAL_DIR } from './layout.js';
@@ -55,7 +55,8 @@ async function* walkDir(ctx: WalkContext, dir: string, dirKey: string): AsyncGen
       } else {
         yield* walkDir(ctx, join(dir, item.name), sub);
       }
-    } else if (key.startsWith(ctx.prefix) && isAddressable(item.name)) {
+    } else if (key.startsWith(ctx.prefix) && isAddressableKey(key)) {
+      // (Files dropped in by other tools may have names no key can address: left out.)
       yield { key, load: () => ctx.load(key, item.kind === 'link') };
     }
   }
@@ -103,11 +104,4 @@ async function holdsObject(dir: string, followLinks: boolean): Promise<boolean> 
   if (entries.some((e) => e.isFile() || (followLinks && e.isSymbolicLink()))) return true;
   for (const entry of entries) if (entry.isDirectory() && (await holdsObject(join(dir, entry.name), followLinks))) return true;
   return false;
-}
-
-// Files dropped in by other tools may have names no key can address; leave them out.
-// eslint-disable-next-line no-control-regex
-const UNADDRESSABLE = /[\u0000-\u001f\u007f-\u009f\\]/;
-function isAddressable(name: string): boolean {
-  return !UNADDRESSABLE.test(name) && name.normalize('NFC') === name;
 }

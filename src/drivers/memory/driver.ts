@@ -7,7 +7,9 @@ import type { PutBody } from '../../core/body.js';
 import { compareKeys } from '../../core/keys.js';
 import { collectPage, listStart, type ListEntry } from '../../core/listing.js';
 import { bufferedObject, checkWritePreconditions, cloneInfo, etagFromSha256, notFound, resolveRange } from '../../core/objects.js';
-import type { Capabilities, Driver, DriverListOptions, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream } from '../../core/types.js';
+import type { DriverCapabilities, DriverListOptions, DriverPutOptions } from '../../core/contract.js';
+import type { GetOptions, ListPage, ObjectInfo, ObjectStream } from '../../core/types.js';
+import { BaseDriver, BASE_DRIVER_CAPABILITIES } from '../base.js';
 import { SortedKeys } from './sorted-keys.js';
 
 interface StoredObject {
@@ -18,15 +20,10 @@ interface StoredObject {
 /** Chunk size for read streams, so large objects stream like files do. */
 const READ_CHUNK = 256 * 1024;
 
-/** Keeps objects in a Map with a byte-ordered key index. */
-export class MemoryDriver implements Driver {
+/** Keeps objects in a Map with a byte-ordered key index. Nothing is native beyond the required operations. */
+export class MemoryDriver extends BaseDriver {
   readonly name = 'memory';
-  readonly capabilities: Capabilities = {
-    signedUrls: false,
-    conditionalWrites: true,
-    rangeReads: true,
-    keyIsPrefix: true,
-  };
+  readonly capabilities: DriverCapabilities = { ...BASE_DRIVER_CAPABILITIES, conditionalWrites: true, rangeReads: true, keyIsPrefix: true };
   readonly #objects = new Map<string, StoredObject>();
   readonly #index = new SortedKeys();
 

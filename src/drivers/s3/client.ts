@@ -9,12 +9,15 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { ResolvedS3Options } from './options.js';
 
-/** Creates the SDK client for resolved options. */
-export function createS3Client(o: ResolvedS3Options): S3Client {
+/**
+ * Creates the SDK client for resolved options. `endpoint` replaces the configured one:
+ * the presigner signs for the public host with a client of its own (see presign.ts).
+ */
+export function createS3Client(o: ResolvedS3Options, endpoint = o.endpoint): S3Client {
   const agent = { keepAlive: true, maxSockets: o.maxSockets, keepAliveMsecs: 1000 };
   return new S3Client({
     region: o.region,
-    endpoint: o.endpoint,
+    endpoint,
     forcePathStyle: o.forcePathStyle,
     credentials: o.credentials,
     requestChecksumCalculation: o.profile.checksums,

@@ -6,17 +6,10 @@
 import { CopyObjectCommand, CreateMultipartUploadCommand, UploadPartCopyCommand } from '@aws-sdk/client-s3';
 import { mapConcurrently } from '../../core/concurrency.js';
 import { encodeKeyPath } from '../../core/keys.js';
-import { normalizeEtag } from '../../core/options.js';
+import { normalizeEtag } from '../../core/objects.js';
+import type { ObjectAttributes } from '../../core/types.js';
 import { abortUpload, completeUpload, type MultipartState, type S3Call } from './multipart.js';
 import type { ResolvedS3Options } from './options.js';
-
-/** Fields that replace the target's metadata (S3 metadata already encoded). */
-export interface ReplacedFields {
-  contentType: string;
-  cacheControl?: string;
-  contentDisposition?: string;
-  metadata: Record<string, string>;
-}
 
 /** What to copy. */
 export interface CopyRequest {
@@ -29,10 +22,10 @@ export interface CopyRequest {
   size: number;
   /** Copy only while the source still has this ETag. */
   ifMatch?: string;
-  /** New metadata; without it the source's is kept. */
-  replace?: ReplacedFields;
+  /** New attributes (S3 metadata already encoded); without them the source's are kept. */
+  replace?: ObjectAttributes;
   /** For multipart copies the metadata must be given, since nothing is carried over. */
-  sourceFields?: ReplacedFields;
+  sourceFields?: ObjectAttributes;
 }
 
 /** Part size of multipart copies: large, since the bytes never leave the service. */

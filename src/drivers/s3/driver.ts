@@ -10,28 +10,29 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
-  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { PutBody } from '../../core/body.js';
-import { normalizeEtag } from '../../core/options.js';
+import type { Driver, DriverCapabilities, DriverListOptions, DriverPresignPostOptions, DriverPutOptions, DriverSignedUrlOptions, ObjectLocation } from '../../core/contract.js';
 import { StorageError, isStorageError } from '../../core/errors.js';
 import { mapConcurrently } from '../../core/concurrency.js';
-import { normalizeKey } from '../../core/keys.js';
-import { checkWritePreconditions, notFound, resolveRange } from '../../core/objects.js';
-import type { Capabilities, Driver, DriverListOptions, IncompleteUpload, DriverPutOptions, GetOptions, ListPage, ObjectInfo, ObjectStream, PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions, VerifyOptions } from '../../core/types.js';
-import { withRetry } from '../../layers/retry.js';
+import { isAddressableKey } from '../../core/keys.js';
+import { checkWritePreconditions, normalizeEtag, notFound, resolveRange, statOrUndefined } from '../../core/objects.js';
+import type { GetOptions, IncompleteUpload, ListPage, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions } from '../../core/types.js';
+import { BaseDriver } from '../base.js';
 import { createS3Client } from './client.js';
 import { copyObject } from './copy.js';
-import { exhaustedError, retryVerdict, s3Error } from './errors.js';
+import { conditionError, exhaustedError, retryVerdict, s3Error } from './errors.js';
 import { objectInfoFromS3, toS3Metadata } from './metadata.js';
-import { abortUpload, completeUpload, uploadParts, type MultipartState, type S3Call } from './multipart.js';
+import { abortUpload, completeUpload, listIncompleteUploads, uploadParts, type MultipartState, type S3Call } from './multipart.js';
 import { resolveS3Options, type ResolvedS3Options, type S3DriverOptions } from './options.js';
 import { payloadSha256, withPayloadHash } from './payload.js';
 import { Presigner } from './presign.js';
+import { withRetry } from './retry.js';
 import { mapErrors } from './streams.js';
 import { verifyBucket } from './verify.js';
 
@@ -40,20 +41,31 @@ const BUCKET_CHECK_TTL_MS = 60_000;
 /** HEADs of a listing page run at most this many at a time. */
 const LIST_DETAIL_CONCURRENCY = 16;
 
-/** Stores objects in an S3 bucket (optionally under a key prefix). */
-export class S3Driver implements Driver {
+/**
+ * Stores objects in an S3 bucket (optionally under a key prefix). Presigns URLs and POST
+ * forms natively and keeps multipart uploads; `move` is left to Storage (copy, then
+ * delete), and so is streaming a local file through `put`.
+ */
+export class S3Driver extends BaseDriver {
   readonly name = 's3';
-  readonly capabilities: Capabilities;
+  readonly capabilities: DriverCapabilities;
   /** The resolved options (provider profile applied). */
   readonly options: ResolvedS3Options;
   readonly #client: S3Client;
   readonly #presigner: Presigner;
+  readonly #location: ObjectLocation;
 
   constructor(options: S3DriverOptions) {
+    super();
     this.options = resolveS3Options(options);
     this.#client = createS3Client(this.options);
     this.#presigner = new Presigner(this.options, this.#client);
-    this.capabilities = { signedUrls: true, conditionalWrites: this.options.profile.conditionalPut === 'full', rangeReads: true, keyIsPrefix: true, maxObjectSize: this.options.partSize * this.options.profile.maxParts };
+    this.#location = { service: serviceId(this.options), bucket: this.options.bucket, prefix: this.options.prefix };
+    const { profile, partSize } = this.options;
+    this.capabilities = {
+      conditionalWrites: profile.conditionalPut === 'full', rangeReads: true, keyIsPrefix: true, maxObjectSize: partSize * profile.maxParts,
+      nativeSignedUrls: true, nativePresignPost: true, nativeMove: false, nativePutFile: false, multipartUploads: true,
+    };
   }
 
   /** Runs one request with the retry policy; S3 and network errors become StorageErrors. */
@@ -95,13 +107,6 @@ export class S3Driver implements Driver {
     this.#bucketSeenAt = Date.now();
   }
 
-  async #statOrUndefined(key: string): Promise<ObjectInfo | undefined> {
-    return this.stat(key).catch((err: unknown) => {
-      if (isStorageError(err, 'E_NOT_FOUND')) return undefined;
-      throw err;
-    });
-  }
-
   /**
    * Reads up to the multipart threshold into memory: a smaller body goes up in one
    * PutObject (with its length and SHA-256, and re-sendable on retry); a larger one
@@ -139,7 +144,7 @@ export class S3Driver implements Driver {
     const enforcesNoneMatch = multipart ? support === 'full' : support !== 'none';
     const enforcesMatch = support === 'full';
     const checkHere = (opts.ifNoneMatch && !enforcesNoneMatch) || (opts.ifMatch !== undefined && !enforcesMatch);
-    if (checkHere) checkWritePreconditions(key, await this.#statOrUndefined(key), opts);
+    if (checkHere) checkWritePreconditions(key, await statOrUndefined(this, key), opts);
     return {
       IfNoneMatch: opts.ifNoneMatch && enforcesNoneMatch ? opts.ifNoneMatch : undefined,
       IfMatch: opts.ifMatch !== undefined && enforcesMatch ? `"${opts.ifMatch}"` : undefined,
@@ -275,25 +280,32 @@ export class S3Driver implements Driver {
   /** Server-side copy keeping metadata and checksum (multipart copy above 5 GiB). */
   async copy(from: string, to: string): Promise<ObjectInfo> {
     if (from === to) return this.stat(from);
-    return this.#copyIn(this, from, to);
+    return this.#copyIn(this, this.#location, from, to);
   }
 
   /**
-   * Copies an object of another S3 driver on the same service with the same keys
-   * (another bucket or prefix) inside the service: the bytes never pass through this
-   * process. Resolves undefined for any other source, which must then be streamed.
+   * Copies an object of another driver whose location is on the same service with the
+   * same keys (another bucket or prefix) inside the service: the bytes never pass
+   * through this process. The source may be wrapped in any layers, which forward its
+   * location. Resolves undefined for any other source, which must then be streamed.
    */
-  async copyFrom(source: Driver, from: string, to: string): Promise<ObjectInfo | undefined> {
-    if (!(source instanceof S3Driver) || !sameService(source.options, this.options)) return undefined;
-    return this.#copyIn(source, from, to);
+  override async copyFrom(source: Driver, from: string, to: string): Promise<ObjectInfo | undefined> {
+    const where = source.location();
+    if (where?.service !== this.#location.service) return undefined;
+    return this.#copyIn(source, where, from, to);
   }
 
-  /** Server-side copy of `source`'s `from` to this driver's `to`, guarded by the source's ETag. */
-  async #copyIn(source: S3Driver, from: string, to: string): Promise<ObjectInfo> {
+  /** Server-side copy of `source`'s `from` (at `where`) to this driver's `to`, guarded by the source's ETag. */
+  async #copyIn(source: Driver, where: ObjectLocation, from: string, to: string): Promise<ObjectInfo> {
     const info = await source.stat(from);
     const sourceFields = { ...info, metadata: toS3Metadata(info.metadata, info.sha256) };
-    const etag = await copyObject(this.#call, this.options, { fromBucket: source.options.bucket, from: source.options.prefix + from, to: this.#s3Key(to), size: info.size, ifMatch: info.etag, sourceFields });
+    const etag = await copyObject(this.#call, this.options, { fromBucket: where.bucket, from: where.prefix + from, to: this.#s3Key(to), size: info.size, ifMatch: info.etag, sourceFields });
     return { ...info, key: to, etag: normalizeEtag(etag ?? '') || info.etag, lastModified: new Date() };
+  }
+
+  /** The bucket and prefix on this service (endpoint, region and keys), for copies between S3 drivers. */
+  override location(): ObjectLocation {
+    return this.#location;
   }
 
   /**
@@ -306,7 +318,7 @@ export class S3Driver implements Driver {
     const out = await this.#call('list', (c) =>
       c.send(new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: base + opts.prefix, Delimiter: opts.delimiter, MaxKeys: opts.limit, ContinuationToken: decodeS3Cursor(opts.cursor), StartAfter: opts.cursor === undefined && opts.startAfter !== undefined ? base + opts.startAfter : undefined }), { abortSignal: opts.signal }),
     );
-    const listed = (out.Contents ?? []).map((o) => ({ ...o, key: (o.Key ?? '').slice(base.length) })).filter((o) => isAddressable(o.key));
+    const listed = (out.Contents ?? []).map((o) => ({ ...o, key: (o.Key ?? '').slice(base.length) })).filter((o) => isAddressableKey(o.key));
     const objects = opts.details === false ? listed.map((o) => objectInfoFromS3(o.key, { ETag: o.ETag, LastModified: o.LastModified }, o.Size ?? 0)) : await this.#details(listed.map((o) => o.key));
     const page: ListPage = {
       objects,
@@ -317,22 +329,22 @@ export class S3Driver implements Driver {
   }
 
   async #details(keys: string[]): Promise<ObjectInfo[]> {
-    const infos = await mapConcurrently(keys, LIST_DETAIL_CONCURRENCY, (key) => this.#statOrUndefined(key));
+    const infos = await mapConcurrently(keys, LIST_DETAIL_CONCURRENCY, (key) => statOrUndefined(this, key));
     return infos.filter((i): i is ObjectInfo => i !== undefined);
   }
 
   /** Presigned GET or PUT on the service itself (or on `publicUrl`). */
-  async signedUrl(key: string, opts: SignedUrlOptions & { expiresIn: number }): Promise<SignedUrl> {
+  override async signedUrl(key: string, opts: DriverSignedUrlOptions): Promise<SignedUrl> {
     return this.#presigner.signedUrl(this.#s3Key(key), opts);
   }
 
   /** A presigned POST form for browser uploads, bounded by size and content type. */
-  async presignPost(key: string, opts: PresignPostOptions): Promise<PresignedPost> {
+  override async presignPost(key: string, opts: DriverPresignPostOptions): Promise<PresignedPost> {
     return this.#presigner.post(this.#s3Key(key), opts);
   }
 
   /** HeadBucket; with `createBucket`, creates a missing bucket. Each failure says what to fix. */
-  async verify(opts: VerifyOptions = {}): Promise<Record<string, unknown>> {
+  override async verify(opts: VerifyOptions = {}): Promise<Record<string, unknown>> {
     return verifyBucket(this.#call, this.options, opts);
   }
 
@@ -342,49 +354,31 @@ export class S3Driver implements Driver {
   }
 
   /** Multipart uploads started under `prefix` and never completed or aborted (ListMultipartUploads, every page). */
-  async incompleteUploads(prefix: string): Promise<IncompleteUpload[]> {
-    const base = this.options.prefix;
-    const uploads: IncompleteUpload[] = [];
-    let keyMarker: string | undefined;
-    let uploadIdMarker: string | undefined;
-    for (;;) {
-      const out = await this.#call('list incomplete uploads', (c) =>
-        c.send(new ListMultipartUploadsCommand({ Bucket: this.options.bucket, Prefix: base + prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker })),
-      );
-      for (const u of out.Uploads ?? []) {
-        const key = (u.Key ?? '').slice(base.length);
-        if (u.UploadId && isAddressable(key)) uploads.push({ key, uploadId: u.UploadId, initiated: u.Initiated ?? new Date(0) });
-      }
-      if (!out.IsTruncated) return uploads;
-      keyMarker = out.NextKeyMarker;
-      uploadIdMarker = out.NextUploadIdMarker;
-    }
+  override async incompleteUploads(prefix: string): Promise<IncompleteUpload[]> {
+    return listIncompleteUploads(this.#call, this.options, prefix);
   }
 
   /** Aborts an incomplete multipart upload, freeing its parts; one already gone resolves. */
-  async abortUpload(upload: IncompleteUpload): Promise<void> {
+  override async abortUpload(upload: IncompleteUpload): Promise<void> {
     await this.#call(`abort upload of ${upload.key}`, (c) => c.send(new AbortMultipartUploadCommand({ Bucket: this.options.bucket, Key: this.#s3Key(upload.key), UploadId: upload.uploadId }))).catch((err: unknown) => {
       if (!isStorageError(err, 'E_NOT_FOUND')) throw err;
     });
   }
 
   /** Closes the connection pool. */
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     this.#client.destroy();
+    this.#presigner.close();
   }
 }
 
-/** True when two drivers reach the same service with the same keys, so one may copy from the other's buckets. */
-function sameService(a: ResolvedS3Options, b: ResolvedS3Options): boolean {
-  return a.endpoint === b.endpoint && a.region === b.region && a.credentials?.accessKeyId === b.credentials?.accessKeyId && a.credentials?.secretAccessKey === b.credentials?.secretAccessKey;
-}
-
-/** Maps a failed condition to the code the caller asked about. */
-function conditionError(err: unknown, key: string, opts: { ifNoneMatch?: '*' }): unknown {
-  if (!isStorageError(err, 'E_PRECONDITION_FAILED')) return err;
-  return opts.ifNoneMatch
-    ? new StorageError('E_ALREADY_EXISTS', `${JSON.stringify(key)} already exists (ifNoneMatch: "*")`, { key, cause: err })
-    : new StorageError('E_PRECONDITION_FAILED', `${JSON.stringify(key)} does not match ifMatch`, { key, cause: err });
+/**
+ * Names the service and the keys used on it: drivers with the same endpoint, region and
+ * keys may copy between their buckets. A digest, so the location holds no secret.
+ */
+function serviceId(o: ResolvedS3Options): string {
+  const access = [o.endpoint ?? null, o.region, o.credentials?.accessKeyId ?? null, o.credentials?.secretAccessKey ?? null];
+  return `s3:${createHash('sha256').update(JSON.stringify(access)).digest('hex')}`;
 }
 
 // Services accept any continuation token, even garbage (which restarts the listing), so
@@ -402,13 +396,4 @@ function decodeS3Cursor(cursor: string | undefined): string | undefined {
     throw new StorageError('E_INVALID_ARGUMENT', 'invalid list cursor: pass back the cursor of the previous page unchanged');
   }
   return text.slice(CURSOR_TAG.length);
-}
-
-/** True for keys Stowage can address (objects written by other tools may not be). */
-function isAddressable(key: string): boolean {
-  try {
-    return normalizeKey(key) === key;
-  } catch {
-    return false;
-  }
 }

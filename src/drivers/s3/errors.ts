@@ -2,8 +2,8 @@
  * Maps S3 and network errors to Stowage codes, keeping the provider's error code, the
  * HTTP status and the request id for logs, and deciding what is worth a retry.
  */
-import { StorageError, abortedError, errorMessage, isAbortError, type ErrorCode } from '../../core/errors.js';
-import type { RetryVerdict } from '../../layers/retry.js';
+import { StorageError, abortedError, errorMessage, isAbortError, isStorageError, type ErrorCode } from '../../core/errors.js';
+import type { RetryVerdict } from './retry.js';
 
 interface SdkErrorShape {
   name?: string;
@@ -96,4 +96,12 @@ export function exhaustedError(err: unknown, attempts: number): StorageError {
     retryable: true,
     details: { ...last.details, attempts },
   });
+}
+
+/** Maps a failed condition to the code the caller asked about. */
+export function conditionError(err: unknown, key: string, opts: { ifNoneMatch?: '*' }): unknown {
+  if (!isStorageError(err, 'E_PRECONDITION_FAILED')) return err;
+  return opts.ifNoneMatch
+    ? new StorageError('E_ALREADY_EXISTS', `${JSON.stringify(key)} already exists (ifNoneMatch: "*")`, { key, cause: err })
+    : new StorageError('E_PRECONDITION_FAILED', `${JSON.stringify(key)} does not match ifMatch`, { key, cause: err });
 }

@@ -5,8 +5,8 @@
  * are stored RFC 2047 encoded (`=?UTF-8?B?...?=`), the form S3 itself documents, and
  * decoded on read. The SHA-256 lives under a reserved name that user metadata cannot use.
  */
-import { RESERVED_METADATA_PREFIX, normalizeEtag } from '../../core/options.js';
-import { DEFAULT_CONTENT_TYPE } from '../../core/objects.js';
+import { DEFAULT_CONTENT_TYPE, normalizeEtag } from '../../core/objects.js';
+import { RESERVED_METADATA_PREFIX } from '../../core/options.js';
 import type { ObjectInfo } from '../../core/types.js';
 
 /** The metadata name holding the object's SHA-256. */

@@ -5,8 +5,11 @@
  * recorded as plain data ({@link MultipartState}) so an upload can be persisted and
  * resumed later.
  */
-import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, HeadObjectCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, HeadObjectCommand, ListMultipartUploadsCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
 import { StorageError } from '../../core/errors.js';
+import { isAddressableKey } from '../../core/keys.js';
+import type { IncompleteUpload } from '../../core/types.js';
+import type { ResolvedS3Options } from './options.js';
 import { payloadSha256, withPayloadHash } from './payload.js';
 
 /** One uploaded part: what CompleteMultipartUpload needs. */
@@ -146,4 +149,27 @@ export async function abortUpload(call: S3Call, state: MultipartState): Promise<
   await call('abort multipart upload', (client) =>
     client.send(new AbortMultipartUploadCommand({ Bucket: state.bucket, Key: state.s3Key, UploadId: state.uploadId })),
   ).catch(() => undefined);
+}
+
+/**
+ * Multipart uploads under `prefix` (below the driver's own prefix) that were started and
+ * never completed or aborted, every page of ListMultipartUploads. Keys no Stowage key
+ * can address are left out, as listings leave them out.
+ */
+export async function listIncompleteUploads(call: S3Call, o: ResolvedS3Options, prefix: string): Promise<IncompleteUpload[]> {
+  const uploads: IncompleteUpload[] = [];
+  let keyMarker: string | undefined;
+  let uploadIdMarker: string | undefined;
+  for (;;) {
+    const out = await call('list incomplete uploads', (client) =>
+      client.send(new ListMultipartUploadsCommand({ Bucket: o.bucket, Prefix: o.prefix + prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker })),
+    );
+    for (const u of out.Uploads ?? []) {
+      const key = (u.Key ?? '').slice(o.prefix.length);
+      if (u.UploadId && isAddressableKey(key)) uploads.push({ key, uploadId: u.UploadId, initiated: u.Initiated ?? new Date(0) });
+    }
+    if (!out.IsTruncated) return uploads;
+    keyMarker = out.NextKeyMarker;
+    uploadIdMarker = out.NextUploadIdMarker;
+  }
 }

@@ -4,7 +4,7 @@
  */
 import { StorageError } from '../../core/errors.js';
 import { normalizePrefix } from '../../core/keys.js';
-import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../../layers/retry.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
 import { PROFILES, PROVIDERS, type ProviderName, type ProviderProfile } from './providers.js';
 
 const MiB = 1024 * 1024;

@@ -3,36 +3,36 @@
  * `publicUrl` names the host clients use; since SigV4 signs the host, a second client
  * configured with that endpoint does the signing (it never sends a request).
  */
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { StorageError } from '../../core/errors.js';
 import { attachmentDisposition } from '../../core/objects.js';
-import { validatePresignPostOptions } from '../../core/options.js';
-import type { PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions } from '../../core/types.js';
+import type { DriverPresignPostOptions, DriverSignedUrlOptions } from '../../core/contract.js';
+import type { PresignedPost, SignedUrl } from '../../core/types.js';
+import { createS3Client } from './client.js';
 import type { ResolvedS3Options } from './options.js';
 
 /** Signs requests for one driver. */
 export class Presigner {
   readonly #o: ResolvedS3Options;
   readonly #client: S3Client;
+  /** Whether #client is the presigner's own (for `publicUrl`), to be destroyed with it. */
+  readonly #ownClient: boolean;
 
   constructor(o: ResolvedS3Options, client: S3Client) {
     this.#o = o;
-    this.#client = o.publicUrl
-      ? new S3Client({
-          region: o.region,
-          endpoint: o.publicUrl.origin,
-          forcePathStyle: o.forcePathStyle,
-          credentials: o.credentials,
-          requestChecksumCalculation: o.profile.checksums,
-          responseChecksumValidation: o.profile.checksums,
-        })
-      : client;
+    this.#ownClient = o.publicUrl !== undefined;
+    this.#client = o.publicUrl ? createS3Client(o, o.publicUrl.origin) : client;
+  }
+
+  /** Releases the presigner's own client, if it has one. */
+  close(): void {
+    if (this.#ownClient) this.#client.destroy();
   }
 
   /** A presigned GET (with Content-Disposition and Content-Type overrides) or PUT (bound to type and exact length). */
-  async signedUrl(s3Key: string, opts: SignedUrlOptions & { expiresIn: number }): Promise<SignedUrl> {
+  async signedUrl(s3Key: string, opts: DriverSignedUrlOptions): Promise<SignedUrl> {
     const expiresAt = new Date(Date.now() + opts.expiresIn * 1000);
     if (opts.method === 'GET') {
       const command = new GetObjectCommand({
@@ -64,9 +64,9 @@ export class Presigner {
     return { url, method: 'PUT', headers, expiresAt };
   }
 
-  /** A POST policy with a content-length-range and a Content-Type condition. */
-  async post(s3Key: string, opts: PresignPostOptions): Promise<PresignedPost> {
-    const { expiresIn, maxSize } = validatePresignPostOptions(opts);
+  /** A POST policy with a content-length-range and a Content-Type condition; `opts` were validated by Storage. */
+  async post(s3Key: string, opts: DriverPresignPostOptions): Promise<PresignedPost> {
+    const { expiresIn, maxSize } = opts;
     const conditions: NonNullable<Parameters<typeof createPresignedPost>[1]['Conditions']> = [];
     const fields: Record<string, string> = {};
     if (maxSize !== undefined) conditions.push(['content-length-range', 0, maxSize]);

@@ -4,8 +4,9 @@
  * that are `retryable` are retried, and only when the caller says the request can be
  * sent again (its body is replayable).
  *
- * Drivers use it per request (the S3 driver retries each part of a multipart upload
- * on its own), which is the only level where replayability is known.
+ * The S3 driver applies it per request (each part of a multipart upload is retried on
+ * its own), the only level where replayability is known; that is why it is no layer
+ * around a whole Driver, where a consumed body stream could not be sent again.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 

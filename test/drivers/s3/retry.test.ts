@@ -1,8 +1,8 @@
 /** Unit tests for the retry policy: full jitter, throttling base, cap, Retry-After, replayability. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backoffDelay, withRetry } from '../../src/layers/retry.js';
-import { DEFAULT_RETRY_POLICY as P } from '../../src/index.js';
+import { backoffDelay, withRetry } from '../../../src/drivers/s3/retry.js';
+import { DEFAULT_RETRY_POLICY as P } from '../../../src/index.js';
 
 describe('backoffDelay', () => {
   it('grows exponentially from the base, with full jitter', () => {

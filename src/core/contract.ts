@@ -1,0 +1,269 @@
+/**
+ * The Driver contract: every operation a backend (or a layer around one) implements,
+ * the capabilities that say what it supports, and the options it receives once Storage
+ * has validated them.
+ */
+import type { PutBody, PutBodyChecks } from './body.js';
+import { StorageError } from './errors.js';
+import type { GetOptions, IncompleteUpload, ListPage, ObjectAttributes, ObjectInfo, ObjectStream, PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions, VerifyOptions } from './types.js';
+
+/**
+ * What a driver supports, stated in one place: Storage and the HTTP service decide by
+ * these, never by looking for a method (every driver has every method of the contract;
+ * one for an operation the driver lacks throws E_UNSUPPORTED, or returns the documented
+ * "nothing", see {@link Driver}). Layers forward the capabilities of what they wrap,
+ * unless they change what it supports.
+ */
+export interface DriverCapabilities {
+  /** `ifMatch` / `ifNoneMatch` are atomic with respect to other writers. */
+  conditionalWrites: boolean;
+  /** Range reads. */
+  rangeReads: boolean;
+  /** A key may also be the prefix of other keys (`a` and `a/b` both exist). False on filesystems. */
+  keyIsPrefix: boolean;
+  /** The largest UTF-8 byte length of one key segment, if the backend limits it. */
+  maxSegmentBytes?: number;
+  /** The largest object the driver accepts, if it limits it. */
+  maxObjectSize?: number;
+  /**
+   * `signedUrl` issues URLs the backend itself accepts (S3 presigning). Without it Storage
+   * issues HMAC-signed links on its `baseUrl`, which the HTTP service serves.
+   */
+  nativeSignedUrls: boolean;
+  /** `presignPost` issues forms the backend itself accepts (an S3 POST policy); without it Storage issues HMAC-signed forms. */
+  nativePresignPost: boolean;
+  /** `move` moves in one step (a rename); without it Storage copies, then deletes. */
+  nativeMove: boolean;
+  /** `putFile` stores a local file better than a stream could (a kernel copy); without it Storage streams the file through `put`. */
+  nativePutFile: boolean;
+  /**
+   * The backend keeps multipart uploads that were started and never finished (S3), which
+   * `incompleteUploads` lists and `abortUpload` aborts. Without it there are none: a
+   * partial write is a temp file the driver removes.
+   */
+  multipartUploads: boolean;
+}
+
+/**
+ * What a storage supports: its driver's capabilities, plus what Storage adds on top of
+ * any driver.
+ */
+export interface Capabilities extends DriverCapabilities {
+  /**
+   * This storage can issue signed URLs (`signedUrl`): presigned by the backend
+   * (`nativeSignedUrls`), or HMAC-signed links on `baseUrl` when the storage was given
+   * `baseUrl` and `signingSecret`.
+   */
+  signedUrls: boolean;
+}
+
+/** Options a driver receives for `list`, after Storage validated them. */
+export interface DriverListOptions {
+  prefix: string;
+  delimiter?: string;
+  cursor?: string;
+  limit: number;
+  details?: boolean;
+  startAfter?: string;
+  /** The caller's cancel; a driver may use it to stop its requests (Storage checks it either way). */
+  signal?: AbortSignal;
+}
+
+/** Options a driver receives for a write, after Storage validated them. */
+export interface DriverPutOptions extends ObjectAttributes {
+  ifNoneMatch?: '*';
+  ifMatch?: string;
+  signal?: AbortSignal;
+}
+
+/** Signed-URL options a driver receives, after Storage validated them and applied the default expiry. */
+export type DriverSignedUrlOptions = SignedUrlOptions & { expiresIn: number };
+
+/** POST-form options a driver receives, after Storage validated them and applied the default expiry. */
+export type DriverPresignPostOptions = PresignPostOptions & { expiresIn: number };
+
+/**
+ * Where a driver's objects live, for copies inside one service. A driver that can copy
+ * from another location of its service (S3 CopyObject across buckets) compares
+ * `service` with its own; layers forward it, so this works through any stack of them. A
+ * layer that changes keys or bytes must not forward it as it is: it returns undefined
+ * (or the location its keys really live at), so a service never copies other bytes
+ * than a read through the layer would give.
+ */
+export interface ObjectLocation {
+  /**
+   * Names the service and the access to it (for S3: the endpoint, region and keys, as a
+   * digest: it holds no secret). Equal values mean one driver may copy from the other's
+   * objects inside the service.
+   */
+  readonly service: string;
+  /** The container within the service (an S3 bucket). */
+  readonly bucket: string;
+  /** The prefix every key of the driver lives under inside the container (may be empty). */
+  readonly prefix: string;
+}
+
+/**
+ * The contract between {@link Storage} and a backend, and between a layer and what it
+ * wraps. Every operation is a required method: what a driver supports is said by
+ * `capabilities`, and a method for an operation it lacks throws E_UNSUPPORTED (or returns
+ * the "nothing" its documentation names). `BaseDriver` gives those defaults to a driver
+ * of your own; `DriverLayer` forwards every operation, for a layer of your own.
+ * {@link DRIVER_OPERATIONS} lists the operations.
+ *
+ * Storage normalizes keys and validates options before calling a driver, so drivers
+ * receive only valid keys. Every method rejects with a StorageError (never a raw backend
+ * error).
+ */
+export interface Driver {
+  /** Short backend name used in errors and health reports, e.g. `fs`. */
+  readonly name: string;
+  /** What this driver supports. */
+  readonly capabilities: DriverCapabilities;
+
+  /**
+   * Stores `body` at `key`, replacing any existing object atomically: readers see
+   * the old object or the new one, never a mix or a partial body. The driver must
+   * consume the body fully and call `body.complete()` before it commits; when
+   * `complete()` throws (checksum or size) or the body errors, nothing is stored
+   * and the previous version is intact. Honours `ifNoneMatch` (E_ALREADY_EXISTS)
+   * and `ifMatch` (E_PRECONDITION_FAILED, also when the key is missing).
+   */
+  put(key: string, body: PutBody, opts: DriverPutOptions): Promise<ObjectInfo>;
+
+  /**
+   * Stores a local file, with `capabilities.nativePutFile` (a kernel copy, a known size, a
+   * body that can be re-sent on retry); else E_UNSUPPORTED, and Storage streams the file
+   * through `put`. Same guarantees as `put`: `checks.sha256` mismatch is
+   * E_CHECKSUM_MISMATCH and `checks.maxSize` is E_TOO_LARGE, with nothing stored.
+   */
+  putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<ObjectInfo>;
+
+  /** Returns the object's info. A missing key rejects with E_NOT_FOUND. */
+  stat(key: string): Promise<ObjectInfo>;
+
+  /**
+   * Opens the object for reading, optionally a byte range (resolved with
+   * `resolveRange`). A missing key rejects with E_NOT_FOUND; a range past the end
+   * with E_RANGE_NOT_SATISFIABLE. The stream reads the version `info` describes,
+   * even if the key is overwritten meanwhile.
+   */
+  read(key: string, opts: GetOptions): Promise<ObjectStream>;
+
+  /** Removes the object. A missing key resolves. */
+  delete(key: string): Promise<void>;
+
+  /**
+   * Removes these keys and returns how many were given (missing keys count: deleting
+   * them succeeds). An empty list deletes nothing and returns 0.
+   */
+  deleteMany(keys: readonly string[]): Promise<number>;
+
+  /**
+   * Copies `from` to `to` with content type, metadata and checksum. A missing
+   * source rejects with E_NOT_FOUND; copying a key onto itself is a no-op that returns its info.
+   */
+  copy(from: string, to: string): Promise<ObjectInfo>;
+
+  /**
+   * Copies `from` of another driver `source` to `to` inside the backend, so the bytes
+   * never pass through this process (S3 CopyObject across buckets of one service, found
+   * by `source.location()`). Resolves undefined when it cannot for this source, which is
+   * every source for most drivers; the caller then streams.
+   */
+  copyFrom(source: Driver, from: string, to: string): Promise<ObjectInfo | undefined>;
+
+  /**
+   * Moves in one step, with `capabilities.nativeMove`; else E_UNSUPPORTED, and Storage
+   * copies then deletes. Same contract as copy, after which `from` no longer exists.
+   */
+  move(from: string, to: string): Promise<ObjectInfo>;
+
+  /**
+   * One page of objects whose keys start with `prefix`, in UTF-8 byte order. An
+   * empty store or a prefix nothing starts with lists nothing. With a delimiter,
+   * keys containing it after the prefix are folded into `prefixes`. Pages never
+   * repeat or skip keys that exist throughout the listing, even with writes between pages.
+   * With `details: false` only key, size, etag and lastModified must be right (enough to
+   * count or delete), which spares backends like S3 a request per object. Without a
+   * cursor, `startAfter` starts the listing strictly after that key (S3's StartAfter),
+   * so a caller can resume from a key it knows; a cursor takes precedence over it.
+   */
+  list(opts: DriverListOptions): Promise<ListPage>;
+
+  /** A URL the backend itself accepts, with `capabilities.nativeSignedUrls`; else E_UNSUPPORTED. */
+  signedUrl(key: string, opts: DriverSignedUrlOptions): Promise<SignedUrl>;
+
+  /** A POST form the backend itself accepts, with `capabilities.nativePresignPost`; else E_UNSUPPORTED. */
+  presignPost(key: string, opts: DriverPresignPostOptions): Promise<PresignedPost>;
+
+  /** Checks the backend can be used; rejects with the reason when it cannot. Returns facts for `health`. */
+  check(): Promise<Record<string, unknown>>;
+
+  /** The start-up check, which may also create the bucket (or root); a driver with nothing more to do runs `check`. */
+  verify(opts: VerifyOptions): Promise<Record<string, unknown>>;
+
+  /**
+   * Multipart uploads under `prefix` that were started and never completed or aborted
+   * (S3 bills their parts and lists them nowhere else), with
+   * `capabilities.multipartUploads`; without it, none (an empty list).
+   */
+  incompleteUploads(prefix: string): Promise<IncompleteUpload[]>;
+
+  /**
+   * Aborts an upload of `incompleteUploads`, freeing its parts; one already gone resolves.
+   * Without `capabilities.multipartUploads`, E_UNSUPPORTED.
+   */
+  abortUpload(upload: IncompleteUpload): Promise<void>;
+
+  /** Where the objects live, for server-side copies (see {@link ObjectLocation}); undefined when no other driver can copy from them. */
+  location(): ObjectLocation | undefined;
+
+  /** Releases resources (sockets, timers); a driver that holds none resolves. Calls after close are not supported. */
+  close(): Promise<void>;
+}
+
+/** The name of an operation of the {@link Driver} contract. */
+export type DriverOperation = { [K in keyof Driver]: Driver[K] extends (...args: never[]) => unknown ? K : never }[keyof Driver];
+
+// A record, so that the compiler refuses this file when an operation is added to Driver
+// and not here (or listed here and not in Driver).
+const OPERATIONS: Record<DriverOperation, true> = {
+  put: true,
+  putFile: true,
+  stat: true,
+  read: true,
+  delete: true,
+  deleteMany: true,
+  copy: true,
+  copyFrom: true,
+  move: true,
+  list: true,
+  signedUrl: true,
+  presignPost: true,
+  check: true,
+  verify: true,
+  incompleteUploads: true,
+  abortUpload: true,
+  location: true,
+  close: true,
+};
+
+/** Every operation of the {@link Driver} contract, the one list tests and generic layers go by. */
+export const DRIVER_OPERATIONS: readonly DriverOperation[] = Object.freeze(Object.keys(OPERATIONS) as DriverOperation[]);
+
+/**
+ * The driver, once it is known to have every operation of the contract: a driver written
+ * in plain JavaScript (or for an older contract) without one fails here with
+ * E_CONFIG_INVALID naming what is missing, rather than with a TypeError on first use.
+ * (What it supports is still read from its capabilities only.) `role` names it in the
+ * message, e.g. "the fallback storage's primary".
+ */
+export function checkDriver(driver: Driver, role = 'the driver'): Driver {
+  if (driver === null || typeof driver !== 'object') throw new StorageError('E_CONFIG_INVALID', `${role} must be a Storage or a Driver`);
+  const missing = DRIVER_OPERATIONS.filter((operation) => typeof (driver as unknown as Record<string, unknown>)[operation] !== 'function');
+  if (missing.length > 0) {
+    throw new StorageError('E_CONFIG_INVALID', `${role} ${JSON.stringify(driver.name)} lacks ${missing.join(', ')}: every operation of the Driver contract is a method (extend BaseDriver for the defaults)`);
+  }
+  return driver;
+}

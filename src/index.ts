@@ -1,6 +1,12 @@
 /**
  * Stowage: object storage for TypeScript and Node.js backends. One async API over the
  * local filesystem, any S3-compatible service, and memory.
+ *
+ * This entry stays light: importing it loads the core, the fs, memory and fallback
+ * drivers and nothing heavy. The S3 driver loads the AWS SDK on its first request, the
+ * HTTP service loads Fastify when built, and environment parsing loads zod when called.
+ * The subpath entries `stowage/s3`, `stowage/http` and `stowage/migrate` hold the same
+ * pieces by area.
  */
 export { createStorage, createStorageFromEnv, createStorageFromUrl, type CreateStorageOptions, type FallbackStorageOptions } from './create.js';
 export { Storage, type StorageOptions } from './core/storage.js';
@@ -56,6 +62,8 @@ export type {
   Usage,
   VerifyOptions,
 } from './core/types.js';
-export { buildApp, stowageRoutes, DEFAULT_MAX_UPLOAD_SIZE, type BuildAppOptions, type StowageRoutesOptions } from './http/app.js';
-export { HTTP_STATUS } from './http/errors.js';
+// The HTTP service, imported when first used (`stowage/http` has it without the indirection).
+export { buildApp, stowageRoutes, DEFAULT_MAX_UPLOAD_SIZE } from './http/deferred.js';
+export type { BuildAppOptions, StowageRoutesOptions } from './http/app.js';
+export { HTTP_STATUS } from './http/catalogue.js';
 export { Authenticator, PERMISSIONS, type AuthConfig, type Permission, type Principal } from './http/auth.js';

@@ -1,6 +1,5 @@
 /** `stowage serve`: the HTTP service, configured like `npm start` (HOST, PORT, STORAGE_*, ...). */
 import type { Command } from 'commander';
-import { runServer } from '../http/server.js';
 import type { Runner } from './runner.js';
 import { parseCount } from './shared.js';
 
@@ -17,6 +16,8 @@ export function registerServe(program: Command, run: Runner): void {
         if (opts.storage !== undefined) env.STORAGE_URL = opts.storage;
         if (opts.host !== undefined) env.HOST = opts.host;
         if (opts.port !== undefined) env.PORT = String(parseCount(opts.port, '--port', 0, 65535));
+        // The service (Fastify and its plugins) loads only for this command.
+        const { runServer } = await import('../http/server.js');
         await runServer(env);
         // The server keeps the process alive until SIGTERM/SIGINT.
         await new Promise(() => undefined);

@@ -8,12 +8,16 @@
  * `<location>#<key>`. A bare key means the default location: `--storage`, else the
  * environment's configuration (STORAGE_URL and friends).
  */
+import type * as CliProgress from 'cli-progress';
 import { createInterface } from 'node:readline/promises';
-import { SingleBar } from 'cli-progress';
 import { createStorageFromEnv, createStorageFromUrl } from '../create.js';
 import { StorageError } from '../core/errors.js';
+import { lazyModule } from '../core/lazy.js';
 import type { OnProgress } from '../core/progress.js';
 import type { Storage } from '../core/storage.js';
+
+/** cli-progress, required when a command first draws a bar (never for --version or --help). */
+const cliProgress = lazyModule<typeof CliProgress>('cli-progress', 'progress bars');
 
 /** Exit codes: distinct for usage (and configuration) errors, missing objects and unreachable backends. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, unavailable: 4 } as const;
@@ -164,7 +168,7 @@ export interface Progress {
 export function progressBar(label: string, total: number, totalBytes?: number): Progress {
   if (!process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
   const started = Date.now();
-  const bar = new SingleBar(
+  const bar = new (cliProgress().SingleBar)(
     {
       stream: process.stderr,
       format: `${label} [{bar}] {value}/{total} objects | {done}${totalBytes === undefined ? '' : ` of ${formatBytes(totalBytes)}`} | {rate}/s | ETA {eta_formatted}`,
@@ -186,7 +190,7 @@ export function progressBar(label: string, total: number, totalBytes?: number): 
 export function transferBar(label: string): { onProgress?: OnProgress; stop: () => void } {
   if (!process.stderr.isTTY) return { stop: () => undefined };
   const started = Date.now();
-  const bar = new SingleBar({ stream: process.stderr, format: `${label} [{bar}] {done}{of} | {rate}/s | ETA {eta_formatted}`, hideCursor: true, etaBuffer: 50 });
+  const bar = new (cliProgress().SingleBar)({ stream: process.stderr, format: `${label} [{bar}] {done}{of} | {rate}/s | ETA {eta_formatted}`, hideCursor: true, etaBuffer: 50 });
   let running = false;
   return {
     onProgress: ({ bytes, total }) => {

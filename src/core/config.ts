@@ -2,15 +2,17 @@
  * Configuration from environment variables, parsed by one schema. A bad value fails
  * at start with E_CONFIG_INVALID naming the variable and what is allowed.
  */
-import { z } from 'zod';
+import type * as Zod from 'zod';
+import type { z } from 'zod';
 import { StorageError } from './errors.js';
+import { lazyModule, lazyValue } from './lazy.js';
 import { MIN_SECRET_LENGTH } from './signing.js';
 
 /** The backends selectable by STORAGE_BACKEND. */
 export const BACKENDS = ['local', 'memory', 's3'] as const;
 
-// Empty variables (`FOO=` in a .env file) mean "not set".
-const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+/** zod, required on the first parse: a program that never reads its environment through Stowage never loads it. */
+const zod = lazyModule<typeof Zod>('zod', 'reading the storage environment');
 
 /** What every boolean setting accepts, in any case; one list, so every variable agrees. */
 const BOOLEAN_WORDS: Record<string, boolean> = { true: true, false: false, 1: true, 0: false, yes: true, no: false, on: true, off: false };
@@ -34,39 +36,47 @@ export function booleanVariable(env: Record<string, string | undefined>, name: s
   return value;
 }
 
-const flag = z.string().transform((text, ctx) => {
-  const value = parseBoolean(text);
-  if (value === undefined) ctx.addIssue({ code: 'custom', message: BOOLEAN_HELP });
-  return value ?? false;
-});
-const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
-const count = z.coerce.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).positive({ error: 'must be positive' });
+/** The schema of the storage variables, built on first use. */
+function buildEnvSchema() {
+  const { z } = zod();
+  // Empty variables (`FOO=` in a .env file) mean "not set".
+  const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+  const flag = z.string().transform((text, ctx) => {
+    const value = parseBoolean(text);
+    if (value === undefined) ctx.addIssue({ code: 'custom', message: BOOLEAN_HELP });
+    return value ?? false;
+  });
+  const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+  const count = z.coerce.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).positive({ error: 'must be positive' });
 
-const envSchema = z.object({
-  STORAGE_URL: optional(z.string()),
-  STORAGE_BACKEND: optional(z.enum(BACKENDS, { error: `must be one of: ${BACKENDS.join(', ')}` })),
-  STORAGE_LOCAL_PATH: optional(z.string()),
-  STORAGE_LOCAL_FSYNC: optional(flag).default(true),
-  STORAGE_FALLBACK_URL: optional(z.string()),
-  STORAGE_FALLBACK_COPY_ON_READ: optional(flag).default(false),
-  STORAGE_LOCAL_READ_IO: optional(z.enum(['sync', 'async'], { error: 'must be sync or async' })).default('sync'),
-  STORAGE_LOCAL_FOLLOW_SYMLINKS: optional(flag),
-  STORAGE_LOCAL_CACHE_MB: optional(z.coerce.number({ error: 'must be a number' }).int({ error: 'must be a whole number of MiB' }).min(0, { error: 'must be 0 (off) or more' })),
-  STORAGE_PUBLIC_URL: optional(httpUrl),
-  STORAGE_PUBLIC_BASE_URL: optional(httpUrl),
-  STORAGE_SIGNING_SECRET: optional(z.string().min(MIN_SECRET_LENGTH, { error: `must be at least ${MIN_SECRET_LENGTH} characters` })),
-  STORAGE_S3_BUCKET: optional(z.string()),
-  STORAGE_S3_REGION: optional(z.string()),
-  STORAGE_S3_ENDPOINT_URL: optional(httpUrl),
-  STORAGE_S3_ACCESS_KEY: optional(z.string()),
-  STORAGE_S3_SECRET_KEY: optional(z.string()),
-  STORAGE_S3_PREFIX: optional(z.string()),
-  STORAGE_S3_PUBLIC_URL: optional(httpUrl),
-  STORAGE_S3_PROVIDER: optional(z.string()),
-  STORAGE_S3_FORCE_PATH_STYLE: optional(flag),
-  STORAGE_S3_ACCOUNT_ID: optional(z.string()),
-  STORAGE_S3_MAX_SOCKETS: optional(count),
-});
+  return z.object({
+    STORAGE_URL: optional(z.string()),
+    STORAGE_BACKEND: optional(z.enum(BACKENDS, { error: `must be one of: ${BACKENDS.join(', ')}` })),
+    STORAGE_LOCAL_PATH: optional(z.string()),
+    STORAGE_LOCAL_FSYNC: optional(flag).default(true),
+    STORAGE_FALLBACK_URL: optional(z.string()),
+    STORAGE_FALLBACK_COPY_ON_READ: optional(flag).default(false),
+    STORAGE_LOCAL_READ_IO: optional(z.enum(['sync', 'async'], { error: 'must be sync or async' })).default('sync'),
+    STORAGE_LOCAL_FOLLOW_SYMLINKS: optional(flag),
+    STORAGE_LOCAL_CACHE_MB: optional(z.coerce.number({ error: 'must be a number' }).int({ error: 'must be a whole number of MiB' }).min(0, { error: 'must be 0 (off) or more' })),
+    STORAGE_PUBLIC_URL: optional(httpUrl),
+    STORAGE_PUBLIC_BASE_URL: optional(httpUrl),
+    STORAGE_SIGNING_SECRET: optional(z.string().min(MIN_SECRET_LENGTH, { error: `must be at least ${MIN_SECRET_LENGTH} characters` })),
+    STORAGE_S3_BUCKET: optional(z.string()),
+    STORAGE_S3_REGION: optional(z.string()),
+    STORAGE_S3_ENDPOINT_URL: optional(httpUrl),
+    STORAGE_S3_ACCESS_KEY: optional(z.string()),
+    STORAGE_S3_SECRET_KEY: optional(z.string()),
+    STORAGE_S3_PREFIX: optional(z.string()),
+    STORAGE_S3_PUBLIC_URL: optional(httpUrl),
+    STORAGE_S3_PROVIDER: optional(z.string()),
+    STORAGE_S3_FORCE_PATH_STYLE: optional(flag),
+    STORAGE_S3_ACCOUNT_ID: optional(z.string()),
+    STORAGE_S3_MAX_SOCKETS: optional(count),
+  });
+}
+
+const envSchema = lazyValue(buildEnvSchema);
 
 /** S3 settings read from the environment (checked in depth by the S3 driver). */
 export interface S3Config {
@@ -153,7 +163,7 @@ export function parseStorageUrl(text: string, variable = 'STORAGE_URL'): Pick<St
 
 /** Parses and validates the storage variables of `env`. */
 export function parseStorageEnv(env: Record<string, string | undefined> = process.env): StorageConfig {
-  const result = envSchema.safeParse(env);
+  const result = envSchema().safeParse(env);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'environment');

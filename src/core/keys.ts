@@ -5,10 +5,14 @@
  * The rules are the portable intersection of what S3-compatible services and
  * filesystems accept safely, so a key that works on one backend works on all.
  */
+import type * as Uuid from 'uuid';
 import { createHash } from 'node:crypto';
-import mime from 'mime';
-import { v7 as uuidv7 } from 'uuid';
 import { StorageError } from './errors.js';
+import { lazyModule } from './lazy.js';
+import { extensionFromContentType } from './objects.js';
+
+/** uuid, required when the first key with `{uuid}` is built, not by importing Stowage. */
+const uuid = lazyModule<typeof Uuid>('uuid', 'keys with {uuid}');
 
 /** The longest key accepted, in UTF-8 bytes (the S3 limit). */
 export const MAX_KEY_BYTES = 1024;
@@ -160,7 +164,7 @@ export function keyTemplate(pattern: string): KeyTemplate {
     pattern,
     placeholders,
     build(values = {}) {
-      const id = uuidv7();
+      const id = uuid().v7();
       const now = new Date();
       const yyyy = String(now.getUTCFullYear());
       const mm = String(now.getUTCMonth() + 1).padStart(2, '0');
@@ -223,7 +227,7 @@ function extensionFor(values: Record<string, unknown>): string {
     return ext.toLowerCase();
   }
   if (typeof contentType === 'string') {
-    const found = mime.getExtension(contentType.split(';')[0]?.trim() ?? '');
+    const found = extensionFromContentType(contentType.split(';')[0]?.trim() ?? '');
     if (found) return found;
     throw new StorageError('E_INVALID_ARGUMENT', `no file extension is known for content type ${JSON.stringify(contentType)}`);
   }

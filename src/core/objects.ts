@@ -2,9 +2,11 @@
  * Helpers about objects that every driver shares: range resolution, ETags, content-type
  * guessing, write preconditions, and the errors and results drivers build.
  */
-import mime from 'mime';
+import type * as MimeFull from 'mime';
+import mimeStandard from 'mime/lite';
 import { Readable } from 'node:stream';
 import { isStorageError, StorageError } from './errors.js';
+import { lazyModule } from './lazy.js';
 import type { ByteRange, ObjectAttributes, ObjectInfo, ObjectStream, ResolvedRange } from './types.js';
 
 /** The content type used when none is given and the key's extension is unknown. */
@@ -55,9 +57,21 @@ export function etagFromSha256(sha256: string): string {
   return sha256.slice(0, 32);
 }
 
+/**
+ * mime's full table (standard types plus vendor ones such as .docx and .mkv), required
+ * only when the standard table, which is cheap to load, does not know a name. The two
+ * agree wherever the standard table has an answer, so this gives the full table's answers.
+ */
+const mimeFull = lazyModule<typeof MimeFull>('mime', 'content types of vendor formats');
+
 /** The content type registered for a name's extension, or undefined when unknown. */
 export function contentTypeFromName(name: string): string | undefined {
-  return mime.getType(name) ?? undefined;
+  return mimeStandard.getType(name) ?? mimeFull().default.getType(name) ?? undefined;
+}
+
+/** The usual extension of a content type (`image/jpeg` gives `jpg`), or undefined when none is registered. */
+export function extensionFromContentType(contentType: string): string | undefined {
+  return mimeStandard.getExtension(contentType) ?? mimeFull().default.getExtension(contentType) ?? undefined;
 }
 
 /** Guesses a content type from the key's extension, falling back to application/octet-stream. */

@@ -21,6 +21,7 @@ import { componentName, ERROR_SCHEMA, sendError } from './catalogue.js';
 import { installErrorHandlers, replyWithError } from './errors.js';
 import { endpointGuard } from './guards.js';
 import { installHostCheck, type AllowedHosts } from './hosts.js';
+import { DEFAULT_MAX_UPLOAD_SIZE } from './deferred.js';
 import { lazyChildLogger } from './logging.js';
 import { installMetrics } from './metrics.js';
 import type { RouteContext } from './routes/context.js';
@@ -58,9 +59,6 @@ export interface StowageRoutesOptions {
    */
   allowedHosts?: AllowedHosts;
 }
-
-/** Default upload limit: 5 GiB, S3's single-object PUT limit. */
-export const DEFAULT_MAX_UPLOAD_SIZE = 5 * 1024 ** 3;
 
 /**
  * The Stowage routes. Request bodies of uploads stay raw streams (never buffered or

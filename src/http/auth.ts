@@ -11,12 +11,13 @@
  * permission unless listed in `public`. Keys are compared by SHA-256 digest, in
  * constant time.
  */
+import type * as Zod from 'zod';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { importSPKI, jwtVerify, type JWTPayload } from 'jose';
-import { z } from 'zod';
+import type { CryptoKey, JWTPayload } from 'jose';
 import { StorageError } from '../core/errors.js';
 import { normalizePrefix, segmentProblem } from '../core/keys.js';
+import { lazyModule, lazyValue } from '../core/lazy.js';
 import { HttpError } from './catalogue.js';
 
 /** The service's own endpoints that need a permission of their own (or `public`) once auth is configured. */
@@ -39,46 +40,56 @@ function identityProblem(id: string): string | undefined {
   return segmentProblem(id) ?? (id.normalize('NFC') === id ? undefined : 'it is not in Unicode NFC form');
 }
 
-const keySchema = z
-  .object({
-    key: z.string().min(16, { error: 'API keys must be at least 16 characters' }),
-    identity: z.string().superRefine((id, ctx) => {
-      const problem = identityProblem(id);
-      if (problem) ctx.addIssue({ code: 'custom', message: `the identity must be one key segment in Unicode NFC form: ${problem}` });
-    }),
-    prefixes: z.array(z.string()).default([]),
-    permissions: z.array(z.enum(PERMISSIONS)).min(1),
-  })
-  .refine((k) => k.prefixes.length > 0 || !k.permissions.some((p) => (OBJECT_PERMISSIONS as readonly string[]).includes(p)), {
-    error: 'a key with read, write, delete, list or presign needs at least one prefix',
-    path: ['prefixes'],
+/** zod, required when the first configuration is checked; jose, imported when the first JWT is verified. */
+const zod = lazyModule<typeof Zod>('zod', 'checking the auth configuration');
+const jose = lazyValue(() => import('jose'));
+
+/** The schema of an auth configuration, built on first use. */
+function buildAuthSchema() {
+  const { z } = zod();
+  const keySchema = z
+    .object({
+      key: z.string().min(16, { error: 'API keys must be at least 16 characters' }),
+      identity: z.string().superRefine((id, ctx) => {
+        const problem = identityProblem(id);
+        if (problem) ctx.addIssue({ code: 'custom', message: `the identity must be one key segment in Unicode NFC form: ${problem}` });
+      }),
+      prefixes: z.array(z.string()).default([]),
+      permissions: z.array(z.enum(PERMISSIONS)).min(1),
+    })
+    .refine((k) => k.prefixes.length > 0 || !k.permissions.some((p) => (OBJECT_PERMISSIONS as readonly string[]).includes(p)), {
+      error: 'a key with read, write, delete, list or presign needs at least one prefix',
+      path: ['prefixes'],
+    });
+  const jwtSchema = z
+    .object({
+      /** HS256 shared secret. */
+      secret: z.string().min(32, { error: 'the JWT secret must be at least 32 characters' }).optional(),
+      /** RS256 public key, PEM (SPKI). */
+      publicKey: z.string().optional(),
+      /** The claim that holds the identity (default `sub`). */
+      claim: z.string().default('sub'),
+      issuer: z.string().optional(),
+      audience: z.string().optional(),
+      /** Refuse tokens without an `exp` claim (default true): such a token would never expire. */
+      requireExp: z.boolean().default(true),
+      prefixes: z.array(z.string()).min(1),
+      permissions: z.array(z.enum(PERMISSIONS)).min(1),
+    })
+    .refine((j) => (j.secret === undefined) !== (j.publicKey === undefined), { error: 'give exactly one of secret (HS256) or publicKey (RS256)' });
+  return z.object({
+    keys: z.array(keySchema).default([]),
+    publicRead: z.array(z.string()).default([]),
+    /** Service endpoints anyone may read without a key. */
+    public: z.array(z.enum(SERVICE_ENDPOINTS)).default([]),
+    jwt: jwtSchema.optional(),
   });
-const jwtSchema = z
-  .object({
-    /** HS256 shared secret. */
-    secret: z.string().min(32, { error: 'the JWT secret must be at least 32 characters' }).optional(),
-    /** RS256 public key, PEM (SPKI). */
-    publicKey: z.string().optional(),
-    /** The claim that holds the identity (default `sub`). */
-    claim: z.string().default('sub'),
-    issuer: z.string().optional(),
-    audience: z.string().optional(),
-    /** Refuse tokens without an `exp` claim (default true): such a token would never expire. */
-    requireExp: z.boolean().default(true),
-    prefixes: z.array(z.string()).min(1),
-    permissions: z.array(z.enum(PERMISSIONS)).min(1),
-  })
-  .refine((j) => (j.secret === undefined) !== (j.publicKey === undefined), { error: 'give exactly one of secret (HS256) or publicKey (RS256)' });
-const authSchema = z.object({
-  keys: z.array(keySchema).default([]),
-  publicRead: z.array(z.string()).default([]),
-  /** Service endpoints anyone may read without a key. */
-  public: z.array(z.enum(SERVICE_ENDPOINTS)).default([]),
-  jwt: jwtSchema.optional(),
-});
+}
+
+const authSchema = lazyValue(buildAuthSchema);
 
 /** The auth configuration, as written in STOWAGE_AUTH_FILE or STOWAGE_AUTH. */
-export type AuthConfig = z.input<typeof authSchema>;
+export type AuthConfig = Zod.input<ReturnType<typeof buildAuthSchema>>;
 
 /** Who is calling, and what they may do. */
 export interface Principal {
@@ -95,7 +106,7 @@ export class UnauthenticatedError extends HttpError {
 }
 
 /** A key jwtVerify accepts: an imported RSA public key or an HMAC secret. */
-type VerifyKey = Awaited<ReturnType<typeof importSPKI>> | Uint8Array;
+type VerifyKey = CryptoKey | Uint8Array;
 
 /** How bearer JWTs are verified and turned into principals. */
 interface JwtVerifier {
@@ -118,7 +129,7 @@ export class Authenticator {
   readonly #source: string;
 
   constructor(config: AuthConfig, source = 'auth configuration') {
-    const parsed = authSchema.safeParse(config);
+    const parsed = authSchema().safeParse(config);
     if (!parsed.success) {
       const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'root'}: ${i.message}`).join('; ');
       throw new StorageError('E_CONFIG_INVALID', `invalid ${source}: ${problems}`);
@@ -138,7 +149,7 @@ export class Authenticator {
     if (jwt) {
       // Check the prefixes once with a sample identity, so mistakes fail at start-up.
       for (const p of jwt.prefixes) checkedPrefix(p.replaceAll('{userId}', 'x'), source);
-      const key: Promise<VerifyKey> = jwt.secret !== undefined ? Promise.resolve(new TextEncoder().encode(jwt.secret)) : importSPKI(jwt.publicKey as string, 'RS256');
+      const key: Promise<VerifyKey> = jwt.secret !== undefined ? Promise.resolve(new TextEncoder().encode(jwt.secret)) : jose().then((j) => j.importSPKI(jwt.publicKey as string, 'RS256'));
       key.catch(() => undefined); // reported on first use, below
       this.#jwt = { key, algorithm: jwt.secret !== undefined ? 'HS256' : 'RS256', claim: jwt.claim, issuer: jwt.issuer, audience: jwt.audience, requireExp: jwt.requireExp, prefixes: jwt.prefixes, permissions: new Set(jwt.permissions) };
     }
@@ -188,7 +199,7 @@ export class Authenticator {
     }
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, key, { algorithms: [jwt.algorithm], issuer: jwt.issuer, audience: jwt.audience, requiredClaims: jwt.requireExp ? ['exp'] : [] }));
+      ({ payload } = await (await jose()).jwtVerify(token, key, { algorithms: [jwt.algorithm], issuer: jwt.issuer, audience: jwt.audience, requiredClaims: jwt.requireExp ? ['exp'] : [] }));
     } catch (err) {
       throw new UnauthenticatedError(`the token was refused: ${(err as Error).message}`);
     }

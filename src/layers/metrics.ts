@@ -3,9 +3,11 @@
  * operation and outcome) and errors by code, in Prometheus metrics. It changes no
  * behaviour: results, errors and capabilities pass through untouched.
  */
-import { Counter, Histogram, type Registry } from 'prom-client';
+import type * as PromClient from 'prom-client';
+import type { Counter, Histogram, Registry } from 'prom-client';
 import type { Driver } from '../core/contract.js';
 import { isStorageError } from '../core/errors.js';
+import { lazyModule } from '../core/lazy.js';
 import { DriverLayer, type AsyncDriverOperation } from './layer.js';
 
 /** The metrics the layer records into. */
@@ -14,8 +16,12 @@ export interface StorageMetrics {
   errors: Counter<'backend' | 'operation' | 'code'>;
 }
 
+/** prom-client, required by the first `storageMetrics` call rather than by importing Stowage. */
+const promClient = lazyModule<typeof PromClient>('prom-client', 'storage metrics');
+
 /** Creates the storage metrics in `registry`. */
 export function storageMetrics(registry: Registry): StorageMetrics {
+  const { Counter, Histogram } = promClient();
   return {
     latency: new Histogram({
       name: 'stowage_storage_operation_seconds',

@@ -3,11 +3,11 @@
  * and the provider's checksum mode. The SDK's own retries are off (maxAttempts 1)
  * because Stowage retries per request, where it knows whether a body can be re-sent.
  */
-import { S3Client } from '@aws-sdk/client-s3';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { ResolvedS3Options } from './options.js';
+import { httpHandler, s3 } from './sdk.js';
 
 /**
  * Creates the SDK client for resolved options. `endpoint` replaces the configured one:
@@ -15,7 +15,7 @@ import type { ResolvedS3Options } from './options.js';
  */
 export function createS3Client(o: ResolvedS3Options, endpoint = o.endpoint): S3Client {
   const agent = { keepAlive: true, maxSockets: o.maxSockets, keepAliveMsecs: 1000 };
-  return new S3Client({
+  return new (s3().S3Client)({
     region: o.region,
     endpoint,
     forcePathStyle: o.forcePathStyle,
@@ -23,7 +23,7 @@ export function createS3Client(o: ResolvedS3Options, endpoint = o.endpoint): S3C
     requestChecksumCalculation: o.profile.checksums,
     responseChecksumValidation: o.profile.checksums,
     maxAttempts: 1,
-    requestHandler: new NodeHttpHandler({
+    requestHandler: new (httpHandler().NodeHttpHandler)({
       httpAgent: new HttpAgent(agent),
       httpsAgent: new HttpsAgent(agent),
       connectionTimeout: o.connectTimeoutMs,

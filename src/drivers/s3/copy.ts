@@ -3,13 +3,13 @@
  * single copies past 5 GiB). A copy can replace the metadata, which is how a completed
  * multipart upload gets its SHA-256, and can be made conditional on the source's ETag.
  */
-import { CopyObjectCommand, CreateMultipartUploadCommand, UploadPartCopyCommand } from '@aws-sdk/client-s3';
 import { mapConcurrently } from '../../core/concurrency.js';
 import { encodeKeyPath } from '../../core/keys.js';
 import { normalizeEtag } from '../../core/objects.js';
 import type { ObjectAttributes } from '../../core/types.js';
 import { abortUpload, completeUpload, type MultipartState, type S3Call } from './multipart.js';
 import type { ResolvedS3Options } from './options.js';
+import { s3 } from './sdk.js';
 
 /** What to copy. */
 export interface CopyRequest {
@@ -39,7 +39,7 @@ export async function copyObject(call: S3Call, o: ResolvedS3Options, req: CopyRe
     const r = req.replace;
     const out = await call(`copy ${req.from} to ${req.to}`, (c) =>
       c.send(
-        new CopyObjectCommand({
+        new (s3().CopyObjectCommand)({
           Bucket: o.bucket,
           Key: req.to,
           CopySource: source,
@@ -57,7 +57,7 @@ export async function copyObject(call: S3Call, o: ResolvedS3Options, req: CopyRe
   const fields = req.replace ?? req.sourceFields;
   const created = await call(`start multipart copy to ${req.to}`, (c) =>
     c.send(
-      new CreateMultipartUploadCommand({
+      new (s3().CreateMultipartUploadCommand)({
         Bucket: o.bucket,
         Key: req.to,
         ContentType: fields?.contentType,
@@ -75,7 +75,7 @@ export async function copyObject(call: S3Call, o: ResolvedS3Options, req: CopyRe
     await mapConcurrently(ranges, o.concurrency, async ([start, end], index) => {
       const out = await call(`copy part ${index + 1}`, (c) =>
         c.send(
-          new UploadPartCopyCommand({
+          new (s3().UploadPartCopyCommand)({
             Bucket: o.bucket,
             Key: req.to,
             UploadId: state.uploadId,

@@ -3,17 +3,7 @@
  * client per Storage, Stowage's own SHA-256 stored as metadata, its own multipart
  * orchestration above a size threshold, and per-request retries of temporary failures.
  */
-import {
-  AbortMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { PutBody } from '../../core/body.js';
@@ -35,6 +25,7 @@ import { Presigner } from './presign.js';
 import { withRetry } from './retry.js';
 import { mapErrors } from './streams.js';
 import { verifyBucket } from './verify.js';
+import { s3 } from './sdk.js';
 
 /** How long a confirmed bucket is trusted when a HEAD finds no key. */
 const BUCKET_CHECK_TTL_MS = 60_000;
@@ -90,7 +81,7 @@ export class S3Driver extends BaseDriver {
    * key or the bucket is missing, so a miss checks the bucket (remembered for a minute).
    */
   async stat(key: string): Promise<ObjectInfo> {
-    const out = await this.#call(`stat ${key}`, (c) => c.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.#s3Key(key) }))).catch(async (err: unknown) => {
+    const out = await this.#call(`stat ${key}`, (c) => c.send(new (s3().HeadObjectCommand)({ Bucket: this.options.bucket, Key: this.#s3Key(key) }))).catch(async (err: unknown) => {
       if (!isStorageError(err, 'E_NOT_FOUND')) throw err;
       await this.#bucketExists();
       throw notFound(key, err);
@@ -157,7 +148,7 @@ export class S3Driver extends BaseDriver {
     const payloadHash = await payloadSha256(data);
     const out = await this.#call(`put ${key}`, (c) =>
       c.send(
-        withPayloadHash(new PutObjectCommand({
+        withPayloadHash(new (s3().PutObjectCommand)({
           Bucket: this.options.bucket,
           Key: this.#s3Key(key),
           // An empty Buffer makes the SDK warn about "a stream of unknown length"; no body says the same.
@@ -186,7 +177,7 @@ export class S3Driver extends BaseDriver {
     const s3Key = this.#s3Key(key);
     const created = await this.#call(`start upload of ${key}`, (c) =>
       c.send(
-        new CreateMultipartUploadCommand({
+        new (s3().CreateMultipartUploadCommand)({
           Bucket: this.options.bucket,
           Key: s3Key,
           ContentType: opts.contentType,
@@ -242,7 +233,7 @@ export class S3Driver extends BaseDriver {
         header = `bytes=${opts.range.start}-${opts.range.end ?? ''}`;
       }
     }
-    const out = await this.#call(`read ${key}`, (c) => c.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: this.#s3Key(key), Range: header }), { abortSignal: opts.signal }), true).catch((err: unknown) => {
+    const out = await this.#call(`read ${key}`, (c) => c.send(new (s3().GetObjectCommand)({ Bucket: this.options.bucket, Key: this.#s3Key(key), Range: header }), { abortSignal: opts.signal }), true).catch((err: unknown) => {
       throw isStorageError(err, 'E_NOT_FOUND') ? notFound(key, err) : err;
     });
     const body = out.Body as Readable;
@@ -261,7 +252,7 @@ export class S3Driver extends BaseDriver {
 
   /** DeleteObject; S3 answers a missing key with success too. */
   async delete(key: string): Promise<void> {
-    await this.#call(`delete ${key}`, (c) => c.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.#s3Key(key) })));
+    await this.#call(`delete ${key}`, (c) => c.send(new (s3().DeleteObjectCommand)({ Bucket: this.options.bucket, Key: this.#s3Key(key) })));
   }
 
   /** DeleteObjects in one request per 1000 keys; any per-key error is thrown. */
@@ -269,7 +260,7 @@ export class S3Driver extends BaseDriver {
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000);
       const out = await this.#call('delete objects', (c) =>
-        c.send(new DeleteObjectsCommand({ Bucket: this.options.bucket, Delete: { Quiet: true, Objects: batch.map((k) => ({ Key: this.#s3Key(k) })) } })),
+        c.send(new (s3().DeleteObjectsCommand)({ Bucket: this.options.bucket, Delete: { Quiet: true, Objects: batch.map((k) => ({ Key: this.#s3Key(k) })) } })),
       );
       const failed = out.Errors?.[0];
       if (failed) throw s3Error(Object.assign(new Error(failed.Message ?? 'delete failed'), { name: failed.Code ?? '' }), `delete ${failed.Key ?? ''}`, failed.Key);
@@ -316,7 +307,7 @@ export class S3Driver extends BaseDriver {
   async list(opts: DriverListOptions): Promise<ListPage> {
     const base = this.options.prefix;
     const out = await this.#call('list', (c) =>
-      c.send(new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: base + opts.prefix, Delimiter: opts.delimiter, MaxKeys: opts.limit, ContinuationToken: decodeS3Cursor(opts.cursor), StartAfter: opts.cursor === undefined && opts.startAfter !== undefined ? base + opts.startAfter : undefined }), { abortSignal: opts.signal }),
+      c.send(new (s3().ListObjectsV2Command)({ Bucket: this.options.bucket, Prefix: base + opts.prefix, Delimiter: opts.delimiter, MaxKeys: opts.limit, ContinuationToken: decodeS3Cursor(opts.cursor), StartAfter: opts.cursor === undefined && opts.startAfter !== undefined ? base + opts.startAfter : undefined }), { abortSignal: opts.signal }),
     );
     const listed = (out.Contents ?? []).map((o) => ({ ...o, key: (o.Key ?? '').slice(base.length) })).filter((o) => isAddressableKey(o.key));
     const objects = opts.details === false ? listed.map((o) => objectInfoFromS3(o.key, { ETag: o.ETag, LastModified: o.LastModified }, o.Size ?? 0)) : await this.#details(listed.map((o) => o.key));
@@ -360,7 +351,7 @@ export class S3Driver extends BaseDriver {
 
   /** Aborts an incomplete multipart upload, freeing its parts; one already gone resolves. */
   override async abortUpload(upload: IncompleteUpload): Promise<void> {
-    await this.#call(`abort upload of ${upload.key}`, (c) => c.send(new AbortMultipartUploadCommand({ Bucket: this.options.bucket, Key: this.#s3Key(upload.key), UploadId: upload.uploadId }))).catch((err: unknown) => {
+    await this.#call(`abort upload of ${upload.key}`, (c) => c.send(new (s3().AbortMultipartUploadCommand)({ Bucket: this.options.bucket, Key: this.#s3Key(upload.key), UploadId: upload.uploadId }))).catch((err: unknown) => {
       if (!isStorageError(err, 'E_NOT_FOUND')) throw err;
     });
   }

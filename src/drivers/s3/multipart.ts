@@ -5,12 +5,13 @@
  * recorded as plain data ({@link MultipartState}) so an upload can be persisted and
  * resumed later.
  */
-import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, HeadObjectCommand, ListMultipartUploadsCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { StorageError } from '../../core/errors.js';
 import { isAddressableKey } from '../../core/keys.js';
 import type { IncompleteUpload } from '../../core/types.js';
 import type { ResolvedS3Options } from './options.js';
 import { payloadSha256, withPayloadHash } from './payload.js';
+import { s3 } from './sdk.js';
 
 /** One uploaded part: what CompleteMultipartUpload needs. */
 export interface UploadedPart {
@@ -66,7 +67,7 @@ export async function uploadParts(opts: UploadPartsOptions): Promise<number> {
     }
     const upload = payloadSha256(data).then((hash) =>
       call(`upload part ${partNumber}`, (client) =>
-        client.send(withPayloadHash(new UploadPartCommand({ Bucket: state.bucket, Key: state.s3Key, UploadId: state.uploadId, PartNumber: partNumber, Body: data, ContentLength: data.length }), hash)),
+        client.send(withPayloadHash(new (s3().UploadPartCommand)({ Bucket: state.bucket, Key: state.s3Key, UploadId: state.uploadId, PartNumber: partNumber, Body: data, ContentLength: data.length }), hash)),
       ),
     ).then(
       (out) => {
@@ -130,7 +131,7 @@ export async function uploadParts(opts: UploadPartsOptions): Promise<number> {
 export async function completeUpload(call: S3Call, state: MultipartState, conditions: { IfNoneMatch?: string; IfMatch?: string }): Promise<string | undefined> {
   const out = await call('complete multipart upload', (client) =>
     client.send(
-      new CompleteMultipartUploadCommand({
+      new (s3().CompleteMultipartUploadCommand)({
         Bucket: state.bucket,
         Key: state.s3Key,
         UploadId: state.uploadId,
@@ -140,14 +141,14 @@ export async function completeUpload(call: S3Call, state: MultipartState, condit
     ),
   );
   if (out.ETag) return out.ETag;
-  const head = await call('read the completed upload', (client) => client.send(new HeadObjectCommand({ Bucket: state.bucket, Key: state.s3Key })));
+  const head = await call('read the completed upload', (client) => client.send(new (s3().HeadObjectCommand)({ Bucket: state.bucket, Key: state.s3Key })));
   return head.ETag;
 }
 
 /** Aborts an upload so its parts stop being billed; failures are ignored (gc finds leftovers). */
 export async function abortUpload(call: S3Call, state: MultipartState): Promise<void> {
   await call('abort multipart upload', (client) =>
-    client.send(new AbortMultipartUploadCommand({ Bucket: state.bucket, Key: state.s3Key, UploadId: state.uploadId })),
+    client.send(new (s3().AbortMultipartUploadCommand)({ Bucket: state.bucket, Key: state.s3Key, UploadId: state.uploadId })),
   ).catch(() => undefined);
 }
 
@@ -162,7 +163,7 @@ export async function listIncompleteUploads(call: S3Call, o: ResolvedS3Options, 
   let uploadIdMarker: string | undefined;
   for (;;) {
     const out = await call('list incomplete uploads', (client) =>
-      client.send(new ListMultipartUploadsCommand({ Bucket: o.bucket, Prefix: o.prefix + prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker })),
+      client.send(new (s3().ListMultipartUploadsCommand)({ Bucket: o.bucket, Prefix: o.prefix + prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker })),
     );
     for (const u of out.Uploads ?? []) {
       const key = (u.Key ?? '').slice(o.prefix.length);

@@ -3,15 +3,15 @@
  * `publicUrl` names the host clients use; since SigV4 signs the host, a second client
  * configured with that endpoint does the signing (it never sends a request).
  */
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { StorageError } from '../../core/errors.js';
 import { attachmentDisposition } from '../../core/objects.js';
 import type { DriverPresignPostOptions, DriverSignedUrlOptions } from '../../core/contract.js';
 import type { PresignedPost, SignedUrl } from '../../core/types.js';
 import { createS3Client } from './client.js';
 import type { ResolvedS3Options } from './options.js';
+import { presignedPost, requestPresigner, s3 } from './sdk.js';
 
 /** Signs requests for one driver. */
 export class Presigner {
@@ -35,13 +35,13 @@ export class Presigner {
   async signedUrl(s3Key: string, opts: DriverSignedUrlOptions): Promise<SignedUrl> {
     const expiresAt = new Date(Date.now() + opts.expiresIn * 1000);
     if (opts.method === 'GET') {
-      const command = new GetObjectCommand({
+      const command = new (s3().GetObjectCommand)({
         Bucket: this.#o.bucket,
         Key: s3Key,
         ResponseContentDisposition: opts.download === undefined ? undefined : attachmentDisposition(opts.download),
         ResponseContentType: opts.responseContentType,
       });
-      return { url: await getSignedUrl(this.#client, command, { expiresIn: opts.expiresIn }), method: 'GET', headers: {}, expiresAt };
+      return { url: await requestPresigner().getSignedUrl(this.#client, command, { expiresIn: opts.expiresIn }), method: 'GET', headers: {}, expiresAt };
     }
     if (opts.maxSize !== undefined) {
       throw new StorageError(
@@ -49,7 +49,7 @@ export class Presigner {
         'S3 presigned PUT URLs cannot limit the size to a maximum: pass contentLength for an exact size, or use presignPost for a size range',
       );
     }
-    const command = new PutObjectCommand({ Bucket: this.#o.bucket, Key: s3Key, ContentType: opts.contentType, ContentLength: opts.contentLength });
+    const command = new (s3().PutObjectCommand)({ Bucket: this.#o.bucket, Key: s3Key, ContentType: opts.contentType, ContentLength: opts.contentLength });
     const signed = new Set<string>();
     const headers: Record<string, string> = {};
     if (opts.contentType !== undefined) {
@@ -60,7 +60,7 @@ export class Presigner {
       signed.add('content-length');
       headers['content-length'] = String(opts.contentLength);
     }
-    const url = await getSignedUrl(this.#client, command, { expiresIn: opts.expiresIn, signableHeaders: signed });
+    const url = await requestPresigner().getSignedUrl(this.#client, command, { expiresIn: opts.expiresIn, signableHeaders: signed });
     return { url, method: 'PUT', headers, expiresAt };
   }
 
@@ -74,7 +74,7 @@ export class Presigner {
       conditions.push(['eq', '$Content-Type', opts.contentType]);
       fields['Content-Type'] = opts.contentType;
     }
-    const post = await createPresignedPost(this.#client, { Bucket: this.#o.bucket, Key: s3Key, Conditions: conditions, Fields: fields, Expires: expiresIn });
+    const post = await presignedPost().createPresignedPost(this.#client, { Bucket: this.#o.bucket, Key: s3Key, Conditions: conditions, Fields: fields, Expires: expiresIn });
     return { url: post.url, fields: post.fields, expiresAt: new Date(Date.now() + expiresIn * 1000) };
   }
 }

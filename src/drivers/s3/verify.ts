@@ -2,18 +2,19 @@
  * The start-up check: HeadBucket, and CreateBucket when allowed. Wrong endpoint, wrong
  * keys and a missing bucket each get their own message saying what to fix.
  */
-import { CreateBucketCommand, HeadBucketCommand, type BucketLocationConstraint } from '@aws-sdk/client-s3';
+import type { BucketLocationConstraint } from '@aws-sdk/client-s3';
 import { StorageError, isStorageError } from '../../core/errors.js';
 import type { VerifyOptions } from '../../core/types.js';
 import type { S3Call } from './multipart.js';
 import type { ResolvedS3Options } from './options.js';
+import { s3 } from './sdk.js';
 
 /** Checks the bucket is reachable with these credentials; returns facts for health reports. */
 export async function verifyBucket(call: S3Call, o: ResolvedS3Options, opts: VerifyOptions): Promise<Record<string, unknown>> {
   const where = o.endpoint ?? `AWS S3 (${o.region})`;
   const facts = { bucket: o.bucket, endpoint: where, region: o.region, provider: o.provider, prefix: o.prefix || undefined };
   try {
-    await call('check bucket', (c) => c.send(new HeadBucketCommand({ Bucket: o.bucket })));
+    await call('check bucket', (c) => c.send(new (s3().HeadBucketCommand)({ Bucket: o.bucket })));
     return facts;
   } catch (err) {
     if (!(err instanceof StorageError)) throw err;
@@ -44,7 +45,7 @@ export async function verifyBucket(call: S3Call, o: ResolvedS3Options, opts: Ver
 async function createBucket(call: S3Call, o: ResolvedS3Options): Promise<void> {
   // AWS wants the region spelled out everywhere but us-east-1; other services ignore it.
   const configuration = o.provider === 'aws' && o.region !== 'us-east-1' ? { LocationConstraint: o.region as BucketLocationConstraint } : undefined;
-  await call('create bucket', (c) => c.send(new CreateBucketCommand({ Bucket: o.bucket, CreateBucketConfiguration: configuration }))).catch((err: unknown) => {
+  await call('create bucket', (c) => c.send(new (s3().CreateBucketCommand)({ Bucket: o.bucket, CreateBucketConfiguration: configuration }))).catch((err: unknown) => {
     // Another process may have created it meanwhile.
     if (isStorageError(err) && /BucketAlreadyOwnedByYou/.test(String(err.details?.providerCode))) return;
     throw err;

@@ -4,6 +4,8 @@
  * it with {@link verifySignedUrl}. GET and PUT links are used as they are; a POST link
  * is the action of a browser form ({@link createSignedPost}). The key, method, expiry and every optional field
  * are covered by the signature, and the signature is compared in constant time.
+ * {@link SignedLinks} holds one storage's settings, so the storage both issues and
+ * verifies its links and the secret is given in one place.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { StorageError } from './errors.js';
@@ -192,4 +194,72 @@ export function verifySignedUrl(
     responseContentType: fields.responseContentType,
     expiresAt: new Date(fields.expires * 1000),
   };
+}
+
+/** The setting each signing option is read from by createStorageFromEnv, for messages. */
+const SETTINGS = { baseUrl: 'baseUrl (STORAGE_PUBLIC_URL)', signingSecret: 'signingSecret (STORAGE_SIGNING_SECRET)' } as const;
+
+/**
+ * E_CONFIG_INVALID for signed links a storage was not given the settings for. Setting
+ * names are no secret, so the public message names them too.
+ */
+function notConfigured(message: string, missing: readonly string[]): StorageError {
+  const settings = missing.join(' and ');
+  return new StorageError('E_CONFIG_INVALID', `${message}; missing: ${settings}`, {
+    publicMessage: `Signed links are not configured on this server: set ${settings}.`,
+  });
+}
+
+/**
+ * The signed-link settings of one storage. A secret alone verifies links (a service
+ * that only serves them); a secret and a base URL also issue them. Both are checked
+ * when given: a short secret is refused even where it would only verify, since a
+ * guessable secret lets anyone forge links.
+ */
+export class SignedLinks {
+  readonly #secret: string | undefined;
+  readonly #signer: Signer | undefined;
+  readonly #hasBaseUrl: boolean;
+
+  constructor(options: { baseUrl?: string; signingSecret?: string }) {
+    const { baseUrl, signingSecret } = options;
+    this.#secret = signingSecret === undefined ? undefined : validateSecret(signingSecret);
+    this.#hasBaseUrl = baseUrl !== undefined;
+    this.#signer = baseUrl !== undefined && this.#secret !== undefined ? { baseUrl: normalizeBaseUrl(baseUrl), secret: this.#secret } : undefined;
+  }
+
+  /** True when links can be issued (a base URL and a secret). */
+  get canSign(): boolean {
+    return this.#signer !== undefined;
+  }
+
+  /** A signed URL for a normalized key, or E_CONFIG_INVALID naming what signing lacks on `backend`. */
+  signUrl(key: string, opts: SignedUrlOptions & { expiresIn: number }, backend: string): SignedUrl {
+    return createSignedUrl(key, opts, this.#requireSigner('signed URLs', backend));
+  }
+
+  /** A signed form action for a normalized key, or E_CONFIG_INVALID naming what signing lacks on `backend`. */
+  signPost(key: string, opts: PresignPostOptions & { expiresIn: number }, backend: string): PresignedPost {
+    return createSignedPost(key, opts, this.#requireSigner('POST forms', backend));
+  }
+
+  /**
+   * What a link grants a request made with `method` (HEAD checks a GET link, as the
+   * HTTP service serves it); E_ACCESS_DENIED when refused, E_CONFIG_INVALID without a
+   * secret, E_INVALID_ARGUMENT without a method (a check for any method would let a
+   * PUT link be used to read, or the other way round).
+   */
+  verify(url: string | URL, method: string, backend: string): VerifiedSignedUrl {
+    if (typeof method !== 'string' || method === '') throw new StorageError('E_INVALID_ARGUMENT', "verifySignedUrl needs the request's method (GET, HEAD, PUT or POST)");
+    if (this.#secret === undefined) throw notConfigured(`signed links on the ${backend} backend are verified with the signingSecret option`, [SETTINGS.signingSecret]);
+    const asked = method.toUpperCase();
+    return verifySignedUrl(url, { signingSecret: this.#secret, method: asked === 'HEAD' ? 'GET' : asked });
+  }
+
+  /** The signer, or E_CONFIG_INVALID naming the settings that are missing for `what`: the backend can sign, the storage was just not given what signing needs. */
+  #requireSigner(what: string, backend: string): Signer {
+    if (this.#signer) return this.#signer;
+    const missing = [this.#hasBaseUrl ? undefined : SETTINGS.baseUrl, this.#secret === undefined ? SETTINGS.signingSecret : undefined].filter((setting) => setting !== undefined);
+    throw notConfigured(`${what} on the ${backend} backend need the baseUrl and signingSecret options`, missing);
+  }
 }

@@ -11,7 +11,7 @@ import { reportDone, type OnProgress } from './progress.js';
 import { normalizePublicBaseUrl, publicUrlOf } from './urls.js';
 import { objectReader, type ObjectReader } from './reads.js';
 import { bodyChecks, driverListOptions, driverPutOptions, MAX_LIST_LIMIT, validatePresignPostOptions, validateSignedUrlOptions } from './options.js';
-import { createSignedPost, createSignedUrl, normalizeBaseUrl, validateSecret, type Signer } from './signing.js';
+import { SignedLinks, type SignedMethod, type VerifiedSignedUrl } from './signing.js';
 import { checkDriver, type Capabilities, type Driver } from './contract.js';
 import type { Body, GetOptions, HealthReport, IncompleteUpload, ListOptions, ListPage, ObjectInfo, PresignedPost, PresignPostOptions, PutOptions, SignedUrl, SignedUrlOptions, Usage, VerifyOptions } from './types.js';
 
@@ -19,7 +19,7 @@ import type { Body, GetOptions, HealthReport, IncompleteUpload, ListOptions, Lis
 export interface StorageOptions {
   /** Base URL of the Stowage HTTP service, for signed links on backends that cannot presign. */
   baseUrl?: string;
-  /** Secret for HMAC-signed links (at least 16 characters). */
+  /** Secret for HMAC-signed links (at least 16 characters): alone it verifies them, with `baseUrl` it issues them too. */
   signingSecret?: string;
   /** Where objects can be fetched publicly (a CDN, a public bucket), for `publicUrl`. */
   publicBaseUrl?: string;
@@ -28,12 +28,13 @@ export interface StorageOptions {
 /** How many keys `deleteMany` hands the driver at once. */
 const DELETE_BATCH = 1000;
 
-/** Object storage over one driver. Every method (but `publicUrl`) is async and rejects only with {@link StorageError}. */
+/** Object storage over one driver. Every method (but `publicUrl` and `verifySignedUrl`) is async and rejects only with {@link StorageError}. */
 export class Storage {
   /** The driver behind this storage. */
   readonly driver: Driver;
   readonly #options: StorageOptions;
-  readonly #signer: Signer | undefined;
+  /** Issues and verifies the HMAC links, so the one secret is given to the storage only. */
+  readonly #links: SignedLinks;
   readonly #publicBase: string | undefined;
   /** Operations in progress, so `close()` can let them finish (or clean up) first. Shared with `withDriver` copies. */
   #inFlight = new Set<Promise<unknown>>();
@@ -41,11 +42,7 @@ export class Storage {
   constructor(driver: Driver, options: StorageOptions = {}) {
     this.driver = checkDriver(driver);
     this.#options = options;
-    const { baseUrl, signingSecret } = options;
-    this.#signer =
-      baseUrl !== undefined && signingSecret !== undefined
-        ? { baseUrl: normalizeBaseUrl(baseUrl), secret: validateSecret(signingSecret) }
-        : undefined;
+    this.#links = new SignedLinks(options);
     this.#publicBase = options.publicBaseUrl === undefined ? undefined : normalizePublicBaseUrl(options.publicBaseUrl);
   }
 
@@ -82,7 +79,7 @@ export class Storage {
    */
   get capabilities(): Capabilities {
     const driver = this.driver.capabilities;
-    return { ...driver, signedUrls: driver.nativeSignedUrls || this.#signer !== undefined };
+    return { ...driver, signedUrls: driver.nativeSignedUrls || this.#links.canSign };
   }
 
   /**
@@ -283,24 +280,7 @@ export class Storage {
       const k = normalizeKey(key);
       const valid = validateSignedUrlOptions(opts);
       if (this.driver.capabilities.nativeSignedUrls) return this.driver.signedUrl(k, valid);
-      return createSignedUrl(k, valid, this.#requireSigner('signed URLs'));
-    });
-  }
-
-  /**
-   * The HMAC signer, or E_CONFIG_INVALID naming the settings that are missing for
-   * `what`: the backend can sign, the storage was just not given what signing needs.
-   * Setting names are no secret, so the public message names them too.
-   */
-  #requireSigner(what: string): Signer {
-    if (this.#signer) return this.#signer;
-    const missing = [
-      this.#options.baseUrl === undefined ? 'baseUrl (STORAGE_PUBLIC_URL)' : undefined,
-      this.#options.signingSecret === undefined ? 'signingSecret (STORAGE_SIGNING_SECRET)' : undefined,
-    ].filter((setting) => setting !== undefined);
-    const settings = missing.join(' and ');
-    throw new StorageError('E_CONFIG_INVALID', `${what} on the ${this.backend} backend need the baseUrl and signingSecret options; missing: ${settings}`, {
-      publicMessage: `Signed links are not configured on this server: set ${settings}.`,
+      return this.#links.signUrl(k, valid, this.backend);
     });
   }
 
@@ -316,8 +296,16 @@ export class Storage {
       const k = normalizeKey(key);
       const valid = validatePresignPostOptions(opts);
       if (this.driver.capabilities.nativePresignPost) return this.driver.presignPost(k, valid);
-      return createSignedPost(k, valid, this.#requireSigner('POST forms'));
+      return this.#links.signPost(k, valid, this.backend);
     });
+  }
+
+  /**
+   * The terms (`{ key, method, expiresAt, ... }`) an HMAC link of this storage grants a request made with `method`; HEAD uses a GET link. Synchronous.
+   * E_ACCESS_DENIED when it expired, was tampered with, or was signed for another method or secret; E_CONFIG_INVALID without `signingSecret` (alone enough).
+   */
+  verifySignedUrl(url: string | URL, method: SignedMethod | 'HEAD'): VerifiedSignedUrl {
+    return this.#links.verify(url, method, this.backend);
   }
 
   /**

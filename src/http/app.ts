@@ -25,7 +25,7 @@ import { DEFAULT_MAX_UPLOAD_SIZE } from './deferred.js';
 import { lazyChildLogger } from './logging.js';
 import { installMetrics } from './metrics.js';
 import type { RouteContext } from './routes/context.js';
-import { fileRoutes } from './routes/files.js';
+import { fileRoutes, linkVerifier } from './routes/files.js';
 import { formRoutes } from './routes/forms.js';
 import { healthRoutes } from './routes/health.js';
 import { objectRoutes } from './routes/objects.js';
@@ -38,8 +38,15 @@ const PACKAGE_VERSION = (createRequire(import.meta.url)('../../package.json') as
 
 /** Options of the routes plugin. */
 export interface StowageRoutesOptions {
+  /** The storage served; its `signingSecret` (and `baseUrl`) are what the signed `/files/` links are issued and verified with. */
   storage: Storage;
-  /** Secret of signed `/files/` links; required for them on the fs and memory backends. */
+  /**
+   * @deprecated Give the secret to the storage (`signingSecret`, STORAGE_SIGNING_SECRET)
+   * instead. Still accepted: equal to the storage's it changes nothing; on a storage
+   * without a secret the routes verify `/files/` links with it (that storage still
+   * cannot issue any); different from the storage's, registration fails with
+   * E_CONFIG_INVALID, since every link would be refused.
+   */
   signingSecret?: string;
   /** Largest upload accepted, in bytes (default 5 GiB). */
   maxUploadSize?: number;
@@ -65,7 +72,9 @@ export interface StowageRoutesOptions {
  * parsed), so this plugin replaces the content-type parsers in its own scope only.
  */
 export const stowageRoutes: FastifyPluginAsync<StowageRoutesOptions> = async (app, opts) => {
-  const ctx: RouteContext = { storage: opts.storage, signingSecret: opts.signingSecret, maxUploadSize: opts.maxUploadSize ?? DEFAULT_MAX_UPLOAD_SIZE, auth: opts.auth };
+  const ctx: RouteContext = { storage: opts.storage, maxUploadSize: opts.maxUploadSize ?? DEFAULT_MAX_UPLOAD_SIZE, auth: opts.auth };
+  // Before any route: a secret that contradicts the storage's fails registration.
+  const verifyLink = linkVerifier(opts.storage, opts.signingSecret);
   installErrorHandlers(app);
   app.addSchema(ERROR_SCHEMA);
   installHostCheck(app, { authenticated: opts.auth !== undefined, allowedHosts: opts.allowedHosts });
@@ -75,17 +84,16 @@ export const stowageRoutes: FastifyPluginAsync<StowageRoutesOptions> = async (ap
     raw.removeAllContentTypeParsers();
     raw.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
     await objectRoutes(raw, ctx);
-    if (opts.signingSecret !== undefined && !opts.storage.capabilities.nativeSignedUrls) {
-      await fileRoutes(raw, { ...ctx, signingSecret: opts.signingSecret });
-    }
+    // Whether or not the storage can sign: without a secret a link is answered with what to configure, not a 404.
+    if (!opts.storage.capabilities.nativeSignedUrls) await fileRoutes(raw, { ...ctx, verifyLink });
   });
-  const signedForms = opts.signingSecret !== undefined && !opts.storage.capabilities.nativePresignPost;
+  const signedForms = !opts.storage.capabilities.nativePresignPost;
   const policies = compilePolicies(opts.uploadPolicies ?? defaultUploadPolicies(ctx.maxUploadSize));
   if (policies.size > 0 || signedForms) {
     await app.register(async (forms) => {
       await forms.register(multipart);
       if (policies.size > 0) await uploadRoutes(forms, { ...ctx, policies });
-      if (signedForms) await formRoutes(forms, { ...ctx, signingSecret: opts.signingSecret as string });
+      if (signedForms) await formRoutes(forms, { ...ctx, verifyLink });
     });
   }
 };

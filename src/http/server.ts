@@ -114,7 +114,7 @@ export async function runServer(environment: Record<string, string | undefined> 
   }
   uploadPolicies ??= defaultUploadPolicies(DEFAULT_MAX_UPLOAD_SIZE);
   const accessLog = booleanVariable(env, 'STOWAGE_ACCESS_LOG', true);
-  const app = await buildApp({ storage, signingSecret: env.STORAGE_SIGNING_SECRET, auth, uploadPolicies, accessLog, allowedHosts, corsOrigins, ...limits });
+  const app = await buildApp({ storage, auth, uploadPolicies, accessLog, allowedHosts, corsOrigins, ...limits });
   const address = await app.listen({ host, port: listenPort });
   const where = typeof facts.root === 'string' ? `files in ${facts.root}` : typeof facts.bucket === 'string' ? `bucket ${facts.bucket} at ${String(facts.endpoint)}` : 'in memory';
   const access = auth ? 'API keys required' : isLoopback(host) ? 'no authentication (loopback only)' : 'no authentication (STOWAGE_ALLOW_UNAUTHENTICATED)';

@@ -7,8 +7,6 @@ import { HttpError } from '../catalogue.js';
 /** Shared settings of the routes. */
 export interface RouteContext {
   storage: Storage;
-  /** Secret of the signed `/files/` links (fs and memory backends). */
-  signingSecret?: string;
   /** Largest upload accepted, in bytes. */
   maxUploadSize: number;
   /** API keys; without them every request is allowed (the server then listens on loopback only). */

@@ -15,12 +15,12 @@
  */
 import type { Multipart, MultipartFile } from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
-import { verifySignedUrl, type VerifiedSignedUrl } from '../../core/signing.js';
+import type { VerifiedSignedUrl } from '../../core/signing.js';
 import { ERROR_RESPONSES, HttpError } from '../catalogue.js';
 import { multipartFailure } from './uploads.js';
 import { objectJson, objectSchema, refuseEncodedBody } from './objects.js';
-import { refuseAmbiguousQuery, type RouteContext } from './context.js';
-import { linkRefused } from './files.js';
+import { refuseAmbiguousQuery } from './context.js';
+import { linkRefused, type SignedRouteContext } from './files.js';
 
 /**
  * The fields a form for `grant` must carry: those `createSignedPost` returns for it
@@ -77,12 +77,12 @@ async function* fileThenEndOfForm(file: MultipartFile, parts: AsyncIterator<Mult
 }
 
 /** Registers the signed form route; the scope must have @fastify/multipart registered. */
-export async function formRoutes(app: FastifyInstance, ctx: RouteContext & { signingSecret: string }): Promise<void> {
-  const { storage, signingSecret } = ctx;
+export async function formRoutes(app: FastifyInstance, ctx: SignedRouteContext): Promise<void> {
+  const { storage, verifyLink } = ctx;
 
   app.post('/files/*', { schema: { response: { 201: objectSchema, ...ERROR_RESPONSES } } }, async (request, reply) => {
     refuseAmbiguousQuery(request);
-    const grant = verifySignedUrl(request.url, { signingSecret, method: 'POST' });
+    const grant = verifyLink(request.url, 'POST');
     refuseEncodedBody(request);
     if (!request.isMultipart()) throw new HttpError('E_UNSUPPORTED_MEDIA_TYPE', 'a signed form upload must be multipart/form-data');
     const maxSize = Math.min(grant.maxSize ?? ctx.maxUploadSize, ctx.maxUploadSize);

@@ -8,7 +8,6 @@
 import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
 import type { Command } from 'commander';
-import { normalizeKey } from '../core/keys.js';
 import type { Storage } from '../core/storage.js';
 import type { ObjectInfo } from '../core/types.js';
 import type { Runner } from './runner.js';
@@ -28,6 +27,7 @@ function reportLines([done, verb]: [string, string], acted: boolean, items: stri
 
 async function readKeep(source: string): Promise<Set<string>> {
   const raw = source === '-' ? await text(process.stdin) : await readFile(source, 'utf8');
+  const { normalizeKey } = await import('../core/keys.js');
   const keys = new Set<string>();
   raw.split(/\r?\n/).forEach((line, i) => {
     if (line.trim() === '') return;

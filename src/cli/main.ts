@@ -2,70 +2,18 @@
 /**
  * The `stowage` command: object commands, migration and clean-up over any storage
  * location. Each command lives in its own file and runs through runner.ts, which turns
- * errors into a one-line reason on stderr and a distinct exit code; this one wires them up.
+ * errors into a one-line reason on stderr and a distinct exit code; program.ts wires
+ * them up. This file only prepares the process, so that it stays quick to start.
  */
-import { createRequire } from 'node:module';
-import { Command, CommanderError } from 'commander';
-import { registerCopy } from './cp.js';
-import { registerDu } from './du.js';
-import { registerGc } from './gc.js';
-import { registerHealth } from './health.js';
-import { registerLs } from './ls.js';
-import { registerMigrate } from './migrate.js';
-import { registerGet } from './get.js';
-import { registerStat } from './stat.js';
-import { registerPresign } from './presign.js';
-import { registerPut } from './put.js';
-import { registerRm } from './rm.js';
-import { registerServe } from './serve.js';
-import { registerVerify } from './verify.js';
-import { reportError, run } from './runner.js';
-import { CliError, EXIT } from './shared.js';
+import module from 'node:module';
 
-/** True when the command line asks for JSON, known before commander has parsed it. */
-const wantsJson = (argv: readonly string[]) => argv.slice(2).includes('--json');
+// The AWS SDK's multi-line notice that its later releases need Node 22 is for whoever
+// maintains the installation (the README says it), not for each command's output.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+// On Node 22.1+, keep the compiled code of Stowage and its dependencies on disk
+// (os.tmpdir()/node-compile-cache), so later commands start faster. A CLI owns its process;
+// the library itself never does this.
+(module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 
-/** Builds the program with every command. */
-function program(json: boolean): Command {
-  const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
-  const cli = new Command('stowage')
-    .description('Object storage for TypeScript and Node.js: inspect storage, move objects between backends, keep it tidy.')
-    .version(version)
-    .option('-s, --storage <location>', 'the default location: local:./uploads, memory:, s3://bucket/prefix (default: the STORAGE_* environment)')
-    .option('--json', 'print machine-readable JSON (errors too: one object on stderr)')
-    .showHelpAfterError(json ? false : '(run stowage --help for usage)')
-    .exitOverride();
-  // commander's own refusals (unknown command or option, missing argument) in the same shape.
-  if (json) cli.configureOutput({ outputError: (text) => reportError(new CliError(text.replace(/^error: /, '').trim(), EXIT.usage), true) });
-  cli.addHelpText(
-    'after',
-    `
-Objects are named by key in the default location, or as <location>#<key>:
-  stowage stat photos/a.jpg
-  stowage cp local:./uploads#a.jpg s3://my-bucket#a.jpg
-
-Exit codes: 0 ok, 1 failed, ${EXIT.usage} usage error, ${EXIT.notFound} not found, ${EXIT.unavailable} storage unavailable.`,
-  );
-  for (const register of [registerServe, registerLs, registerStat, registerGet, registerPut, registerRm, registerCopy, registerDu, registerPresign, registerHealth, registerVerify, registerMigrate, registerGc]) {
-    register(cli, run);
-  }
-  return cli;
-}
-
-async function main(): Promise<void> {
-  // The AWS SDK's multi-line notice that its later releases need Node 22 is for whoever
-  // maintains the installation (the README says it), not for each command's output.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  try {
-    await program(wantsJson(process.argv)).parseAsync(process.argv);
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      // Help and version exit 0; anything else commander refused is a usage error.
-      process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
-      return;
-    }
-    throw err;
-  }
-}
-
-await main();
+const { runProgram } = await import('./program.js');
+await runProgram();

@@ -4,7 +4,6 @@
  * src/migrate/migrate.ts for the guarantees).
  */
 import type { Command } from 'commander';
-import { migrate } from '../migrate/migrate.js';
 import type { Runner } from './runner.js';
 import { CliError, EXIT, formatBytes, output, parseCount, parseRef, progressBar } from './shared.js';
 
@@ -46,6 +45,7 @@ export function registerMigrate(program: Command, run: Runner): void {
         const onSignal = () => stopping.abort();
         process.once('SIGINT', onSignal);
         try {
+          const { migrate } = await import('../migrate/migrate.js');
           const report = await migrate(source, target, {
             prefix: opts.prefix,
             concurrency,

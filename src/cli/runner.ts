@@ -21,15 +21,16 @@ export const run: Runner = (body) => async (...args) => {
   const command = args[args.length - 1] as Command;
   const opts = command.optsWithGlobals<GlobalOptions>();
   const positional = args.slice(0, -2).map((a) => (Array.isArray(a) ? a.join(' ') : (a as string)));
-  const locations = new Locations(opts.storage);
+  let locations: Locations | undefined;
   try {
+    locations = new Locations(opts.storage, await import('../create.js'));
     const code = await body({ opts: opts as never, locations }, ...positional);
     process.exitCode = code ?? EXIT.ok;
   } catch (err) {
     reportError(err, opts.json === true);
     process.exitCode = exitCodeOf(err);
   } finally {
-    await locations.close().catch(() => undefined);
+    await locations?.close().catch(() => undefined);
   }
 };
 

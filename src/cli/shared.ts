@@ -10,7 +10,6 @@
  */
 import type * as CliProgress from 'cli-progress';
 import { createInterface } from 'node:readline/promises';
-import { createStorageFromEnv, createStorageFromUrl } from '../create.js';
 import { StorageError } from '../core/errors.js';
 import { lazyModule } from '../core/lazy.js';
 import type { OnProgress } from '../core/progress.js';
@@ -81,13 +80,25 @@ export function parseRef(text: string): ObjectRef {
   return at === -1 ? { location: text, path: '' } : { location: text.slice(0, at), path: text.slice(at + 1) };
 }
 
-/** Opens storages by location, once each, and closes them all at the end. */
+/** The storage factories a command opens locations with (create.ts). */
+export interface StorageFactories {
+  createStorageFromEnv: () => Storage;
+  createStorageFromUrl: (url: string, env: Record<string, string | undefined>, variable: string) => Storage;
+}
+
+/**
+ * Opens storages by location, once each, and closes them all at the end. The factories
+ * are given by the runner, which imports them when a command runs: `--version` and
+ * `--help` never load the storage code.
+ */
 export class Locations {
   readonly #open = new Map<string, Storage>();
   readonly #defaultLocation: string | undefined;
+  readonly #factories: StorageFactories;
 
-  constructor(defaultLocation: string | undefined) {
+  constructor(defaultLocation: string | undefined, factories: StorageFactories) {
     this.#defaultLocation = defaultLocation;
+    this.#factories = factories;
   }
 
   /** The storage of a location (undefined: the default one). */
@@ -95,7 +106,7 @@ export class Locations {
     const name = location ?? this.#defaultLocation ?? '';
     let storage = this.#open.get(name);
     if (!storage) {
-      storage = name === '' ? createStorageFromEnv() : createStorageFromUrl(name, process.env, name);
+      storage = name === '' ? this.#factories.createStorageFromEnv() : this.#factories.createStorageFromUrl(name, process.env, name);
       this.#open.set(name, storage);
     }
     return storage;

@@ -3,8 +3,6 @@
  * SHA-256 stored with it. Reports mismatches (exit 1) and objects stored without a digest.
  */
 import type { Command } from 'commander';
-import { forEachConcurrently } from '../core/concurrency.js';
-import { digestOf } from '../migrate/migrate.js';
 import type { Runner } from './runner.js';
 import { EXIT, formatBytes, output, parseCount, parseRef, plural, progressBar } from './shared.js';
 
@@ -20,6 +18,7 @@ export function registerVerify(program: Command, run: Runner): void {
         const ref = parseRef(target);
         const storage = locations.storage(ref.location);
         const concurrency = parseCount(opts.concurrency, '--concurrency', 1, 256);
+        const [{ forEachConcurrently }, { digestOf }] = await Promise.all([import('../core/concurrency.js'), import('../migrate/migrate.js')]);
         const total = process.stderr.isTTY ? await storage.usage({ prefix: ref.path }) : undefined;
         const bar = progressBar('verify', total?.objects ?? 0, total?.bytes);
         const mismatched: { key: string; stored: string; actual: string }[] = [];

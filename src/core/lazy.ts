@@ -9,7 +9,8 @@
 import { createRequire } from 'node:module';
 import { StorageError } from './errors.js';
 
-const requireFromHere = createRequire(import.meta.url);
+/** Node's `require`, made on first use: making it costs a few milliseconds at import. */
+let requireFromHere: NodeJS.Require | undefined;
 
 /** True when `err` says that `name` itself (not something inside it) could not be found. */
 function isMissingPackage(err: unknown, name: string): boolean {
@@ -28,6 +29,7 @@ export function lazyModule<T>(name: string, neededFor: string): () => T {
   return () => {
     if (loaded !== undefined) return loaded;
     try {
+      requireFromHere ??= createRequire(import.meta.url);
       loaded = requireFromHere(name) as T;
     } catch (err) {
       if (!isMissingPackage(err, name)) throw err;

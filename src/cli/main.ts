@@ -6,6 +6,7 @@
  * them up. This file only prepares the process, so that it stays quick to start.
  */
 import module from 'node:module';
+import { packageVersion } from './version.js';
 
 // The AWS SDK's multi-line notice that its later releases need Node 22 is for whoever
 // maintains the installation (the README says it), not for each command's output.
@@ -15,5 +16,11 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 // the library itself never does this.
 (module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 
-const { runProgram } = await import('./program.js');
-await runProgram();
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  // Asked alone (as scripts and installers do), the version needs neither commander nor any command.
+  process.stdout.write(`${packageVersion()}\n`);
+} else {
+  const { runProgram } = await import('./program.js');
+  await runProgram();
+}

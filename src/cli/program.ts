@@ -2,7 +2,6 @@
  * The `stowage` program: every command registered on one commander program, with the
  * global options, the help text and the exit codes. main.ts runs it.
  */
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerCopy } from './cp.js';
 import { registerDu } from './du.js';
@@ -17,6 +16,7 @@ import { registerPut } from './put.js';
 import { registerRm } from './rm.js';
 import { registerServe } from './serve.js';
 import { registerVerify } from './verify.js';
+import { packageVersion } from './version.js';
 import { reportError, run } from './runner.js';
 import { CliError, EXIT } from './shared.js';
 
@@ -25,7 +25,7 @@ const wantsJson = (argv: readonly string[]) => argv.slice(2).includes('--json');
 
 /** Builds the program with every command. */
 function program(json: boolean): Command {
-  const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const version = packageVersion();
   const cli = new Command('stowage')
     .description('Object storage for TypeScript and Node.js: inspect storage, move objects between backends, keep it tidy.')
     .version(version)

@@ -35,6 +35,14 @@ describe('stowage CLI', () => {
     assert.match(badLocation.stderr, /^stowage: .*unknown scheme "ftp:"/);
   });
 
+  it('prints the package version, alone or with other options', async () => {
+    const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const args of [['--version'], ['-V'], ['--json', '--version']]) {
+      const result = await cli(args);
+      assert.deepEqual([result.code, result.stdout, result.stderr], [0, `${version}\n`, ''], args.join(' '));
+    }
+  });
+
   it('lists a level, or everything with -r, as columns or JSON', async () => {
     const top = await cli(['-s', loc, 'ls']);
     assert.equal(top.code, 0);

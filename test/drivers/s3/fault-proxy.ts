@@ -1,7 +1,7 @@
 /**
  * A fault-injecting HTTP proxy on loopback, in front of the real S3 server. Requests
  * pass through unchanged (the Host header too, so SigV4 signatures stay valid) unless a
- * rule matches: then the proxy answers with an S3 error status, resets the connection,
+ * rule matches: then the proxy answers with an S3 error status (with extra headers or error-document fields, as some services add), resets the connection,
  * or stalls a response body half way. It records every request it saw.
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 
 /** What to do with a matching request. */
 export type FaultAction =
-  | { kind: 'status'; status: number; code: string; retryAfterSeconds?: number }
+  | { kind: 'status'; status: number; code: string; retryAfterSeconds?: number; headers?: Record<string, string>; fields?: Record<string, string> }
   | { kind: 'reset' }
   | { kind: 'hang' }
   | { kind: 'stall-body'; afterBytes: number };
@@ -94,10 +94,12 @@ export class FaultProxy {
     // Drain the request body first, as a real server would, then answer.
     req.resume();
     req.once('end', () => {
-      const headers: Record<string, string> = { 'content-type': 'application/xml' };
+      const headers: Record<string, string> = { 'content-type': 'application/xml', ...action.headers };
       if (action.retryAfterSeconds !== undefined) headers['retry-after'] = String(action.retryAfterSeconds);
       res.writeHead(action.status, headers);
-      res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${action.code}</Code><Message>injected by the test proxy</Message><RequestId>fault</RequestId></Error>`);
+      // Extra fields are members of the error document, as AWS adds to some errors (InvalidRange: ActualObjectSize).
+      const fields = Object.entries(action.fields ?? {}).map(([name, value]) => `<${name}>${value}</${name}>`).join('');
+      res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${action.code}</Code><Message>injected by the test proxy</Message>${fields}<RequestId>fault</RequestId></Error>`);
     });
   }
 

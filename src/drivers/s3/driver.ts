@@ -1,7 +1,8 @@
 /**
  * The S3 driver: any S3-compatible service through the official AWS SDK v3, with one
- * client per Storage, Stowage's own SHA-256 stored as metadata, its own multipart
- * orchestration above a size threshold, and per-request retries of temporary failures.
+ * client per Storage (its own, or the caller's), Stowage's own SHA-256 stored as
+ * metadata, its own multipart orchestration above a size threshold, and per-request
+ * retries of temporary failures.
  */
 import {
   AbortMultipartUploadCommand,
@@ -13,7 +14,6 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { createHash } from 'node:crypto';
 import type { PutBody } from '../../core/body.js';
 import type { Driver, DriverCapabilities, DriverListOptions, DriverPresignPostOptions, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions, UnconditionalReadOptions, ObjectLocation } from '../../core/contract.js';
 import { StorageError, isStorageError } from '../../core/errors.js';
@@ -22,7 +22,7 @@ import { isAddressableKey } from '../../core/keys.js';
 import { checkWritePreconditions, normalizeEtag, notFound, statOrUndefined } from '../../core/objects.js';
 import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions } from '../../core/types.js';
 import { BaseDriver } from '../base.js';
-import { createS3Client } from './client.js';
+import { createS3Client, serviceIdOf, warnOnChecksumMode } from './client.js';
 import { copyObject } from './copy.js';
 import { conditionError, exhaustedError, retryVerdict, s3Error } from './errors.js';
 import { objectInfoFromS3, toS3Metadata } from './metadata.js';
@@ -56,9 +56,11 @@ export class S3Driver extends BaseDriver {
   constructor(options: S3DriverOptions) {
     super();
     this.options = resolveS3Options(options);
-    this.#client = createS3Client(this.options);
+    // A caller's client is theirs: used for every request and for signing, never destroyed here.
+    this.#client = this.options.client ?? createS3Client(this.options);
+    void warnOnChecksumMode(this.options);
     this.#presigner = new Presigner(this.options, this.#client);
-    this.#location = { service: serviceId(this.options), bucket: this.options.bucket, prefix: this.options.prefix };
+    this.#location = { service: serviceIdOf(this.options), bucket: this.options.bucket, prefix: this.options.prefix };
     const { profile, partSize } = this.options;
     this.capabilities = {
       conditionalWrites: profile.conditionalPut === 'full', rangeReads: true, keyIsPrefix: true, maxObjectSize: partSize * profile.maxParts,
@@ -338,20 +340,11 @@ export class S3Driver extends BaseDriver {
     });
   }
 
-  /** Closes the connection pool. */
+  /** Closes the connection pool, unless the client is the caller's (theirs to destroy). */
   override async close(): Promise<void> {
-    this.#client.destroy();
+    if (!this.options.client) this.#client.destroy();
     this.#presigner.close();
   }
-}
-
-/**
- * Names the service and the keys used on it: drivers with the same endpoint, region and
- * keys may copy between their buckets. A digest, so the location holds no secret.
- */
-function serviceId(o: ResolvedS3Options): string {
-  const access = [o.endpoint ?? null, o.region, o.credentials?.accessKeyId ?? null, o.credentials?.secretAccessKey ?? null];
-  return `s3:${createHash('sha256').update(JSON.stringify(access)).digest('hex')}`;
 }
 
 // Services accept any continuation token, even garbage (which restarts the listing), so

@@ -1,8 +1,10 @@
 /**
  * A fault-injecting HTTP proxy on loopback, in front of the real S3 server. Requests
  * pass through unchanged (the Host header too, so SigV4 signatures stay valid) unless a
- * rule matches: then the proxy answers with an S3 error status (with extra headers or error-document fields, as some services add), resets the connection,
- * or stalls a response body half way. It records every request it saw.
+ * rule matches: then the proxy answers with an S3 error status (with extra headers or
+ * error-document fields, as some services add), resets the connection, or stalls a
+ * response body half way. It records every request it saw, and counts the connections
+ * clients hold open to it.
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -59,6 +61,11 @@ export class FaultProxy {
   reset(): void {
     this.#rules.length = 0;
     this.seen.length = 0;
+  }
+
+  /** How many client connections are open now. */
+  openConnections(): Promise<number> {
+    return new Promise((resolve, reject) => this.#server.getConnections((err, count) => (err ? reject(err) : resolve(count))));
   }
 
   /** Requests seen whose method and path match. */
@@ -132,9 +139,14 @@ export class FaultProxy {
   }
 }
 
-/** Starts a proxy on a free loopback port in front of `target`. */
-export async function startFaultProxy(target: string): Promise<FaultProxy> {
+/**
+ * Starts a proxy on a free loopback port in front of `target`. `keepAliveTimeoutMs`
+ * keeps idle client connections open that long (Node's default is 5 s), for tests that
+ * watch who closes them.
+ */
+export async function startFaultProxy(target: string, opts: { keepAliveTimeoutMs?: number } = {}): Promise<FaultProxy> {
   const server = createServer((req, res) => proxy.handle(req, res));
+  if (opts.keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = opts.keepAliveTimeoutMs;
   const proxy = new FaultProxy(server, new URL(target));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return proxy;

@@ -74,6 +74,12 @@ export async function readObject(target: S3ReadTarget, key: string, opts: Driver
   const contentRange = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(out.ContentRange ?? '');
   const size = contentRange ? Number(contentRange[3]) : (out.ContentLength ?? 0);
   const info = objectInfoFromS3(key, out, size);
+  // A service that ignores If-None-Match on GET still says the ETag: the answer is the same.
+  const unchanged = notModifiedIf(info, ifNoneMatch);
+  if (unchanged) {
+    body.destroy();
+    return unchanged;
+  }
   if (header && (!contentRange || size === 0)) {
     // A service that ignored the range, or an empty object: answer as S3 specifies.
     body.destroy();

@@ -177,8 +177,9 @@ async function streamBody(reply: FastifyReply, object: ObjectStream): Promise<vo
 export async function sendObject(storage: Storage, key: string, request: FastifyRequest, reply: FastifyReply, opts: ServeOptions): Promise<FastifyReply> {
   const header = request.headers['if-none-match'];
   const tags = header === undefined ? [] : entityTags(header);
-  const single = tags.length === 1 && tags !== '*' ? tags[0] : undefined;
-  if (opts.head || (single === undefined && tags.length > 0)) {
+  // One ETag goes into the read; `*` or a list is compared with a stat's.
+  const single = Array.isArray(tags) && tags.length === 1 ? tags[0] : undefined;
+  if (opts.head || tags === '*' || tags.length > 1) {
     const info = await storage.stat(key);
     if (tags === '*' || tags.includes(info.etag)) return sendNotModified(reply, { notModified: true, etag: info.etag, info }, opts);
     if (opts.head) {

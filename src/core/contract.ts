@@ -5,7 +5,7 @@
  */
 import type { PutBody, PutBodyChecks } from './body.js';
 import { StorageError } from './errors.js';
-import type { GetOptions, IncompleteUpload, ListPage, ObjectAttributes, ObjectInfo, ObjectStream, PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions, VerifyOptions } from './types.js';
+import type { GetOptions, IncompleteUpload, ListPage, NotModified, ObjectAttributes, ObjectInfo, ObjectStream, PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions, VerifyOptions } from './types.js';
 
 /**
  * What a driver supports, stated in one place: Storage and the HTTP service decide by
@@ -76,6 +76,21 @@ export interface DriverPutOptions extends ObjectAttributes {
   signal?: AbortSignal;
 }
 
+/**
+ * Read options a driver receives. `ifNoneMatch` is one bare ETag (no quotes, no `W/`),
+ * as Storage normalized it; `range` is checked by the driver with `resolveRange`.
+ */
+export interface DriverReadOptions extends GetOptions {
+  ifNoneMatch?: string;
+}
+
+/**
+ * Read options without `ifNoneMatch`: a driver's `read` with these always gives content.
+ * The built-in drivers overload `read` on them, so a subclass (or any caller) that never
+ * asks a condition keeps the plain `ObjectStream` type.
+ */
+export type UnconditionalReadOptions = GetOptions & { ifNoneMatch?: undefined };
+
 /** Signed-URL options a driver receives, after Storage validated them and applied the default expiry. */
 export type DriverSignedUrlOptions = SignedUrlOptions & { expiresIn: number };
 
@@ -145,10 +160,15 @@ export interface Driver {
   /**
    * Opens the object for reading, optionally a byte range (resolved with
    * `resolveRange`). A missing key rejects with E_NOT_FOUND; a range past the end
-   * with E_RANGE_NOT_SATISFIABLE. The stream reads the version `info` describes,
-   * even if the key is overwritten meanwhile.
+   * with E_RANGE_NOT_SATISFIABLE whose `details.size` is the object's size (so an HTTP
+   * 416 can name the size in its Content-Range without another request). With
+   * `ifNoneMatch` equal to the object's ETag it resolves to {@link NotModified}
+   * instead, checked before the range, and opens nothing (only then: a read without
+   * `ifNoneMatch` always gives content). The stream reads the version `info` describes,
+   * even if the key is overwritten meanwhile. One request to the backend in each case,
+   * where the backend allows (see the S3 driver for a service that leaves the size out).
    */
-  read(key: string, opts: GetOptions): Promise<ObjectStream>;
+  read(key: string, opts: DriverReadOptions): Promise<ObjectStream | NotModified>;
 
   /** Removes the object. A missing key resolves. */
   delete(key: string): Promise<void>;

@@ -5,9 +5,9 @@
 import type * as MimeFull from 'mime';
 import mimeStandard from 'mime/lite';
 import { Readable } from 'node:stream';
-import { isStorageError, StorageError } from './errors.js';
+import { isStorageError, StorageError, type StorageErrorInit } from './errors.js';
 import { lazyModule } from './lazy.js';
-import type { ByteRange, ObjectAttributes, ObjectInfo, ObjectStream, ResolvedRange } from './types.js';
+import type { ByteRange, NotModified, ObjectAttributes, ObjectInfo, ObjectStream, ResolvedRange } from './types.js';
 
 /** The content type used when none is given and the key's extension is unknown. */
 export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
@@ -21,10 +21,7 @@ export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
  * HTTP service clamps such positions from a Range header before they get here).
  */
 export function resolveRange(range: ByteRange, size: number): ResolvedRange {
-  const notSatisfiable = (what: string) =>
-    new StorageError('E_RANGE_NOT_SATISFIABLE', `range ${what} is outside the object of ${size} bytes`, {
-      details: { size },
-    });
+  const notSatisfiable = (what: string) => rangeNotSatisfiable(what, size);
   if ('suffix' in range) {
     if (!isByteCount(range.suffix)) throw badRange(range);
     if (range.suffix === 0 || size === 0) throw notSatisfiable(`suffix ${range.suffix}`);
@@ -34,6 +31,14 @@ export function resolveRange(range: ByteRange, size: number): ResolvedRange {
   if (!isByteCount(start) || (end !== undefined && (!isByteCount(end) || end < start))) throw badRange(range);
   if (start >= size) throw notSatisfiable(`${start}-${end ?? ''}`);
   return { start, end: Math.min(end ?? size - 1, size - 1) };
+}
+
+/**
+ * E_RANGE_NOT_SATISFIABLE for the range `what` of an object of `size` bytes, carrying the
+ * size in `details.size`, which an HTTP 416 names in its Content-Range.
+ */
+export function rangeNotSatisfiable(what: string, size: number, init: StorageErrorInit = {}): StorageError {
+  return new StorageError('E_RANGE_NOT_SATISFIABLE', `range ${what} is outside the object of ${size} bytes`, { ...init, details: { ...init.details, size } });
 }
 
 function isByteCount(n: unknown): n is number {
@@ -50,6 +55,29 @@ function badRange(range: unknown): StorageError {
 /** Strips the quotes (and a weak `W/` marker) from an ETag so either form compares equal. */
 export function normalizeEtag(etag: string): string {
   return etag.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+}
+
+// RFC 9110's etagc, ASCII only and without commas (which separate the tags of a list).
+const BARE_ETAG = /^[\x21\x23-\x2b\x2d-\x7e]+$/;
+
+/** True when `etag` (without quotes or `W/`) is one ETag a header can carry: printable ASCII, no spaces, quotes or commas. */
+export function isBareEtag(etag: string): boolean {
+  return BARE_ETAG.test(etag);
+}
+
+/**
+ * The answer to a read with `ifNoneMatch` (a bare ETag) when the object described by
+ * `info` has that ETag, with a copy of `info`; undefined when it has another ETag or no
+ * condition was given.
+ */
+export function notModifiedIf(info: ObjectInfo, ifNoneMatch: string | undefined): NotModified | undefined {
+  return ifNoneMatch !== undefined && info.etag === ifNoneMatch ? { notModified: true, etag: info.etag, info: cloneInfo(info) } : undefined;
+}
+
+/** The content of a read made without `ifNoneMatch`, which never answers NotModified (the contract says so). */
+export function contentOf(result: ObjectStream | NotModified): ObjectStream {
+  if (result.notModified) throw new StorageError('E_UNAVAILABLE', 'the driver answered a read without ifNoneMatch as not modified');
+  return result;
 }
 
 /** The ETag of content with this SHA-256: stable for equal content, as S3's is for single-part uploads. */

@@ -6,9 +6,9 @@ import { isActiveContentType } from './active-types.js';
 import { StorageError } from './errors.js';
 import type { PutBodyChecks } from './body.js';
 import { normalizePrefix } from './keys.js';
-import { guessContentType, normalizeEtag } from './objects.js';
-import type { DriverListOptions, DriverPresignPostOptions, DriverPutOptions, DriverSignedUrlOptions } from './contract.js';
-import type { ListOptions, PresignPostOptions, PutOptions, SignedUrlOptions } from './types.js';
+import { guessContentType, isBareEtag, normalizeEtag } from './objects.js';
+import type { DriverListOptions, DriverPresignPostOptions, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions } from './contract.js';
+import type { GetOptions, ListOptions, PresignPostOptions, PutOptions, SignedUrlOptions } from './types.js';
 
 /** The most bytes of user metadata (names plus values), the S3 limit. */
 export const MAX_METADATA_BYTES = 2048;
@@ -99,6 +99,23 @@ export function driverPutOptions(key: string, opts: PutOptions): DriverPutOption
     ifMatch: opts.ifMatch === undefined ? undefined : normalizeEtag(opts.ifMatch),
     signal: opts.signal,
   };
+}
+
+/**
+ * Checks a read's `ifNoneMatch` and returns the bare ETag a driver compares (quotes and
+ * a `W/` prefix removed: If-None-Match compares weakly), or undefined without one.
+ */
+export function normalizeIfNoneMatch(ifNoneMatch: unknown): string | undefined {
+  if (ifNoneMatch === undefined) return undefined;
+  const etag = typeof ifNoneMatch === 'string' ? normalizeEtag(ifNoneMatch.trim()) : '';
+  if (etag === '*') throw invalid('ifNoneMatch of a read takes one ETag, not "*"');
+  if (!isBareEtag(etag)) throw invalid('ifNoneMatch must be one ETag: printable ASCII without spaces, commas or inner quotes');
+  return etag;
+}
+
+/** A read's options as a driver receives them: `ifNoneMatch`, when given, checked and bare. */
+export function driverReadOptions(opts: GetOptions & { ifNoneMatch?: string }): DriverReadOptions {
+  return opts.ifNoneMatch === undefined ? opts : { ...opts, ifNoneMatch: normalizeIfNoneMatch(opts.ifNoneMatch) };
 }
 
 /** Checks an expected SHA-256 and returns it in lowercase. */

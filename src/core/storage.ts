@@ -10,10 +10,10 @@ import { contentTypeFromName, copyAttributes, guessContentType, statOrUndefined 
 import { reportDone, type OnProgress } from './progress.js';
 import { normalizePublicBaseUrl, publicUrlOf } from './urls.js';
 import { objectReader, type ObjectReader } from './reads.js';
-import { bodyChecks, driverListOptions, driverPutOptions, MAX_LIST_LIMIT, validatePresignPostOptions, validateSignedUrlOptions } from './options.js';
+import { bodyChecks, driverListOptions, driverPutOptions, driverReadOptions, MAX_LIST_LIMIT, validatePresignPostOptions, validateSignedUrlOptions } from './options.js';
 import { SignedLinks, type SignedMethod, type VerifiedSignedUrl } from './signing.js';
 import { checkDriver, type Capabilities, type Driver } from './contract.js';
-import type { Body, GetOptions, HealthReport, IncompleteUpload, ListOptions, ListPage, ObjectInfo, PresignedPost, PresignPostOptions, PutOptions, SignedUrl, SignedUrlOptions, Usage, VerifyOptions } from './types.js';
+import type { Body, ConditionalGetOptions, GetOptions, HealthReport, IncompleteUpload, ListOptions, ListPage, NotModified, ObjectInfo, PresignedPost, PresignPostOptions, PutOptions, SignedUrl, SignedUrlOptions, Usage, VerifyOptions } from './types.js';
 
 /** Options that apply to a Storage whatever its driver. */
 export interface StorageOptions {
@@ -146,10 +146,17 @@ export class Storage {
     }, opts.signal);
   }
 
-  /** Reads a whole object (or a range) into memory. Missing: E_NOT_FOUND; a fired `signal`: E_ABORTED. */
-  async get(key: string, opts: GetOptions = {}): Promise<Buffer> {
+  /**
+   * Reads a whole object (or a range) into memory. Missing: E_NOT_FOUND; a fired `signal`:
+   * E_ABORTED. With `ifNoneMatch`: {@link NotModified} when the object still has that ETag.
+   */
+  get(key: string, opts: ConditionalGetOptions): Promise<Buffer | NotModified>;
+  get(key: string, opts?: GetOptions): Promise<Buffer>;
+  async get(key: string, opts: GetOptions & { ifNoneMatch?: string } = {}): Promise<Buffer | NotModified> {
     return this.#run('get', key, async () => {
-      const object = objectReader(await this.driver.read(normalizeKey(key), opts), opts);
+      const result = await this.driver.read(normalizeKey(key), driverReadOptions(opts));
+      if (result.notModified) return result;
+      const object = objectReader(result, opts);
       return object.bytes ?? readAll(object.stream);
     }, opts.signal);
   }
@@ -160,10 +167,17 @@ export class Storage {
    * resolved range, plus `bytes` and `release` where the driver offers them (see
    * ObjectStream). E_NOT_FOUND when missing; E_RANGE_NOT_SATISFIABLE past the end. When
    * `signal` fires, the call rejects (or the stream is destroyed) with E_ABORTED.
-   * `toWeb()` gives the content as a web stream (for a fetch `Response`).
+   * `toWeb()` gives the content as a web stream (for a fetch `Response`). With
+   * `ifNoneMatch`: {@link NotModified} instead when the object still has that ETag
+   * (checked before the range; nothing is opened).
    */
-  async getStream(key: string, opts: GetOptions = {}): Promise<ObjectReader> {
-    return this.#run('getStream', key, async () => objectReader(await this.driver.read(normalizeKey(key), opts), opts), opts.signal);
+  getStream(key: string, opts: ConditionalGetOptions): Promise<ObjectReader | NotModified>;
+  getStream(key: string, opts?: GetOptions): Promise<ObjectReader>;
+  async getStream(key: string, opts: GetOptions & { ifNoneMatch?: string } = {}): Promise<ObjectReader | NotModified> {
+    return this.#run('getStream', key, async () => {
+      const result = await this.driver.read(normalizeKey(key), driverReadOptions(opts));
+      return result.notModified ? result : objectReader(result, opts);
+    }, opts.signal);
   }
 
   /** Returns an object's info; E_NOT_FOUND when missing. */

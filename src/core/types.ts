@@ -81,8 +81,39 @@ export interface GetOptions {
   onProgress?: OnProgress;
 }
 
+/**
+ * Options of a conditional read (HTTP's If-None-Match): with `ifNoneMatch`, `get` and
+ * `getStream` resolve to {@link NotModified} instead of the content when the object
+ * still has that ETag, so a caller holding a copy learns it is current without reading
+ * it again. The key is required (it may hold `undefined`, which reads unconditionally),
+ * so the result is typed `... | NotModified` exactly when a condition may apply.
+ */
+export interface ConditionalGetOptions extends GetOptions {
+  /** One ETag, with or without quotes and a `W/` prefix (compared weakly, as HTTP does); not `*`. */
+  ifNoneMatch: string | undefined;
+}
+
+/**
+ * What a read with `ifNoneMatch` resolves to when the object's ETag is that one: no
+ * content, like HTTP's 304. A missing object is still E_NOT_FOUND; the condition is
+ * checked before any range, so a matching ETag wins over an unsatisfiable range.
+ */
+export interface NotModified {
+  /** Tells it apart from content (whose `notModified` is never true). */
+  readonly notModified: true;
+  /** The object's ETag (without quotes): the one asked about. */
+  etag: string;
+  /**
+   * The object's info, when the backend gives it with the answer at no extra cost (fs
+   * and memory do); S3 answers a matching GET with a bare 304, so there it is undefined.
+   */
+  info?: ObjectInfo;
+}
+
 /** What `getStream` returns. */
 export interface ObjectStream {
+  /** Never true on content: tells it apart from {@link NotModified} in the result of a conditional read. */
+  readonly notModified?: false;
   /** The content (or the requested range of it). */
   stream: Readable;
   /** The object's metadata, describing the whole object. */

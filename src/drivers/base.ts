@@ -5,9 +5,9 @@
  * as `check`). A driver overrides what it does natively and says so in `capabilities`.
  */
 import type { PutBody, PutBodyChecks } from '../core/body.js';
-import type { Driver, DriverCapabilities, DriverListOptions, DriverPresignPostOptions, DriverPutOptions, DriverSignedUrlOptions, ObjectLocation } from '../core/contract.js';
+import type { Driver, DriverCapabilities, DriverListOptions, DriverPresignPostOptions, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions, ObjectLocation } from '../core/contract.js';
 import { StorageError } from '../core/errors.js';
-import type { GetOptions, IncompleteUpload, ListPage, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions } from '../core/types.js';
+import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions } from '../core/types.js';
 
 /**
  * The capabilities that match BaseDriver's defaults: nothing native, no multipart
@@ -34,7 +34,7 @@ export abstract class BaseDriver implements Driver {
 
   abstract put(key: string, body: PutBody, opts: DriverPutOptions): Promise<ObjectInfo>;
   abstract stat(key: string): Promise<ObjectInfo>;
-  abstract read(key: string, opts: GetOptions): Promise<ObjectStream>;
+  abstract read(key: string, opts: DriverReadOptions): Promise<ObjectStream | NotModified>;
   abstract delete(key: string): Promise<void>;
   abstract deleteMany(keys: readonly string[]): Promise<number>;
   abstract copy(from: string, to: string): Promise<ObjectInfo>;

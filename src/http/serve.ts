@@ -11,9 +11,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isActiveContentType } from '../core/active-types.js';
 import { readAll } from '../core/body.js';
 import { isStorageError } from '../core/errors.js';
-import { attachmentDisposition, normalizeEtag } from '../core/objects.js';
+import { attachmentDisposition, isBareEtag, normalizeEtag } from '../core/objects.js';
 import type { Storage } from '../core/storage.js';
-import type { ByteRange, ObjectInfo, ObjectStream } from '../core/types.js';
+import type { ByteRange, NotModified, ObjectInfo, ObjectStream } from '../core/types.js';
 import { sendError } from './catalogue.js';
 
 /** How to serve. */
@@ -51,8 +51,14 @@ function bytePosition(digits: string): number {
   return Math.min(Number(digits), Number.MAX_SAFE_INTEGER);
 }
 
-function etagMatches(header: string, etag: string): boolean {
-  return header.split(',').some((tag) => tag.trim() === '*' || normalizeEtag(tag.trim()) === etag);
+/**
+ * The ETags an If-None-Match header names, bare (quotes and `W/` removed: it compares
+ * weakly), or `*`. A tag no object could have (malformed) is left out: it matches nothing.
+ */
+function entityTags(header: string): string[] | '*' {
+  const tags = header.split(',').map((tag) => tag.trim());
+  if (tags.includes('*')) return '*';
+  return tags.map((tag) => normalizeEtag(tag)).filter(isBareEtag);
 }
 
 /**
@@ -76,18 +82,34 @@ function dispositionFor(info: ObjectInfo, contentType: string, opts: ServeOption
   return attachmentDisposition(info.key.slice(info.key.lastIndexOf('/') + 1));
 }
 
+/** The headers that keep any object response inert, whatever else is known about the object. */
+function setInertHeaders(reply: FastifyReply, etag: string): void {
+  void reply.header('etag', `"${etag}"`);
+  // Stored types are never sniffed into something else by the browser.
+  void reply.header('x-content-type-options', 'nosniff');
+  void reply.header('content-security-policy', OBJECT_CSP);
+}
+
 function setObjectHeaders(reply: FastifyReply, info: ObjectInfo, opts: ServeOptions): void {
   const contentType = opts.contentType ?? info.contentType;
-  void reply.header('etag', `"${info.etag}"`);
+  setInertHeaders(reply, info.etag);
   void reply.header('last-modified', info.lastModified.toUTCString());
   void reply.header('accept-ranges', 'bytes');
   if (info.cacheControl) void reply.header('cache-control', info.cacheControl);
   const disposition = dispositionFor(info, contentType, opts);
   if (disposition) void reply.header('content-disposition', disposition);
-  // Stored types are never sniffed into something else by the browser.
-  void reply.header('x-content-type-options', 'nosniff');
-  void reply.header('content-security-policy', OBJECT_CSP);
   void reply.type(contentType);
+}
+
+/**
+ * A 304 with the object's headers when the backend gave them with its answer (fs,
+ * memory, a stat), else with its ETag: S3 answers a matching GET with a bare 304, and a
+ * cache keeps the headers it stored for what the 304 leaves out.
+ */
+function sendNotModified(reply: FastifyReply, answer: NotModified, opts: ServeOptions): FastifyReply {
+  if (answer.info) setObjectHeaders(reply, answer.info, opts);
+  else setInertHeaders(reply, answer.etag);
+  return reply.status(304).send();
 }
 
 /**
@@ -147,15 +169,19 @@ async function streamBody(reply: FastifyReply, object: ObjectStream): Promise<vo
   }
 }
 
-/** Sends the object (or a range, or 304/416) for `key`. */
+/**
+ * Sends the object (or a range, or 304/416) for `key`. A GET is one read of the
+ * storage: If-None-Match with one ETag (what browsers send) goes into it, and a 416
+ * takes the size from its error. HEAD, and a list of ETags or `*`, stat first.
+ */
 export async function sendObject(storage: Storage, key: string, request: FastifyRequest, reply: FastifyReply, opts: ServeOptions): Promise<FastifyReply> {
-  const ifNoneMatch = request.headers['if-none-match'];
-  if (opts.head || ifNoneMatch) {
+  const header = request.headers['if-none-match'];
+  const tags = header === undefined ? [] : entityTags(header);
+  // One ETag goes into the read; `*` or a list is compared with a stat's.
+  const single = Array.isArray(tags) && tags.length === 1 ? tags[0] : undefined;
+  if (opts.head || tags === '*' || tags.length > 1) {
     const info = await storage.stat(key);
-    if (ifNoneMatch && etagMatches(ifNoneMatch, info.etag)) {
-      setObjectHeaders(reply, info, opts);
-      return reply.status(304).send();
-    }
+    if (tags === '*' || tags.includes(info.etag)) return sendNotModified(reply, { notModified: true, etag: info.etag, info }, opts);
     if (opts.head) {
       setObjectHeaders(reply, info, opts);
       void reply.header('content-length', String(info.size));
@@ -164,7 +190,8 @@ export async function sendObject(storage: Storage, key: string, request: Fastify
   }
   const range = parseRange(request.headers.range);
   try {
-    const object = await storage.getStream(key, { range });
+    const object = await storage.getStream(key, { range, ifNoneMatch: single });
+    if (object.notModified) return sendNotModified(reply, object, opts);
     const { info, range: resolved } = object;
     setObjectHeaders(reply, info, opts);
     let length = info.size;
@@ -180,8 +207,9 @@ export async function sendObject(storage: Storage, key: string, request: Fastify
     return reply;
   } catch (err) {
     if (!isStorageError(err, 'E_RANGE_NOT_SATISFIABLE')) throw err;
-    const info = await storage.stat(key);
-    void reply.header('content-range', `bytes */${info.size}`);
+    // Every driver says the size (the contract); one of yours that does not gets a 416 without it.
+    const size = err.details?.size;
+    if (typeof size === 'number') void reply.header('content-range', `bytes */${size}`);
     return sendError(reply, err.code, err.publicMessage, request.id);
   }
 }

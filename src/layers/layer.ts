@@ -9,8 +9,8 @@
  * acts on all of them alike (measuring, logging, injecting faults).
  */
 import type { PutBody, PutBodyChecks } from '../core/body.js';
-import type { Driver, DriverCapabilities, DriverListOptions, DriverOperation, DriverPresignPostOptions, DriverPutOptions, DriverSignedUrlOptions, ObjectLocation } from '../core/contract.js';
-import type { GetOptions, IncompleteUpload, ListPage, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions } from '../core/types.js';
+import type { Driver, DriverCapabilities, DriverListOptions, DriverOperation, DriverPresignPostOptions, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions, ObjectLocation } from '../core/contract.js';
+import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions } from '../core/types.js';
 
 /** The operations whose result is a promise: all but `location`. */
 export type AsyncDriverOperation = Exclude<DriverOperation, 'location'>;
@@ -54,7 +54,7 @@ export class DriverLayer implements Driver {
     return this.around('stat', () => this.inner.stat(key));
   }
 
-  read(key: string, opts: GetOptions): Promise<ObjectStream> {
+  read(key: string, opts: DriverReadOptions): Promise<ObjectStream | NotModified> {
     return this.around('read', () => this.inner.read(key, opts));
   }
 

@@ -7,6 +7,7 @@ import type { Storage } from '../../src/index.js';
 import { abortCases } from './cases-abort.js';
 import { transferCases } from './cases-transfer.js';
 import { concurrencyCases } from './cases-concurrency.js';
+import { conditionalCases } from './cases-conditional.js';
 import { keyCases } from './cases-keys.js';
 import { listCases } from './cases-list.js';
 import { objectCases } from './cases-objects.js';
@@ -34,6 +35,7 @@ export function runConformance(target: ConformanceTarget): void {
     };
     describe('writes', () => writeCases(get));
     describe('reads and ranges', () => readCases(get));
+    describe('conditional reads and range sizes', () => conditionalCases(get));
     describe('keys', () => keyCases(get));
     describe('listing', () => listCases(get));
     describe('delete, copy, move, signed URLs, health', () => objectCases(get, target));

@@ -176,6 +176,18 @@ describe('http: objects', () => {
     assert.equal((await head.arrayBuffer()).byteLength, 0);
   });
 
+  it('answers If-None-Match lists, "*" and weak tags with 304, and ignores malformed tags', async () => {
+    const put = (await (await fetch(url('/api/objects/cache-list.txt'), { method: 'PUT', body: 'cached' })).json()) as { etag: string };
+    const status = async (header: string, range?: string) => (await fetch(url('/api/objects/cache-list.txt'), { headers: { 'if-none-match': header, ...(range ? { range } : {}) } })).status;
+    assert.equal(await status(`"other", W/"${put.etag}"`), 304);
+    assert.equal(await status('*'), 304);
+    assert.equal(await status(`W/"${put.etag}"`, 'bytes=100-'), 304, 'the condition comes before the range');
+    assert.equal(await status('"other", "more"'), 200);
+    assert.equal(await status('not a tag, "caf\u00e9"'), 200, 'a malformed tag matches nothing and is no error');
+    assert.equal(await status('"other"', 'bytes=100-'), 416);
+    assert.equal((await fetch(url('/api/objects/cache-missing.txt'), { headers: { 'if-none-match': `"${put.etag}"` } })).status, 404);
+  });
+
   it('serves ?download=name as an attachment with a safe file name', async () => {
     await fetch(url('/api/objects/report.bin'), { method: 'PUT', body: 'x' });
     const res = await fetch(url(`/api/objects/report.bin?download=${encodeURIComponent('Q3 "final"\r\nX-Evil: 1.pdf')}`));

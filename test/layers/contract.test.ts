@@ -41,7 +41,7 @@ const ARGS: Record<DriverOperation, unknown[]> = {
   put: ['k', new PutBody('x'), { contentType: 'text/plain', metadata: {} }],
   putFile: ['k', '/tmp/file', { contentType: 'text/plain', metadata: {} }, {}],
   stat: ['k'],
-  read: ['k', {}],
+  read: ['k', { ifNoneMatch: 'e', range: { start: 0 } }],
   delete: ['k'],
   deleteMany: [['k', 'l']],
   copy: ['k', 'l'],

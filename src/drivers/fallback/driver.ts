@@ -15,12 +15,12 @@
  * driver; there is no single location to copy from inside a service).
  */
 import { PutBody, type PutBodyChecks } from '../../core/body.js';
-import type { Driver, DriverCapabilities, DriverListOptions, DriverPresignPostOptions, DriverPutOptions, DriverSignedUrlOptions, ObjectLocation } from '../../core/contract.js';
+import type { Driver, DriverCapabilities, DriverListOptions, DriverPresignPostOptions, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions, UnconditionalReadOptions, ObjectLocation } from '../../core/contract.js';
 import { isStorageError } from '../../core/errors.js';
 import { collectPage, listStart, type ListEntry } from '../../core/listing.js';
 import { compareKeys } from '../../core/keys.js';
-import { copyAttributes } from '../../core/objects.js';
-import type { GetOptions, IncompleteUpload, ListPage, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions } from '../../core/types.js';
+import { contentOf, copyAttributes } from '../../core/objects.js';
+import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions } from '../../core/types.js';
 import { unsupported } from '../base.js';
 import { isUncreatedRoot } from '../fs/errors.js';
 
@@ -88,7 +88,7 @@ export class FallbackDriver implements Driver {
   async #promote(key: string): Promise<boolean> {
     let source: ObjectStream;
     try {
-      source = await this.#secondary.read(key, {});
+      source = contentOf(await this.#secondary.read(key, {}));
     } catch (err) {
       if (isStorageError(err, 'E_NOT_FOUND')) return false;
       throw err;
@@ -133,8 +133,10 @@ export class FallbackDriver implements Driver {
     return this.#either(key, (d) => d.stat(key));
   }
 
-  /** Reads from the primary, else the secondary; missing in both rejects with E_NOT_FOUND. */
-  async read(key: string, opts: GetOptions): Promise<ObjectStream> {
+  /** Reads from the primary, else the secondary (the same options, `ifNoneMatch` too); missing in both rejects with E_NOT_FOUND. */
+  read(key: string, opts: UnconditionalReadOptions): Promise<ObjectStream>;
+  read(key: string, opts: DriverReadOptions): Promise<ObjectStream | NotModified>;
+  async read(key: string, opts: DriverReadOptions): Promise<ObjectStream | NotModified> {
     return this.#either(key, (d) => d.read(key, opts));
   }
 
@@ -156,7 +158,7 @@ export class FallbackDriver implements Driver {
     } catch (err) {
       if (!absentFromPrimary(err)) throw err;
     }
-    const source = await this.#secondary.read(from, {});
+    const source = contentOf(await this.#secondary.read(from, {}));
     if (from === to) {
       source.stream.destroy();
       return source.info;

@@ -24,8 +24,8 @@
  * the read that fills the entry: any later change then gives it a different ctime.
  */
 import type { Stats } from 'node:fs';
-import { cloneInfo, resolveRange } from '../../core/objects.js';
-import type { ByteRange, ObjectInfo, ResolvedRange } from '../../core/types.js';
+import { cloneInfo, notModifiedIf, resolveRange } from '../../core/objects.js';
+import type { ByteRange, NotModified, ObjectInfo, ResolvedRange } from '../../core/types.js';
 import type { ReadIo } from './read-io.js';
 
 /** Objects up to this size are cached; larger ones stream from disk every time. */
@@ -97,12 +97,15 @@ export class SmallObjectCache {
 
   /**
    * The object at `key` when its entry still matches the file at `path`; otherwise
-   * undefined, and a stale entry is dropped. With `range`, the bytes of that range
-   * (E_RANGE_NOT_SATISFIABLE past the end, as a read from disk would be).
+   * undefined, and a stale entry is dropped. With `ifNoneMatch` its ETag, NotModified;
+   * with `range`, the bytes of that range (E_RANGE_NOT_SATISFIABLE past the end, as a
+   * read from disk would be).
    */
-  async read(key: string, path: string, range?: ByteRange): Promise<CachedRead | undefined> {
+  async read(key: string, path: string, { range, ifNoneMatch }: { range?: ByteRange; ifNoneMatch?: string }): Promise<CachedRead | NotModified | undefined> {
     const entry = await this.#valid(key, path);
     if (!entry) return undefined;
+    const unchanged = notModifiedIf(entry.info, ifNoneMatch);
+    if (unchanged) return unchanged;
     const resolved = range ? resolveRange(range, entry.info.size) : undefined;
     // Copies: callers own what they get, and the entry must survive whatever they do with it.
     const bytes = Buffer.from(resolved ? entry.bytes.subarray(resolved.start, resolved.end + 1) : entry.bytes);

@@ -14,9 +14,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { PutBody, PutBodyChecks } from '../../core/body.js';
 import { isStorageError, StorageError } from '../../core/errors.js';
 import { collectPage, listStart } from '../../core/listing.js';
-import { bufferedObject, checkWritePreconditions, copyAttributes, notFound, resolveRange, statOrUndefined, tooLarge } from '../../core/objects.js';
-import type { DriverCapabilities, DriverListOptions, DriverPutOptions } from '../../core/contract.js';
-import type { GetOptions, ListPage, ObjectInfo, ObjectStream, VerifyOptions } from '../../core/types.js';
+import { bufferedObject, checkWritePreconditions, copyAttributes, notFound, notModifiedIf, resolveRange, statOrUndefined, tooLarge } from '../../core/objects.js';
+import type { DriverCapabilities, DriverListOptions, DriverPutOptions, DriverReadOptions, UnconditionalReadOptions } from '../../core/contract.js';
+import type { ListPage, NotModified, ObjectInfo, ObjectStream, VerifyOptions } from '../../core/types.js';
 import { BaseDriver, BASE_DRIVER_CAPABILITIES } from '../base.js';
 import { SmallObjectCache, type CacheStats } from './cache.js';
 import { commitMove, commitStaged, currentEntry, probeData, removeObject, type CommitContext } from './commit.js';
@@ -240,14 +240,16 @@ export class FsDriver extends BaseDriver {
    * Opens the file and describes it by fstat of the open descriptor, so the stream and
    * the info belong to the same version even if the key is overwritten meanwhile.
    */
-  async read(key: string, opts: GetOptions): Promise<ObjectStream> {
+  read(key: string, opts: UnconditionalReadOptions): Promise<ObjectStream>;
+  read(key: string, opts: DriverReadOptions): Promise<ObjectStream | NotModified>;
+  async read(key: string, opts: DriverReadOptions): Promise<ObjectStream | NotModified> {
     const io = this.#io;
     let fd: number | undefined;
     try {
       const { layout, guard } = await this.#prepare(key);
       const path = layout.dataPath(key);
-      const cached = await this.#cache?.read(key, path, opts.range);
-      if (cached) return bufferedObject(cached.bytes, cached.info, cached.range);
+      const cached = await this.#cache?.read(key, path, opts);
+      if (cached) return 'notModified' in cached ? cached : bufferedObject(cached.bytes, cached.info, cached.range);
       const readStartedAt = Date.now();
       let opened: Stats | undefined;
       const info = await this.#describe(key, async () => {
@@ -261,11 +263,14 @@ export class FsDriver extends BaseDriver {
         opened = object.stats;
         return { size: opened.size, mtimeMs: opened.mtimeMs };
       });
-      const range = opts.range ? resolveRange(opts.range, info.size) : undefined;
+      // The condition comes first: a current copy is not modified whatever the range.
+      const unchanged = notModifiedIf(info, opts.ifNoneMatch);
+      const range = opts.range && !unchanged ? resolveRange(opts.range, info.size) : undefined;
       const start = range?.start ?? 0;
       const length = (range ? range.end + 1 : info.size) - start;
       const open = fd as number;
-      fd = undefined; // the small read or the stream closes it now
+      fd = undefined; // the small read, the stream or the not-modified answer closes it now
+      if (unchanged) return await io.close(open).then(() => unchanged);
       if (length <= SMALL_READ_BYTES) {
         // Small objects: one read on the open file beats a stream's extra round trips.
         const bytes = await io.read(open, length, start).finally(() => io.close(open));

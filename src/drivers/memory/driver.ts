@@ -6,9 +6,9 @@ import { Readable } from 'node:stream';
 import type { PutBody } from '../../core/body.js';
 import { compareKeys } from '../../core/keys.js';
 import { collectPage, listStart, type ListEntry } from '../../core/listing.js';
-import { bufferedObject, checkWritePreconditions, cloneInfo, etagFromSha256, notFound, resolveRange } from '../../core/objects.js';
-import type { DriverCapabilities, DriverListOptions, DriverPutOptions } from '../../core/contract.js';
-import type { GetOptions, ListPage, ObjectInfo, ObjectStream } from '../../core/types.js';
+import { bufferedObject, checkWritePreconditions, cloneInfo, etagFromSha256, notFound, notModifiedIf, resolveRange } from '../../core/objects.js';
+import type { DriverCapabilities, DriverListOptions, DriverPutOptions, DriverReadOptions, UnconditionalReadOptions } from '../../core/contract.js';
+import type { ListPage, NotModified, ObjectInfo, ObjectStream } from '../../core/types.js';
 import { BaseDriver, BASE_DRIVER_CAPABILITIES } from '../base.js';
 import { SortedKeys } from './sorted-keys.js';
 
@@ -68,8 +68,12 @@ export class MemoryDriver extends BaseDriver {
    * Streams copies of the stored bytes, so callers can never mutate the store. A read
    * of one chunk or less is handed over as bytes, without a stream.
    */
-  async read(key: string, opts: GetOptions): Promise<ObjectStream> {
+  read(key: string, opts: UnconditionalReadOptions): Promise<ObjectStream>;
+  read(key: string, opts: DriverReadOptions): Promise<ObjectStream | NotModified>;
+  async read(key: string, opts: DriverReadOptions): Promise<ObjectStream | NotModified> {
     const { data, info } = this.#get(key);
+    const unchanged = notModifiedIf(info, opts.ifNoneMatch);
+    if (unchanged) return unchanged;
     const range = opts.range ? resolveRange(opts.range, info.size) : undefined;
     const start = range?.start ?? 0;
     const end = range ? range.end + 1 : data.length;

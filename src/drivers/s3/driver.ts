@@ -1,20 +1,19 @@
 /**
  * The S3 driver: any S3-compatible service through the official AWS SDK v3, with one
- * client per Storage, Stowage's own SHA-256 stored as metadata, its own multipart
- * orchestration above a size threshold, and per-request retries of temporary failures.
+ * client per Storage (its own, or the caller's), Stowage's own SHA-256 stored as
+ * metadata, its own multipart orchestration above a size threshold, and per-request
+ * retries of temporary failures.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import type { PutBody } from '../../core/body.js';
-import type { Driver, DriverCapabilities, DriverListOptions, DriverPresignPostOptions, DriverPutOptions, DriverSignedUrlOptions, ObjectLocation } from '../../core/contract.js';
+import type { Driver, DriverCapabilities, DriverListOptions, DriverPresignPostOptions, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions, UnconditionalReadOptions, ObjectLocation } from '../../core/contract.js';
 import { StorageError, isStorageError } from '../../core/errors.js';
 import { mapConcurrently } from '../../core/concurrency.js';
 import { isAddressableKey } from '../../core/keys.js';
-import { checkWritePreconditions, normalizeEtag, notFound, resolveRange, statOrUndefined } from '../../core/objects.js';
-import type { GetOptions, IncompleteUpload, ListPage, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions } from '../../core/types.js';
+import { checkWritePreconditions, normalizeEtag, notFound, statOrUndefined } from '../../core/objects.js';
+import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions } from '../../core/types.js';
 import { BaseDriver } from '../base.js';
-import { createS3Client } from './client.js';
+import { createS3Client, serviceIdOf, warnOnChecksumMode } from './client.js';
 import { copyObject } from './copy.js';
 import { conditionError, exhaustedError, retryVerdict, s3Error } from './errors.js';
 import { objectInfoFromS3, toS3Metadata } from './metadata.js';
@@ -22,8 +21,8 @@ import { abortUpload, completeUpload, listIncompleteUploads, uploadParts, type M
 import { resolveS3Options, type ResolvedS3Options, type S3DriverOptions } from './options.js';
 import { payloadSha256, withPayloadHash } from './payload.js';
 import { Presigner } from './presign.js';
+import { readObject } from './read.js';
 import { withRetry } from './retry.js';
-import { mapErrors } from './streams.js';
 import { verifyBucket } from './verify.js';
 import { s3 } from './sdk.js';
 
@@ -49,9 +48,11 @@ export class S3Driver extends BaseDriver {
   constructor(options: S3DriverOptions) {
     super();
     this.options = resolveS3Options(options);
-    this.#client = createS3Client(this.options);
+    // A caller's client is theirs: used for every request and for signing, never destroyed here.
+    this.#client = this.options.client ?? createS3Client(this.options);
+    void warnOnChecksumMode(this.options);
     this.#presigner = new Presigner(this.options, this.#client);
-    this.#location = { service: serviceId(this.options), bucket: this.options.bucket, prefix: this.options.prefix };
+    this.#location = { service: serviceIdOf(this.options), bucket: this.options.bucket, prefix: this.options.prefix };
     const { profile, partSize } = this.options;
     this.capabilities = {
       conditionalWrites: profile.conditionalPut === 'full', rangeReads: true, keyIsPrefix: true, maxObjectSize: partSize * profile.maxParts,
@@ -218,36 +219,11 @@ export class S3Driver extends BaseDriver {
     };
   }
 
-  /**
-   * Opens the object (or a range). S3 resolves the range, and its Content-Range gives
-   * back the whole size. Errors while streaming come out as StorageErrors too.
-   */
-  async read(key: string, opts: GetOptions): Promise<ObjectStream> {
-    let header: string | undefined;
-    if (opts.range) {
-      resolveRange(opts.range, Number.MAX_SAFE_INTEGER); // shape checks only
-      if ('suffix' in opts.range) {
-        if (opts.range.suffix === 0) throw new StorageError('E_RANGE_NOT_SATISFIABLE', 'a zero-length suffix range selects nothing', { key });
-        header = `bytes=-${opts.range.suffix}`;
-      } else {
-        header = `bytes=${opts.range.start}-${opts.range.end ?? ''}`;
-      }
-    }
-    const out = await this.#call(`read ${key}`, (c) => c.send(new (s3().GetObjectCommand)({ Bucket: this.options.bucket, Key: this.#s3Key(key), Range: header }), { abortSignal: opts.signal }), true).catch((err: unknown) => {
-      throw isStorageError(err, 'E_NOT_FOUND') ? notFound(key, err) : err;
-    });
-    const body = out.Body as Readable;
-    const contentRange = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(out.ContentRange ?? '');
-    const size = contentRange ? Number(contentRange[3]) : (out.ContentLength ?? 0);
-    const info = objectInfoFromS3(key, out, size);
-    if (header && (!contentRange || size === 0)) {
-      // A service that ignored the range, or an empty object: answer as S3 specifies.
-      body.destroy();
-      if (size === 0) throw new StorageError('E_RANGE_NOT_SATISFIABLE', `range outside the object of 0 bytes`, { key });
-      throw new StorageError('E_UNAVAILABLE', `the service ignored the Range header for ${key}`, { key });
-    }
-    const range = contentRange ? { start: Number(contentRange[1]), end: Number(contentRange[2]) } : undefined;
-    return { stream: mapErrors(body, `read ${key}`, key), info, range };
+  /** One GetObject, carrying the range and `ifNoneMatch` (see read.ts). */
+  read(key: string, opts: UnconditionalReadOptions): Promise<ObjectStream>;
+  read(key: string, opts: DriverReadOptions): Promise<ObjectStream | NotModified>;
+  async read(key: string, opts: DriverReadOptions): Promise<ObjectStream | NotModified> {
+    return readObject({ call: this.#call, bucket: this.options.bucket, s3Key: this.#s3Key(key), stat: () => this.stat(key) }, key, opts);
   }
 
   /** DeleteObject; S3 answers a missing key with success too. */
@@ -356,20 +332,11 @@ export class S3Driver extends BaseDriver {
     });
   }
 
-  /** Closes the connection pool. */
+  /** Closes the connection pool, unless the client is the caller's (theirs to destroy). */
   override async close(): Promise<void> {
-    this.#client.destroy();
+    if (!this.options.client) this.#client.destroy();
     this.#presigner.close();
   }
-}
-
-/**
- * Names the service and the keys used on it: drivers with the same endpoint, region and
- * keys may copy between their buckets. A digest, so the location holds no secret.
- */
-function serviceId(o: ResolvedS3Options): string {
-  const access = [o.endpoint ?? null, o.region, o.credentials?.accessKeyId ?? null, o.credentials?.secretAccessKey ?? null];
-  return `s3:${createHash('sha256').update(JSON.stringify(access)).digest('hex')}`;
 }
 
 // Services accept any continuation token, even garbage (which restarts the listing), so

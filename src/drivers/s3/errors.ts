@@ -50,6 +50,24 @@ function missingCredentials(err: unknown, key: string | undefined): StorageError
   );
 }
 
+/** The HTTP status an SDK error came with, if it came with a response. */
+export function sdkStatus(err: unknown): number | undefined {
+  return (err as SdkErrorShape | undefined)?.$metadata?.httpStatusCode;
+}
+
+/**
+ * The object's size a 416 names: in `Content-Range: bytes *` + `/size` (as RFC 9110
+ * asks, and MinIO sends) or in the error document's ActualObjectSize (AWS); undefined
+ * when it names none (Ceph RGW 16).
+ */
+export function unsatisfiedRangeSize(err: unknown): number | undefined {
+  const e = (err ?? {}) as SdkErrorShape & { ActualObjectSize?: unknown };
+  const fromHeader = /^bytes \*\/(\d+)$/.exec(e.$response?.headers?.['content-range'] ?? '')?.[1];
+  const inBody = e.ActualObjectSize;
+  const reported = fromHeader ?? (typeof inBody === 'string' || typeof inBody === 'number' ? String(inBody) : undefined);
+  return reported !== undefined && /^\d+$/.test(reported) && Number.isSafeInteger(Number(reported)) ? Number(reported) : undefined;
+}
+
 /** Converts any error from an S3 call into a StorageError; StorageErrors pass through. */
 export function s3Error(err: unknown, what: string, key?: string): StorageError {
   if (err instanceof StorageError) return err;

@@ -2,6 +2,7 @@
  * Options of the S3 driver, and their resolution: provider profile defaults applied,
  * every number range-checked, and a clear E_CONFIG_INVALID naming the option otherwise.
  */
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { StorageError } from '../../core/errors.js';
 import { normalizePrefix } from '../../core/keys.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
@@ -13,9 +14,27 @@ export const MIN_PART_SIZE = 5 * MiB;
 /** S3's largest single PutObject, and largest part. */
 export const MAX_SINGLE_PUT = 5 * 1024 * MiB;
 
+/** Static keys, or an AWS SDK credential provider (a function resolving to keys, called when the SDK needs them). */
+export type S3Credentials = NonNullable<S3ClientConfig['credentials']>;
+
 /** Options of the S3 driver. Only `bucket` is required against AWS. */
 export interface S3DriverOptions {
   bucket: string;
+  /**
+   * Your own SDK client, used for every request and for presigning. It decides the
+   * endpoint, region, credentials, path style, sockets and timeouts, so the options that
+   * would set those are refused beside it; `storage.close()` leaves it open (it is
+   * yours to destroy). Give it `requestChecksumCalculation` and `responseChecksumValidation`
+   * `'WHEN_REQUIRED'` for services other than AWS, and `maxAttempts: 1` (Stowage retries).
+   */
+  client?: S3Client;
+  /**
+   * Credentials for the client Stowage builds: `{ accessKeyId, secretAccessKey, sessionToken? }`
+   * or a provider such as `fromNodeProviderChain()` or `fromTemporaryCredentials(...)`
+   * of `@aws-sdk/credential-providers`, whose keys the SDK refreshes. Instead of
+   * `accessKeyId` / `secretAccessKey`, not with them.
+   */
+  credentials?: S3Credentials;
   /** Region; default from the provider profile (`us-east-1` for AWS and self-hosted). */
   region?: string;
   /** Endpoint URL, e.g. `http://127.0.0.1:7480`. Required for self-hosted services. */
@@ -55,9 +74,12 @@ export interface S3DriverOptions {
 /** Options after defaults and checks. */
 export interface ResolvedS3Options {
   bucket: string;
+  /** The caller's own client, when one was given: then region, endpoint and credentials are its business. */
+  client?: S3Client;
+  /** The region of our own client; empty beside a caller's `client`, whose region applies (`regionOf`). */
   region: string;
   endpoint?: string;
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  credentials?: S3Credentials;
   prefix: string;
   publicUrl?: URL;
   provider: ProviderName;
@@ -94,6 +116,40 @@ function checkUrl(option: string, value: string): URL {
   return url;
 }
 
+/** The options that configure the SDK client, which a caller's own `client` already decides. */
+const CLIENT_SETTINGS = ['endpoint', 'region', 'accountId', 'accessKeyId', 'secretAccessKey', 'sessionToken', 'credentials', 'forcePathStyle', 'maxSockets', 'connectTimeoutMs', 'socketTimeoutMs'] as const;
+
+/** Checks a caller's client: one of the SDK (by shape: the caller's copy of the SDK may be another than ours), and alone. */
+function checkClient(options: S3DriverOptions): S3Client {
+  const { client } = options;
+  const shaped = client as Partial<Record<'send' | 'destroy' | 'config', unknown>> | null;
+  if (typeof shaped !== 'object' || shaped === null || typeof shaped.send !== 'function' || typeof shaped.destroy !== 'function' || typeof shaped.config !== 'object') {
+    throw invalid('client', 'must be an S3Client of @aws-sdk/client-s3');
+  }
+  const ignored = CLIENT_SETTINGS.filter((name) => options[name] !== undefined);
+  if (ignored.length > 0) throw invalid(ignored.join(', '), 'would be ignored beside client: configure your S3Client with them instead (its endpoint, region, credentials, path style and request handler are what Stowage uses)');
+  return client as S3Client;
+}
+
+/** Checks `credentials`: keys or a provider, and not beside accessKeyId / secretAccessKey. */
+function checkCredentials(options: S3DriverOptions): S3Credentials | undefined {
+  const { credentials, accessKeyId, secretAccessKey, sessionToken } = options;
+  if (credentials === undefined) {
+    if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) throw invalid('accessKeyId/secretAccessKey', 'must be given together');
+    return accessKeyId !== undefined && secretAccessKey !== undefined ? { accessKeyId, secretAccessKey, sessionToken } : undefined;
+  }
+  if (accessKeyId !== undefined || secretAccessKey !== undefined || sessionToken !== undefined) {
+    throw invalid('credentials', 'and accessKeyId/secretAccessKey/sessionToken cannot be given together: use one of them');
+  }
+  if (typeof credentials === 'function') return credentials;
+  const keys = credentials as Partial<Record<'accessKeyId' | 'secretAccessKey' | 'sessionToken', unknown>> | null;
+  const text = (value: unknown) => typeof value === 'string' && value !== '';
+  if (typeof keys !== 'object' || keys === null || !text(keys.accessKeyId) || !text(keys.secretAccessKey) || (keys.sessionToken !== undefined && !text(keys.sessionToken))) {
+    throw invalid('credentials', 'must be { accessKeyId, secretAccessKey, sessionToken? } (non-empty strings) or a credential provider function');
+  }
+  return credentials;
+}
+
 /** Applies the provider profile and checks every option. */
 export function resolveS3Options(options: S3DriverOptions): ResolvedS3Options {
   const { bucket } = options;
@@ -101,22 +157,24 @@ export function resolveS3Options(options: S3DriverOptions): ResolvedS3Options {
   if (typeof bucket !== 'string' || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
     throw invalid('bucket', `must be 3-63 lowercase letters, digits, "." or "-", got ${JSON.stringify(bucket)}`);
   }
-  const provider = options.provider ?? (options.endpoint ? 'minio' : 'aws');
+  const client = options.client === undefined ? undefined : checkClient(options);
+  // As without a client: AWS unless an endpoint of its own is set.
+  const customEndpoint = client ? client.config.isCustomEndpoint === true : options.endpoint !== undefined;
+  const provider = options.provider ?? (customEndpoint ? 'minio' : 'aws');
   if (!PROVIDERS.includes(provider)) throw invalid('provider', `must be one of ${PROVIDERS.join(', ')}, got ${JSON.stringify(provider)}`);
   const profile = PROFILES[provider];
-  const region = options.region ?? profile.defaultRegion;
-  if (!region) throw invalid('region', `is required for provider ${provider}`);
+  // A caller's client knows its region and endpoint; ours are resolved only for a client of our own.
+  const region = client ? '' : (options.region ?? profile.defaultRegion);
+  if (region === undefined) throw invalid('region', `is required for provider ${provider}`);
 
   let endpoint = options.endpoint;
-  if (endpoint === undefined && profile.endpointTemplate) {
+  if (endpoint === undefined && profile.endpointTemplate && !client) {
     if (profile.endpointTemplate.includes('{accountId}') && !options.accountId) throw invalid('accountId', `is required for provider ${provider}`);
     endpoint = profile.endpointTemplate.replace('{region}', region).replace('{accountId}', options.accountId ?? '');
   }
-  if (endpoint === undefined && profile.endpointRequired) throw invalid('endpoint', `is required for provider ${provider}`);
+  if (endpoint === undefined && profile.endpointRequired && !client) throw invalid('endpoint', `is required for provider ${provider}`);
   if (endpoint !== undefined) endpoint = checkUrl('endpoint', endpoint).href.replace(/\/$/, '');
-
-  const { accessKeyId, secretAccessKey, sessionToken } = options;
-  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) throw invalid('accessKeyId/secretAccessKey', 'must be given together');
+  const credentials = checkCredentials(options);
 
   let prefix = '';
   if (options.prefix) {
@@ -132,9 +190,10 @@ export function resolveS3Options(options: S3DriverOptions): ResolvedS3Options {
   intInRange('retry.maxAttempts', retry.maxAttempts, 3, 1, 20);
   return {
     bucket,
+    client,
     region,
     endpoint,
-    credentials: accessKeyId !== undefined && secretAccessKey !== undefined ? { accessKeyId, secretAccessKey, sessionToken } : undefined,
+    credentials,
     prefix,
     publicUrl: options.publicUrl === undefined ? undefined : checkUrl('publicUrl', options.publicUrl),
     provider,

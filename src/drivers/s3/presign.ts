@@ -9,7 +9,7 @@ import { StorageError } from '../../core/errors.js';
 import { attachmentDisposition } from '../../core/objects.js';
 import type { DriverPresignPostOptions, DriverSignedUrlOptions } from '../../core/contract.js';
 import type { PresignedPost, SignedUrl } from '../../core/types.js';
-import { createS3Client } from './client.js';
+import { createSigningClient } from './client.js';
 import type { ResolvedS3Options } from './options.js';
 import { presignedPost, requestPresigner, s3 } from './sdk.js';
 
@@ -23,7 +23,7 @@ export class Presigner {
   constructor(o: ResolvedS3Options, client: S3Client) {
     this.#o = o;
     this.#ownClient = o.publicUrl !== undefined;
-    this.#client = o.publicUrl ? createS3Client(o, o.publicUrl.origin) : client;
+    this.#client = o.publicUrl ? createSigningClient(o, o.publicUrl.origin) : client;
   }
 
   /** Releases the presigner's own client, if it has one. */

@@ -1,15 +1,17 @@
 /**
  * A fault-injecting HTTP proxy on loopback, in front of the real S3 server. Requests
  * pass through unchanged (the Host header too, so SigV4 signatures stay valid) unless a
- * rule matches: then the proxy answers with an S3 error status, resets the connection,
- * or stalls a response body half way. It records every request it saw.
+ * rule matches: then the proxy answers with an S3 error status (with extra headers or
+ * error-document fields, as some services add), resets the connection, or stalls a
+ * response body half way. It records every request it saw, and counts the connections
+ * clients hold open to it.
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** What to do with a matching request. */
 export type FaultAction =
-  | { kind: 'status'; status: number; code: string; retryAfterSeconds?: number }
+  | { kind: 'status'; status: number; code: string; retryAfterSeconds?: number; headers?: Record<string, string>; fields?: Record<string, string> }
   | { kind: 'reset' }
   | { kind: 'hang' }
   | { kind: 'stall-body'; afterBytes: number };
@@ -61,6 +63,11 @@ export class FaultProxy {
     this.seen.length = 0;
   }
 
+  /** How many client connections are open now. */
+  openConnections(): Promise<number> {
+    return new Promise((resolve, reject) => this.#server.getConnections((err, count) => (err ? reject(err) : resolve(count))));
+  }
+
   /** Requests seen whose method and path match. */
   count(method: string, pathIncludes = ''): number {
     return this.seen.filter((r) => r.method === method && r.url.includes(pathIncludes)).length;
@@ -94,10 +101,12 @@ export class FaultProxy {
     // Drain the request body first, as a real server would, then answer.
     req.resume();
     req.once('end', () => {
-      const headers: Record<string, string> = { 'content-type': 'application/xml' };
+      const headers: Record<string, string> = { 'content-type': 'application/xml', ...action.headers };
       if (action.retryAfterSeconds !== undefined) headers['retry-after'] = String(action.retryAfterSeconds);
       res.writeHead(action.status, headers);
-      res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${action.code}</Code><Message>injected by the test proxy</Message><RequestId>fault</RequestId></Error>`);
+      // Extra fields are members of the error document, as AWS adds to some errors (InvalidRange: ActualObjectSize).
+      const fields = Object.entries(action.fields ?? {}).map(([name, value]) => `<${name}>${value}</${name}>`).join('');
+      res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${action.code}</Code><Message>injected by the test proxy</Message>${fields}<RequestId>fault</RequestId></Error>`);
     });
   }
 
@@ -130,9 +139,14 @@ export class FaultProxy {
   }
 }
 
-/** Starts a proxy on a free loopback port in front of `target`. */
-export async function startFaultProxy(target: string): Promise<FaultProxy> {
+/**
+ * Starts a proxy on a free loopback port in front of `target`. `keepAliveTimeoutMs`
+ * keeps idle client connections open that long (Node's default is 5 s), for tests that
+ * watch who closes them.
+ */
+export async function startFaultProxy(target: string, opts: { keepAliveTimeoutMs?: number } = {}): Promise<FaultProxy> {
   const server = createServer((req, res) => proxy.handle(req, res));
+  if (opts.keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = opts.keepAliveTimeoutMs;
   const proxy = new FaultProxy(server, new URL(target));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return proxy;

@@ -1,5 +1,6 @@
 /** Unit tests for S3 option resolution, provider profiles and storage URLs. */
 import assert from 'node:assert/strict';
+import { S3Client } from '@aws-sdk/client-s3';
 import { describe, it } from 'node:test';
 import { resolveS3Options } from '../../../src/drivers/s3/options.js';
 import { parseStorageUrl, PROVIDERS, StorageError } from '../../../src/index.js';
@@ -45,6 +46,40 @@ describe('resolveS3Options', () => {
     configError(() => resolveS3Options({ bucket: 'b-1', concurrency: 0 }), /concurrency/);
     configError(() => resolveS3Options({ bucket: 'b-1', endpoint: 'ftp://x' }), /endpoint must be an http/);
     configError(() => resolveS3Options({ bucket: 'b-1', accessKeyId: 'a' }), /must be given together/);
+  });
+});
+
+describe('resolveS3Options: your own client or credentials', () => {
+  const client = (endpoint?: string) => new S3Client({ region: 'eu-west-1', endpoint });
+
+  it('takes a client alone, the provider defaulting as without one (by whether it has an endpoint)', () => {
+    const custom = client('http://127.0.0.1:9000');
+    const resolved = resolveS3Options({ bucket: 'b-1', client: custom, prefix: 'p' });
+    assert.equal(resolved.client, custom);
+    assert.equal(resolved.provider, 'minio');
+    assert.equal(resolved.endpoint, undefined, "the client's endpoint is its own");
+    assert.equal(resolveS3Options({ bucket: 'b-1', client: client() }).provider, 'aws');
+    assert.equal(resolveS3Options({ bucket: 'b-1', client: client(), provider: 'r2' }).provider, 'r2', 'no accountId needed: the client has its endpoint');
+    assert.equal(resolveS3Options({ bucket: 'b-1', client: client(), provider: 'hetzner' }).region, '', 'nor a region');
+  });
+
+  it('refuses the options a client would ignore, naming them', () => {
+    configError(() => resolveS3Options({ bucket: 'b-1', client: client(), endpoint: 'http://x', region: 'r1' }), /S3 option endpoint, region would be ignored beside client/);
+    configError(() => resolveS3Options({ bucket: 'b-1', client: client(), accessKeyId: 'a', secretAccessKey: 's' }), /accessKeyId, secretAccessKey would be ignored/);
+    configError(() => resolveS3Options({ bucket: 'b-1', client: client(), credentials: { accessKeyId: 'a', secretAccessKey: 's' } }), /credentials would be ignored/);
+    configError(() => resolveS3Options({ bucket: 'b-1', client: client(), maxSockets: 8, socketTimeoutMs: 10 }), /maxSockets, socketTimeoutMs would be ignored/);
+    configError(() => resolveS3Options({ bucket: 'b-1', client: { send: 'no' } as unknown as S3Client }), /client must be an S3Client/);
+  });
+
+  it('takes credentials as keys or a provider, not beside accessKeyId', () => {
+    const provider = async () => ({ accessKeyId: 'a', secretAccessKey: 's' });
+    assert.equal(resolveS3Options({ bucket: 'b-1', credentials: provider }).credentials, provider);
+    assert.deepEqual(resolveS3Options({ bucket: 'b-1', credentials: { accessKeyId: 'a', secretAccessKey: 's', sessionToken: 't' } }).credentials, { accessKeyId: 'a', secretAccessKey: 's', sessionToken: 't' });
+    assert.deepEqual(resolveS3Options({ bucket: 'b-1', accessKeyId: 'a', secretAccessKey: 's' }).credentials, { accessKeyId: 'a', secretAccessKey: 's', sessionToken: undefined });
+    configError(() => resolveS3Options({ bucket: 'b-1', credentials: provider, accessKeyId: 'a', secretAccessKey: 's' }), /credentials and accessKeyId\/secretAccessKey\/sessionToken cannot be given together/);
+    configError(() => resolveS3Options({ bucket: 'b-1', credentials: { accessKeyId: 'a' } as never }), /credentials must be/);
+    configError(() => resolveS3Options({ bucket: 'b-1', credentials: { accessKeyId: '', secretAccessKey: 's' } }), /credentials must be/);
+    configError(() => resolveS3Options({ bucket: 'b-1', credentials: 'a:s' as never }), /credentials must be/);
   });
 });
 

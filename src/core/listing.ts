@@ -2,11 +2,40 @@
  * Paging for drivers that enumerate keys themselves (fs, memory): delimiter
  * grouping, page limits and cursors. A cursor records the last item returned, so
  * the next page starts strictly after it: keys that exist throughout a listing are
- * never repeated or skipped, whatever is written between pages.
+ * never repeated or skipped, whatever is written between pages. Also the batching of
+ * deletes that a listing feeds (`deleteMany({ prefix })`).
  */
 import { StorageError } from './errors.js';
 import { compareKeys } from './keys.js';
+import type { Driver } from './contract.js';
 import type { ListPage, ObjectInfo } from './types.js';
+
+/** Keys deleted per driver call: S3's DeleteObjects limit, and a bound on memory elsewhere. */
+const DELETE_BATCH = 1000;
+
+/** The keys of a sequence of objects, as it comes. */
+export async function* keysOf(objects: AsyncIterable<ObjectInfo>): AsyncGenerator<string> {
+  for await (const info of objects) yield info.key;
+}
+
+/**
+ * Deletes `keys` (normalized) through the driver, DELETE_BATCH at a time, and returns
+ * how many were deleted. The keys may come from a listing as it pages: each batch is
+ * deleted once full, so the listing is never held whole.
+ */
+export async function deleteInBatches(driver: Driver, keys: Iterable<string> | AsyncIterable<string>): Promise<number> {
+  let count = 0;
+  let batch: string[] = [];
+  for await (const key of keys) {
+    batch.push(key);
+    if (batch.length === DELETE_BATCH) {
+      count += await driver.deleteMany(batch);
+      batch = [];
+    }
+  }
+  if (batch.length > 0) count += await driver.deleteMany(batch);
+  return count;
+}
 
 /** Where the next page starts: after `after`, and past every key under it when it was a folded prefix. */
 export interface ListCursor {

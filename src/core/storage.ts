@@ -10,6 +10,7 @@ import { contentTypeFromName, copyAttributes, guessContentType, statOrUndefined 
 import { reportDone, type OnProgress } from './progress.js';
 import { normalizePublicBaseUrl, publicUrlOf } from './urls.js';
 import { objectReader, type ObjectReader } from './reads.js';
+import { deleteInBatches, keysOf } from './listing.js';
 import { bodyChecks, driverListOptions, driverPutOptions, driverReadOptions, MAX_LIST_LIMIT, validatePresignPostOptions, validateSignedUrlOptions } from './options.js';
 import { SignedLinks, type SignedMethod, type VerifiedSignedUrl } from './signing.js';
 import { checkDriver, type Capabilities, type Driver } from './contract.js';
@@ -24,9 +25,6 @@ export interface StorageOptions {
   /** Where objects can be fetched publicly (a CDN, a public bucket), for `publicUrl`. */
   publicBaseUrl?: string;
 }
-
-/** How many keys `deleteMany` hands the driver at once. */
-const DELETE_BATCH = 1000;
 
 /** Object storage over one driver. Every method (but `publicUrl` and `verifySignedUrl`) is async and rejects only with {@link StorageError}. */
 export class Storage {
@@ -202,27 +200,11 @@ export class Storage {
    */
   async deleteMany(target: readonly string[] | { prefix: string }): Promise<number> {
     return this.#run('deleteMany', undefined, async () => {
-      if (Array.isArray(target)) {
-        const keys = [...new Set((target as readonly string[]).map(normalizeKey))];
-        let count = 0;
-        for (let i = 0; i < keys.length; i += DELETE_BATCH) count += await this.driver.deleteMany(keys.slice(i, i + DELETE_BATCH));
-        return count;
-      }
+      if (Array.isArray(target)) return deleteInBatches(this.driver, new Set((target as readonly string[]).map(normalizeKey)));
       const prefix = normalizePrefix((target as { prefix?: unknown } | null)?.prefix);
       if (prefix === '') throw new StorageError('E_INVALID_ARGUMENT', 'deleteMany needs a non-empty prefix or a list of keys');
-      let count = 0;
-      let batch: string[] = [];
-      // Collect first, then delete: deleting while paging would be safe with our
-      // cursors, but batching keeps S3 to one request per 1000 keys.
-      for await (const info of this.#objects(prefix, false)) {
-        batch.push(info.key);
-        if (batch.length === DELETE_BATCH) {
-          count += await this.driver.deleteMany(batch);
-          batch = [];
-        }
-      }
-      if (batch.length > 0) count += await this.driver.deleteMany(batch);
-      return count;
+      // Deleting while paging is safe with our cursors (a page starts strictly after the last key).
+      return deleteInBatches(this.driver, keysOf(this.#objects(prefix, false)));
     });
   }
 
@@ -394,12 +376,7 @@ export class Storage {
       return { ok: true, backend: this.backend, latencyMs: Math.round(performance.now() - started), detail };
     } catch (err) {
       const se = withContext(err, { operation: 'health', backend: this.backend });
-      return {
-        ok: false,
-        backend: this.backend,
-        latencyMs: Math.round(performance.now() - started),
-        detail: { code: se.code, error: se.message },
-      };
+      return { ok: false, backend: this.backend, latencyMs: Math.round(performance.now() - started), detail: { code: se.code, error: se.message } };
     }
   }
 

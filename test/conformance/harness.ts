@@ -4,6 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ErrorCode, Storage, StorageOptions } from '../../src/index.js';
 import { StorageError } from '../../src/index.js';
@@ -16,6 +19,28 @@ export interface ConformanceTarget {
   create(options?: StorageOptions): Promise<Storage>;
   /** Removes what `create` made. */
   destroy(storage: Storage): Promise<void>;
+}
+
+/**
+ * A target whose storages each live in a fresh temporary folder: `make` builds one over
+ * the folder, and `destroy` closes it and removes the folder.
+ */
+export function inTempRoot(name: string, make: (root: string, options: StorageOptions) => Storage): ConformanceTarget {
+  const roots = new WeakMap<Storage, string>();
+  return {
+    name,
+    create: async (options = {}) => {
+      const root = await mkdtemp(join(tmpdir(), 'stowage-conformance-'));
+      const storage = make(root, options);
+      roots.set(storage, root);
+      return storage;
+    },
+    destroy: async (storage) => {
+      await storage.close();
+      const root = roots.get(storage);
+      if (root) await rm(root, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Signing settings the suite passes to `create`. */

@@ -30,6 +30,7 @@ export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './drivers/s3/retry.js';
 export { BaseDriver, BASE_DRIVER_CAPABILITIES } from './drivers/base.js';
 export { DriverLayer, type AsyncDriverOperation } from './layers/layer.js';
 export { withMetrics, storageMetrics, type StorageMetrics } from './layers/metrics.js';
+export { withFaults, type Fault, type FaultOptions, type FaultRule, type FaultyDriver, type InjectedFault } from './layers/faults.js';
 export {
   DRIVER_OPERATIONS,
   type Capabilities,

@@ -4,7 +4,7 @@
  * on S3 runs in s3.test.ts.)
  */
 import { Registry } from 'prom-client';
-import { createStorage, DriverLayer, storageMetrics, withMetrics, type Driver } from '../../src/index.js';
+import { createStorage, DriverLayer, storageMetrics, withFaults, withMetrics, type Driver } from '../../src/index.js';
 import { inTempRoot } from './harness.js';
 import { runConformance } from './suite.js';
 
@@ -13,6 +13,12 @@ const measure = (driver: Driver) => withMetrics(driver, storageMetrics(new Regis
 runConformance({
   name: 'memory through the metrics layer',
   create: async (options = {}) => createStorage({ driver: 'memory', ...options }).withDriver(measure),
+  destroy: async (storage) => storage.close(),
+});
+
+runConformance({
+  name: 'memory through the fault layer without rules',
+  create: async (options = {}) => createStorage({ driver: 'memory', ...options }).withDriver((d) => withFaults(d, { seed: 1, rules: [] })),
   destroy: async (storage) => storage.close(),
 });
 

@@ -169,12 +169,13 @@ export async function readAll(stream: AsyncIterable<Uint8Array | string>): Promi
  * writer), and checks what was opened: a stat of the path and a later open could meet
  * two different files. E_INVALID_ARGUMENT when it cannot be read or is not a regular file.
  */
-export async function openRegularFile(path: string): Promise<FileHandle> {
+export async function openRegularFile(path: string): Promise<{ handle: FileHandle; size: number }> {
   let handle: FileHandle | undefined;
   try {
     handle = await open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
-    if (!(await handle.stat()).isFile()) throw new Error('not a regular file');
-    return handle;
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw new Error('not a regular file');
+    return { handle, size: stats.size };
   } catch (err) {
     await handle?.close();
     throw new StorageError('E_INVALID_ARGUMENT', `cannot read file ${path}: ${errorMessage(err)}`, { cause: err });

@@ -44,7 +44,7 @@ export const ErrorCodes = {
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
 /** Messages that are safe to show an end user: no paths, keys, hosts or secrets. */
-const PUBLIC_MESSAGES: Record<ErrorCode, string> = {
+export const PUBLIC_MESSAGES: Readonly<Record<ErrorCode, string>> = {
   E_NOT_FOUND: 'The file was not found.',
   E_ALREADY_EXISTS: 'A file with this name already exists.',
   E_INVALID_KEY: 'The file name or path is not allowed.',

@@ -25,18 +25,16 @@ function isMissingPackage(err: unknown, name: string): boolean {
  * it and how to install it.
  */
 export function lazyModule<T>(name: string, neededFor: string): () => T {
-  let loaded: T | undefined;
-  return () => {
-    if (loaded !== undefined) return loaded;
+  // lazyValue keeps nothing from a call that throws: a missing package fails each call alike.
+  return lazyValue(() => {
     try {
       requireFromHere ??= createRequire(import.meta.url);
-      loaded = requireFromHere(name) as T;
+      return requireFromHere(name) as T;
     } catch (err) {
       if (!isMissingPackage(err, name)) throw err;
       throw new StorageError('E_CONFIG_INVALID', `${neededFor} needs the package ${name}, which is not installed: npm install ${name}`, { cause: err });
     }
-    return loaded;
-  };
+  });
 }
 
 /** A value computed by `build` the first time it is asked for, and the same value after. */

@@ -105,7 +105,7 @@ export function driverPutOptions(key: string, opts: PutOptions): DriverPutOption
  * Checks a read's `ifNoneMatch` and returns the bare ETag a driver compares (quotes and
  * a `W/` prefix removed: If-None-Match compares weakly), or undefined without one.
  */
-export function normalizeIfNoneMatch(ifNoneMatch: unknown): string | undefined {
+function normalizeIfNoneMatch(ifNoneMatch: unknown): string | undefined {
   if (ifNoneMatch === undefined) return undefined;
   const etag = typeof ifNoneMatch === 'string' ? normalizeEtag(ifNoneMatch.trim()) : '';
   if (etag === '*') throw invalid('ifNoneMatch of a read takes one ETag, not "*"');

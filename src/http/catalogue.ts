@@ -7,7 +7,7 @@
  * (scripts/error-table.ts) and the OpenAPI document lists its codes (ERROR_SCHEMA).
  */
 import type { FastifyReply } from 'fastify';
-import { StorageError, type ErrorCode } from '../core/errors.js';
+import { PUBLIC_MESSAGES, type ErrorCode } from '../core/errors.js';
 
 /** What the catalogue says about one code. */
 export interface CatalogueEntry {
@@ -62,7 +62,7 @@ const STORAGE_ERRORS: Record<ErrorCode, readonly [number, string]> = {
 /** The catalogue: every code the service answers with, the library's first. */
 export const ERROR_CATALOGUE: Readonly<Record<HttpErrorCode, CatalogueEntry>> = Object.freeze({
   ...(Object.fromEntries(
-    Object.entries(STORAGE_ERRORS).map(([code, [status, description]]) => [code, { status, description, message: new StorageError(code as ErrorCode, code).publicMessage }]),
+    Object.entries(STORAGE_ERRORS).map(([code, [status, description]]) => [code, { status, description, message: PUBLIC_MESSAGES[code as ErrorCode] }]),
   ) as Record<ErrorCode, CatalogueEntry>),
   ...(Object.fromEntries(Object.entries(SERVICE_ERRORS).map(([code, [status, description, message]]) => [code, { status, description, message }])) as Record<ServiceErrorCode, CatalogueEntry>),
 });

@@ -11,9 +11,6 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { StorageError } from '../core/errors.js';
 import { HTTP_STATUS, HttpError, sendError, type HttpErrorCode } from './catalogue.js';
 
-/** The HTTP status of each StorageError code (part of the package's API). */
-export { HTTP_STATUS };
-
 /**
  * Refused bodies with a declared length up to this are read to the end and dropped:
  * clients (browsers, fetch) that are still sending when the answer comes would

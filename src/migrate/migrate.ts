@@ -139,11 +139,14 @@ export async function migrate(from: Storage, to: Storage, opts: MigrateOptions =
 
   const copy = async (source: ObjectInfo): Promise<string> => {
     let seen = 0;
-    const onProgress: OnProgress = ({ bytes }) => {
-      moving += bytes - seen;
-      seen = bytes;
-      tell();
-    };
+    // Followed only when someone listens: otherwise every chunk would pay for the bookkeeping.
+    const onProgress: OnProgress | undefined =
+      opts.onProgress &&
+      (({ bytes }) => {
+        moving += bytes - seen;
+        seen = bytes;
+        tell();
+      });
     try {
       const written = await to.copyFrom(from, source.key, source.key, { onProgress });
       report.bytes += written.size;

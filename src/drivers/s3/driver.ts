@@ -12,7 +12,7 @@ import { mapConcurrently } from '../../core/concurrency.js';
 import { isAddressableKey } from '../../core/keys.js';
 import { checkWritePreconditions, normalizeEtag, notFound, statOrUndefined } from '../../core/objects.js';
 import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions } from '../../core/types.js';
-import { BaseDriver } from '../base.js';
+import { BASE_DRIVER_CAPABILITIES, BaseDriver } from '../base.js';
 import { createS3Client, serviceIdOf, warnOnChecksumMode } from './client.js';
 import { copyObject } from './copy.js';
 import { conditionError, exhaustedError, retryVerdict, s3Error } from './errors.js';
@@ -55,8 +55,9 @@ export class S3Driver extends BaseDriver {
     this.#location = { service: serviceIdOf(this.options), bucket: this.options.bucket, prefix: this.options.prefix };
     const { profile, partSize } = this.options;
     this.capabilities = {
+      ...BASE_DRIVER_CAPABILITIES,
       conditionalWrites: profile.conditionalPut === 'full', rangeReads: true, keyIsPrefix: true, maxObjectSize: partSize * profile.maxParts,
-      nativeSignedUrls: true, nativePresignPost: true, nativeMove: false, nativePutFile: false, multipartUploads: true,
+      nativeSignedUrls: true, nativePresignPost: true, multipartUploads: true,
     };
   }
 

@@ -76,7 +76,7 @@ export interface ResolvedS3Options {
   bucket: string;
   /** The caller's own client, when one was given: then region, endpoint and credentials are its business. */
   client?: S3Client;
-  /** The region of our own client; empty beside a caller's `client`, whose region applies (`regionOf`). */
+  /** The region of our own client; empty beside a caller's `client`, whose region applies. */
   region: string;
   endpoint?: string;
   credentials?: S3Credentials;
@@ -165,7 +165,7 @@ export function resolveS3Options(options: S3DriverOptions): ResolvedS3Options {
   const profile = PROFILES[provider];
   // A caller's client knows its region and endpoint; ours are resolved only for a client of our own.
   const region = client ? '' : (options.region ?? profile.defaultRegion);
-  if (region === undefined) throw invalid('region', `is required for provider ${provider}`);
+  if (region === undefined || (!client && region === '')) throw invalid('region', `is required for provider ${provider}`);
 
   let endpoint = options.endpoint;
   if (endpoint === undefined && profile.endpointTemplate && !client) {

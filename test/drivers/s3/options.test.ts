@@ -21,6 +21,10 @@ describe('resolveS3Options', () => {
     assert.equal(minio.forcePathStyle, true);
   });
 
+  it('refuses an empty region without a client of your own', () => {
+    assert.throws(() => resolveS3Options({ bucket: 'b-1', provider: 'hetzner', region: '' }), /region is required for provider hetzner/);
+  });
+
   it('fills provider endpoints from region or account id', () => {
     assert.equal(resolveS3Options({ bucket: 'b-1', provider: 'hetzner', region: 'fsn1' }).endpoint, 'https://fsn1.your-objectstorage.com');
     assert.equal(resolveS3Options({ bucket: 'b-1', provider: 'r2', accountId: 'abc123' }).endpoint, 'https://abc123.r2.cloudflarestorage.com');

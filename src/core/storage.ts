@@ -128,8 +128,9 @@ export class Storage {
       const contentType = opts.contentType ?? contentTypeFromName(k) ?? guessContentType(path);
       const driverOpts = driverPutOptions(k, { ...opts, contentType });
       // Checked before the file is opened, so a bad option leaves no handle open.
-      const checks = bodyChecks(opts);
+      const optionChecks = bodyChecks(opts);
       const { handle, size } = await openRegularFile(path);
+      const checks = { ...optionChecks, size };
       let info: ObjectInfo;
       if (this.driver.capabilities.nativePutFile) {
         // The driver opens the file its own way (the fs driver copies it in the kernel).
@@ -138,7 +139,7 @@ export class Storage {
       } else {
         const stream = handle.createReadStream({ highWaterMark: 1024 * 1024 });
         // Closes the file also when the driver failed before reading it.
-        info = await this.driver.put(k, new PutBody(stream, { ...checks, size }), driverOpts).finally(() => stream.destroy());
+        info = await this.driver.put(k, new PutBody(stream, checks), driverOpts).finally(() => stream.destroy());
       }
       reportDone(opts.onProgress, info.size);
       return info;

@@ -29,3 +29,4 @@ runConformance({
 });
 
 runConformance(inTempRoot('fs through the metrics layer', (root, options) => createStorage({ driver: 'fs', root, ...options }).withDriver(measure)));
+runConformance(inTempRoot('fs through the fault layer without rules', (root, options) => createStorage({ driver: 'fs', root, ...options }).withDriver((d) => withFaults(d, { seed: 1, rules: [] }))));

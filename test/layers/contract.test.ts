@@ -18,6 +18,7 @@ import {
   PutBody,
   StorageError,
   storageMetrics,
+  withFaults,
   withMetrics,
   type Driver,
   type DriverCapabilities,
@@ -119,6 +120,7 @@ const LAYERS: Record<string, (inner: Driver) => Driver> = {
   withMetrics: (inner) => withMetrics(inner, storageMetrics(new Registry())),
   'a layer overriding only put': (inner) => new OnlyPut(inner),
   'metrics over DriverLayer': (inner) => withMetrics(new DriverLayer(inner), storageMetrics(new Registry())),
+  'withFaults without rules': (inner) => withFaults(inner, { seed: 1, rules: [] }),
 };
 
 describe('the contract', () => {

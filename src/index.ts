@@ -61,12 +61,15 @@ export type {
   PresignedPost,
   PresignPostOptions,
   PutOptions,
+  QueuedWrite,
   ResolvedRange,
   SignedUrl,
   SignedUrlOptions,
   Usage,
   VerifyOptions,
+  WriteResult,
 } from './core/types.js';
+export { isQueued } from './core/objects.js';
 // The HTTP service, imported when first used (`stowage/http` has it without the indirection).
 export { buildApp, stowageRoutes, DEFAULT_MAX_UPLOAD_SIZE } from './http/deferred.js';
 export type { BuildAppOptions, StowageRoutesOptions } from './http/app.js';

@@ -5,7 +5,7 @@
  */
 import type { PutBody, PutBodyChecks } from './body.js';
 import { StorageError } from './errors.js';
-import type { GetOptions, IncompleteUpload, ListPage, NotModified, ObjectAttributes, ObjectInfo, ObjectStream, PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions, VerifyOptions } from './types.js';
+import type { GetOptions, IncompleteUpload, ListPage, NotModified, ObjectAttributes, ObjectInfo, ObjectStream, PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions, VerifyOptions, WriteResult } from './types.js';
 
 /**
  * What a driver supports, stated in one place: Storage and the HTTP service decide by
@@ -142,9 +142,11 @@ export interface Driver {
    * consume the body fully and call `body.complete()` before it commits; when
    * `complete()` throws (checksum or size) or the body errors, nothing is stored
    * and the previous version is intact. Honours `ifNoneMatch` (E_ALREADY_EXISTS)
-   * and `ifMatch` (E_PRECONDITION_FAILED, also when the key is missing).
+   * and `ifMatch` (E_PRECONDITION_FAILED, also when the key is missing). A backend
+   * resolves the stored object's info; an outbox layer may resolve a `QueuedWrite`
+   * instead (the body spooled for later delivery), never an info for bytes not stored.
    */
-  put(key: string, body: PutBody, opts: DriverPutOptions): Promise<ObjectInfo>;
+  put(key: string, body: PutBody, opts: DriverPutOptions): Promise<WriteResult>;
 
   /**
    * Stores a local file, with `capabilities.nativePutFile` (a kernel copy, a known size, a
@@ -152,7 +154,7 @@ export interface Driver {
    * through `put`. Same guarantees as `put`: `checks.sha256` mismatch is
    * E_CHECKSUM_MISMATCH and `checks.maxSize` is E_TOO_LARGE, with nothing stored.
    */
-  putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<ObjectInfo>;
+  putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<WriteResult>;
 
   /** Returns the object's info. A missing key rejects with E_NOT_FOUND. */
   stat(key: string): Promise<ObjectInfo>;

@@ -7,7 +7,7 @@ import mimeStandard from 'mime/lite';
 import { Readable } from 'node:stream';
 import { isStorageError, StorageError, type StorageErrorInit } from './errors.js';
 import { lazyModule } from './lazy.js';
-import type { ByteRange, NotModified, ObjectAttributes, ObjectInfo, ObjectStream, ResolvedRange } from './types.js';
+import type { ByteRange, NotModified, ObjectAttributes, ObjectInfo, ObjectStream, QueuedWrite, ResolvedRange, WriteResult } from './types.js';
 
 /** The content type used when none is given and the key's extension is unknown. */
 export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
@@ -50,6 +50,20 @@ function badRange(range: unknown): StorageError {
     'E_INVALID_ARGUMENT',
     `invalid range ${JSON.stringify(range)}: use { start, end? } with 0 <= start <= end, or { suffix: n }, in whole numbers up to Number.MAX_SAFE_INTEGER`,
   );
+}
+
+/** True when a write was queued by an outbox rather than stored (see {@link QueuedWrite}). */
+export function isQueued(result: WriteResult): result is QueuedWrite {
+  return (result as Partial<QueuedWrite>).status === 'queued';
+}
+
+/**
+ * The info of a write that an operation needs stored now (a copy through a write): a
+ * queued one, from an outbox below, is E_UNAVAILABLE, since nothing was stored yet.
+ */
+export function storedInfo(result: WriteResult): ObjectInfo {
+  if (!isQueued(result)) return result;
+  throw new StorageError('E_UNAVAILABLE', `${JSON.stringify(result.key)} was queued by an outbox, not stored (${result.reason})`, { key: result.key });
 }
 
 /** Strips the quotes (and a weak `W/` marker) from an ETag so either form compares equal. */

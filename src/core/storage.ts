@@ -14,7 +14,7 @@ import { deleteInBatches, keysOf } from './listing.js';
 import { bodyChecks, driverListOptions, driverPutOptions, driverReadOptions, MAX_LIST_LIMIT, validatePresignPostOptions, validateSignedUrlOptions } from './options.js';
 import { SignedLinks, type SignedMethod, type VerifiedSignedUrl } from './signing.js';
 import { checkDriver, type Capabilities, type Driver } from './contract.js';
-import type { Body, ConditionalGetOptions, GetOptions, HealthReport, IncompleteUpload, ListOptions, ListPage, NotModified, ObjectInfo, PresignedPost, PresignPostOptions, PutOptions, SignedUrl, SignedUrlOptions, Usage, VerifyOptions } from './types.js';
+import type { Body, ConditionalGetOptions, GetOptions, HealthReport, IncompleteUpload, ListOptions, ListPage, NotModified, ObjectInfo, PresignedPost, PresignPostOptions, PutOptions, SignedUrl, SignedUrlOptions, Usage, VerifyOptions, WriteResult } from './types.js';
 
 /** Options that apply to a Storage whatever its driver. */
 export interface StorageOptions {
@@ -26,8 +26,13 @@ export interface StorageOptions {
   publicBaseUrl?: string;
 }
 
-/** Object storage over one driver. Every method (but `publicUrl` and `verifySignedUrl`) is async and rejects only with {@link StorageError}. */
-export class Storage {
+/**
+ * Object storage over one driver. Every method (but `publicUrl` and `verifySignedUrl`) is
+ * async and rejects only with {@link StorageError}. `Written` is what a write resolves to:
+ * the stored object's info, or with an outbox also a `QueuedWrite` (`createStorage` types
+ * it from its options; tell the two apart with `isQueued`).
+ */
+export class Storage<Written extends WriteResult = ObjectInfo> {
   /** The driver behind this storage. */
   readonly driver: Driver;
   readonly #options: StorageOptions;
@@ -59,8 +64,8 @@ export class Storage {
    * The same storage (options included) over a wrapped driver, e.g. one that records
    * metrics: `storage.withDriver((d) => withMetrics(d, metrics))`.
    */
-  withDriver(wrap: (driver: Driver) => Driver): Storage {
-    const wrapped = new Storage(wrap(this.driver), this.#options);
+  withDriver(wrap: (driver: Driver) => Driver): Storage<Written> {
+    const wrapped = new Storage<Written>(wrap(this.driver), this.#options);
     // Operations through either instance are in flight for both, so closing one waits for all.
     wrapped.#inFlight = this.#inFlight;
     return wrapped;
@@ -107,13 +112,13 @@ export class Storage {
    * old or the new object, never a partial one; if the body fails, is too large or
    * does not match `sha256`, nothing is stored.
    */
-  async put(key: string, body: Body, opts: PutOptions = {}): Promise<ObjectInfo> {
+  async put(key: string, body: Body, opts: PutOptions = {}): Promise<Written> {
     return this.#run('put', typeof key === 'string' ? key : undefined, async () => {
       const k = normalizeKey(key);
       const driverOpts = driverPutOptions(k, opts);
       const info = await this.driver.put(k, new PutBody(body, bodyChecks(opts)), driverOpts);
       reportDone(opts.onProgress, info.size);
-      return info;
+      return info as Written;
     }, opts.signal);
   }
 
@@ -122,7 +127,7 @@ export class Storage {
    * type defaults to a guess from the key, then from the file name. Drivers may copy
    * the file more efficiently than a stream (the fs driver uses the kernel's copy).
    */
-  async putFile(key: string, path: string, opts: PutOptions = {}): Promise<ObjectInfo> {
+  async putFile(key: string, path: string, opts: PutOptions = {}): Promise<Written> {
     return this.#run('putFile', typeof key === 'string' ? key : undefined, async () => {
       const k = normalizeKey(key);
       const contentType = opts.contentType ?? contentTypeFromName(k) ?? guessContentType(path);
@@ -131,7 +136,7 @@ export class Storage {
       const optionChecks = bodyChecks(opts);
       const { handle, size } = await openRegularFile(path);
       const checks = { ...optionChecks, size };
-      let info: ObjectInfo;
+      let info: WriteResult;
       if (this.driver.capabilities.nativePutFile) {
         // The driver opens the file its own way (the fs driver copies it in the kernel).
         await handle.close();
@@ -142,7 +147,7 @@ export class Storage {
         info = await this.driver.put(k, new PutBody(stream, checks), driverOpts).finally(() => stream.destroy());
       }
       reportDone(opts.onProgress, info.size);
-      return info;
+      return info as Written;
     }, opts.signal);
   }
 
@@ -336,13 +341,13 @@ export class Storage {
    * Reports which it did in `copiedBy`. `onProgress` follows the bytes streamed (a copy
    * inside the service reports once, when done); `signal` cancels a streamed copy.
    */
-  async copyFrom(source: Storage, from: string, to: string = from, opts: { onProgress?: OnProgress; signal?: AbortSignal } = {}): Promise<ObjectInfo & { copiedBy: 'service' | 'stream' }> {
+  async copyFrom(source: Storage<WriteResult>, from: string, to: string = from, opts: { onProgress?: OnProgress; signal?: AbortSignal } = {}): Promise<Written & { copiedBy: 'service' | 'stream' }> {
     return this.#run('copyFrom', to, async () => {
       const [fromKey, toKey] = [normalizeKey(from), normalizeKey(to)];
       const native = await this.driver.copyFrom(source.driver, fromKey, toKey);
       if (native) {
         reportDone(opts.onProgress, native.size);
-        return { ...native, copiedBy: 'service' as const };
+        return { ...(native as Written), copiedBy: 'service' as const };
       }
       const { stream, info } = await source.getStream(fromKey, { signal: opts.signal });
       const copied = await this.put(toKey, stream, { ...copyAttributes(info), sha256: info.sha256, onProgress: opts.onProgress, signal: opts.signal });

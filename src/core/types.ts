@@ -35,6 +35,31 @@ export interface ObjectInfo extends ObjectAttributes {
   lastModified: Date;
 }
 
+/**
+ * The answer to a write an outbox accepted while the backend was unavailable: the body is
+ * spooled durably on local disk and will be delivered in the background. It is not an
+ * {@link ObjectInfo}: nothing is stored in the backend yet (reads of the key through the
+ * same storage serve the queued version meanwhile). Tell the two apart with `isQueued`.
+ */
+export interface QueuedWrite {
+  status: 'queued';
+  /** The normalized key. */
+  key: string;
+  /** The outbox entry's id (in `stowage outbox status` and the dead-letter folder). */
+  id: string;
+  /** Size in bytes of the spooled body. */
+  size: number;
+  /** Lowercase hex SHA-256 of the spooled body; delivery is verified against it. */
+  sha256: string;
+  /** When the write was queued. */
+  queuedAt: Date;
+  /** The code of the backend failure that sent the write to the outbox (E_UNAVAILABLE or E_TIMEOUT). */
+  reason: string;
+}
+
+/** What a write resolves to: the stored object's info, or (with an outbox) a {@link QueuedWrite}. */
+export type WriteResult = ObjectInfo | QueuedWrite;
+
 /** Anything `put` accepts as a body. Streams of unknown length are fine. */
 export type Body = Uint8Array | string | Readable | WebReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
 

@@ -10,7 +10,7 @@
  */
 import type { PutBody, PutBodyChecks } from '../core/body.js';
 import type { Driver, DriverCapabilities, DriverListOptions, DriverOperation, DriverPresignPostOptions, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions, ObjectLocation } from '../core/contract.js';
-import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions } from '../core/types.js';
+import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions, WriteResult } from '../core/types.js';
 
 /** The operations whose result is a promise: all but `location`. */
 export type AsyncDriverOperation = Exclude<DriverOperation, 'location'>;
@@ -42,11 +42,11 @@ export class DriverLayer implements Driver {
     return run();
   }
 
-  put(key: string, body: PutBody, opts: DriverPutOptions): Promise<ObjectInfo> {
+  put(key: string, body: PutBody, opts: DriverPutOptions): Promise<WriteResult> {
     return this.around('put', () => this.inner.put(key, body, opts));
   }
 
-  putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<ObjectInfo> {
+  putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<WriteResult> {
     return this.around('putFile', () => this.inner.putFile(key, path, opts, checks));
   }
 

@@ -25,6 +25,7 @@ import {
   type DriverOperation,
   type IncompleteUpload,
   type ObjectInfo,
+  type WriteResult,
 } from '../../src/index.js';
 import { rejectsWith } from '../conformance/harness.js';
 
@@ -110,7 +111,7 @@ function invoke(driver: Driver, operation: DriverOperation): unknown {
 
 /** A layer that overrides one operation and nothing else, as the README tells layer authors to. */
 class OnlyPut extends DriverLayer {
-  override async put(...args: Parameters<Driver['put']>): Promise<ObjectInfo> {
+  override async put(...args: Parameters<Driver['put']>): Promise<WriteResult> {
     return super.put(...args);
   }
 }

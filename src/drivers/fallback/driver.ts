@@ -19,8 +19,8 @@ import type { Driver, DriverCapabilities, DriverListOptions, DriverPresignPostOp
 import { isStorageError } from '../../core/errors.js';
 import { collectPage, listStart, type ListEntry } from '../../core/listing.js';
 import { compareKeys } from '../../core/keys.js';
-import { contentOf, copyAttributes } from '../../core/objects.js';
-import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions } from '../../core/types.js';
+import { contentOf, copyAttributes, storedInfo } from '../../core/objects.js';
+import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions, WriteResult } from '../../core/types.js';
 import { unsupported } from '../base.js';
 import { isUncreatedRoot } from '../fs/errors.js';
 
@@ -103,18 +103,18 @@ export class FallbackDriver implements Driver {
   }
 
   /** Writes a secondary object's bytes to the primary at `key`, with its type, metadata and digest. */
-  async #putCopy(key: string, source: ObjectStream, conditions: Partial<Pick<DriverPutOptions, 'ifNoneMatch'>> = {}): Promise<ObjectInfo> {
+  async #putCopy(key: string, source: ObjectStream, conditions: Partial<Pick<DriverPutOptions, 'ifNoneMatch'>> = {}): Promise<WriteResult> {
     return this.#primary.put(key, new PutBody(source.stream, { sha256: source.info.sha256 }), { ...copyAttributes(source.info), ...conditions });
   }
 
   /** Stores in the primary. A conditional write first copies a secondary-only object over, so the condition sees it. */
-  async put(key: string, body: PutBody, opts: DriverPutOptions): Promise<ObjectInfo> {
+  async put(key: string, body: PutBody, opts: DriverPutOptions): Promise<WriteResult> {
     if (opts.ifMatch !== undefined || opts.ifNoneMatch !== undefined) await this.#promoteIfOnlySecondary(key);
     return this.#primary.put(key, body, opts);
   }
 
   /** Stores a local file in the primary (when it does so natively), with the same care for conditions as `put`. */
-  async putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<ObjectInfo> {
+  async putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<WriteResult> {
     if (opts.ifMatch !== undefined || opts.ifNoneMatch !== undefined) await this.#promoteIfOnlySecondary(key);
     return this.#primary.putFile(key, path, opts, checks);
   }
@@ -163,7 +163,7 @@ export class FallbackDriver implements Driver {
       source.stream.destroy();
       return source.info;
     }
-    return this.#putCopy(to, source);
+    return storedInfo(await this.#putCopy(to, source));
   }
 
   /** A server-side copy from another driver into the primary, where writes go (undefined when the primary cannot). */

@@ -60,6 +60,7 @@ export type {
   ObjectStream,
   PresignedPost,
   PresignPostOptions,
+  PutFileResult,
   PutOptions,
   QueuedWrite,
   ResolvedRange,

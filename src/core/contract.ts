@@ -5,7 +5,7 @@
  */
 import type { PutBody, PutBodyChecks } from './body.js';
 import { StorageError } from './errors.js';
-import type { GetOptions, IncompleteUpload, ListPage, NotModified, ObjectAttributes, ObjectInfo, ObjectStream, PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions, VerifyOptions, WriteResult } from './types.js';
+import type { GetOptions, IncompleteUpload, ListPage, NotModified, ObjectAttributes, ObjectInfo, ObjectStream, PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions, VerifyOptions, WriteResult, PutFileResult } from './types.js';
 
 /**
  * What a driver supports, stated in one place: Storage and the HTTP service decide by
@@ -152,9 +152,11 @@ export interface Driver {
    * Stores a local file, with `capabilities.nativePutFile` (a kernel copy, a known size, a
    * body that can be re-sent on retry); else E_UNSUPPORTED, and Storage streams the file
    * through `put`. Same guarantees as `put`: `checks.sha256` mismatch is
-   * E_CHECKSUM_MISMATCH and `checks.maxSize` is E_TOO_LARGE, with nothing stored.
+   * E_CHECKSUM_MISMATCH and `checks.maxSize` is E_TOO_LARGE, with nothing stored. A
+   * driver that resumes an interrupted upload of the same file says how many bytes it
+   * did not send again in `resumedBytes` (absent means 0).
    */
-  putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<WriteResult>;
+  putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<WriteResult & Partial<PutFileResult>>;
 
   /** Returns the object's info. A missing key rejects with E_NOT_FOUND. */
   stat(key: string): Promise<ObjectInfo>;

@@ -14,7 +14,7 @@ import { deleteInBatches, keysOf } from './listing.js';
 import { bodyChecks, driverListOptions, driverPutOptions, driverReadOptions, MAX_LIST_LIMIT, validatePresignPostOptions, validateSignedUrlOptions } from './options.js';
 import { SignedLinks, type SignedMethod, type VerifiedSignedUrl } from './signing.js';
 import { checkDriver, type Capabilities, type Driver } from './contract.js';
-import type { Body, ConditionalGetOptions, GetOptions, HealthReport, IncompleteUpload, ListOptions, ListPage, NotModified, ObjectInfo, PresignedPost, PresignPostOptions, PutOptions, SignedUrl, SignedUrlOptions, Usage, VerifyOptions, WriteResult } from './types.js';
+import type { Body, ConditionalGetOptions, GetOptions, HealthReport, IncompleteUpload, ListOptions, ListPage, NotModified, ObjectInfo, PresignedPost, PresignPostOptions, PutOptions, SignedUrl, SignedUrlOptions, Usage, VerifyOptions, WriteResult, PutFileResult } from './types.js';
 
 /** Options that apply to a Storage whatever its driver. */
 export interface StorageOptions {
@@ -125,9 +125,11 @@ export class Storage<Written extends WriteResult = ObjectInfo> {
   /**
    * Stores a local file, with the same options and guarantees as `put`. The content
    * type defaults to a guess from the key, then from the file name. Drivers may copy
-   * the file more efficiently than a stream (the fs driver uses the kernel's copy).
+   * the file more efficiently than a stream (the fs driver uses the kernel's copy), and
+   * resume an interrupted upload of the same file (the S3 driver): `resumedBytes` says
+   * how much of the file was already stored and not sent again.
    */
-  async putFile(key: string, path: string, opts: PutOptions = {}): Promise<Written> {
+  async putFile(key: string, path: string, opts: PutOptions = {}): Promise<Written & PutFileResult> {
     return this.#run('putFile', typeof key === 'string' ? key : undefined, async () => {
       const k = normalizeKey(key);
       const contentType = opts.contentType ?? contentTypeFromName(k) ?? guessContentType(path);
@@ -136,7 +138,7 @@ export class Storage<Written extends WriteResult = ObjectInfo> {
       const optionChecks = bodyChecks(opts);
       const { handle, size } = await openRegularFile(path);
       const checks = { ...optionChecks, size };
-      let info: WriteResult;
+      let info: WriteResult & Partial<PutFileResult>;
       if (this.driver.capabilities.nativePutFile) {
         // The driver opens the file its own way (the fs driver copies it in the kernel).
         await handle.close();
@@ -147,7 +149,7 @@ export class Storage<Written extends WriteResult = ObjectInfo> {
         info = await this.driver.put(k, new PutBody(stream, checks), driverOpts).finally(() => stream.destroy());
       }
       reportDone(opts.onProgress, info.size);
-      return info as Written;
+      return { ...(info as Written), resumedBytes: info.resumedBytes ?? 0 };
     }, opts.signal);
   }
 

@@ -60,6 +60,16 @@ export interface QueuedWrite {
 /** What a write resolves to: the stored object's info, or (with an outbox) a {@link QueuedWrite}. */
 export type WriteResult = ObjectInfo | QueuedWrite;
 
+/** What `putFile` adds to a write's result. */
+export interface PutFileResult {
+  /**
+   * Bytes of the file that an earlier, interrupted `putFile` of the same file (same path,
+   * size and modification time) to the same key had already stored, and that this call
+   * therefore did not send again; 0 when it started afresh.
+   */
+  resumedBytes: number;
+}
+
 /** Anything `put` accepts as a body. Streams of unknown length are fine. */
 export type Body = Uint8Array | string | Readable | WebReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
 

@@ -10,7 +10,7 @@
  */
 import type { PutBody, PutBodyChecks } from '../core/body.js';
 import type { Driver, DriverCapabilities, DriverListOptions, DriverOperation, DriverPresignPostOptions, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions, ObjectLocation } from '../core/contract.js';
-import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions, WriteResult } from '../core/types.js';
+import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions, WriteResult, PutFileResult } from '../core/types.js';
 
 /** The operations whose result is a promise: all but `location`. */
 export type AsyncDriverOperation = Exclude<DriverOperation, 'location'>;
@@ -46,7 +46,7 @@ export class DriverLayer implements Driver {
     return this.around('put', () => this.inner.put(key, body, opts));
   }
 
-  putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<WriteResult> {
+  putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<WriteResult & Partial<PutFileResult>> {
     return this.around('putFile', () => this.inner.putFile(key, path, opts, checks));
   }
 

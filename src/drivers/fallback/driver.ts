@@ -20,7 +20,7 @@ import { isStorageError } from '../../core/errors.js';
 import { collectPage, listStart, type ListEntry } from '../../core/listing.js';
 import { compareKeys } from '../../core/keys.js';
 import { contentOf, copyAttributes, storedInfo } from '../../core/objects.js';
-import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions, WriteResult } from '../../core/types.js';
+import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions, WriteResult, PutFileResult } from '../../core/types.js';
 import { unsupported } from '../base.js';
 import { isUncreatedRoot } from '../fs/errors.js';
 
@@ -114,7 +114,7 @@ export class FallbackDriver implements Driver {
   }
 
   /** Stores a local file in the primary (when it does so natively), with the same care for conditions as `put`. */
-  async putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<WriteResult> {
+  async putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<WriteResult & Partial<PutFileResult>> {
     if (opts.ifMatch !== undefined || opts.ifNoneMatch !== undefined) await this.#promoteIfOnlySecondary(key);
     return this.#primary.putFile(key, path, opts, checks);
   }

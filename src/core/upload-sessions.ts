@@ -191,15 +191,16 @@ export class UploadSessions {
 
   /**
    * The lifecycle clean-up: aborts every session that expired before `before` (default
-   * now), freeing its bytes, and returns how many it removed. `stowage gc` runs it.
+   * now), freeing its bytes, and returns them. With `dryRun` it only returns them.
+   * `stowage gc sessions` runs it.
    */
-  async cleanup(opts: { before?: Date } = {}): Promise<{ removed: number }> {
+  async cleanup(opts: { before?: Date; dryRun?: boolean } = {}): Promise<{ removed: number; sessions: UploadSession[] }> {
     return this.#run('cleanupSessions', undefined, async () => {
-      if (!this.#driver.capabilities.sessions) return { removed: 0 };
+      if (!this.#driver.capabilities.sessions) return { removed: 0, sessions: [] };
       const before = (opts.before ?? new Date()).getTime();
       const expired = (await this.#driver.listSessions('')).filter((r) => r.expiresAt.getTime() <= before);
-      for (const record of expired) await this.#driver.abortSession(record.id);
-      return { removed: expired.length };
+      if (!opts.dryRun) for (const record of expired) await this.#driver.abortSession(record.id);
+      return { removed: opts.dryRun ? 0 : expired.length, sessions: expired.map(view) };
     });
   }
 

@@ -173,9 +173,12 @@ export function sessionCases(storage: StorageGetter): void {
     const { id } = await s.sessions.create('sessions/expiring.bin', { expiresIn: 1 });
     await s.sessions.write(id, 0, Buffer.from('soon gone'));
     const kept = await s.sessions.create('sessions/kept.bin');
-    assert.deepEqual(await s.sessions.cleanup(), { removed: 0 });
+    assert.equal((await s.sessions.cleanup()).removed, 0);
     const later = new Date(Date.now() + 1500);
-    assert.deepEqual(await s.sessions.cleanup({ before: later }), { removed: 1 });
+    const dry = await s.sessions.cleanup({ before: later, dryRun: true });
+    assert.deepEqual([dry.removed, dry.sessions.map((x) => x.id)], [0, [id]]);
+    assert.equal((await s.sessions.get(id)).offset, 9, 'a dry run removes nothing');
+    assert.deepEqual((await s.sessions.cleanup({ before: later })).sessions.map((x) => x.id), [id]);
     await rejectsWith(s.sessions.get(id), 'E_NOT_FOUND');
     assert.deepEqual((await s.sessions.list()).map((x) => x.id), [kept.id]);
     // A session past its time is gone even before the clean-up runs.

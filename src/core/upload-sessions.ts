@@ -30,19 +30,8 @@ export interface CreateSessionOptions extends Partial<ObjectAttributes> {
   expiresIn?: number;
 }
 
-/** A session as callers see it. */
-export interface UploadSession extends ObjectAttributes {
-  id: string;
-  key: string;
-  /** Bytes stored so far: the next write starts here. */
-  offset: number;
-  /** The total size, once known. */
-  size?: number;
-  /** The SHA-256 the object must have, if one was given. */
-  sha256?: string;
-  createdAt: Date;
-  expiresAt: Date;
-}
+/** A session as callers see it: its record without the hash state. */
+export type UploadSession = Omit<SessionRecord, 'hashState'>;
 
 /** Options of `sessions.write`. */
 export interface SessionWriteOptions {

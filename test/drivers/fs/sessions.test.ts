@@ -6,24 +6,17 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { link, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { link, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { createStorage } from '../../../src/index.js';
 import { rejectsWith } from '../../conformance/harness.js';
-import { startChild, tempRoot } from './helpers.js';
+import { startChild, suiteRoots } from './helpers.js';
 import { patternAt } from './fixtures/pattern.js';
 
 const WRITER = 'session-writer.ts';
-const roots: string[] = [];
-after(async () => Promise.all(roots.map((r) => rm(r, { recursive: true, force: true }))));
-
-async function root(label: string): Promise<string> {
-  const r = await tempRoot(label);
-  roots.push(r);
-  return r;
-}
+const root = suiteRoots();
 
 describe('fs driver: upload sessions across processes', () => {
   it('resumes after a writer is SIGKILLed at random instants, and the object has every byte and the right SHA-256', async () => {

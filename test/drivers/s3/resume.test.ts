@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -193,6 +193,25 @@ describe('s3 putFile resume', () => {
     assert.equal(info.resumedBytes, 10 * MiB);
     assert.equal(partsSent(), PARTS - 2);
     assert.equal(await sha256Of(storage, 'videos/tampered.bin'), file.sha256);
+  });
+
+  it('sends again a part whose local bytes changed although the file kept its size and mtime', async () => {
+    const storage = viaProxy();
+    const file = await newFile('rewritten.bin');
+    const when = new Date(Math.floor(Date.now() / 1000) * 1000 - 3600_000); // whole seconds: restorable exactly
+    await utimes(file.path, when, when);
+    await interrupted(storage, 'videos/rewritten.bin', file.path, 3);
+    const handle = await open(file.path, 'r+');
+    const replacement = randomBytes(1024);
+    await handle.write(replacement, 0, replacement.length, 5 * MiB + 100); // inside part 2
+    await handle.close();
+    await utimes(file.path, when, when);
+    const info = await storage.putFile('videos/rewritten.bin', file.path);
+    assert.equal(info.resumedBytes, 10 * MiB, 'parts 1 and 3 adopted, part 2 not');
+    assert.equal(partsSent(), PARTS - 2);
+    assert.equal(info.sha256, (await storage.stat('videos/rewritten.bin')).sha256);
+    assert.equal(await sha256Of(storage, 'videos/rewritten.bin'), info.sha256);
+    assert.notEqual(info.sha256, file.sha256, 'the new bytes are what was stored');
   });
 
   it('starts over for a changed file; the old upload is left to gc', async () => {

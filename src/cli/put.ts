@@ -1,4 +1,8 @@
-/** `stowage put <file|-> <key>`: uploads a file (or stdin), atomically, with its SHA-256. */
+/**
+ * `stowage put <file|-> <key>`: uploads a file (or stdin), atomically, with its SHA-256.
+ * A file whose earlier upload was interrupted resumes where it stopped (on S3), and the
+ * command says how much it did not send again.
+ */
 import type { Command } from 'commander';
 import type { Runner } from './runner.js';
 import { formatBytes, output, parseRef, transferBar } from './shared.js';
@@ -18,8 +22,9 @@ export function registerPut(program: Command, run: Runner): void {
         const storage = locations.storage(ref.location);
         const bar = transferBar(`put ${ref.path}`);
         const put = { contentType: opts.contentType, ifNoneMatch: opts.ifAbsent ? ('*' as const) : undefined, onProgress: bar.onProgress };
-        const info = await (file === '-' ? storage.put(ref.path, process.stdin, put) : storage.putFile(ref.path, file, put)).finally(bar.stop);
-        output(opts, { ...info, lastModified: info.lastModified.toISOString() }, () => `${file === '-' ? 'stdin' : file} -> ${info.key} (${formatBytes(info.size)}, ${info.contentType}, sha256 ${info.sha256 ?? '-'})`);
+        const info = await (file === '-' ? storage.put(ref.path, process.stdin, put).then((stored) => ({ ...stored, resumedBytes: 0 })) : storage.putFile(ref.path, file, put)).finally(bar.stop);
+        const resumed = info.resumedBytes > 0 ? `, resumed ${formatBytes(info.resumedBytes)} of ${formatBytes(info.size)}` : '';
+        output(opts, { ...info, lastModified: info.lastModified.toISOString() }, () => `${file === '-' ? 'stdin' : file} -> ${info.key} (${formatBytes(info.size)}, ${info.contentType}, sha256 ${info.sha256 ?? '-'}${resumed})`);
       }),
     );
 }

@@ -4,27 +4,31 @@
  * metadata, its own multipart orchestration above a size threshold, and per-request
  * retries of temporary failures.
  */
+import { realpath } from 'node:fs/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { PutBody } from '../../core/body.js';
+import { PutBody, openRegularFile, type PutBodyChecks } from '../../core/body.js';
 import type { Driver, DriverCapabilities, DriverListOptions, DriverPresignPostOptions, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions, UnconditionalReadOptions, ObjectLocation } from '../../core/contract.js';
 import { StorageError, isStorageError } from '../../core/errors.js';
 import { mapConcurrently } from '../../core/concurrency.js';
 import { isAddressableKey } from '../../core/keys.js';
-import { checkWritePreconditions, normalizeEtag, notFound, statOrUndefined } from '../../core/objects.js';
-import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions } from '../../core/types.js';
+import { checkWritePreconditions, normalizeEtag, notFound, statOrUndefined, tooLarge } from '../../core/objects.js';
+import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, PutFileResult, SignedUrl, VerifyOptions } from '../../core/types.js';
 import { BASE_DRIVER_CAPABILITIES, BaseDriver } from '../base.js';
 import { createS3Client, serviceIdOf, warnOnChecksumMode } from './client.js';
 import { copyObject } from './copy.js';
 import { conditionError, exhaustedError, retryVerdict, s3Error } from './errors.js';
-import { objectInfoFromS3, toS3Metadata } from './metadata.js';
+import { objectInfoFromS3, toS3Metadata, writtenInfo } from './metadata.js';
 import { abortUpload, completeUpload, listIncompleteUploads, uploadParts, type MultipartState, type S3Call } from './multipart.js';
 import { resolveS3Options, type ResolvedS3Options, type S3DriverOptions } from './options.js';
+import { PartSchedule } from './part-sizes.js';
 import { payloadSha256, withPayloadHash } from './payload.js';
 import { Presigner } from './presign.js';
 import { readObject } from './read.js';
+import { putFileResumable } from './resume.js';
 import { withRetry } from './retry.js';
 import { verifyBucket } from './verify.js';
 import { s3 } from './sdk.js';
+import { allRecords, checkUserKey, deleteRecordsOf, isReservedKey } from './upload-state.js';
 
 /** How long a confirmed bucket is trusted when a HEAD finds no key. */
 const BUCKET_CHECK_TTL_MS = 60_000;
@@ -33,8 +37,9 @@ const LIST_DETAIL_CONCURRENCY = 16;
 
 /**
  * Stores objects in an S3 bucket (optionally under a key prefix). Presigns URLs and POST
- * forms natively and keeps multipart uploads; `move` is left to Storage (copy, then
- * delete), and so is streaming a local file through `put`.
+ * forms natively, keeps multipart uploads, and resumes an interrupted `putFile`; `move`
+ * is left to Storage (copy, then delete). Keys under `.stowage/` are its own (upload
+ * state): refused, and left out of listings.
  */
 export class S3Driver extends BaseDriver {
   readonly name = 's3';
@@ -44,6 +49,8 @@ export class S3Driver extends BaseDriver {
   readonly #client: S3Client;
   readonly #presigner: Presigner;
   readonly #location: ObjectLocation;
+  /** Part sizes of bodies of unknown length. */
+  readonly #schedule: PartSchedule;
 
   constructor(options: S3DriverOptions) {
     super();
@@ -53,11 +60,13 @@ export class S3Driver extends BaseDriver {
     void warnOnChecksumMode(this.options);
     this.#presigner = new Presigner(this.options, this.#client);
     this.#location = { service: serviceIdOf(this.options), bucket: this.options.bucket, prefix: this.options.prefix };
-    const { profile, partSize } = this.options;
+    const { profile, partSize, maxParts, provider } = this.options;
+    this.#schedule = new PartSchedule({ partSize, maxParts, equalParts: profile.equalParts, provider });
     this.capabilities = {
       ...BASE_DRIVER_CAPABILITIES,
-      conditionalWrites: profile.conditionalPut === 'full', rangeReads: true, keyIsPrefix: true, maxObjectSize: partSize * profile.maxParts,
-      nativeSignedUrls: true, nativePresignPost: true, multipartUploads: true,
+      // What a body of unknown size may reach; a file (its size known) may be larger.
+      conditionalWrites: profile.conditionalPut === 'full', rangeReads: true, keyIsPrefix: true, maxObjectSize: this.#schedule.capacity,
+      nativeSignedUrls: true, nativePresignPost: true, multipartUploads: true, nativePutFile: true,
     };
   }
 
@@ -74,7 +83,9 @@ export class S3Driver extends BaseDriver {
       { policy: this.options.retry, classify: retryVerdict, replayable, exhausted: exhaustedError },
     );
 
+  /** The S3 key of a caller's key; keys in the reserved area are refused here, for every operation. */
   #s3Key(key: string): string {
+    checkUserKey(key);
     return this.options.prefix + key;
   }
 
@@ -106,6 +117,7 @@ export class S3Driver extends BaseDriver {
    * continues as a multipart upload.
    */
   async put(key: string, body: PutBody, opts: DriverPutOptions): Promise<ObjectInfo> {
+    checkUserKey(key);
     const iterator = body[Symbol.asyncIterator]();
     const head: Buffer[] = [];
     let headBytes = 0;
@@ -125,6 +137,31 @@ export class S3Driver extends BaseDriver {
     }
     const rest: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => iterator };
     return this.#putMultipart(key, head, rest, () => body.complete().sha256, { ...opts, knownSha256: body.expectedSha256 });
+  }
+
+  /**
+   * Stores a local file: below the multipart threshold one PutObject of the file's
+   * bytes (re-sent on retry); above it a resumable multipart upload (see resume.ts)
+   * whose parts are read from the file at their offsets, which a later run of the same
+   * file to the same key resumes.
+   */
+  override async putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<ObjectInfo & PutFileResult> {
+    const s3Key = this.#s3Key(key);
+    const { handle, size } = await openRegularFile(path);
+    try {
+      if (checks.maxSize !== undefined && size > checks.maxSize) throw tooLarge(checks.maxSize);
+      if (size < this.options.multipartThreshold) {
+        const data = await handle.readFile();
+        if (data.length !== size) throw new StorageError('E_INVALID_ARGUMENT', `${path} changed while it was being stored; nothing was stored`, { key });
+        return { ...(await this.put(key, new PutBody(data, checks), opts)), resumedBytes: 0 };
+      }
+      const stats = await handle.stat();
+      const file = { handle, path, realPath: await realpath(path), size, mtimeMs: stats.mtimeMs, ino: stats.ino };
+      const conditions = () => this.#conditions(key, opts, true);
+      return await putFileResumable({ call: this.#call, options: this.options, key, s3Key, opts, checks, conditions }, file);
+    } finally {
+      await handle.close();
+    }
   }
 
   /**
@@ -167,7 +204,7 @@ export class S3Driver extends BaseDriver {
     ).catch((err: unknown) => {
       throw conditionError(err, key, opts);
     });
-    return this.#written(key, { ...opts, size: data.length, sha256, etag: out.ETag });
+    return writtenInfo(key, { ...opts, size: data.length, sha256, etag: out.ETag });
   }
 
   /**
@@ -191,33 +228,18 @@ export class S3Driver extends BaseDriver {
     );
     const state: MultipartState = { bucket: this.options.bucket, s3Key, uploadId: created.UploadId ?? '', partSize: this.options.partSize, parts: [] };
     try {
-      const size = await uploadParts({ call: this.#call, state, concurrency: this.options.concurrency, maxParts: this.options.profile.maxParts, head, rest });
+      const size = await uploadParts({ call: this.#call, state, concurrency: this.options.concurrency, schedule: this.#schedule, head, rest });
       const sha256 = finish();
       const etag = await completeUpload(this.#call, state, await this.#conditions(key, opts, true)).catch((err: unknown) => {
         throw conditionError(err, key, opts);
       });
-      if (opts.knownSha256 === sha256) return this.#written(key, { ...opts, size, sha256, etag });
+      if (opts.knownSha256 === sha256) return writtenInfo(key, { ...opts, size, sha256, etag });
       const stamped = await copyObject(this.#call, this.options, { from: s3Key, to: s3Key, size, ifMatch: etag, replace: { ...opts, metadata: toS3Metadata(opts.metadata, sha256) } });
-      return this.#written(key, { ...opts, size, sha256, etag: stamped });
+      return writtenInfo(key, { ...opts, size, sha256, etag: stamped });
     } catch (err) {
       await abortUpload(this.#call, state);
       throw err;
     }
-  }
-
-  #written(key: string, w: DriverPutOptions & { size: number; sha256?: string; etag?: string }): ObjectInfo {
-    return {
-      key,
-      size: w.size,
-      etag: normalizeEtag(w.etag ?? ''),
-      sha256: w.sha256,
-      contentType: w.contentType,
-      // S3 keeps whole seconds; the server's value is what stat reports later.
-      lastModified: new Date(),
-      metadata: { ...w.metadata },
-      cacheControl: w.cacheControl,
-      contentDisposition: w.contentDisposition,
-    };
   }
 
   /** One GetObject, carrying the range and `ifNoneMatch` (see read.ts). */
@@ -234,10 +256,11 @@ export class S3Driver extends BaseDriver {
 
   /** DeleteObjects in one request per 1000 keys; any per-key error is thrown. */
   async deleteMany(keys: readonly string[]): Promise<number> {
-    for (let i = 0; i < keys.length; i += 1000) {
-      const batch = keys.slice(i, i + 1000);
+    const s3Keys = keys.map((k) => this.#s3Key(k)); // every key checked before any is deleted
+    for (let i = 0; i < s3Keys.length; i += 1000) {
+      const batch = s3Keys.slice(i, i + 1000);
       const out = await this.#call('delete objects', (c) =>
-        c.send(new (s3().DeleteObjectsCommand)({ Bucket: this.options.bucket, Delete: { Quiet: true, Objects: batch.map((k) => ({ Key: this.#s3Key(k) })) } })),
+        c.send(new (s3().DeleteObjectsCommand)({ Bucket: this.options.bucket, Delete: { Quiet: true, Objects: batch.map((Key) => ({ Key })) } })),
       );
       const failed = out.Errors?.[0];
       if (failed) throw s3Error(Object.assign(new Error(failed.Message ?? 'delete failed'), { name: failed.Code ?? '' }), `delete ${failed.Key ?? ''}`, failed.Key);
@@ -286,11 +309,12 @@ export class S3Driver extends BaseDriver {
     const out = await this.#call('list', (c) =>
       c.send(new (s3().ListObjectsV2Command)({ Bucket: this.options.bucket, Prefix: base + opts.prefix, Delimiter: opts.delimiter, MaxKeys: opts.limit, ContinuationToken: decodeS3Cursor(opts.cursor), StartAfter: opts.cursor === undefined && opts.startAfter !== undefined ? base + opts.startAfter : undefined }), { abortSignal: opts.signal }),
     );
-    const listed = (out.Contents ?? []).map((o) => ({ ...o, key: (o.Key ?? '').slice(base.length) })).filter((o) => isAddressableKey(o.key));
+    // Stowage's own objects (upload state) are never listed.
+    const listed = (out.Contents ?? []).map((o) => ({ ...o, key: (o.Key ?? '').slice(base.length) })).filter((o) => isAddressableKey(o.key) && !isReservedKey(o.key));
     const objects = opts.details === false ? listed.map((o) => objectInfoFromS3(o.key, { ETag: o.ETag, LastModified: o.LastModified }, o.Size ?? 0)) : await this.#details(listed.map((o) => o.key));
     const page: ListPage = {
       objects,
-      prefixes: (out.CommonPrefixes ?? []).map((p) => (p.Prefix ?? '').slice(base.length)).filter((p) => p !== ''),
+      prefixes: (out.CommonPrefixes ?? []).map((p) => (p.Prefix ?? '').slice(base.length)).filter((p) => p !== '' && !isReservedKey(p)),
     };
     if (out.IsTruncated && out.NextContinuationToken) page.cursor = encodeS3Cursor(out.NextContinuationToken);
     return page;
@@ -321,16 +345,27 @@ export class S3Driver extends BaseDriver {
     return this.verify();
   }
 
-  /** Multipart uploads started under `prefix` and never completed or aborted (ListMultipartUploads, every page). */
+  /**
+   * Multipart uploads started under `prefix` and never completed or aborted
+   * (ListMultipartUploads, every page), and the states of resumable uploads whose
+   * upload is gone (completed or aborted before the state was deleted), as uploads
+   * initiated when their state was created: aborting one deletes the state. The states
+   * are listed first, so an upload started meanwhile is never taken for a gone one.
+   */
   override async incompleteUploads(prefix: string): Promise<IncompleteUpload[]> {
-    return listIncompleteUploads(this.#call, this.options, prefix);
+    const records = await allRecords(this.#call, this.options);
+    const uploads = await listIncompleteUploads(this.#call, this.options, prefix);
+    const live = new Set(uploads.map((u) => u.uploadId));
+    const gone = records.filter(({ record }) => record.key.startsWith(prefix) && !live.has(record.uploadId));
+    return [...uploads, ...gone.map(({ record }) => ({ key: record.key, uploadId: record.uploadId, initiated: new Date(record.createdAt) }))];
   }
 
-  /** Aborts an incomplete multipart upload, freeing its parts; one already gone resolves. */
+  /** Aborts an incomplete multipart upload, freeing its parts, and deletes its resume state; one already gone resolves. */
   override async abortUpload(upload: IncompleteUpload): Promise<void> {
     await this.#call(`abort upload of ${upload.key}`, (c) => c.send(new (s3().AbortMultipartUploadCommand)({ Bucket: this.options.bucket, Key: this.#s3Key(upload.key), UploadId: upload.uploadId }))).catch((err: unknown) => {
       if (!isStorageError(err, 'E_NOT_FOUND')) throw err;
     });
+    await deleteRecordsOf(this.#call, this.options, upload.key, upload.uploadId);
   }
 
   /** Closes the connection pool, unless the client is the caller's (theirs to destroy). */

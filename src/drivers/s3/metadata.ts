@@ -7,7 +7,7 @@
  */
 import { DEFAULT_CONTENT_TYPE, normalizeEtag } from '../../core/objects.js';
 import { RESERVED_METADATA_PREFIX } from '../../core/options.js';
-import type { ObjectInfo } from '../../core/types.js';
+import type { ObjectAttributes, ObjectInfo } from '../../core/types.js';
 
 /** The metadata name holding the object's SHA-256. */
 export const SHA256_METADATA = `${RESERVED_METADATA_PREFIX}sha256`;
@@ -65,5 +65,21 @@ export function objectInfoFromS3(key: string, fields: S3ObjectFields, size = fie
     metadata,
     cacheControl: fields.CacheControl,
     contentDisposition: fields.ContentDisposition,
+  };
+}
+
+/** The info of an object just written with these attributes (`metadata` as the caller gave it), before any stat. */
+export function writtenInfo(key: string, w: ObjectAttributes & { size: number; sha256?: string; etag?: string }): ObjectInfo {
+  return {
+    key,
+    size: w.size,
+    etag: normalizeEtag(w.etag ?? ''),
+    sha256: w.sha256,
+    contentType: w.contentType,
+    // S3 keeps whole seconds; the server's value is what stat reports later.
+    lastModified: new Date(),
+    metadata: { ...w.metadata },
+    cacheControl: w.cacheControl,
+    contentDisposition: w.contentDisposition,
   };
 }

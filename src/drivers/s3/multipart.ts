@@ -1,15 +1,16 @@
 /**
- * Multipart uploads, orchestrated by Stowage rather than lib-storage: equal-size parts
- * (R2 rejects unequal ones), bounded concurrency, each part a Buffer so it can be
- * re-sent on retry, and memory bounded by partSize x (concurrency + 1). Parts are
- * recorded as plain data ({@link MultipartState}) so an upload can be persisted and
- * resumed later.
+ * Multipart uploads, orchestrated by Stowage rather than lib-storage: part sizes from a
+ * {@link PartSchedule} (equal where the provider needs it, R2; growing for bodies of
+ * unknown size elsewhere), bounded concurrency, each part a Buffer so it can be re-sent
+ * on retry, and memory bounded by partSize x (concurrency + 1) until the parts grow past
+ * that budget (then one part in flight and one filling). Parts are recorded as plain
+ * data ({@link MultipartState}) so an upload can be persisted and resumed later.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { StorageError } from '../../core/errors.js';
 import { isAddressableKey } from '../../core/keys.js';
 import type { IncompleteUpload } from '../../core/types.js';
 import type { ResolvedS3Options } from './options.js';
+import type { PartSchedule } from './part-sizes.js';
 import { payloadSha256, withPayloadHash } from './payload.js';
 import { s3 } from './sdk.js';
 
@@ -26,6 +27,7 @@ export interface MultipartState {
   /** The full S3 key (prefix included). */
   s3Key: string;
   uploadId: string;
+  /** The first part's size (with equal parts, every part's but the last). */
   partSize: number;
   parts: UploadedPart[];
 }
@@ -38,7 +40,8 @@ export interface UploadPartsOptions {
   call: S3Call;
   state: MultipartState;
   concurrency: number;
-  maxParts: number;
+  /** The part sizes, and the limit past which the body is E_TOO_LARGE. */
+  schedule: PartSchedule;
   /** Bytes already read from the body, to be sent first (emptied as they are used). */
   head: Buffer[];
   /** The rest of the body. */
@@ -46,25 +49,25 @@ export interface UploadPartsOptions {
 }
 
 /**
- * Cuts the body into parts of exactly `state.partSize` (the last may be smaller) and
- * uploads them, at most `concurrency` at a time, appending each to `state.parts`.
+ * Cuts the body into parts of the schedule's sizes (the last may be smaller) and
+ * uploads them, at most `concurrency` at a time and at most partSize x concurrency
+ * bytes (one part at least), appending each to `state.parts`.
  * Returns the total size. A part that fails after its retries stops the upload: the
  * error is thrown once parts in flight have settled, and the caller aborts.
  */
 export async function uploadParts(opts: UploadPartsOptions): Promise<number> {
-  const { state, call } = opts;
+  const { state, call, schedule } = opts;
   const inFlight = new Set<Promise<void>>();
+  const budget = state.partSize * opts.concurrency;
+  let inFlightBytes = 0;
   let failure: unknown;
   let nextPart = 1;
   let total = 0;
 
   const send = (data: Buffer): void => {
     const partNumber = nextPart++;
-    if (partNumber > opts.maxParts) {
-      throw new StorageError('E_TOO_LARGE', `the body needs more than ${opts.maxParts} parts of ${state.partSize} bytes; raise partSize`, {
-        details: { maxParts: opts.maxParts, partSize: state.partSize },
-      });
-    }
+    if (partNumber > schedule.limits.maxParts) throw schedule.tooLarge();
+    inFlightBytes += data.length;
     const upload = payloadSha256(data).then((hash) =>
       call(`upload part ${partNumber}`, (client) =>
         client.send(withPayloadHash(new (s3().UploadPartCommand)({ Bucket: state.bucket, Key: state.s3Key, UploadId: state.uploadId, PartNumber: partNumber, Body: data, ContentLength: data.length }), hash)),
@@ -78,7 +81,14 @@ export async function uploadParts(opts: UploadPartsOptions): Promise<number> {
       },
     );
     inFlight.add(upload);
-    void upload.finally(() => inFlight.delete(upload));
+    void upload.finally(() => {
+      inFlight.delete(upload);
+      inFlightBytes -= data.length;
+    });
+  };
+  /** Waits until another part may start: a free slot, and room in the byte budget unless nothing is in flight. */
+  const room = async (): Promise<void> => {
+    while (inFlight.size >= opts.concurrency || (inFlight.size > 0 && inFlightBytes + schedule.sizeOf(nextPart) > budget)) await Promise.race(inFlight);
   };
 
   const pending: Buffer[] = [];
@@ -102,9 +112,9 @@ export async function uploadParts(opts: UploadPartsOptions): Promise<number> {
     pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     pendingBytes += chunk.byteLength;
     total += chunk.byteLength;
-    while (pendingBytes >= state.partSize && failure === undefined) {
-      send(cut(state.partSize));
-      while (inFlight.size >= opts.concurrency) await Promise.race(inFlight);
+    while (pendingBytes >= schedule.sizeOf(nextPart) && failure === undefined) {
+      send(cut(schedule.sizeOf(nextPart)));
+      await room();
     }
   };
 

@@ -61,8 +61,17 @@ export interface S3DriverOptions {
   socketTimeoutMs?: number;
   /** Bodies at least this large use multipart uploads (default 16 MiB). */
   multipartThreshold?: number;
-  /** Part size of multipart uploads (default 8 MiB, at least 5 MiB). */
+  /**
+   * Part size of multipart uploads (default 8 MiB, at least 5 MiB): the size of every part
+   * of a file, and of the first parts of a stream, whose parts grow where the provider
+   * allows it (see part-sizes.ts). A file larger than partSize x maxParts gets larger parts.
+   */
   partSize?: number;
+  /**
+   * The most parts one upload may have: the provider's limit (10,000; Scaleway 1,000) and
+   * never above it. Lower it for a service with a smaller limit than its profile says.
+   */
+  maxParts?: number;
   /** Parts uploaded at once (default 4). Memory use is about partSize x concurrency. */
   concurrency?: number;
   /** Copies of objects larger than this use a multipart copy (default and maximum 5 GiB, S3's limit). */
@@ -90,6 +99,7 @@ export interface ResolvedS3Options {
   socketTimeoutMs: number;
   multipartThreshold: number;
   partSize: number;
+  maxParts: number;
   concurrency: number;
   multipartCopyThreshold: number;
   retry: RetryPolicy;
@@ -204,6 +214,7 @@ export function resolveS3Options(options: S3DriverOptions): ResolvedS3Options {
     socketTimeoutMs: intInRange('socketTimeoutMs', options.socketTimeoutMs, 30_000, 1, 3_600_000),
     multipartThreshold: intInRange('multipartThreshold', options.multipartThreshold, 16 * MiB, MIN_PART_SIZE, MAX_SINGLE_PUT),
     partSize,
+    maxParts: intInRange('maxParts', options.maxParts, profile.maxParts, 1, profile.maxParts),
     concurrency: intInRange('concurrency', options.concurrency, 4, 1, 64),
     multipartCopyThreshold: intInRange('multipartCopyThreshold', options.multipartCopyThreshold, MAX_SINGLE_PUT, 0, MAX_SINGLE_PUT),
     retry,

@@ -27,9 +27,13 @@ export interface ProviderProfile {
   checksums: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
   /** Object ACLs are supported. */
   acl: boolean;
-  /** The most parts one multipart upload may have. */
+  /** The most parts one multipart upload may have (AWS and most clones 10,000; Scaleway 1,000). */
   maxParts: number;
-  /** Every part but the last must have the same size (R2). Stowage always uploads equal parts; this forbids tuning it away. */
+  /**
+   * Every part but the last must have the same size (R2). Files always get equal parts;
+   * streams of unknown size get growing parts only where this is false, so on R2 a stream
+   * holds at most partSize x maxParts bytes.
+   */
   equalParts: boolean;
   /**
    * Which PutObject conditions the service enforces: `full` (If-None-Match and If-Match),

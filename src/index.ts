@@ -10,6 +10,15 @@
  */
 export { createStorage, createStorageFromEnv, createStorageFromUrl, type CreateStorageOptions, type FallbackStorageOptions } from './create.js';
 export { Storage, type StorageOptions } from './core/storage.js';
+export {
+  UploadSessions,
+  DEFAULT_SESSION_EXPIRES_IN,
+  type CompleteSessionOptions,
+  type CreateSessionOptions,
+  type SessionWriteOptions,
+  type UploadSession,
+} from './core/upload-sessions.js';
+export { SessionBody, type SessionRecord, type SessionCheckpoint, type SessionChunk, type DriverSessionWriteOptions, type DriverSessionCompleteOptions } from './core/sessions.js';
 export { MAX_LIST_LIMIT } from './core/options.js';
 export { StorageError, ErrorCodes, isStorageError, type ErrorCode, type StorageErrorInit } from './core/errors.js';
 export { keyTemplate, normalizeKey, normalizePrefix, compareKeys, MAX_KEY_BYTES, type KeyTemplate } from './core/keys.js';

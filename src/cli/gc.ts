@@ -4,6 +4,7 @@
  * - `gc temp <prefix>`: deletes objects under a temporary prefix older than an age.
  * - `gc orphans <prefix> --keep <file|->`: deletes objects under a prefix that are not in
  *   the list of keys the app still uses (one a line, from a file or stdin).
+ * - `gc sessions`: aborts upload sessions that expired (their bytes are freed).
  */
 import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
@@ -101,6 +102,20 @@ export function registerGc(program: Command, run: Runner): void {
         const keep = await readKeep(opts.keep ?? '-');
         const { objects, bytes } = await sweep(storage, ref.path, (info) => !keep.has(info.key), opts.yes === true);
         output(opts, { acted: opts.yes === true, kept: keep.size, objects, bytes }, () => reportLines(['deleted', 'delete'], opts.yes === true, objects.map((o) => o.key), bytes));
+      }),
+    );
+
+  gc.command('sessions')
+    .argument('[location]', 'a location (default: the configured storage)')
+    .option('-y, --yes', 'abort them (default: only report)')
+    .description('abort upload sessions that expired, freeing their bytes')
+    .action(
+      run<GcFlags>(async ({ opts, locations }, location?: string) => {
+        const storage = locations.storage(location);
+        const { sessions } = await storage.sessions.cleanup({ dryRun: opts.yes !== true });
+        output(opts, { acted: opts.yes === true, sessions: sessions.map((x) => ({ id: x.id, key: x.key, offset: x.offset, expiresAt: x.expiresAt.toISOString() })) }, () =>
+          reportLines(['aborted', 'abort'], opts.yes === true, sessions.map((x) => `${x.key} (session ${x.id}, ${formatBytes(x.offset)}, expired ${x.expiresAt.toISOString()})`)),
+        );
       }),
     );
 }

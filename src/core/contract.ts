@@ -5,6 +5,7 @@
  */
 import type { PutBody, PutBodyChecks } from './body.js';
 import { StorageError } from './errors.js';
+import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBody, SessionRecord } from './sessions.js';
 import type { GetOptions, IncompleteUpload, ListPage, NotModified, ObjectAttributes, ObjectInfo, ObjectStream, PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions, VerifyOptions, WriteResult, PutFileResult } from './types.js';
 
 /**
@@ -42,6 +43,12 @@ export interface DriverCapabilities {
    * partial write is a temp file the driver removes.
    */
   multipartUploads: boolean;
+  /**
+   * Upload sessions (`createSession` and the rest) whose state lives in the backend, so
+   * a session outlives the process that started it. Without it those operations throw
+   * E_UNSUPPORTED.
+   */
+  sessions: boolean;
 }
 
 /**
@@ -240,6 +247,48 @@ export interface Driver {
    */
   abortUpload(upload: IncompleteUpload): Promise<void>;
 
+  /**
+   * Starts an upload session from its record (offset 0, as Storage built it), stored so
+   * that any process using the same backend finds it by id. E_UNSUPPORTED without
+   * `capabilities.sessions`.
+   */
+  createSession(record: SessionRecord): Promise<SessionRecord>;
+
+  /**
+   * The session's record as last committed, with the offset recomputed from what the
+   * backend really holds and checked against it (a record claiming bytes the backend lost
+   * is E_UNAVAILABLE, never resumed). An unknown id, or a completed or aborted session, is
+   * E_NOT_FOUND. Expired sessions are still returned: Storage decides about expiry.
+   */
+  getSession(id: string): Promise<SessionRecord>;
+
+  /**
+   * Appends the bytes of `body` at `opts.offset`, which must be the session's offset (else
+   * E_OFFSET_MISMATCH, with the current offset in `details.offset`, and nothing written).
+   * The driver stores bytes it reads and commits `body.checkpoint()` (offset plus hash
+   * state) as it goes, fsyncing or uploading before each commit, so a crash at any instant
+   * leaves the last committed state, which `getSession` gives a later process. When the
+   * body fails (`body.failure`) the bytes before the failure stay committed and the write
+   * rejects with the failure. `opts.size` declares the total size; it is stored with the
+   * record. Resolves the record after the write. One writer per session at a time: a
+   * second concurrent writer fails with E_OFFSET_MISMATCH or E_PRECONDITION_FAILED.
+   */
+  writeSession(id: string, body: SessionBody, opts: DriverSessionWriteOptions): Promise<SessionRecord>;
+
+  /**
+   * Stores the session's bytes as the object at its key, atomically (readers see the old
+   * object or the whole new one), with the record's attributes and `opts.sha256`, then
+   * removes the session. Honours `ifNoneMatch` / `ifMatch` like `put` (the session then
+   * stays, to be aborted). Storage has checked size and digest before calling it.
+   */
+  completeSession(id: string, opts: DriverSessionCompleteOptions): Promise<ObjectInfo>;
+
+  /** Removes the session and every byte it stored. A missing one resolves. */
+  abortSession(id: string): Promise<void>;
+
+  /** Every session (expired ones too) whose key starts with `prefix`, in no set order. */
+  listSessions(prefix: string): Promise<SessionRecord[]>;
+
   /** Where the objects live, for server-side copies (see {@link ObjectLocation}); undefined when no other driver can copy from them. */
   location(): ObjectLocation | undefined;
 
@@ -269,6 +318,12 @@ const OPERATIONS: Record<DriverOperation, true> = {
   verify: true,
   incompleteUploads: true,
   abortUpload: true,
+  createSession: true,
+  getSession: true,
+  writeSession: true,
+  completeSession: true,
+  abortSession: true,
+  listSessions: true,
   location: true,
   close: true,
 };

@@ -36,6 +36,8 @@ export const ErrorCodes = {
   CONFIG_INVALID: 'E_CONFIG_INVALID',
   /** The driver does not support this operation; see `storage.capabilities`. */
   UNSUPPORTED: 'E_UNSUPPORTED',
+  /** A session write started at another offset than the session's; `details.offset` is the session's. Nothing was written. */
+  OFFSET_MISMATCH: 'E_OFFSET_MISMATCH',
   /** The caller cancelled the operation (its AbortSignal fired); a write stored nothing. */
   ABORTED: 'E_ABORTED',
 } as const;
@@ -61,6 +63,7 @@ export const PUBLIC_MESSAGES: Readonly<Record<ErrorCode, string>> = {
   E_CONFIG_INVALID: 'Storage is not configured correctly.',
   E_UNSUPPORTED: 'This operation is not supported by the storage backend.',
   E_ABORTED: 'The operation was cancelled.',
+  E_OFFSET_MISMATCH: 'The upload is at another offset; ask for it and resume from there.',
 };
 
 /** Codes that describe a temporary condition, worth retrying by default. */

@@ -33,7 +33,7 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
  * what the caller passed, so it is also the public message: an HTTP client learns what
  * to change.
  */
-function invalid(message: string): StorageError {
+export function invalid(message: string): StorageError {
   return new StorageError('E_INVALID_ARGUMENT', message, { publicMessage: message });
 }
 

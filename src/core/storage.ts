@@ -14,6 +14,7 @@ import { deleteInBatches, keysOf } from './listing.js';
 import { bodyChecks, driverListOptions, driverPutOptions, driverReadOptions, MAX_LIST_LIMIT, validatePresignPostOptions, validateSignedUrlOptions } from './options.js';
 import { SignedLinks, type SignedMethod, type VerifiedSignedUrl } from './signing.js';
 import { checkDriver, type Capabilities, type Driver } from './contract.js';
+import { UploadSessions } from './upload-sessions.js';
 import type { Body, ConditionalGetOptions, GetOptions, HealthReport, IncompleteUpload, ListOptions, ListPage, NotModified, ObjectInfo, PresignedPost, PresignPostOptions, PutOptions, SignedUrl, SignedUrlOptions, Usage, VerifyOptions, WriteResult, PutFileResult } from './types.js';
 
 /** Options that apply to a Storage whatever its driver. */
@@ -41,12 +42,19 @@ export class Storage<Written extends WriteResult = ObjectInfo> {
   readonly #publicBase: string | undefined;
   /** Operations in progress, so `close()` can let them finish (or clean up) first. Shared with `withDriver` copies. */
   #inFlight = new Set<Promise<unknown>>();
+  /**
+   * Resumable upload sessions whose state lives in the backend: create one for a key,
+   * write its bytes at offsets from any process, complete or abort it (see
+   * {@link UploadSessions}). On backends with `capabilities.sessions`.
+   */
+  readonly sessions: UploadSessions;
 
   constructor(driver: Driver, options: StorageOptions = {}) {
     this.driver = checkDriver(driver);
     this.#options = options;
     this.#links = new SignedLinks(options);
     this.#publicBase = options.publicBaseUrl === undefined ? undefined : normalizePublicBaseUrl(options.publicBaseUrl);
+    this.sessions = new UploadSessions(this.driver, (operation, key, fn, signal) => this.#run(operation, key, fn, signal));
   }
 
   /**

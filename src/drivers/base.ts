@@ -7,6 +7,7 @@
 import type { PutBody, PutBodyChecks } from '../core/body.js';
 import type { Driver, DriverCapabilities, DriverListOptions, DriverPresignPostOptions, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions, ObjectLocation } from '../core/contract.js';
 import { StorageError } from '../core/errors.js';
+import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBody, SessionRecord } from '../core/sessions.js';
 import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions } from '../core/types.js';
 
 /**
@@ -20,6 +21,7 @@ export const BASE_DRIVER_CAPABILITIES = {
   nativeMove: false,
   nativePutFile: false,
   multipartUploads: false,
+  sessions: false,
 } as const satisfies Partial<DriverCapabilities>;
 
 /** E_UNSUPPORTED for an operation this driver lacks, naming the capability that says so. */
@@ -79,6 +81,36 @@ export abstract class BaseDriver implements Driver {
   /** E_UNSUPPORTED: there are no multipart uploads to abort. */
   async abortUpload(_upload: IncompleteUpload): Promise<void> {
     throw unsupported(this.name, 'has no multipart uploads to abort', 'multipartUploads');
+  }
+
+  /** E_UNSUPPORTED: no upload sessions (and so none of the operations below). */
+  async createSession(_record: SessionRecord): Promise<SessionRecord> {
+    throw unsupported(this.name, 'has no upload sessions', 'sessions');
+  }
+
+  /** E_UNSUPPORTED: no upload sessions. */
+  async getSession(_id: string): Promise<SessionRecord> {
+    throw unsupported(this.name, 'has no upload sessions', 'sessions');
+  }
+
+  /** E_UNSUPPORTED: no upload sessions. */
+  async writeSession(_id: string, _body: SessionBody, _opts: DriverSessionWriteOptions): Promise<SessionRecord> {
+    throw unsupported(this.name, 'has no upload sessions', 'sessions');
+  }
+
+  /** E_UNSUPPORTED: no upload sessions. */
+  async completeSession(_id: string, _opts: DriverSessionCompleteOptions): Promise<ObjectInfo> {
+    throw unsupported(this.name, 'has no upload sessions', 'sessions');
+  }
+
+  /** E_UNSUPPORTED: no upload sessions. */
+  async abortSession(_id: string): Promise<void> {
+    throw unsupported(this.name, 'has no upload sessions', 'sessions');
+  }
+
+  /** None: no upload sessions. */
+  async listSessions(_prefix: string): Promise<SessionRecord[]> {
+    return [];
   }
 
   /** No location another driver could copy from inside a service. */

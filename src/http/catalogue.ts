@@ -45,6 +45,7 @@ const STORAGE_ERRORS: Record<ErrorCode, readonly [number, string]> = {
   E_ACCESS_DENIED: [403, "outside the API key's prefixes or permissions, or a signed link refused"],
   E_NOT_FOUND: [404, 'the object does not exist'],
   E_ALREADY_EXISTS: [409, 'a create-only write found an object'],
+  E_OFFSET_MISMATCH: [409, 'an upload session write at another offset than the session\'s (`details.offset`); nothing was written'],
   E_PRECONDITION_FAILED: [412, '`If-Match` did not match'],
   E_TOO_LARGE: [413, 'the body is over the limit; nothing was stored'],
   E_RANGE_NOT_SATISFIABLE: [416, 'the range starts past the end of the object'],

@@ -10,6 +10,7 @@
  */
 import type { PutBody, PutBodyChecks } from '../core/body.js';
 import type { Driver, DriverCapabilities, DriverListOptions, DriverOperation, DriverPresignPostOptions, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions, ObjectLocation } from '../core/contract.js';
+import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBody, SessionRecord } from '../core/sessions.js';
 import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions, WriteResult, PutFileResult } from '../core/types.js';
 
 /** The operations whose result is a promise: all but `location`. */
@@ -105,6 +106,30 @@ export class DriverLayer implements Driver {
 
   abortUpload(upload: IncompleteUpload): Promise<void> {
     return this.around('abortUpload', () => this.inner.abortUpload(upload));
+  }
+
+  createSession(record: SessionRecord): Promise<SessionRecord> {
+    return this.around('createSession', () => this.inner.createSession(record));
+  }
+
+  getSession(id: string): Promise<SessionRecord> {
+    return this.around('getSession', () => this.inner.getSession(id));
+  }
+
+  writeSession(id: string, body: SessionBody, opts: DriverSessionWriteOptions): Promise<SessionRecord> {
+    return this.around('writeSession', () => this.inner.writeSession(id, body, opts));
+  }
+
+  completeSession(id: string, opts: DriverSessionCompleteOptions): Promise<ObjectInfo> {
+    return this.around('completeSession', () => this.inner.completeSession(id, opts));
+  }
+
+  abortSession(id: string): Promise<void> {
+    return this.around('abortSession', () => this.inner.abortSession(id));
+  }
+
+  listSessions(prefix: string): Promise<SessionRecord[]> {
+    return this.around('listSessions', () => this.inner.listSessions(prefix));
   }
 
   location(): ObjectLocation | undefined {

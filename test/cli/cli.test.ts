@@ -138,6 +138,22 @@ describe('stowage CLI', () => {
     assert.match(local.stdout, /would abort 0/);
     assert.equal((await cli(['gc', 'temp', `${loc}#tmp/`, '--older-than', 'yesterday'])).code, 2);
   });
+
+  it('gc sessions: reports expired upload sessions, aborts them with --yes, and keeps live ones', async () => {
+    const root = join(dir, 'gc-sessions');
+    const s = createStorage({ driver: 'fs', root });
+    const expiring = await s.sessions.create('big/video.mp4', { expiresIn: 1 });
+    await s.sessions.write(expiring.id, 0, Buffer.alloc(5000, 1));
+    const live = await s.sessions.create('big/live.mp4');
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const dry = await cli(['gc', 'sessions', `local:${root}`]);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, new RegExp(`would abort 1 .*dry run[\\s\\S]*big/video.mp4 \\(session ${expiring.id}`));
+    const acted = JSON.parse((await cli(['gc', 'sessions', `local:${root}`, '--yes', '--json'])).stdout) as { acted: boolean; sessions: { id: string }[] };
+    assert.deepEqual([acted.acted, acted.sessions.map((x) => x.id)], [true, [expiring.id]]);
+    assert.deepEqual((await s.sessions.cleanup({ dryRun: true })).sessions, [], 'nothing expired is left');
+    assert.deepEqual((await s.sessions.list()).map((x) => x.id), [live.id]);
+  });
 });
 
 describe('stowage CLI: read-only use of local folders', () => {

@@ -12,6 +12,7 @@ import { keyCases } from './cases-keys.js';
 import { listCases } from './cases-list.js';
 import { objectCases } from './cases-objects.js';
 import { readCases } from './cases-read.js';
+import { sessionCases } from './cases-sessions.js';
 import { writeCases } from './cases-write.js';
 import type { ConformanceTarget } from './harness.js';
 
@@ -42,5 +43,6 @@ export function runConformance(target: ConformanceTarget): void {
     describe('concurrency', () => concurrencyCases(get));
     describe('cancelling', () => abortCases(get));
     describe('progress and web streams', () => transferCases(get));
+    describe('upload sessions', () => sessionCases(get));
   });
 }

@@ -56,6 +56,12 @@ const ARGS: Record<DriverOperation, unknown[]> = {
   verify: [{ createBucket: true }],
   incompleteUploads: ['prefix/'],
   abortUpload: [upload],
+  createSession: [{ id: 'a'.repeat(32), key: 'k', offset: 0 }],
+  getSession: ['a'.repeat(32)],
+  writeSession: ['a'.repeat(32), { offset: 0 }, { offset: 0 }],
+  completeSession: ['a'.repeat(32), { sha256: 'b'.repeat(64) }],
+  abortSession: ['a'.repeat(32)],
+  listSessions: ['prefix/'],
   location: [],
   close: [],
 };
@@ -181,6 +187,12 @@ const FALLBACK: Record<DriverOperation, { primary: DriverOperation[]; secondary:
   verify: { primary: ['verify'], secondary: ['verify'] },
   incompleteUploads: { primary: ['incompleteUploads'], secondary: ['incompleteUploads'] },
   abortUpload: { primary: ['abortUpload'], secondary: ['abortUpload'] },
+  createSession: { primary: ['createSession'], secondary: [] },
+  getSession: { primary: ['getSession'], secondary: [] },
+  writeSession: { primary: ['writeSession'], secondary: [] },
+  completeSession: { primary: ['completeSession'], secondary: [] },
+  abortSession: { primary: ['abortSession'], secondary: [] },
+  listSessions: { primary: ['listSessions'], secondary: [] },
   location: { primary: [], secondary: [] },
   close: { primary: ['close'], secondary: ['close'] },
 };
@@ -219,11 +231,12 @@ describe('fallback driver', () => {
     const { fallback } = both();
     assert.deepEqual(
       { ...fallback.capabilities },
-      { conditionalWrites: true, rangeReads: true, keyIsPrefix: true, maxSegmentBytes: undefined, maxObjectSize: undefined, nativeSignedUrls: false, nativePresignPost: false, nativeMove: true, nativePutFile: true, multipartUploads: true },
+      { conditionalWrites: true, rangeReads: true, keyIsPrefix: true, maxSegmentBytes: undefined, maxObjectSize: undefined, nativeSignedUrls: false, nativePresignPost: false, nativeMove: true, nativePutFile: true, multipartUploads: true, sessions: false },
     );
     const plain = new FallbackDriver({ primary: recorder('p'), secondary: recorder('s') });
     assert.equal(plain.capabilities.nativePutFile, false, 'files are streamed when the primary cannot store them natively');
     assert.equal(plain.capabilities.multipartUploads, false);
+    assert.equal(new FallbackDriver({ primary: recorder('p', { sessions: true }), secondary: recorder('s') }).capabilities.sessions, true, 'sessions live in the primary');
   });
 
   it('lists and aborts incomplete uploads only where a backend keeps them', async () => {

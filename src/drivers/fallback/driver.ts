@@ -20,6 +20,7 @@ import { isStorageError } from '../../core/errors.js';
 import { collectPage, listStart, type ListEntry } from '../../core/listing.js';
 import { compareKeys } from '../../core/keys.js';
 import { contentOf, copyAttributes, storedInfo } from '../../core/objects.js';
+import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBody, SessionRecord } from '../../core/sessions.js';
 import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions, WriteResult, PutFileResult } from '../../core/types.js';
 import { unsupported } from '../base.js';
 import { isUncreatedRoot } from '../fs/errors.js';
@@ -67,6 +68,8 @@ export class FallbackDriver implements Driver {
       // Files go to the primary, the way the primary stores them best.
       nativePutFile: p.nativePutFile,
       multipartUploads: p.multipartUploads || s.multipartUploads,
+      // Sessions complete into the primary, where writes go.
+      sessions: p.sessions,
     };
   }
 
@@ -229,6 +232,36 @@ export class FallbackDriver implements Driver {
   /** The backends that keep multipart uploads. */
   #multipart(): Driver[] {
     return [this.#primary, this.#secondary].filter((d) => d.capabilities.multipartUploads);
+  }
+
+  /** Starts the session in the primary, where its object will be stored. */
+  createSession(record: SessionRecord): Promise<SessionRecord> {
+    return this.#primary.createSession(record);
+  }
+
+  /** The primary's session: sessions live only there. */
+  getSession(id: string): Promise<SessionRecord> {
+    return this.#primary.getSession(id);
+  }
+
+  /** Writes to the primary's session. */
+  writeSession(id: string, body: SessionBody, opts: DriverSessionWriteOptions): Promise<SessionRecord> {
+    return this.#primary.writeSession(id, body, opts);
+  }
+
+  /** Completes in the primary (the new object supersedes a secondary copy, as a put does). */
+  completeSession(id: string, opts: DriverSessionCompleteOptions): Promise<ObjectInfo> {
+    return this.#primary.completeSession(id, opts);
+  }
+
+  /** Aborts the primary's session. */
+  abortSession(id: string): Promise<void> {
+    return this.#primary.abortSession(id);
+  }
+
+  /** The primary's sessions. */
+  listSessions(prefix: string): Promise<SessionRecord[]> {
+    return this.#primary.listSessions(prefix);
   }
 
   /** None: the objects live in two places, so no other driver can copy them inside one service. */

@@ -30,6 +30,8 @@ import { resolveFsOptions, type FsDriverOptions } from './options.js';
 import { readIo, type ReadIo } from './read-io.js';
 import { FileReadStream } from './read-stream.js';
 import { walkKeys } from './walk.js';
+import { FsSessions } from './sessions.js';
+import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBody, SessionRecord } from '../../core/sessions.js';
 
 /** Read stream buffer size: large chunks keep per-chunk overhead low on big objects. */
 const READ_HIGH_WATER_MARK = 1024 * 1024;
@@ -59,6 +61,7 @@ export class FsDriver extends BaseDriver {
     rangeReads: true,
     keyIsPrefix: false,
     maxSegmentBytes: MAX_SEGMENT_BYTES,
+    sessions: true,
   };
   readonly #rootOption: string;
   readonly #durable: boolean;
@@ -70,6 +73,8 @@ export class FsDriver extends BaseDriver {
   #opened: Located | undefined;
   /** The root prepared for writes (`.stowage/` made, stale temps removed), once. */
   #writable: Promise<CommitContext> | undefined;
+  /** The upload sessions of the root, once one is used. */
+  #sessionStore: FsSessions | undefined;
 
   constructor(options: FsDriverOptions = {}) {
     super();
@@ -395,5 +400,45 @@ export class FsDriver extends BaseDriver {
   override async verify(opts: VerifyOptions): Promise<Record<string, unknown>> {
     if (opts.createBucket) await this.#openForWrites(true);
     return this.check();
+  }
+
+  /** Sessions live under `.stowage/sessions/` (see sessions.ts); the first one prepares the root for writes. */
+  async #sessions<T>(what: string, fn: (sessions: FsSessions) => Promise<T>, key?: string): Promise<T> {
+    const { layout } = await this.#openForWrites(true);
+    try {
+      return await fn((this.#sessionStore ??= new FsSessions(layout.sessionsDir, this.#durable)));
+    } catch (err) {
+      throw fsError(err, `cannot ${what} under ${layout.root}`, key);
+    }
+  }
+
+  override async createSession(record: SessionRecord): Promise<SessionRecord> {
+    checkKeyFits(record.key);
+    return this.#sessions('start an upload session', (s) => s.create(record), record.key);
+  }
+
+  override async getSession(id: string): Promise<SessionRecord> {
+    return this.#sessions('read an upload session', (s) => s.get(id));
+  }
+
+  override async writeSession(id: string, body: SessionBody, opts: DriverSessionWriteOptions): Promise<SessionRecord> {
+    return this.#sessions('write an upload session', (s) => s.write(id, body, opts));
+  }
+
+  override async completeSession(id: string, opts: DriverSessionCompleteOptions): Promise<ObjectInfo> {
+    return this.#sessions('complete an upload session', (s) => s.complete(id, opts, (key, putOpts, produce) => this.#write(key, putOpts, produce)));
+  }
+
+  override async abortSession(id: string): Promise<void> {
+    return this.#sessions('abort an upload session', (s) => s.abort(id));
+  }
+
+  /** Sessions of a root no write has made yet: none. */
+  override async listSessions(prefix: string): Promise<SessionRecord[]> {
+    const located = await this.#open().catch((err: unknown) => {
+      if (isStorageError(err, 'E_BUCKET_NOT_FOUND')) return undefined;
+      throw err;
+    });
+    return located ? (this.#sessionStore ??= new FsSessions(located.layout.sessionsDir, this.#durable)).list(prefix) : [];
   }
 }

@@ -5,6 +5,7 @@
  *   <root>/.stowage/meta/<key>       its sidecar (content type, metadata, SHA-256)
  *   <root>/.stowage/tmp/<host>-<pid>/ this process's temp files, renamed into place
  *   <root>/.stowage/locks/           commit lock files
+ *   <root>/.stowage/sessions/        upload sessions (see sessions.ts)
  *
  * Temp files live inside the root so the final rename never crosses a filesystem
  * (which would make it a non-atomic copy). Nothing here is created before the first
@@ -45,6 +46,8 @@ export class FsLayout {
   readonly metaRoot: string;
   readonly tmpDir: string;
   readonly locksDir: string;
+  /** Upload sessions (see sessions.ts). */
+  readonly sessionsDir: string;
   /** `<root>/.stowage`, which no key may reach. */
   readonly #internal: string;
 
@@ -54,6 +57,7 @@ export class FsLayout {
     this.metaRoot = join(this.#internal, 'meta');
     this.tmpDir = join(this.#internal, 'tmp', `${hostname()}-${process.pid}`);
     this.locksDir = join(this.#internal, 'locks');
+    this.sessionsDir = join(this.#internal, 'sessions');
   }
 
   /**
@@ -182,7 +186,8 @@ async function makeDir(path: string): Promise<void> {
   }
 }
 
-function processAlive(pid: number): boolean {
+/** True when a process with this pid runs on this host (one we may not signal counts). */
+export function processAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);

@@ -9,6 +9,7 @@ import { collectPage, listStart, type ListEntry } from '../../core/listing.js';
 import { bufferedObject, checkWritePreconditions, cloneInfo, etagFromSha256, notFound, notModifiedIf, resolveRange } from '../../core/objects.js';
 import type { DriverCapabilities, DriverListOptions, DriverPutOptions, DriverReadOptions, UnconditionalReadOptions } from '../../core/contract.js';
 import type { ListPage, NotModified, ObjectInfo, ObjectStream } from '../../core/types.js';
+import { offsetMismatch, sessionNotFound, type DriverSessionCompleteOptions, type DriverSessionWriteOptions, type SessionBody, type SessionRecord } from '../../core/sessions.js';
 import { BaseDriver, BASE_DRIVER_CAPABILITIES } from '../base.js';
 import { SortedKeys } from './sorted-keys.js';
 
@@ -23,8 +24,10 @@ const READ_CHUNK = 256 * 1024;
 /** Keeps objects in a Map with a byte-ordered key index. Nothing is native beyond the required operations. */
 export class MemoryDriver extends BaseDriver {
   readonly name = 'memory';
-  readonly capabilities: DriverCapabilities = { ...BASE_DRIVER_CAPABILITIES, conditionalWrites: true, rangeReads: true, keyIsPrefix: true };
+  readonly capabilities: DriverCapabilities = { ...BASE_DRIVER_CAPABILITIES, conditionalWrites: true, rangeReads: true, keyIsPrefix: true, sessions: true };
   readonly #objects = new Map<string, StoredObject>();
+  /** Upload sessions: their record and the bytes committed so far. */
+  readonly #sessions = new Map<string, { record: SessionRecord; chunks: Buffer[] }>();
   readonly #index = new SortedKeys();
 
   /** Buffers the body, then commits in one synchronous step, so writers never interleave. */
@@ -120,6 +123,74 @@ export class MemoryDriver extends BaseDriver {
       }
     }
     return collectPage(entries(), { prefix: opts.prefix, delimiter: opts.delimiter, cursor, limit: opts.limit });
+  }
+
+  /** Keeps the session in this process (memory objects do not outlive it either). */
+  override async createSession(record: SessionRecord): Promise<SessionRecord> {
+    this.#sessions.set(record.id, { record: { ...record }, chunks: [] });
+    return { ...record };
+  }
+
+  /** A copy of the session's record; E_NOT_FOUND when there is none. */
+  override async getSession(id: string): Promise<SessionRecord> {
+    return { ...this.#session(id).record };
+  }
+
+  /** Commits each piece as it arrives, so a failing body keeps what came before. */
+  override async writeSession(id: string, body: SessionBody, opts: DriverSessionWriteOptions): Promise<SessionRecord> {
+    const session = this.#session(id);
+    if (session.record.offset !== opts.offset) throw offsetMismatch(id, opts.offset, session.record.offset);
+    if (opts.size !== undefined) session.record.size = opts.size;
+    const pending: Buffer[] = [];
+    for (let done = false; !done; ) {
+      const chunk = await body.next(READ_CHUNK);
+      done = chunk.done;
+      pending.push(Buffer.from(chunk.data));
+      const checkpoint = body.checkpoint();
+      if (checkpoint) {
+        session.chunks.push(...pending.splice(0));
+        session.record = { ...session.record, ...checkpoint };
+      }
+    }
+    if (body.failure) throw body.failure;
+    return { ...session.record };
+  }
+
+  /** Stores the session's bytes in one synchronous step, like `put`. */
+  override async completeSession(id: string, opts: DriverSessionCompleteOptions): Promise<ObjectInfo> {
+    const { record, chunks } = this.#session(id);
+    checkWritePreconditions(record.key, this.#objects.get(record.key)?.info, opts);
+    const data = Buffer.concat(chunks, record.offset);
+    const info: ObjectInfo = {
+      key: record.key,
+      size: data.length,
+      etag: etagFromSha256(opts.sha256),
+      sha256: opts.sha256,
+      contentType: record.contentType,
+      lastModified: new Date(),
+      metadata: { ...record.metadata },
+      cacheControl: record.cacheControl,
+      contentDisposition: record.contentDisposition,
+    };
+    this.#store(record.key, { data, info });
+    this.#sessions.delete(id);
+    return cloneInfo(info);
+  }
+
+  /** Forgets the session; a missing one resolves. */
+  override async abortSession(id: string): Promise<void> {
+    this.#sessions.delete(id);
+  }
+
+  /** The sessions whose key starts with `prefix`. */
+  override async listSessions(prefix: string): Promise<SessionRecord[]> {
+    return [...this.#sessions.values()].filter((s) => s.record.key.startsWith(prefix)).map((s) => ({ ...s.record }));
+  }
+
+  #session(id: string): { record: SessionRecord; chunks: Buffer[] } {
+    const session = this.#sessions.get(id);
+    if (!session) throw sessionNotFound(id);
+    return session;
   }
 
   /** Always healthy: reports the object count. */

@@ -5,22 +5,15 @@
  * writer's bytes with another's metadata.
  */
 import assert from 'node:assert/strict';
-import { readdir, rm, mkdir, writeFile, utimes } from 'node:fs/promises';
+import { readdir, mkdir, writeFile, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { createHash } from 'node:crypto';
 import { createStorage } from '../../../src/index.js';
-import { runChild, startChild, tempRoot } from './helpers.js';
+import { runChild, startChild, suiteRoots } from './helpers.js';
 
-const roots: string[] = [];
-after(async () => Promise.all(roots.map((r) => rm(r, { recursive: true, force: true }))));
-
-async function root(label: string): Promise<string> {
-  const r = await tempRoot(label);
-  roots.push(r);
-  return r;
-}
+const root = suiteRoots();
 
 describe('fs driver: crashes and other processes', () => {
   it('keeps the previous version when a writer is killed mid-upload, and cleans up at the next write', async () => {

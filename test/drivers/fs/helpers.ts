@@ -1,13 +1,25 @@
 /** Helpers for the fs driver tests: temp roots and child processes. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { lstat, mkdtemp, readdir } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { after } from 'node:test';
 
 /** A fresh empty folder under the system temp dir. */
 export function tempRoot(label: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `stowage-${label}-`));
+}
+
+/** A maker of temp roots for one test file: every root it made is removed when the file's tests end. */
+export function suiteRoots(): (label: string) => Promise<string> {
+  const roots: string[] = [];
+  after(async () => Promise.all(roots.map((r) => rm(r, { recursive: true, force: true }))));
+  return async (label) => {
+    const r = await tempRoot(label);
+    roots.push(r);
+    return r;
+  };
 }
 
 const CHILD = 'child.ts';

@@ -74,6 +74,8 @@ export class S3Sessions {
       if (state.record.offset !== opts.offset) throw offsetMismatch(id, opts.offset, state.record.offset);
       const startOffset = state.record.offset;
       const oldTail = state.tail;
+      let staleTails = oldTail !== undefined;
+      delete state.completing; // a completion a condition refused: the session goes on
       let pending: Buffer[] = oldTail ? [await this.#readTail(place, oldTail.name)] : [];
       let pendingBytes = oldTail?.size ?? 0;
       const uncommitted: SessionPart[] = [];
@@ -82,7 +84,10 @@ export class S3Sessions {
         state.tail = tail;
         state.record = { ...state.record, ...checkpoint, size: opts.size ?? state.record.size };
         await writeSessionState(call, o, place, state);
-        if (oldTail && oldTail.name !== tail?.name) await deleteTails(call, o, place, tail?.name);
+        if (staleTails && oldTail?.name !== tail?.name) {
+          await deleteTails(call, o, place, tail?.name);
+          staleTails = false;
+        }
       };
       for (let done = false; !done; ) {
         const partNumber = state.parts.length + uncommitted.length + 1;
@@ -141,7 +146,8 @@ export class S3Sessions {
       if (tail.length > 0) parts.push(await this.#uploadPart(place, state, parts.length + 1, tail));
       await writeSessionState(call, o, place, { ...state, completing: true });
       const s3Key = o.prefix + key;
-      let etag = await completeUpload(call, { bucket: o.bucket, s3Key, uploadId: state.uploadId ?? '', partSize: state.partSize, parts }, conditions).catch((err: unknown) => {
+      let etag = await completeUpload(call, { bucket: o.bucket, s3Key, uploadId: state.uploadId ?? '', partSize: state.partSize, parts }, conditions).catch(async (err: unknown) => {
+        if (!isStorageError(err, 'E_NOT_FOUND')) await writeSessionState(call, o, place, state).catch(() => undefined); // not completing after all
         throw conditionError(err, key, putOpts);
       });
       // The upload was made with the SHA-256 only when it was expected from the start.

@@ -129,6 +129,26 @@ describe('s3 upload sessions', () => {
     assert.ok((await s.get('videos/killed.bin')).equals(data));
   });
 
+  it('keeps the parts and tail of a body that failed midway, and counts none of a checked write that did not match', async () => {
+    const s = storage();
+    const data = randomBytes(19 * MiB);
+    const { id } = await s.sessions.create('videos/failing.bin');
+    async function* failsAfter(bytes: Buffer): AsyncGenerator<Buffer> {
+      for (let at = 0; at < bytes.length; at += MiB) yield bytes.subarray(at, at + MiB);
+      throw new Error('connection reset by the client');
+    }
+    await rejectsWith(s.sessions.write(id, 0, failsAfter(data.subarray(0, 7 * MiB))), 'E_INVALID_ARGUMENT', 'reading the body failed');
+    assert.equal((await s.sessions.get(id)).offset, 7 * MiB, 'one part and a 2 MiB tail kept');
+    assert.deepEqual(await tails(id), [`tail-${7 * MiB}`]);
+    // A checked write that does not match: its parts were sent, but nothing of it counts.
+    await rejectsWith(s.sessions.write(id, 7 * MiB, data.subarray(7 * MiB, 19 * MiB), { sha256: digest(Buffer.from('other')) }), 'E_CHECKSUM_MISMATCH');
+    assert.equal((await s.sessions.get(id)).offset, 7 * MiB);
+    assert.ok((await partsOf('videos/failing.bin')) > 1, 'the unmatched write had sent parts, left uncommitted');
+    await s.sessions.write(id, 7 * MiB, data.subarray(7 * MiB), { sha256: digest(data.subarray(7 * MiB)) });
+    assert.equal((await s.sessions.complete(id)).sha256, digest(data));
+    assert.ok((await s.get('videos/failing.bin')).equals(data), 'the uncommitted parts were replaced');
+  });
+
   it('refuses a session whose parts or tail the bucket lost (E_UNAVAILABLE), never resuming it', async () => {
     const s = storage();
     const { id } = await s.sessions.create('videos/lost-tail.bin');

@@ -15,11 +15,11 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { AbortMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createStorage, type S3DriverOptions, type Storage } from '../../../src/index.js';
 import { rejectsWith } from '../../conformance/harness.js';
-import { rawS3Client, s3Options, s3TestEnv, uniqueBucket } from './env.js';
+import { rawS3Client, removeBucket, s3Options, s3TestEnv, uniqueBucket } from './env.js';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
 
 const MiB = 1024 * 1024;
@@ -65,6 +65,7 @@ after(async () => {
   await proxy?.close();
   await rm(dir, { recursive: true, force: true });
 });
+afterEach(() => removeBucket(bucket));
 beforeEach(async () => {
   proxy.reset();
   bucket = uniqueBucket('sessions');

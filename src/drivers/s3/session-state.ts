@@ -77,7 +77,7 @@ export class SessionPlace {
 }
 
 /** The S3 key of the sessions' area, for listing them. */
-export function sessionsArea(o: ResolvedS3Options): string {
+function sessionsArea(o: ResolvedS3Options): string {
   return `${o.prefix}${SESSIONS_AREA}`;
 }
 

@@ -178,9 +178,9 @@ export async function listSessionStates(call: S3Call, o: ResolvedS3Options): Pro
   return states.filter((s): s is SessionState => s !== undefined);
 }
 
-/** Deletes the session's tail objects, those a crashed write left too; failures are ignored. */
-export async function deleteTails(call: S3Call, o: ResolvedS3Options, place: SessionPlace, keep?: string): Promise<void> {
+/** Deletes the session's tail objects but `keep`, those a crashed write left too (with `all`, the writer's lease as well); failures are ignored. */
+export async function deleteTails(call: S3Call, o: ResolvedS3Options, place: SessionPlace, opts: { keep?: string; all?: boolean } = {}): Promise<void> {
   const out = await call('list session tails', (c) => c.send(new (s3().ListObjectsV2Command)({ Bucket: o.bucket, Prefix: place.tailFolder }))).catch(() => undefined);
-  const doomed = (out?.Contents ?? []).map((item) => item.Key ?? '').filter((key) => key !== '' && key !== (keep === undefined ? undefined : place.tailKey(keep)));
+  const doomed = (out?.Contents ?? []).map((item) => item.Key ?? '').filter((key) => (opts.all || key.startsWith(place.tailKey('tail-'))) && key !== (opts.keep === undefined ? undefined : place.tailKey(opts.keep)));
   for (const Key of doomed) await call('delete a session tail', (c) => c.send(new (s3().DeleteObjectCommand)({ Bucket: o.bucket, Key }))).catch(() => undefined);
 }

@@ -6,10 +6,8 @@
  * instant leaves a state whose parts and tail the bucket holds. Completion uploads the
  * tail as the last part and completes the upload with the record's attributes and the
  * session's SHA-256; a session whose bytes never filled a part is stored with one
- * PutObject instead. One writer per session in a process; on services that do not
- * enforce conditional writes (Ceph RGW) two processes writing one session at once are
- * not stopped, but the part ETags the state records make the loser's session fail its
- * check (E_UNAVAILABLE) rather than complete with mixed bytes.
+ * PutObject instead. One writer per session at a time, in this process and elsewhere
+ * (a lease, session-lease.ts).
  */
 import type { PutBodyChecks } from '../../core/body.js';
 import type { DriverPutOptions } from '../../core/contract.js';
@@ -26,6 +24,7 @@ import { equalPartSize } from './part-sizes.js';
 import { payloadSha256, withPayloadHash } from './payload.js';
 import { s3 } from './sdk.js';
 import { checkSessionState, deleteTails, listSessionStates, readSessionState, sessionPartSize, SessionPlace, writeSessionState, type SessionPart, type SessionState } from './session-state.js';
+import { SessionLease } from './session-lease.js';
 import { checkUserKey } from './upload-state.js';
 
 /** What the driver gives its sessions. */
@@ -85,7 +84,7 @@ export class S3Sessions {
         state.record = { ...state.record, ...checkpoint, size: opts.size ?? state.record.size };
         await writeSessionState(call, o, place, state);
         if (staleTails && oldTail?.name !== tail?.name) {
-          await deleteTails(call, o, place, tail?.name);
+          await deleteTails(call, o, place, { keep: tail?.name });
           staleTails = false;
         }
       };
@@ -168,7 +167,7 @@ export class S3Sessions {
       if (isStorageError(err, 'E_UNAVAILABLE')) return { unreadable: true } as const; // removed all the same
       throw err;
     });
-    if (state === undefined) return deleteTails(this.#ctx.call, o, place);
+    if (state === undefined) return deleteTails(this.#ctx.call, o, place, { all: true });
     await this.#remove(place, 'unreadable' in state ? undefined : state);
   }
 
@@ -228,18 +227,26 @@ export class S3Sessions {
         if (!isStorageError(err, 'E_NOT_FOUND')) throw err;
       });
     }
-    await deleteTails(call, o, place);
+    await deleteTails(call, o, place, { all: true });
     await call(`delete upload session ${place.id}`, (c) => c.send(new (s3().DeleteObjectCommand)({ Bucket: o.bucket, Key: place.stateKey })));
   }
 
-  /** Runs `fn` as the session's only writer in this process; a second one fails with E_PRECONDITION_FAILED. */
+  /**
+   * Runs `fn` as the session's only writer: at once refused for a second writer in this
+   * process, and through the session's lease (session-lease.ts) for one elsewhere.
+   */
   async #asWriter<T>(id: string, fn: () => Promise<T>): Promise<T> {
     if (this.#writing.has(id)) {
       throw new StorageError('E_PRECONDITION_FAILED', `session ${id} is being written by another request; retry once it ends`, { retryable: true });
     }
     this.#writing.add(id);
     try {
-      return await fn();
+      const lease = await SessionLease.take(this.#ctx.call, this.#ctx.options, new SessionPlace(this.#ctx.options, id));
+      try {
+        return await fn();
+      } finally {
+        await lease.release();
+      }
     } finally {
       this.#writing.delete(id);
     }

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -148,6 +148,36 @@ describe('s3 upload sessions', () => {
     await s.sessions.write(id, 7 * MiB, data.subarray(7 * MiB), { sha256: digest(data.subarray(7 * MiB)) });
     assert.equal((await s.sessions.complete(id)).sha256, digest(data));
     assert.ok((await s.get('videos/failing.bin')).equals(data), 'the uncommitted parts were replaced');
+  });
+
+  it('lets one writer at a time write a session, also from another driver (the lease), and takes over the lease of a writer elsewhere only when it is gone', async () => {
+    const first = storage();
+    const second = storage();
+    const { id } = await first.sessions.create('videos/one-writer.bin');
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    async function* slow(): AsyncGenerator<Buffer> {
+      yield Buffer.from('first ');
+      await held;
+      yield Buffer.from('writer');
+    }
+    const writing = first.sessions.write(id, 0, slow());
+    for (let i = 0; i < 100 && !(await tails(id)).includes('lease'); i++) await sleep(50);
+    assert.ok((await tails(id)).includes('lease'), 'the first writer holds the lease');
+    const err = await rejectsWith(second.sessions.write(id, 0, Buffer.from('second')), 'E_PRECONDITION_FAILED', 'being written');
+    assert.equal(err.retryable, true);
+    release();
+    assert.equal((await writing).offset, 12);
+    assert.deepEqual(await tails(id), ['tail-12'], 'the lease is released');
+    // A fresh lease of a writer on another host: busy. (One not refreshed for 2 minutes would be taken over.)
+    await raw.send(new PutObjectCommand({ Bucket: bucket, Key: `.stowage/sessions/${id}/lease`, Body: JSON.stringify({ host: 'elsewhere', pid: 1, token: 'x' }) }));
+    await rejectsWith(second.sessions.write(id, 12, Buffer.from('!')), 'E_PRECONDITION_FAILED');
+    // One of a process of this host that is gone: taken over.
+    await raw.send(new PutObjectCommand({ Bucket: bucket, Key: `.stowage/sessions/${id}/lease`, Body: JSON.stringify({ host: hostname(), pid: 2 ** 22 + 12345, token: 'y' }) }));
+    assert.equal((await second.sessions.write(id, 12, Buffer.from('!'))).offset, 13);
+    await second.sessions.complete(id);
+    assert.equal((await first.get('videos/one-writer.bin')).toString(), 'first writer!');
+    assert.deepEqual(await tails(id), [], 'nothing left, the lease neither');
   });
 
   it('refuses a session whose parts or tail the bucket lost (E_UNAVAILABLE), never resuming it', async () => {

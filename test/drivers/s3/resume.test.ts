@@ -233,6 +233,17 @@ describe('s3 putFile resume', () => {
     assert.deepEqual(await storage.incompleteUploads({ prefix: 'videos/changed.bin' }), []);
   });
 
+  it('fails a create-only putFile onto an existing key before sending a part', async () => {
+    const storage = viaProxy();
+    const file = await newFile('exists.bin');
+    await storage.put('videos/exists.bin', 'already here');
+    await rejectsWith(storage.putFile('videos/exists.bin', file.path, { ifNoneMatch: '*' }), 'E_ALREADY_EXISTS');
+    assert.equal(partsSent(), 0);
+    assert.equal((await storage.get('videos/exists.bin')).toString(), 'already here');
+    assert.deepEqual(await stateObjects(), []);
+    assert.equal(await uploadIdOf('videos/exists.bin'), undefined);
+  });
+
   it('completes nothing when the expected SHA-256 is wrong, also when resuming', async () => {
     const storage = viaProxy();
     const file = await newFile('wrong.bin');

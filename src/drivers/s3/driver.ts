@@ -10,8 +10,8 @@ import { PutBody, openRegularFile, type PutBodyChecks } from '../../core/body.js
 import type { Driver, DriverCapabilities, DriverListOptions, DriverPresignPostOptions, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions, UnconditionalReadOptions, ObjectLocation } from '../../core/contract.js';
 import { StorageError, isStorageError } from '../../core/errors.js';
 import { mapConcurrently } from '../../core/concurrency.js';
-import { isAddressableKey } from '../../core/keys.js';
 import { checkWritePreconditions, normalizeEtag, notFound, statOrUndefined, tooLarge } from '../../core/objects.js';
+import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBody, SessionRecord } from '../../core/sessions.js';
 import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, PutFileResult, SignedUrl, VerifyOptions } from '../../core/types.js';
 import { BASE_DRIVER_CAPABILITIES, BaseDriver } from '../base.js';
 import { createS3Client, serviceIdOf, warnOnChecksumMode } from './client.js';
@@ -23,12 +23,14 @@ import { resolveS3Options, type ResolvedS3Options, type S3DriverOptions } from '
 import { PartSchedule } from './part-sizes.js';
 import { payloadSha256, withPayloadHash } from './payload.js';
 import { Presigner } from './presign.js';
+import { listPage } from './list.js';
 import { readObject } from './read.js';
 import { putFileResumable } from './resume.js';
+import { S3Sessions } from './sessions.js';
 import { withRetry } from './retry.js';
 import { verifyBucket } from './verify.js';
 import { s3 } from './sdk.js';
-import { allRecords, checkUserKey, deleteRecordsOf, isReservedKey } from './upload-state.js';
+import { allRecords, checkUserKey, deleteRecordsOf } from './upload-state.js';
 
 /** How long a confirmed bucket is trusted when a HEAD finds no key. */
 const BUCKET_CHECK_TTL_MS = 60_000;
@@ -51,6 +53,8 @@ export class S3Driver extends BaseDriver {
   readonly #location: ObjectLocation;
   /** Part sizes of bodies of unknown length. */
   readonly #schedule: PartSchedule;
+  /** Upload sessions (sessions.ts). */
+  readonly #sessions: S3Sessions;
 
   constructor(options: S3DriverOptions) {
     super();
@@ -66,8 +70,13 @@ export class S3Driver extends BaseDriver {
       ...BASE_DRIVER_CAPABILITIES,
       // What a body of unknown size may reach; a file (its size known) may be larger.
       conditionalWrites: profile.conditionalPut === 'full', rangeReads: true, keyIsPrefix: true, maxObjectSize: this.#schedule.capacity,
-      nativeSignedUrls: true, nativePresignPost: true, multipartUploads: true, nativePutFile: true,
+      nativeSignedUrls: true, nativePresignPost: true, multipartUploads: true, nativePutFile: true, sessions: true,
     };
+    this.#sessions = new S3Sessions({
+      call: this.#call, options: this.options,
+      conditions: (key, opts) => this.#conditions(key, opts, true),
+      put: (key, data, opts, checks) => this.put(key, new PutBody(data, checks), opts),
+    });
   }
 
   /** Runs one request with the retry policy; S3 and network errors become StorageErrors. */
@@ -300,29 +309,11 @@ export class S3Driver extends BaseDriver {
   }
 
   /**
-   * One ListObjectsV2 page; the continuation token is the cursor. Keys that break the
-   * key rules (folder markers like `photos/` made by consoles) are skipped. With
-   * `details`, each object is HEADed for content type, metadata and checksum.
+   * One ListObjectsV2 page (see list.ts): keys no Stowage key can address, and Stowage's
+   * own objects, are skipped; with `details`, each object is HEADed.
    */
   async list(opts: DriverListOptions): Promise<ListPage> {
-    const base = this.options.prefix;
-    const out = await this.#call('list', (c) =>
-      c.send(new (s3().ListObjectsV2Command)({ Bucket: this.options.bucket, Prefix: base + opts.prefix, Delimiter: opts.delimiter, MaxKeys: opts.limit, ContinuationToken: decodeS3Cursor(opts.cursor), StartAfter: opts.cursor === undefined && opts.startAfter !== undefined ? base + opts.startAfter : undefined }), { abortSignal: opts.signal }),
-    );
-    // Stowage's own objects (upload state) are never listed.
-    const listed = (out.Contents ?? []).map((o) => ({ ...o, key: (o.Key ?? '').slice(base.length) })).filter((o) => isAddressableKey(o.key) && !isReservedKey(o.key));
-    const objects = opts.details === false ? listed.map((o) => objectInfoFromS3(o.key, { ETag: o.ETag, LastModified: o.LastModified }, o.Size ?? 0)) : await this.#details(listed.map((o) => o.key));
-    const page: ListPage = {
-      objects,
-      prefixes: (out.CommonPrefixes ?? []).map((p) => (p.Prefix ?? '').slice(base.length)).filter((p) => p !== '' && !isReservedKey(p)),
-    };
-    if (out.IsTruncated && out.NextContinuationToken) page.cursor = encodeS3Cursor(out.NextContinuationToken);
-    return page;
-  }
-
-  async #details(keys: string[]): Promise<ObjectInfo[]> {
-    const infos = await mapConcurrently(keys, LIST_DETAIL_CONCURRENCY, (key) => statOrUndefined(this, key));
-    return infos.filter((i): i is ObjectInfo => i !== undefined);
+    return listPage(this.#call, this.options, opts, (keys) => mapConcurrently(keys, LIST_DETAIL_CONCURRENCY, (key) => statOrUndefined(this, key)));
   }
 
   /** Presigned GET or PUT on the service itself (or on `publicUrl`). */
@@ -353,8 +344,8 @@ export class S3Driver extends BaseDriver {
    * are listed first, so an upload started meanwhile is never taken for a gone one.
    */
   override async incompleteUploads(prefix: string): Promise<IncompleteUpload[]> {
-    const records = await allRecords(this.#call, this.options);
-    const uploads = await listIncompleteUploads(this.#call, this.options, prefix);
+    const [records, sessionUploads] = await Promise.all([allRecords(this.#call, this.options), this.#sessions.uploadIds()]);
+    const uploads = (await listIncompleteUploads(this.#call, this.options, prefix)).filter((u) => !sessionUploads.has(u.uploadId));
     const live = new Set(uploads.map((u) => u.uploadId));
     const gone = records.filter(({ record }) => record.key.startsWith(prefix) && !live.has(record.uploadId));
     return [...uploads, ...gone.map(({ record }) => ({ key: record.key, uploadId: record.uploadId, initiated: new Date(record.createdAt) }))];
@@ -368,26 +359,39 @@ export class S3Driver extends BaseDriver {
     await deleteRecordsOf(this.#call, this.options, upload.key, upload.uploadId);
   }
 
+  /** Writes the new session's state under `.stowage/sessions/` (see sessions.ts). */
+  override createSession(record: SessionRecord): Promise<SessionRecord> {
+    return this.#sessions.create(record);
+  }
+
+  /** The session's record, its offset checked against the parts and tail the bucket holds. */
+  override getSession(id: string): Promise<SessionRecord> {
+    return this.#sessions.get(id);
+  }
+
+  /** Appends at the offset: whole parts uploaded, the remainder kept in a tail object. */
+  override writeSession(id: string, body: SessionBody, opts: DriverSessionWriteOptions): Promise<SessionRecord> {
+    return this.#sessions.write(id, body, opts);
+  }
+
+  /** Uploads the tail as the last part and completes the upload (one PutObject for a session smaller than a part). */
+  override completeSession(id: string, opts: DriverSessionCompleteOptions): Promise<ObjectInfo> {
+    return this.#sessions.complete(id, opts);
+  }
+
+  /** Aborts the session's upload and deletes its tails and state. */
+  override abortSession(id: string): Promise<void> {
+    return this.#sessions.abort(id);
+  }
+
+  /** The sessions whose key starts with `prefix`, from their state objects. */
+  override listSessions(prefix: string): Promise<SessionRecord[]> {
+    return this.#sessions.list(prefix);
+  }
+
   /** Closes the connection pool, unless the client is the caller's (theirs to destroy). */
   override async close(): Promise<void> {
     if (!this.options.client) this.#client.destroy();
     this.#presigner.close();
   }
-}
-
-// Services accept any continuation token, even garbage (which restarts the listing), so
-// the token travels in an envelope of ours that a malformed cursor cannot fake.
-const CURSOR_TAG = 'stowage-s3:';
-
-function encodeS3Cursor(token: string): string {
-  return Buffer.from(CURSOR_TAG + token, 'utf8').toString('base64url');
-}
-
-function decodeS3Cursor(cursor: string | undefined): string | undefined {
-  if (!cursor) return undefined;
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!text.startsWith(CURSOR_TAG) || text.length === CURSOR_TAG.length) {
-    throw new StorageError('E_INVALID_ARGUMENT', 'invalid list cursor: pass back the cursor of the previous page unchanged');
-  }
-  return text.slice(CURSOR_TAG.length);
 }

@@ -132,6 +132,8 @@ export async function putFileResumable(ctx: ResumeContext, file: LocalFile): Pro
   const { call, options: o, opts, checks, key } = ctx;
   const signal = opts.signal ?? checks.signal;
   const stateKey = recordKey(o, key, file);
+  // Conditions checked by HEAD fail here rather than after every part was sent (they are checked again at completion).
+  if (opts.ifNoneMatch !== undefined || opts.ifMatch !== undefined) await ctx.conditions();
   const earlier = await earlierRun(ctx, stateKey, file);
   const record = earlier?.record ?? (await startUpload(ctx, stateKey, file));
   const stored = earlier?.stored ?? new Map<number, StoredPart>();

@@ -4,7 +4,7 @@
  * reason, so S3 tests fail loudly instead of being skipped.
  */
 import { randomBytes } from 'node:crypto';
-import { S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, DeleteBucketCommand, DeleteObjectsCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { createStorage, type S3DriverOptions, type Storage } from '../../../src/index.js';
 
 /** Connection settings of the test endpoint. */
@@ -45,12 +45,35 @@ export async function freshS3Storage(label: string, extra: Partial<S3DriverOptio
   return storage;
 }
 
-/** Deletes every object under the storage's prefix; the bucket itself is left for the server's teardown. */
+/**
+ * Deletes every object under the storage's prefix, then the bucket, with everything
+ * left in it: the test RGW is shared and long-lived, and refuses new buckets past a
+ * thousand (TooManyBuckets), so a test must not leave its bucket behind.
+ */
 export async function emptyStorage(storage: Storage): Promise<void> {
   const keys: string[] = [];
   for await (const info of storage.listAll()) keys.push(info.key);
   await storage.deleteMany(keys);
+  const bucket = storage.driver.location()?.bucket;
   await storage.close();
+  if (bucket) await removeBucket(bucket);
+}
+
+/** Removes a test bucket: aborts its uploads, deletes every object (Stowage's own under .stowage/ too), then the bucket. */
+export async function removeBucket(bucket: string): Promise<void> {
+  const client = rawS3Client();
+  try {
+    const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+    for (const u of uploads.Uploads ?? []) await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
+    for (;;) {
+      const page = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+      if ((page.KeyCount ?? 0) === 0) break;
+      await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: (page.Contents ?? []).map((o) => ({ Key: o.Key })) } }));
+    }
+    await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+  } finally {
+    client.destroy();
+  }
 }
 
 /** A plain SDK client on the test endpoint, for looking behind Stowage's back (checksums as RGW needs them). */

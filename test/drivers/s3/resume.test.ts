@@ -13,12 +13,12 @@ import { mkdtemp, open, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { AbortMultipartUploadCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { createStorage, type PutOptions, type S3DriverOptions, type Storage } from '../../../src/index.js';
 import { cli, startCli } from '../../cli/run.js';
 import { rejectsWith } from '../../conformance/harness.js';
-import { rawS3Client, s3Options, s3TestEnv, uniqueBucket } from './env.js';
+import { rawS3Client, removeBucket, s3Options, s3TestEnv, uniqueBucket } from './env.js';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
 
 const MiB = 1024 * 1024;
@@ -108,6 +108,7 @@ after(async () => {
   await proxy?.close();
   await rm(dir, { recursive: true, force: true });
 });
+afterEach(() => removeBucket(bucket));
 // A bucket per test, so each sees only its own uploads and states.
 beforeEach(async () => {
   proxy.reset();
@@ -230,6 +231,17 @@ describe('s3 putFile resume', () => {
     await storage.abortUpload(left[0]!);
     assert.deepEqual(await stateObjects(), [], 'aborting an upload deletes its state');
     assert.deepEqual(await storage.incompleteUploads({ prefix: 'videos/changed.bin' }), []);
+  });
+
+  it('fails a create-only putFile onto an existing key before sending a part', async () => {
+    const storage = viaProxy();
+    const file = await newFile('exists.bin');
+    await storage.put('videos/exists.bin', 'already here');
+    await rejectsWith(storage.putFile('videos/exists.bin', file.path, { ifNoneMatch: '*' }), 'E_ALREADY_EXISTS');
+    assert.equal(partsSent(), 0);
+    assert.equal((await storage.get('videos/exists.bin')).toString(), 'already here');
+    assert.deepEqual(await stateObjects(), []);
+    assert.equal(await uploadIdOf('videos/exists.bin'), undefined);
   });
 
   it('completes nothing when the expected SHA-256 is wrong, also when resuming', async () => {

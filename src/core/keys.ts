@@ -233,3 +233,21 @@ function extensionFor(values: Record<string, unknown>): string {
   }
   throw new StorageError('E_INVALID_ARGUMENT', '{ext} needs either an "ext" or a "contentType" value');
 }
+
+/**
+ * The first key segment Stowage keeps for its own files in a backend (fs: sidecars, temp
+ * files, sessions; S3: upload and session state). No user key may lie there, and
+ * listings leave it out.
+ */
+export const RESERVED_SEGMENT = '.stowage';
+
+/** Whether `key` (or a listed prefix) lies in the reserved area, or is its name. */
+export function isReservedKey(key: string): boolean {
+  return key === RESERVED_SEGMENT || key.startsWith(`${RESERVED_SEGMENT}/`);
+}
+
+/** Refuses a key in the reserved area with E_INVALID_KEY naming the backend that reserves it. */
+export function checkNotReserved(key: string, backend: string): void {
+  if (isReservedKey(key)) throw new StorageError('E_INVALID_KEY', `invalid key ${JSON.stringify(key)}: "${RESERVED_SEGMENT}/" is reserved by the ${backend} backend for Stowage's own files`, { key });
+}
+

@@ -17,10 +17,11 @@ import { access, mkdir, readdir, realpath, rm, rmdir, stat } from 'node:fs/promi
 import { hostname } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { StorageError } from '../../core/errors.js';
+import { checkNotReserved, RESERVED_SEGMENT } from '../../core/keys.js';
 import { errnoCode, fsError } from './errors.js';
 
 /** The hidden folder under the root that holds Stowage's own files. */
-export const INTERNAL_DIR = '.stowage';
+export const INTERNAL_DIR = RESERVED_SEGMENT;
 /** Most bytes one path component may have on common filesystems (ext4, XFS, APFS, NTFS). */
 export const MAX_SEGMENT_BYTES = 255;
 /** Other hosts' temp folders are removed once this old (we cannot tell if their process lives). */
@@ -28,9 +29,7 @@ const FOREIGN_TEMP_MAX_AGE_MS = 24 * 3600 * 1000;
 
 /** Rejects keys the filesystem cannot hold: the reserved `.stowage/` area and over-long segments. */
 export function checkKeyFits(key: string): void {
-  if (key === INTERNAL_DIR || key.startsWith(`${INTERNAL_DIR}/`)) {
-    throw new StorageError('E_INVALID_KEY', `invalid key ${JSON.stringify(key)}: "${INTERNAL_DIR}/" is reserved by the filesystem backend`, { key });
-  }
+  checkNotReserved(key, 'filesystem');
   // A UTF-16 code unit is at most 3 UTF-8 bytes: short keys cannot have a long segment.
   if (key.length * 3 <= MAX_SEGMENT_BYTES) return;
   const long = key.split('/').find((s) => Buffer.byteLength(s) > MAX_SEGMENT_BYTES);

@@ -13,7 +13,7 @@ import { objectInfoFromS3 } from './metadata.js';
 import type { S3Call } from './multipart.js';
 import type { ResolvedS3Options } from './options.js';
 import { s3 } from './sdk.js';
-import { isReservedKey } from './upload-state.js';
+import { isReservedKey } from '../../core/keys.js';
 
 const CURSOR_TAG = 'stowage-s3:';
 

@@ -19,7 +19,7 @@ import type { S3Call } from './multipart.js';
 import type { ResolvedS3Options } from './options.js';
 import { PartSchedule } from './part-sizes.js';
 import { s3 } from './sdk.js';
-import { RESERVED_SEGMENT } from './upload-state.js';
+import { RESERVED_SEGMENT } from '../../core/keys.js';
 
 /** Below the driver's prefix, where sessions live. */
 const SESSIONS_AREA = `${RESERVED_SEGMENT}/sessions/`;

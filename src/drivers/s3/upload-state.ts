@@ -12,27 +12,21 @@
  */
 import { createHash } from 'node:crypto';
 import { mapConcurrently } from '../../core/concurrency.js';
-import { StorageError, isStorageError } from '../../core/errors.js';
+import { isStorageError } from '../../core/errors.js';
+import { checkNotReserved, RESERVED_SEGMENT } from '../../core/keys.js';
 import type { ObjectAttributes } from '../../core/types.js';
 import type { S3Call } from './multipart.js';
 import type { ResolvedS3Options } from './options.js';
 import { s3 } from './sdk.js';
 
-/** The first key segment Stowage keeps for itself. */
-export const RESERVED_SEGMENT = '.stowage';
 /** Where upload states live, below the driver's prefix. */
 const UPLOADS_AREA = `${RESERVED_SEGMENT}/uploads/`;
 /** States read at once when listing them all. */
 const READ_CONCURRENCY = 16;
 
-/** Whether `key` lies in the reserved area (or is its name). */
-export function isReservedKey(key: string): boolean {
-  return key === RESERVED_SEGMENT || key.startsWith(`${RESERVED_SEGMENT}/`);
-}
-
 /** Refuses keys in the reserved area with E_INVALID_KEY, as the fs driver does. */
 export function checkUserKey(key: string): void {
-  if (isReservedKey(key)) throw new StorageError('E_INVALID_KEY', `invalid key ${JSON.stringify(key)}: "${RESERVED_SEGMENT}/" is reserved by Stowage for upload state`, { key });
+  checkNotReserved(key, 's3');
 }
 
 /** What identifies a local file across runs. */

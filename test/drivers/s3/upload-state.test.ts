@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RecordWriter, isReservedKey } from '../../../src/drivers/s3/upload-state.js';
+import { RecordWriter } from '../../../src/drivers/s3/upload-state.js';
+import { isReservedKey } from '../../../src/core/keys.js';
 
 /** A write that finishes when the test says so. */
 function controlledWrites(): { writer: RecordWriter; started: string[]; finish: (fail?: boolean) => void; inFlight: () => number; content: { value: string } } {

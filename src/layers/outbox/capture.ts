@@ -149,9 +149,18 @@ export class BodyCapture {
     }
   }
 
-  /** Drops what was kept (the write was stored, or refused): closes and removes the temp file. */
+  /**
+   * Drops what was kept (the write was stored, or refused): closes and removes the temp
+   * file, and stops the caller's body if it was not read to its end (a refused upload's
+   * request stream, which would otherwise wait for a reader forever).
+   */
   async discard(): Promise<void> {
     this.#kept = [];
+    if (!this.#done) {
+      this.#done = true;
+      await this.#pulling;
+      await this.#chunks.return?.().catch(() => undefined);
+    }
     const file = this.#file;
     this.#file = undefined;
     if (!file) return;

@@ -8,7 +8,7 @@
 import { mkdir, open } from 'node:fs/promises';
 import { openRegularFile, PutBody, type PutBodyChecks } from '../../core/body.js';
 import type { Driver, DriverPutOptions, DriverReadOptions, ObjectLocation } from '../../core/contract.js';
-import { StorageError } from '../../core/errors.js';
+import { errorMessage, StorageError } from '../../core/errors.js';
 import { checkWritePreconditions, copyAttributes, notModifiedIf, resolveRange } from '../../core/objects.js';
 import type { NotModified, ObjectInfo, ObjectStream, PutFileResult, QueuedWrite, WriteResult } from '../../core/types.js';
 import { errnoCode } from '../../drivers/fs/errors.js';
@@ -39,7 +39,7 @@ export class OutboxLayer extends DriverLayer {
     const warn = options.onWarning ?? ((message: string) => console.warn(`stowage: ${message}`));
     this.control = new OutboxControl(options, () => this.#open(), warn);
     this.#opening = (async () => {
-      const release = await lockOutbox(await ensureDir(options.dir));
+      const release = await ensureDir(options.dir).then(lockOutbox).catch((err: unknown) => Promise.reject(unusable(options.dir, err)));
       try {
         const entries = await OutboxEntries.open(options.dir, warn);
         const delivery = new Delivery(inner, entries, this.#keys, options, (entry, outcome) => this.control.record(entry, outcome));
@@ -48,7 +48,7 @@ export class OutboxLayer extends DriverLayer {
         return { entries, delivery, release };
       } catch (err) {
         await release();
-        throw err;
+        throw unusable(options.dir, err);
       }
     })();
     // Every operation awaits it and rejects with its error; this only keeps it from being unhandled.
@@ -237,6 +237,11 @@ export class OutboxLayer extends DriverLayer {
     if (!(await this.#open()).entries.queuedOf(from)) return;
     throw new StorageError('E_UNAVAILABLE', `cannot ${operation} ${JSON.stringify(from)} yet: its latest write is queued in the outbox, not delivered`, { key: from });
   }
+}
+
+/** A failure to open the outbox folder: a StorageError as it is (another owner), else E_CONFIG_INVALID naming the folder. */
+function unusable(dir: string, err: unknown): StorageError {
+  return err instanceof StorageError ? err : new StorageError('E_CONFIG_INVALID', `the outbox folder ${dir} cannot be used: ${errorMessage(err)}`, { cause: err });
 }
 
 async function ensureDir(dir: string): Promise<string> {

@@ -65,8 +65,6 @@ export class OutboxControl {
   readonly #options: OutboxOptions;
   readonly #open: () => Promise<{ entries: OutboxEntries; delivery: Delivery }>;
   readonly #warn: (message: string) => void;
-  #delivered = 0;
-  #deadLettered = 0;
   #lastError: OutboxStatus['lastError'];
 
   constructor(options: OutboxOptions, open: () => Promise<{ entries: OutboxEntries; delivery: Delivery }>, warn: (message: string) => void) {
@@ -83,10 +81,8 @@ export class OutboxControl {
   /** Counts an attempt's outcome (the delivery calls it). */
   record(entry: EntryRecord, outcome: Outcome): void {
     if (outcome.kind === 'delivered') {
-      this.#delivered++;
       this.#lastError = undefined;
     } else if (outcome.kind === 'dead') {
-      this.#deadLettered++;
       this.#warn(`outbox: ${JSON.stringify(entry.key)} (entry ${entry.id}) could not be delivered and is now a dead letter: ${outcome.code}: ${outcome.message}`);
     } else if (outcome.kind === 'retry') {
       this.#lastError = { code: outcome.code, message: outcome.message, at: new Date().toISOString() };
@@ -106,8 +102,8 @@ export class OutboxControl {
       dead: dead.length,
       deadBytes: entries.deadBytes,
       maxBytes: this.#options.maxBytes ?? DEFAULT_MAX_BYTES,
-      delivered: this.#delivered,
-      deadLettered: this.#deadLettered,
+      delivered: entries.deliveredCount,
+      deadLettered: entries.deadLetteredCount,
       lastError: this.#lastError,
     };
   }

@@ -48,6 +48,10 @@ export class OutboxEntries {
   readonly #dead = new Map<string, DeadLetter>();
   #seq: number;
   #pendingBytes = 0;
+  /** Entries this process delivered (and verified). */
+  deliveredCount = 0;
+  /** Entries this process moved to dead/. */
+  deadLetteredCount = 0;
   /** Bytes being spooled right now, counted against the cap before they are journaled. */
   #reserved = 0;
 
@@ -184,8 +188,10 @@ export class OutboxEntries {
   /** Removes a delivered entry: its journal line first, then its body. */
   async delivered(entry: EntryRecord): Promise<void> {
     await this.#journal.append({ op: 'delivered', id: entry.id });
-    this.#forget(entry);
     await removeFile(this.bodyPath(entry));
+    // Counted as it stops being pending, so a status never sees one without the other.
+    this.#forget(entry);
+    this.deliveredCount++;
   }
 
   /**
@@ -200,6 +206,7 @@ export class OutboxEntries {
     await this.#journal.append({ op: 'dead', id: entry.id, code });
     this.#forget(entry);
     this.#dead.set(entry.id, letter);
+    this.deadLetteredCount++;
     return letter;
   }
 

@@ -2,8 +2,8 @@
  * Keeping a write's bytes while the backend tries to store them. A write that fails
  * after its body was partly sent cannot be spooled from the caller's stream (those bytes
  * are gone), so every body passes through a {@link BodyCapture}: it hands the backend
- * each chunk as it arrives and keeps it, in memory up to `memoryBytes` and beyond that
- * in a temp file. When the write succeeds the copy is dropped (the temp file is never
+ * each chunk as it arrives and keeps it: in memory while the outbox's memory budget
+ * (`memoryBytes`, shared by all writes in progress) has room, else in a temp file. When the write succeeds the copy is dropped (the temp file is never
  * synced, so the page cache takes it and the unlink frees it); when it fails with a
  * temporary error the capture reads the rest of the body, syncs the file and hands it to
  * the outbox. The cost on a healthy backend is keeping chunk references for small bodies
@@ -12,8 +12,36 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PutBody, type BodySummary } from '../../core/body.js';
-import type { StorageError } from '../../core/errors.js';
+import { errorMessage, StorageError } from '../../core/errors.js';
 import { newEntryId, removeFile } from './files.js';
+
+/**
+ * The bytes all captures of one outbox may keep in memory at once. Sharing one budget
+ * keeps the usual case free of copies (a few large uploads at a time fit) while a burst
+ * of them cannot take more memory than this.
+ */
+export class MemoryBudget {
+  #available: number;
+
+  constructor(bytes: number) {
+    this.#available = bytes;
+  }
+
+  /** Takes `bytes` if there is room; false (taking nothing) if not. */
+  take(bytes: number): boolean {
+    if (bytes > this.#available) return false;
+    this.#available -= bytes;
+    return true;
+  }
+
+  /** Gives back what was taken. */
+  give(bytes: number): void {
+    this.#available += bytes;
+  }
+}
+
+/** Temp-file writes a capture queues before it waits for them. */
+const WRITES_IN_FLIGHT = 4;
 
 /** A body the capture wrote to disk and synced, not yet in the spool. */
 export interface CapturedFile extends BodySummary {
@@ -57,21 +85,28 @@ export class BodyCapture {
   readonly #source: PutBody;
   readonly #chunks: AsyncIterator<Uint8Array>;
   readonly #tmpDir: string;
-  readonly #memoryBytes: number;
+  readonly #budget: MemoryBudget;
+  /** Bytes of the budget this capture holds. */
+  #held = 0;
   #kept: Uint8Array[] = [];
   #size = 0;
   #file: { path: string; handle: FileHandle } | undefined;
+  /** The temp-file writes in progress, in order: the backend gets each chunk without waiting for its copy to reach the file. */
+  #writing: Promise<void> = Promise.resolve();
+  #writesInFlight = 0;
+  /** Why the temp file could not take the body: the backend's write goes on, but the body cannot be spooled. */
+  #copyError: unknown;
   #done = false;
   /** Serializes pulls: whoever reads the body (the backend, then the spooler), every chunk is kept in order. */
   #pulling: Promise<unknown> = Promise.resolve();
   /** The error the caller's body itself failed with, if it did. */
   sourceError: unknown;
 
-  constructor(source: PutBody, tmpDir: string, memoryBytes: number) {
+  constructor(source: PutBody, tmpDir: string, budget: MemoryBudget) {
     this.#source = source;
     this.#chunks = source[Symbol.asyncIterator]();
     this.#tmpDir = tmpDir;
-    this.#memoryBytes = memoryBytes;
+    this.#budget = budget;
   }
 
   /** The body to give the backend. */
@@ -107,8 +142,17 @@ export class BodyCapture {
   async #keep(chunk: Uint8Array): Promise<void> {
     this.#size += chunk.byteLength;
     if (this.#file) return this.#write(chunk);
+    if (!this.#budget.take(chunk.byteLength)) {
+      this.#kept.push(chunk);
+      return this.#spill();
+    }
+    this.#held += chunk.byteLength;
     this.#kept.push(chunk);
-    if (this.#size > this.#memoryBytes) await this.#spill();
+  }
+
+  #giveBack(): void {
+    this.#budget.give(this.#held);
+    this.#held = 0;
   }
 
   /** Moves what is kept in memory to a temp file, which takes every later chunk. */
@@ -118,11 +162,28 @@ export class BodyCapture {
     const kept = this.#kept;
     this.#kept = [];
     for (const chunk of kept) await this.#write(chunk);
+    // Written to the file: the memory they held is for other captures again once the writes are done.
+    await this.#writing;
+    this.#giveBack();
   }
 
+  /**
+   * Queues the chunk's write to the temp file. Only when WRITES_IN_FLIGHT are already
+   * queued does it wait, so memory stays bounded when the disk is slower than the backend.
+   */
   async #write(chunk: Uint8Array): Promise<void> {
     const handle = (this.#file as { handle: FileHandle }).handle;
-    for (let offset = 0; offset < chunk.byteLength; ) offset += (await handle.write(chunk, offset)).bytesWritten;
+    this.#writesInFlight++;
+    this.#writing = this.#writing.then(async () => {
+      try {
+        if (this.#copyError === undefined) for (let offset = 0; offset < chunk.byteLength; ) offset += (await handle.write(chunk, offset)).bytesWritten;
+      } catch (err) {
+        this.#copyError = err;
+      } finally {
+        this.#writesInFlight--;
+      }
+    });
+    if (this.#writesInFlight > WRITES_IN_FLIGHT) await this.#writing;
   }
 
   /**
@@ -139,6 +200,8 @@ export class BodyCapture {
       const summary = this.#source.complete();
       if (!this.#file) await this.#spill();
       const file = this.#file as { path: string; handle: FileHandle };
+      await this.#writing;
+      if (this.#copyError !== undefined) throw new StorageError('E_UNAVAILABLE', `the outbox could not keep the body in ${this.#tmpDir}: ${errorMessage(this.#copyError)}`, { cause: this.#copyError });
       await file.handle.sync();
       await file.handle.close();
       this.#file = undefined;
@@ -156,6 +219,7 @@ export class BodyCapture {
    */
   async discard(): Promise<void> {
     this.#kept = [];
+    this.#giveBack();
     if (!this.#done) {
       this.#done = true;
       await this.#pulling;
@@ -164,6 +228,7 @@ export class BodyCapture {
     const file = this.#file;
     this.#file = undefined;
     if (!file) return;
+    await this.#writing;
     await file.handle.close().catch(() => undefined);
     await removeFile(file.path);
   }

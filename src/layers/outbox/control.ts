@@ -21,7 +21,11 @@ export interface OutboxOptions extends DeliveryOptions {
   dir: string;
   /** The most bytes the outbox keeps (pending and dead letters); a write past it is refused with E_QUOTA_EXCEEDED. Default 1 GiB. */
   maxBytes?: number;
-  /** Bodies up to this size are kept in memory while the backend takes them, larger ones in a temp file (default 1 MiB). */
+  /**
+   * Bytes of bodies kept in memory while the backend takes them, shared by all writes in
+   * progress (default 64 MiB); past it a body is copied to a temp file on the way, so a
+   * write that fails can still be spooled whole.
+   */
   memoryBytes?: number;
   /** Told about what recovery found and what went dead (default: console.warn). */
   onWarning?: (message: string) => void;

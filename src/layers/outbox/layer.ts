@@ -13,15 +13,17 @@ import { checkWritePreconditions, copyAttributes, notModifiedIf, resolveRange } 
 import type { NotModified, ObjectInfo, ObjectStream, PutFileResult, QueuedWrite, WriteResult } from '../../core/types.js';
 import { errnoCode } from '../../drivers/fs/errors.js';
 import { DriverLayer } from '../layer.js';
-import { BodyCapture } from './capture.js';
+import { BodyCapture, MemoryBudget } from './capture.js';
 import { Delivery, isTemporary, KeyMutex } from './delivery.js';
 import { entryInfo, OutboxEntries, queuedWrite } from './entries.js';
 import { lockOutbox, newEntryId } from './files.js';
 import type { EntryRecord } from './journal.js';
 import { DEFAULT_MAX_BYTES, OutboxControl, type OutboxOptions } from './control.js';
 
-/** The largest body kept in memory while the backend takes it, by default; larger ones go through a temp file. */
-const DEFAULT_MEMORY_BYTES = 1024 * 1024;
+/** The memory budget of the bodies the backend is taking, by default: beyond it they are copied to temp files on the way. */
+const DEFAULT_MEMORY_BYTES = 64 * 1024 * 1024;
+
+const NO_MEMORY = new MemoryBudget(0);
 
 /** The layer; see the module comment. Its operations for operators are in {@link OutboxControl}. */
 export class OutboxLayer extends DriverLayer {
@@ -29,6 +31,7 @@ export class OutboxLayer extends DriverLayer {
   readonly control: OutboxControl;
   readonly #options: OutboxOptions;
   readonly #keys = new KeyMutex();
+  readonly #budget: MemoryBudget;
   readonly #opening: Promise<{ entries: OutboxEntries; delivery: Delivery; release: () => Promise<void> }>;
   #entries: OutboxEntries | undefined;
 
@@ -36,6 +39,7 @@ export class OutboxLayer extends DriverLayer {
     super(inner);
     checkOptions(options);
     this.#options = options;
+    this.#budget = new MemoryBudget(options.memoryBytes ?? DEFAULT_MEMORY_BYTES);
     const warn = options.onWarning ?? ((message: string) => console.warn(`stowage: ${message}`));
     this.control = new OutboxControl(options, () => this.#open(), warn);
     this.#opening = (async () => {
@@ -64,7 +68,7 @@ export class OutboxLayer extends DriverLayer {
     const { entries, delivery } = await this.#open();
     return this.#keys.run(key, async () => {
       const queued = entries.queuedOf(key);
-      const capture = new BodyCapture(body, entries.paths.tmp, this.#options.memoryBytes ?? DEFAULT_MEMORY_BYTES);
+      const capture = new BodyCapture(body, entries.paths.tmp, this.#budget);
       try {
         if (queued) {
           checkWritePreconditions(key, entryInfo(queued), opts);
@@ -111,7 +115,8 @@ export class OutboxLayer extends DriverLayer {
     const { entries } = await this.#open();
     const { handle } = await openRegularFile(path);
     const stream = handle.createReadStream({ highWaterMark: 1024 * 1024 });
-    const capture = new BodyCapture(new PutBody(stream, { sha256: checks.sha256, maxSize: checks.maxSize, signal: checks.signal }), entries.paths.tmp, 0);
+    // Straight to a temp file: the file is there to be read, nothing needs keeping in memory.
+    const capture = new BodyCapture(new PutBody(stream, { sha256: checks.sha256, maxSize: checks.maxSize, signal: checks.signal }), entries.paths.tmp, NO_MEMORY);
     try {
       return { ...(await this.#queue(capture, key, opts, reason, conditions)), resumedBytes: 0 } as QueuedWrite;
     } finally {

@@ -97,16 +97,30 @@ function parseRecord(line: string): JournalRecord | undefined {
   return undefined;
 }
 
-/** The journal of one outbox folder, open for appending. */
+/** Lines past which the journal is rewritten once most of them are about entries that are gone. */
+const COMPACT_AFTER_LINES = 10_000;
+
+/**
+ * The journal of one outbox folder, open for appending. It knows the live entries itself
+ * (from the lines it wrote), so it can rewrite itself between two appends without asking
+ * anyone: once it has more than COMPACT_AFTER_LINES lines and four times more lines than
+ * live entries, it is rewritten with the live entries only, as on start.
+ */
 export class Journal {
   readonly #dir: string;
-  readonly #handle: FileHandle;
-  #waiting: { text: string; done: (err?: Error) => void }[] = [];
+  #handle: FileHandle;
+  readonly #live: Map<string, EntryRecord>;
+  #lines: number;
+  #waiting: { text: string; records: JournalRecord[]; done: (err?: Error) => void }[] = [];
   #flushing: Promise<void> | undefined;
+  /** Set when the journal could not be reopened: every later append fails with it. */
+  #broken: Error | undefined;
 
-  private constructor(dir: string, handle: FileHandle) {
+  private constructor(dir: string, handle: FileHandle, live: Map<string, EntryRecord>) {
     this.#dir = dir;
     this.#handle = handle;
+    this.#live = live;
+    this.#lines = live.size;
   }
 
   /**
@@ -114,18 +128,8 @@ export class Journal {
    * renamed over the old one), then opens it for appending.
    */
   static async rewrite(dir: string, live: Iterable<EntryRecord>): Promise<Journal> {
-    const temp = join(dir, `${JOURNAL}.tmp`);
-    const handle = await open(temp, 'w');
-    try {
-      const text = [...live].map((entry) => `${JSON.stringify({ op: 'queued', entry } satisfies JournalRecord)}\n`).join('');
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, join(dir, JOURNAL));
-    await syncDir(dir);
-    return new Journal(dir, await open(join(dir, JOURNAL), 'a'));
+    const entries = new Map([...live].map((entry) => [entry.id, entry]));
+    return new Journal(dir, await writeLive(dir, entries.values()), entries);
   }
 
   /** The folder this journal belongs to. */
@@ -137,7 +141,7 @@ export class Journal {
   append(...records: JournalRecord[]): Promise<void> {
     const text = records.map((r) => `${JSON.stringify(r)}\n`).join('');
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ text, done: (err) => (err === undefined ? resolve() : reject(err)) });
+      this.#waiting.push({ text, records, done: (err) => (err === undefined ? resolve() : reject(err)) });
       this.#flushing ??= this.#flush();
     });
   }
@@ -147,14 +151,42 @@ export class Journal {
       const batch = this.#waiting;
       this.#waiting = [];
       try {
+        if (this.#broken) throw this.#broken;
         await this.#handle.appendFile(batch.map((w) => w.text).join(''));
         await this.#handle.datasync();
+        for (const w of batch) for (const record of w.records) this.#apply(record);
+        this.#lines += batch.reduce((n, w) => n + w.records.length, 0);
         for (const w of batch) w.done();
       } catch (err) {
         for (const w of batch) w.done(err as Error);
       }
+      if (this.#lines > COMPACT_AFTER_LINES && this.#lines > 4 * this.#live.size) {
+        // If even reopening the journal fails, the appends after it fail (nothing more is acknowledged).
+        await this.#compact().catch((err: unknown) => (this.#broken = err as Error));
+      }
     }
     this.#flushing = undefined;
+  }
+
+  #apply(record: JournalRecord): void {
+    if (record.op === 'queued') this.#live.set(record.entry.id, record.entry);
+    else this.#live.delete(record.id);
+  }
+
+  /**
+   * Rewrites the journal with the live entries (between two batches, so no append is in
+   * progress). When that fails, later appends go to whatever file is the journal now (the
+   * old one, or the new one if the rename happened): never to a file renamed over.
+   */
+  async #compact(): Promise<void> {
+    const old = this.#handle;
+    try {
+      this.#handle = await writeLive(this.#dir, this.#live.values());
+      this.#lines = this.#live.size;
+    } catch {
+      this.#handle = await open(join(this.#dir, JOURNAL), 'a');
+    }
+    await old.close();
   }
 
   /** Waits for appends in progress, then closes the file. */
@@ -162,4 +194,19 @@ export class Journal {
     await this.#flushing;
     await this.#handle.close();
   }
+}
+
+/** Writes a journal of `live` as a new file, synced and renamed into place; returns it open for appending. */
+async function writeLive(dir: string, live: Iterable<EntryRecord>): Promise<FileHandle> {
+  const temp = join(dir, `${JOURNAL}.tmp`);
+  const handle = await open(temp, 'w');
+  try {
+    await handle.writeFile([...live].map((entry) => `${JSON.stringify({ op: 'queued', entry } satisfies JournalRecord)}\n`).join(''));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, join(dir, JOURNAL));
+  await syncDir(dir);
+  return open(join(dir, JOURNAL), 'a');
 }

@@ -161,3 +161,22 @@ describe('outbox: delivery', () => {
     await third.storage.close();
   });
 });
+
+describe('outbox: the journal', () => {
+  it('rewrites itself once most of its lines are about entries that are gone, keeping the live ones and every later append', async () => {
+    const { Journal, readJournal } = await import('../../../src/layers/outbox/journal.js');
+    const dir = await tempDir('outbox-journal');
+    const journal = await Journal.rewrite(dir, []);
+    const entry = (n: number) => ({ id: `e${n}`, seq: n, key: `k${n}`, size: 1, sha256: 'x', queuedAt: new Date(0).toISOString(), reason: 'E_UNAVAILABLE', attributes: { contentType: 'text/plain', metadata: {} } });
+    // 6,000 entries queued, all but every 1000th delivered: 11,994 lines, 6 live.
+    await Promise.all(Array.from({ length: 6000 }, (_, n) => journal.append({ op: 'queued', entry: entry(n) })));
+    await Promise.all(Array.from({ length: 6000 }, (_, n) => (n % 1000 === 0 ? Promise.resolve() : journal.append({ op: 'delivered', id: `e${n}` }))));
+    await journal.append({ op: 'queued', entry: entry(7000) });
+    await journal.close();
+    const lines = (await readFile(join(dir, 'journal.log'), 'utf8')).trim().split('\n');
+    assert.ok(lines.length < 100, `rewritten (${lines.length} lines)`);
+    const replay = await readJournal(dir);
+    assert.deepEqual([...replay.live.keys()].sort(), ['e0', 'e1000', 'e2000', 'e3000', 'e4000', 'e5000', 'e7000']);
+    assert.equal(replay.ignoredLines, 0);
+  });
+});

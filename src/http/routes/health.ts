@@ -31,7 +31,8 @@ export async function healthRoutes(app: FastifyInstance, ctx: RouteContext): Pro
 
   app.get('/api/storage/health', { schema: { response: { 200: storageHealthSchema, 503: storageHealthSchema, ...ERROR_RESPONSES } } }, async (_request, reply) => {
     const outbox = outboxOf(ctx.storage.driver);
-    const [health, queued] = await Promise.all([ctx.storage.health(), outbox?.status()]);
+    // An outbox that could not open its folder fails every write already; health still answers.
+    const [health, queued] = await Promise.all([ctx.storage.health(), outbox?.status().catch(() => undefined)]);
     const body = {
       status: health.ok ? 'connected' : 'unavailable',
       backend: health.backend,

@@ -7,10 +7,10 @@
  */
 import { mkdir, open } from 'node:fs/promises';
 import { openRegularFile, PutBody, type PutBodyChecks } from '../../core/body.js';
-import type { Driver, DriverPutOptions, DriverReadOptions, ObjectLocation } from '../../core/contract.js';
+import type { Driver, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions, ObjectLocation } from '../../core/contract.js';
 import { errorMessage, StorageError } from '../../core/errors.js';
 import { checkWritePreconditions, copyAttributes, notModifiedIf, resolveRange } from '../../core/objects.js';
-import type { NotModified, ObjectInfo, ObjectStream, PutFileResult, QueuedWrite, WriteResult } from '../../core/types.js';
+import type { NotModified, ObjectInfo, ObjectStream, PutFileResult, QueuedWrite, SignedUrl, WriteResult } from '../../core/types.js';
 import { errnoCode } from '../../drivers/fs/errors.js';
 import { DriverLayer } from '../layer.js';
 import { BodyCapture, MemoryBudget } from './capture.js';
@@ -198,6 +198,12 @@ export class OutboxLayer extends DriverLayer {
 
   override async copyFrom(source: Driver, from: string, to: string): Promise<ObjectInfo | undefined> {
     return this.#replacing(to, () => this.inner.copyFrom(source, from, to));
+  }
+
+  /** A presigned GET of a queued key would send the client to the backend, which does not have it yet: refused until it is delivered. */
+  override async signedUrl(key: string, opts: DriverSignedUrlOptions): Promise<SignedUrl> {
+    if (opts.method === 'GET') await this.#refuseQueuedSource(key, 'presign a download of');
+    return this.inner.signedUrl(key, opts);
   }
 
   /** While entries are pending the backend lacks their bytes, so no service may copy from it as if it were this driver. */

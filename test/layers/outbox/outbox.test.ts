@@ -200,13 +200,15 @@ describe('outbox: writes while the backend is down', () => {
     await storage.close();
   });
 
-  it('refuses a copy or move from a queued key (the backend has an older version), and a second process on the folder', async () => {
+  it('refuses a copy, move or presigned download of a queued key (the backend has an older version), and a second process on the folder', async () => {
     const { storage, line, dir } = await setup();
     line.down = true;
     queued(await storage.put('src.txt', 'queued'));
     line.down = false;
     await rejectsWith(storage.copy('src.txt', 'dst.txt'), 'E_UNAVAILABLE', 'queued in the outbox');
     await rejectsWith(storage.move('src.txt', 'dst.txt'), 'E_UNAVAILABLE', 'queued in the outbox');
+    // A presigned download (S3) would send the client to the backend, which lacks it.
+    await rejectsWith(storage.driver.signedUrl('src.txt', { method: 'GET', expiresIn: 60 }), 'E_UNAVAILABLE', 'presign a download of');
     const other = new Storage<WriteResult>(withOutbox(new MemoryDriver(), { dir, ...FAST }));
     await rejectsWith(other.put('z', 'z'), 'E_UNAVAILABLE', `in use by process ${process.pid}`);
     await other.close();

@@ -77,6 +77,25 @@ describe('outbox: delivery', () => {
     await storage.close();
   });
 
+  it('makes a dead letter of a spooled body that no longer matches its SHA-256, and of a create-only write whose key someone else created meanwhile', async () => {
+    const dir = await tempDir('outbox-dead-checks');
+    const backend = new MemoryDriver();
+    const line = new Switch(backend);
+    const { storage, control } = open(dir, line);
+    line.down = true;
+    const rotten = await storage.put('rot.bin', 'spooled bytes');
+    const createOnly = await storage.put('once.txt', 'mine', { ifNoneMatch: '*' });
+    assert.ok(isQueued(rotten) && isQueued(createOnly));
+    await writeFile(join(dir, 'spool', rotten.id), 'spooled bytez');
+    line.down = false;
+    await new Storage(backend).put('once.txt', 'someone else');
+    const report = await control.drain();
+    assert.deepEqual(report.dead.map((d) => [d.key, d.code]).sort(), [['once.txt', 'E_ALREADY_EXISTS'], ['rot.bin', 'E_CHECKSUM_MISMATCH']]);
+    assert.equal((await new Storage(backend).get('once.txt')).toString(), 'someone else', 'the other writer kept its object');
+    assert.equal(await new Storage(backend).exists('rot.bin'), false, 'nothing was stored from the damaged body');
+    await storage.close();
+  });
+
   it('keeps a dead letter dead when its key has a newer pending write', async () => {
     const dir = await tempDir('outbox-dead-newer');
     const line = new Switch(new MemoryDriver());

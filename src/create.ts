@@ -3,7 +3,7 @@
  * `createStorageFromEnv` does the same from environment variables. They sit above
  * core and drivers, so core never depends on a particular driver.
  */
-import { parseStorageEnv, parseStorageUrl, type S3Config } from './core/config.js';
+import { parseStorageEnv, parseStorageUrl, type S3Config, type StorageConfig } from './core/config.js';
 import { StorageError } from './core/errors.js';
 import { Storage, type StorageOptions } from './core/storage.js';
 import { checkDriver, type Driver } from './core/contract.js';
@@ -14,6 +14,9 @@ import { MemoryDriver } from './drivers/memory/driver.js';
 import { S3Driver } from './drivers/s3/driver.js';
 import type { S3DriverOptions } from './drivers/s3/options.js';
 import type { ProviderName } from './drivers/s3/providers.js';
+import type { OutboxOptions } from './layers/outbox/control.js';
+import { withOutbox } from './layers/outbox/layer.js';
+import type { WriteResult } from './core/types.js';
 
 /** Options of `createStorage`: a driver name with its options, or your own Driver instance. */
 export type CreateStorageOptions =
@@ -34,6 +37,15 @@ export interface FallbackStorageOptions {
 }
 
 /**
+ * With `outbox: { dir, maxBytes }`, writes the backend cannot take now (it is down) are
+ * spooled in `dir` and delivered later; they resolve a `QueuedWrite`, so such a storage
+ * is typed `Storage<WriteResult>` (see the README's Outbox section).
+ */
+export interface OutboxOption {
+  outbox: OutboxOptions;
+}
+
+/**
  * Creates a Storage. `createStorage({ driver: 'fs', root: './uploads' })` stores files
  * on disk (the default backend); `createStorage({ driver: 's3', bucket, endpoint, ... })`
  * uses any S3-compatible service; `createStorage({ driver: 'memory' })` keeps objects in
@@ -41,7 +53,15 @@ export interface FallbackStorageOptions {
  * writes to the primary and reads from it, falling back to the secondary (for a gradual
  * migration). `baseUrl` and `signingSecret` enable signed URLs on fs, memory and fallback.
  */
-export function createStorage(options: CreateStorageOptions = { driver: 'fs' }): Storage {
+export function createStorage(options: CreateStorageOptions & OutboxOption): Storage<WriteResult>;
+export function createStorage(options?: CreateStorageOptions & { outbox?: undefined }): Storage;
+export function createStorage(options: CreateStorageOptions & Partial<OutboxOption> = { driver: 'fs' }): Storage<WriteResult> {
+  const storage = createBackend(options);
+  const { outbox } = options;
+  return outbox === undefined ? storage : storage.withDriver((driver) => withOutbox(driver, outbox));
+}
+
+function createBackend(options: CreateStorageOptions): Storage {
   const { driver, baseUrl, signingSecret, publicBaseUrl } = options;
   const storageOptions: StorageOptions = { baseUrl, signingSecret, publicBaseUrl };
   if (typeof driver === 'object' && driver !== null) return new Storage(driver, storageOptions);
@@ -95,11 +115,19 @@ function s3FromEnv(s3: S3Config, common: StorageOptions): Storage {
  * STORAGE_LOCAL_*, STORAGE_S3_*, STORAGE_PUBLIC_URL, STORAGE_SIGNING_SECRET,
  * STORAGE_PUBLIC_BASE_URL). With
  * STORAGE_FALLBACK_URL it is a fallback storage whose secondary is that location
- * (STORAGE_FALLBACK_COPY_ON_READ=true copies objects over as they are read). Throws
+ * (STORAGE_FALLBACK_COPY_ON_READ=true copies objects over as they are read). With
+ * STOWAGE_OUTBOX_DIR (and STOWAGE_OUTBOX_MAX_BYTES) it has an outbox there. Throws
  * E_CONFIG_INVALID naming the variable when a value is wrong.
  */
-export function createStorageFromEnv(env: Record<string, string | undefined> = process.env): Storage {
+export function createStorageFromEnv(env: Record<string, string | undefined> = process.env): Storage<WriteResult> {
   const config = parseStorageEnv(env);
+  const storage = storageFromEnv(config, env);
+  const { outbox } = config;
+  return outbox === undefined ? storage : storage.withDriver((driver) => withOutbox(driver, outbox));
+}
+
+/** The storage of the environment, without its outbox. */
+function storageFromEnv(config: StorageConfig, env: Record<string, string | undefined>): Storage {
   const common = { baseUrl: config.publicUrl, signingSecret: config.signingSecret, publicBaseUrl: config.publicBaseUrl };
   const primary = storageFromConfig(config, common);
   if (config.fallback === undefined) return primary;
@@ -107,7 +135,7 @@ export function createStorageFromEnv(env: Record<string, string | undefined> = p
   return createStorage({ driver: 'fallback', primary, secondary, copyOnRead: config.fallback.copyOnRead, ...common });
 }
 
-function storageFromConfig(config: ReturnType<typeof parseStorageEnv>, common: StorageOptions): Storage {
+function storageFromConfig(config: StorageConfig, common: StorageOptions): Storage {
   switch (config.backend) {
     case 'memory':
       return createStorage({ driver: 'memory', ...common });
@@ -120,8 +148,12 @@ function storageFromConfig(config: ReturnType<typeof parseStorageEnv>, common: S
   }
 }
 
-/** Variables that say where the one storage of the environment is; a location URL replaces them. */
-const LOCATION_VARIABLES = ['STORAGE_BACKEND', 'STORAGE_URL', 'STORAGE_LOCAL_PATH', 'STORAGE_S3_BUCKET', 'STORAGE_S3_PREFIX', 'STORAGE_FALLBACK_URL', 'STORAGE_FALLBACK_COPY_ON_READ'];
+/**
+ * Variables that say where the one storage of the environment is; a location URL
+ * replaces them. The outbox belongs to that one storage too: a location never has one
+ * (two storages on one outbox folder would contend for it).
+ */
+const LOCATION_VARIABLES = ['STORAGE_BACKEND', 'STORAGE_URL', 'STORAGE_LOCAL_PATH', 'STORAGE_S3_BUCKET', 'STORAGE_S3_PREFIX', 'STORAGE_FALLBACK_URL', 'STORAGE_FALLBACK_COPY_ON_READ', 'STOWAGE_OUTBOX_DIR', 'STOWAGE_OUTBOX_MAX_BYTES'];
 /** Variables that name an S3 endpoint and its keys; a URL that carries its own replaces them too. */
 const ENDPOINT_VARIABLES = ['STORAGE_S3_ENDPOINT_URL', 'STORAGE_S3_ACCESS_KEY', 'STORAGE_S3_SECRET_KEY', 'STORAGE_S3_PROVIDER', 'STORAGE_S3_FORCE_PATH_STYLE'];
 
@@ -139,7 +171,7 @@ export function createStorageFromUrl(url: string, env: Record<string, string | u
   if (parsed.s3?.endpoint !== undefined) for (const name of ENDPOINT_VARIABLES) delete own[name];
   own.STORAGE_URL = url;
   try {
-    return createStorageFromEnv(own);
+    return storageFromEnv(parseStorageEnv(own), own);
   } catch (err) {
     if (err instanceof StorageError && err.code === 'E_CONFIG_INVALID') throw new StorageError('E_CONFIG_INVALID', err.message.replaceAll('STORAGE_URL', variable), { cause: err });
     throw err;

@@ -40,6 +40,7 @@ export { BaseDriver, BASE_DRIVER_CAPABILITIES } from './drivers/base.js';
 export { DriverLayer, type AsyncDriverOperation } from './layers/layer.js';
 export { withMetrics, storageMetrics, type StorageMetrics } from './layers/metrics.js';
 export { withFaults, type Fault, type FaultOptions, type FaultRule, type FaultyDriver, type InjectedFault } from './layers/faults.js';
+export { withOutbox, outboxOf, inspectOutbox, OutboxLayer, OutboxControl, type OutboxOptions, type OutboxStatus, type DrainReport, type DeadLetter, type DeliveryOptions, type SpoolStep } from './layers/outbox/index.js';
 export {
   DRIVER_OPERATIONS,
   type Capabilities,

@@ -25,7 +25,7 @@ function runBlock(marker: string): string {
   return execFileSync(process.execPath, ['--import', 'tsx', writeBlock(marker)], { cwd: repo, encoding: 'utf8' });
 }
 
-const EXAMPLES = ['quickstart', 'layer-example'];
+const EXAMPLES = ['quickstart', 'layer-example', 'outbox-example'];
 
 describe('README', () => {
   it('runs the quick start and prints what it promises', () => {
@@ -40,6 +40,10 @@ describe('README', () => {
 
   it('runs the example layers and prints what it promises', () => {
     assert.deepEqual(runBlock('layer-example').trim().split('\n'), ['2', 'memory false']);
+  });
+
+  it('runs the outbox example and prints what it promises', () => {
+    assert.deepEqual(runBlock('outbox-example').trim().split('\n'), ['queued reports/q3.txt 17 E_UNAVAILABLE', 'quarterly numbers', 'delivered 1 pending 0']);
   });
 
   it('compiles the examples with the strict settings of the project', () => {

@@ -9,6 +9,7 @@ import { registerGc } from './gc.js';
 import { registerHealth } from './health.js';
 import { registerLs } from './ls.js';
 import { registerMigrate } from './migrate.js';
+import { registerOutbox } from './outbox.js';
 import { registerGet } from './get.js';
 import { registerStat } from './stat.js';
 import { registerPresign } from './presign.js';
@@ -44,7 +45,7 @@ Objects are named by key in the default location, or as <location>#<key>:
 
 Exit codes: 0 ok, 1 failed, ${EXIT.usage} usage error, ${EXIT.notFound} not found, ${EXIT.unavailable} storage unavailable.`,
   );
-  for (const register of [registerServe, registerLs, registerStat, registerGet, registerPut, registerRm, registerCopy, registerDu, registerPresign, registerHealth, registerVerify, registerMigrate, registerGc]) {
+  for (const register of [registerServe, registerLs, registerStat, registerGet, registerPut, registerRm, registerCopy, registerDu, registerPresign, registerHealth, registerVerify, registerMigrate, registerGc, registerOutbox]) {
     register(cli, run);
   }
   return cli;

@@ -14,6 +14,7 @@ import { StorageError } from '../core/errors.js';
 import { lazyModule } from '../core/lazy.js';
 import type { OnProgress } from '../core/progress.js';
 import type { Storage } from '../core/storage.js';
+import type { WriteResult } from '../core/types.js';
 
 /** cli-progress, required when a command first draws a bar (never for --version or --help). */
 const cliProgress = lazyModule<typeof CliProgress>('cli-progress', 'progress bars');
@@ -82,9 +83,17 @@ export function parseRef(text: string): ObjectRef {
 
 /** The storage factories a command opens locations with (create.ts). */
 export interface StorageFactories {
-  createStorageFromEnv: () => Storage;
+  /** The configured storage; with an outbox when `env` sets STOWAGE_OUTBOX_DIR. */
+  createStorageFromEnv: (env: Record<string, string | undefined>) => Storage<WriteResult>;
   createStorageFromUrl: (url: string, env: Record<string, string | undefined>, variable: string) => Storage;
 }
+
+/**
+ * The outbox's variables. Only the commands that write for the configured storage
+ * (`put`) and `stowage outbox` use the outbox: every other command works on the backend
+ * itself, so it runs beside a service that owns the outbox folder.
+ */
+const OUTBOX_VARIABLES = ['STOWAGE_OUTBOX_DIR', 'STOWAGE_OUTBOX_MAX_BYTES'];
 
 /**
  * Opens storages by location, once each, and closes them all at the end. The factories
@@ -92,7 +101,7 @@ export interface StorageFactories {
  * `--help` never load the storage code.
  */
 export class Locations {
-  readonly #open = new Map<string, Storage>();
+  readonly #open = new Map<string, Storage<WriteResult>>();
   readonly #defaultLocation: string | undefined;
   readonly #factories: StorageFactories;
 
@@ -101,12 +110,28 @@ export class Locations {
     this.#factories = factories;
   }
 
-  /** The storage of a location (undefined: the default one). */
+  /** The storage of a location (undefined: the default one), without the outbox. */
   storage(location: string | undefined): Storage {
     const name = location ?? this.#defaultLocation ?? '';
+    const env = Object.fromEntries(Object.entries(process.env).filter(([variable]) => !OUTBOX_VARIABLES.includes(variable)));
+    // Without the outbox's variables no outbox is made: the writes are the backend's own.
+    return this.#opened(name, () => (name === '' ? (this.#factories.createStorageFromEnv(env) as Storage) : this.#factories.createStorageFromUrl(name, process.env, name))) as Storage;
+  }
+
+  /**
+   * The storage to write to at `location`: for the configured storage (no location, no
+   * `--storage`) with its outbox when STOWAGE_OUTBOX_DIR (or `outboxDir`) names one, so
+   * a write the backend cannot take now is queued there; otherwise `storage(location)`.
+   */
+  writer(location: string | undefined, outboxDir = process.env.STOWAGE_OUTBOX_DIR): Storage<WriteResult> {
+    if (location !== undefined || this.#defaultLocation !== undefined || !outboxDir) return this.storage(location);
+    return this.#opened(`outbox:${outboxDir}`, () => this.#factories.createStorageFromEnv({ ...process.env, STOWAGE_OUTBOX_DIR: outboxDir }));
+  }
+
+  #opened(name: string, open: () => Storage<WriteResult>): Storage<WriteResult> {
     let storage = this.#open.get(name);
     if (!storage) {
-      storage = name === '' ? this.#factories.createStorageFromEnv() : this.#factories.createStorageFromUrl(name, process.env, name);
+      storage = open();
       this.#open.set(name, storage);
     }
     return storage;

@@ -73,6 +73,8 @@ function buildEnvSchema() {
     STORAGE_S3_FORCE_PATH_STYLE: optional(flag),
     STORAGE_S3_ACCOUNT_ID: optional(z.string()),
     STORAGE_S3_MAX_SOCKETS: optional(count),
+    STOWAGE_OUTBOX_DIR: optional(z.string()),
+    STOWAGE_OUTBOX_MAX_BYTES: optional(z.coerce.number({ error: 'must be a number of bytes' }).int({ error: 'must be a whole number of bytes' }).positive({ error: 'must be positive' }).max(Number.MAX_SAFE_INTEGER, { error: 'is too large' })),
   });
 }
 
@@ -106,6 +108,8 @@ export interface StorageConfig {
   publicBaseUrl?: string;
   /** The secondary of a fallback storage (STORAGE_FALLBACK_URL), when set. */
   fallback?: { url: string; copyOnRead: boolean };
+  /** The outbox (STOWAGE_OUTBOX_DIR, STOWAGE_OUTBOX_MAX_BYTES), when set: writes the backend cannot take now are queued there. */
+  outbox?: { dir: string; maxBytes?: number };
 }
 
 /** Variables whose values are never echoed (STORAGE_URL may carry credentials). */
@@ -187,6 +191,7 @@ export function parseStorageEnv(env: Record<string, string | undefined> = proces
     ['accountId', v.STORAGE_S3_ACCOUNT_ID], ['maxSockets', v.STORAGE_S3_MAX_SOCKETS],
   ];
   for (const [field, value] of overrides) if (value !== undefined) Object.assign(s3, { [field]: value });
+  if (v.STOWAGE_OUTBOX_MAX_BYTES !== undefined && v.STOWAGE_OUTBOX_DIR === undefined) throw configError('STOWAGE_OUTBOX_MAX_BYTES is set but STOWAGE_OUTBOX_DIR is not: set the outbox folder too', ['STOWAGE_OUTBOX_DIR']);
   if (backend === 's3' && !s3.bucket) throw configError('STORAGE_S3_BUCKET is required when STORAGE_BACKEND is s3 (or give STORAGE_URL=s3://bucket/prefix)', ['STORAGE_S3_BUCKET']);
   return {
     backend,
@@ -202,5 +207,6 @@ export function parseStorageEnv(env: Record<string, string | undefined> = proces
     ...(v.STORAGE_PUBLIC_BASE_URL === undefined ? {} : { publicBaseUrl: v.STORAGE_PUBLIC_BASE_URL }),
     signingSecret: v.STORAGE_SIGNING_SECRET,
     ...(v.STORAGE_FALLBACK_URL === undefined ? {} : { fallback: { url: v.STORAGE_FALLBACK_URL, copyOnRead: v.STORAGE_FALLBACK_COPY_ON_READ } }),
+    ...(v.STOWAGE_OUTBOX_DIR === undefined ? {} : { outbox: { dir: v.STOWAGE_OUTBOX_DIR, ...(v.STOWAGE_OUTBOX_MAX_BYTES === undefined ? {} : { maxBytes: v.STOWAGE_OUTBOX_MAX_BYTES }) } }),
   };
 }

@@ -14,7 +14,9 @@ import type { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
 import { Registry } from 'prom-client';
 import type { Storage } from '../core/storage.js';
-import { storageMetrics, withMetrics } from '../layers/metrics.js';
+import type { WriteResult } from '../core/types.js';
+import { outboxMetrics, storageMetrics, withMetrics } from '../layers/metrics.js';
+import { outboxOf } from '../layers/outbox/control.js';
 import type { Authenticator } from './auth.js';
 import { installCors, parseCorsOrigins } from './cors.js';
 import { componentName, ERROR_SCHEMA, sendError } from './catalogue.js';
@@ -38,8 +40,12 @@ const PACKAGE_VERSION = (createRequire(import.meta.url)('../../package.json') as
 
 /** Options of the routes plugin. */
 export interface StowageRoutesOptions {
-  /** The storage served; its `signingSecret` (and `baseUrl`) are what the signed `/files/` links are issued and verified with. */
-  storage: Storage;
+  /**
+   * The storage served; its `signingSecret` (and `baseUrl`) are what the signed `/files/`
+   * links are issued and verified with. With an outbox (`createStorage({ outbox })`)
+   * uploads it queues are answered 202, and its state is in health and metrics.
+   */
+  storage: Storage<WriteResult>;
   /**
    * @deprecated Give the secret to the storage (`signingSecret`, STORAGE_SIGNING_SECRET)
    * instead. Still accepted: equal to the storage's it changes nothing; on a storage
@@ -166,6 +172,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     installMetrics(app, registry, endpointGuard(opts.auth, 'metrics'));
     const measured = storageMetrics(registry);
     storage = storage.withDriver((driver) => withMetrics(driver, measured));
+    const outbox = outboxOf(storage.driver);
+    if (outbox) outboxMetrics(registry, outbox);
   }
   // The app's own routes (CORS preflights, /metrics, /docs) answer only catalogued codes too.
   app.setErrorHandler(replyWithError);

@@ -13,7 +13,7 @@ import { readAll } from '../core/body.js';
 import { isStorageError } from '../core/errors.js';
 import { attachmentDisposition, isBareEtag, normalizeEtag } from '../core/objects.js';
 import type { Storage } from '../core/storage.js';
-import type { ByteRange, NotModified, ObjectInfo, ObjectStream } from '../core/types.js';
+import type { ByteRange, NotModified, ObjectInfo, ObjectStream, WriteResult } from '../core/types.js';
 import { sendError } from './catalogue.js';
 
 /** How to serve. */
@@ -174,7 +174,7 @@ async function streamBody(reply: FastifyReply, object: ObjectStream): Promise<vo
  * storage: If-None-Match with one ETag (what browsers send) goes into it, and a 416
  * takes the size from its error. HEAD, and a list of ETags or `*`, stat first.
  */
-export async function sendObject(storage: Storage, key: string, request: FastifyRequest, reply: FastifyReply, opts: ServeOptions): Promise<FastifyReply> {
+export async function sendObject(storage: Storage<WriteResult>, key: string, request: FastifyRequest, reply: FastifyReply, opts: ServeOptions): Promise<FastifyReply> {
   const header = request.headers['if-none-match'];
   const tags = header === undefined ? [] : entityTags(header);
   // One ETag goes into the read; `*` or a list is compared with a stat's.

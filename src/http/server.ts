@@ -13,7 +13,9 @@ import { pathToFileURL } from 'node:url';
 import { isIP } from 'node:net';
 import { createStorageFromEnv } from '../create.js';
 import { booleanVariable, parseStorageEnv } from '../core/config.js';
-import { isStorageError } from '../core/errors.js';
+import { isStorageError, type StorageError } from '../core/errors.js';
+import { outboxOf } from '../layers/outbox/control.js';
+import { isTemporary } from '../layers/outbox/delivery.js';
 import { buildApp } from './app.js';
 import { DEFAULT_MAX_UPLOAD_SIZE } from './deferred.js';
 import { Authenticator } from './auth.js';
@@ -103,7 +105,18 @@ export async function runServer(environment: Record<string, string | undefined> 
     secretNote = ' (random signing secret: signed links end when the server restarts; set STORAGE_SIGNING_SECRET to keep them)';
   }
   const storage = createStorageFromEnv({ ...env, STORAGE_PUBLIC_URL: env.STORAGE_PUBLIC_URL || `http://${host.includes(':') ? `[${host}]` : host}:${listenPort || 8080}` });
-  const facts = await storage.verify({ createBucket: parseStorageEnv(env).backend === 'local' }); // a local root (a fallback's primary too) is created if missing
+  const outbox = outboxOf(storage.driver);
+  // Recovers and takes the outbox folder now: one another process owns stops start-up here.
+  const queued = await outbox?.status();
+  let facts: Record<string, unknown> = {};
+  let unreachable: StorageError | undefined;
+  try {
+    facts = await storage.verify({ createBucket: parseStorageEnv(env).backend === 'local' }); // a local root (a fallback's primary too) is created if missing
+  } catch (err) {
+    // With an outbox, a backend that is down (not misconfigured) is what the outbox is for.
+    if (!outbox || !isTemporary(err)) throw err;
+    unreachable = err as StorageError;
+  }
   let uploadPolicies: UploadPolicies | undefined;
   if (env.STOWAGE_UPLOAD_POLICIES) {
     try {
@@ -116,10 +129,14 @@ export async function runServer(environment: Record<string, string | undefined> 
   const accessLog = booleanVariable(env, 'STOWAGE_ACCESS_LOG', true);
   const app = await buildApp({ storage, auth, uploadPolicies, accessLog, allowedHosts, corsOrigins, ...limits });
   const address = await app.listen({ host, port: listenPort });
-  const where = typeof facts.root === 'string' ? `files in ${facts.root}` : typeof facts.bucket === 'string' ? `bucket ${facts.bucket} at ${String(facts.endpoint)}` : 'in memory';
+  const where = unreachable ? 'backend unreachable' : typeof facts.root === 'string' ? `files in ${facts.root}` : typeof facts.bucket === 'string' ? `bucket ${facts.bucket} at ${String(facts.endpoint)}` : 'in memory';
   const access = auth ? 'API keys required' : isLoopback(host) ? 'no authentication (loopback only)' : 'no authentication (STOWAGE_ALLOW_UNAUTHENTICATED)';
   app.log.info(`Stowage listening on ${address}, backend ${storage.backend}, ${where}, ${access}${secretNote}`);
   const templates = Object.entries(uploadPolicies).map(([name, policy]) => `${name} (${policy.template})`);
+  if (outbox && queued) app.log.info(`outbox ${outbox.dir}: ${queued.pending} pending write(s), ${queued.dead} dead letter(s)`);
+  if (unreachable) {
+    app.log.warn(`the backend is unreachable (${unreachable.code}: ${unreachable.message}); started anyway: uploads are queued in the outbox and answered 202, and delivered once it answers (see /api/storage/health)`);
+  }
   app.log.info(`upload templates of POST /api/uploads: ${templates.join(', ') || 'none (the route is off)'}`);
   if (!auth && allowedHosts === undefined && !isLoopback(host)) {
     app.log.warn('without API keys only the host names localhost, 127.0.0.1 and [::1] are answered; list the names clients use in STOWAGE_ALLOWED_HOSTS');

@@ -9,6 +9,7 @@ import type { Driver } from '../core/contract.js';
 import { isStorageError } from '../core/errors.js';
 import { lazyModule } from '../core/lazy.js';
 import { DriverLayer, type AsyncDriverOperation } from './layer.js';
+import type { OutboxControl, OutboxStatus } from './outbox/control.js';
 
 /** The metrics the layer records into. */
 export interface StorageMetrics {
@@ -88,4 +89,29 @@ class MetricsLayer extends DriverLayer {
 /** Wraps `driver` in a layer that measures every operation (see {@link StorageMetrics}). */
 export function withMetrics(driver: Driver, metrics: StorageMetrics): Driver {
   return new MetricsLayer(driver, metrics);
+}
+
+/**
+ * The outbox's metrics in `registry`, read from its status at each scrape: gauges of the
+ * pending entries, their bytes and the oldest one's age, and counters of the entries
+ * delivered and dead-lettered by this process.
+ */
+export function outboxMetrics(registry: Registry, outbox: OutboxControl): void {
+  const { Counter, Gauge } = promClient();
+  type Pick = (status: OutboxStatus) => number;
+  const gauge = (name: string, help: string, pick: Pick) =>
+    new Gauge({ name, help, registers: [registry], async collect() {
+      this.set(pick(await outbox.status()));
+    } });
+  const counter = (name: string, help: string, pick: Pick) =>
+    new Counter({ name, help, registers: [registry], async collect() {
+      // The count is the outbox's own: the counter shows it as it is.
+      this.reset();
+      this.inc(pick(await outbox.status()));
+    } });
+  gauge('stowage_outbox_pending', 'Writes queued in the outbox, not yet delivered', (s) => s.pending);
+  gauge('stowage_outbox_pending_bytes', 'Bytes of the writes queued in the outbox', (s) => s.pendingBytes);
+  gauge('stowage_outbox_oldest_seconds', 'Age of the oldest write queued in the outbox (0 when none)', (s) => s.oldestAgeSeconds);
+  counter('stowage_outbox_delivered_total', 'Queued writes delivered and verified by this process', (s) => s.delivered);
+  counter('stowage_outbox_dead_total', 'Queued writes this process moved to the dead letters', (s) => s.deadLettered);
 }

@@ -1,12 +1,14 @@
 /** What every route module receives, and the checks they share: access, and the query string. */
 import type { FastifyRequest } from 'fastify';
 import type { Storage } from '../../core/storage.js';
+import type { WriteResult } from '../../core/types.js';
 import { authorize, type Authenticator, type Permission } from '../auth.js';
 import { HttpError } from '../catalogue.js';
 
 /** Shared settings of the routes. */
 export interface RouteContext {
-  storage: Storage;
+  /** Its writes may be queued by an outbox (202) as well as stored (201). */
+  storage: Storage<WriteResult>;
   /** Largest upload accepted, in bytes. */
   maxUploadSize: number;
   /** API keys; without them every request is allowed (the server then listens on loopback only). */

@@ -11,10 +11,11 @@ import type { FastifyInstance } from 'fastify';
 import { isStorageError, StorageError } from '../../core/errors.js';
 import { createSignedUrl, SignedLinks, validateSecret, type SignedMethod, type VerifiedSignedUrl } from '../../core/signing.js';
 import type { Storage } from '../../core/storage.js';
+import type { WriteResult } from '../../core/types.js';
 import { ERROR_RESPONSES } from '../catalogue.js';
 import { sendObject } from '../serve.js';
 import { requestBody } from '../errors.js';
-import { OBJECT_BYTES, OBJECT_HEADERS, objectJson, objectSchema, refuseEncodedBody } from './objects.js';
+import { OBJECT_BYTES, OBJECT_HEADERS, refuseEncodedBody, replyWritten, WRITE_RESPONSES } from './objects.js';
 import { refuseAmbiguousQuery, type RouteContext } from './context.js';
 
 /** Checks a signed link for a request made with `method`, as `storage.verifySignedUrl` does. */
@@ -34,7 +35,7 @@ export interface SignedRouteContext extends RouteContext {
  * asked of the storage with a link signed by the routes' secret, so the storage's
  * secret never leaves it.
  */
-export function linkVerifier(storage: Storage, deprecatedSecret: string | undefined): VerifyLink {
+export function linkVerifier(storage: Storage<WriteResult>, deprecatedSecret: string | undefined): VerifyLink {
   const byStorage: VerifyLink = (url, method) => storage.verifySignedUrl(url, method);
   if (deprecatedSecret === undefined) return byStorage;
   // Never checked here before; refused now, since a short secret lets anyone forge links.
@@ -69,7 +70,7 @@ export async function fileRoutes(app: FastifyInstance, ctx: SignedRouteContext):
     return sendObject(storage, grant.key, request, reply, { head: true, download: grant.download, contentType: grant.responseContentType });
   });
 
-  app.put<{ Body: Readable }>('/files/*', { schema: { response: { 201: objectSchema, ...ERROR_RESPONSES } } }, async (request, reply) => {
+  app.put<{ Body: Readable }>('/files/*', { schema: { response: { ...WRITE_RESPONSES, ...ERROR_RESPONSES } } }, async (request, reply) => {
     refuseAmbiguousQuery(request);
     const grant = verifyLink(request.url, 'PUT');
     refuseEncodedBody(request);
@@ -83,8 +84,7 @@ export async function fileRoutes(app: FastifyInstance, ctx: SignedRouteContext):
       throw linkRefused(`Content-Length ${grant.contentLength}`, length ?? 'none');
     }
     const maxSize = Math.min(grant.maxSize ?? ctx.maxUploadSize, grant.contentLength ?? ctx.maxUploadSize, ctx.maxUploadSize);
-    const info = await storage.put(grant.key, requestBody(request), { contentType: contentType || undefined, maxSize });
-    return reply.status(201).send(objectJson(info));
+    return replyWritten(reply, await storage.put(grant.key, requestBody(request), { contentType: contentType || undefined, maxSize }));
   });
 }
 

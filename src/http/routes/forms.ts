@@ -18,7 +18,7 @@ import type { FastifyInstance } from 'fastify';
 import type { VerifiedSignedUrl } from '../../core/signing.js';
 import { ERROR_RESPONSES, HttpError } from '../catalogue.js';
 import { multipartFailure } from './uploads.js';
-import { objectJson, objectSchema, refuseEncodedBody } from './objects.js';
+import { refuseEncodedBody, replyWritten, WRITE_RESPONSES } from './objects.js';
 import { refuseAmbiguousQuery } from './context.js';
 import { linkRefused, type SignedRouteContext } from './files.js';
 
@@ -80,7 +80,7 @@ async function* fileThenEndOfForm(file: MultipartFile, parts: AsyncIterator<Mult
 export async function formRoutes(app: FastifyInstance, ctx: SignedRouteContext): Promise<void> {
   const { storage, verifyLink } = ctx;
 
-  app.post('/files/*', { schema: { response: { 201: objectSchema, ...ERROR_RESPONSES } } }, async (request, reply) => {
+  app.post('/files/*', { schema: { response: { ...WRITE_RESPONSES, ...ERROR_RESPONSES } } }, async (request, reply) => {
     refuseAmbiguousQuery(request);
     const grant = verifyLink(request.url, 'POST');
     refuseEncodedBody(request);
@@ -93,8 +93,7 @@ export async function formRoutes(app: FastifyInstance, ctx: SignedRouteContext):
       const file = await fieldsThenFile(parts, presignedFields(grant));
       const contentType = grant.contentType ?? file.mimetype;
       const body = fileThenEndOfForm(file, parts, (err) => (formFailure = err));
-      const info = await storage.put(grant.key, body, { contentType: contentType || undefined, maxSize });
-      return reply.status(201).send(objectJson(info));
+      return replyWritten(reply, await storage.put(grant.key, body, { contentType: contentType || undefined, maxSize }));
     } catch (err) {
       // The form's own failure, not storage's wrapping of it, is what the client is told.
       throw multipartFailure(formFailure ?? err);

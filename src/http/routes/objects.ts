@@ -3,9 +3,10 @@
  * redirects to a signed URL), DELETE, and the listing.
  */
 import type { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { FromSchema } from 'json-schema-to-ts';
-import type { ObjectInfo } from '../../core/types.js';
+import { isQueued } from '../../core/objects.js';
+import type { ObjectInfo, QueuedWrite, WriteResult } from '../../core/types.js';
 import { ERROR_RESPONSES, HttpError } from '../catalogue.js';
 import { requestBody } from '../errors.js';
 import { keyFromUrl } from '../keys.js';
@@ -34,6 +35,34 @@ export const objectSchema = {
     contentDisposition: { type: 'string' },
   },
 } as const;
+
+/** The JSON form of a write an outbox queued (the backend was down): 202 answers it. */
+export function queuedJson(queued: QueuedWrite): Record<string, unknown> {
+  return { status: 'queued', key: queued.key, id: queued.id, size: queued.size, sha256: queued.sha256, queuedAt: queued.queuedAt.toISOString(), reason: queued.reason };
+}
+
+/** A write the outbox accepted while the backend was down, as 202 answers it. */
+export const queuedSchema = {
+  type: 'object',
+  description: 'accepted, not yet stored: the backend is unavailable and the body is spooled on the service\'s disk for delivery; reads of the key serve it meanwhile',
+  properties: {
+    status: { type: 'string', enum: ['queued'] },
+    key: { type: 'string' },
+    id: { type: 'string', description: 'the outbox entry (stowage outbox status/dead)' },
+    size: { type: 'integer' },
+    sha256: { type: 'string' },
+    queuedAt: { type: 'string' },
+    reason: { type: 'string', description: 'the code the backend failed with' },
+  },
+} as const;
+
+/** The responses of a single-object write: 201 stored, 202 queued by the outbox. */
+export const WRITE_RESPONSES = { 201: objectSchema, 202: queuedSchema } as const;
+
+/** Answers a single-object write: 201 with the stored object's info, or 202 when an outbox queued it. */
+export function replyWritten(reply: FastifyReply, result: WriteResult): FastifyReply {
+  return isQueued(result) ? reply.status(202).send(queuedJson(result)) : reply.status(201).send(objectJson(result));
+}
 
 /** A GET of an object, for the OpenAPI document (bytes are never serialized by a schema). */
 export const OBJECT_BYTES = { description: "the object's bytes, in its stored type (206 for a range, 304 when unchanged)", content: { '*/*': { schema: { type: 'string', format: 'binary' } } } } as const;
@@ -130,15 +159,15 @@ export async function objectRoutes(app: FastifyInstance, ctx: RouteContext): Pro
   });
 
   app.put<{ Body: Readable }>(`${PREFIX}*`, {
-    schema: { response: { 201: objectSchema, ...ERROR_RESPONSES } },
+    schema: { response: { ...WRITE_RESPONSES, ...ERROR_RESPONSES } },
     handler: async (request, reply) => {
       refuseEncodedBody(request);
       refuseAmbiguousQuery(request);
       const key = keyFromUrl(request.url, PREFIX);
       await guard(ctx, request, 'write', key);
       const contentType = request.headers['content-type'];
-      const info = await storage.put(key, requestBody(request), { contentType: contentType || undefined, maxSize: ctx.maxUploadSize });
-      return reply.status(201).send(objectJson(info));
+      const result = await storage.put(key, requestBody(request), { contentType: contentType || undefined, maxSize: ctx.maxUploadSize });
+      return replyWritten(reply, result);
     },
   });
 }

@@ -15,10 +15,10 @@ import mime from 'mime';
 import { z } from 'zod';
 import { contentTypeEssence, isActiveContentType } from '../../core/active-types.js';
 import { StorageError } from '../../core/errors.js';
-import { DEFAULT_CONTENT_TYPE } from '../../core/objects.js';
+import { DEFAULT_CONTENT_TYPE, isQueued } from '../../core/objects.js';
 import { validateContentType } from '../../core/options.js';
 import { encodeKeyPath, keyTemplate, type KeyTemplate } from '../../core/keys.js';
-import type { ObjectInfo } from '../../core/types.js';
+import type { WriteResult } from '../../core/types.js';
 import { ERROR_RESPONSES, HttpError } from '../catalogue.js';
 import { guard, type RouteContext } from './context.js';
 import { refuseEncodedBody } from './objects.js';
@@ -176,7 +176,16 @@ const uploadedSchema = {
       type: 'array',
       items: {
         type: 'object',
-        properties: { key: { type: 'string' }, url: { type: 'string' }, size: { type: 'integer' }, contentType: { type: 'string' }, etag: { type: 'string' }, sha256: { type: 'string' } },
+        properties: {
+          status: { type: 'string', enum: ['stored', 'queued'], description: 'queued: the backend is down and the outbox will deliver it (then the answer is 202)' },
+          key: { type: 'string' },
+          url: { type: 'string' },
+          size: { type: 'integer' },
+          contentType: { type: 'string' },
+          etag: { type: 'string' },
+          sha256: { type: 'string' },
+          id: { type: 'string', description: 'the outbox entry of a queued file' },
+        },
       },
     },
   },
@@ -185,12 +194,12 @@ const uploadedSchema = {
 /** Registers the upload route (only when policies are configured). */
 export async function uploadRoutes(app: FastifyInstance, ctx: RouteContext & { policies: Map<string, CompiledPolicy> }): Promise<void> {
   app.post<{ Querystring: FromSchema<typeof uploadQuerySchema> }>('/api/uploads', {
-    schema: { querystring: uploadQuerySchema, response: { 201: uploadedSchema, ...ERROR_RESPONSES } },
+    schema: { querystring: uploadQuerySchema, response: { 201: uploadedSchema, 202: uploadedSchema, ...ERROR_RESPONSES } },
     handler: async (request, reply) => {
       const policy = choosePolicy(ctx.policies, request.query.template);
       refuseEncodedBody(request);
       const identity = ctx.auth ? (await ctx.auth.authenticate(request.headers.authorization)).identity : 'anonymous';
-      const stored: ObjectInfo[] = [];
+      const stored: { result: WriteResult; contentType: string }[] = [];
       try {
         // Limits one above the policy's, so the policy's own clearer errors answer first.
         const parts = request.files({ limits: { files: policy.maxFiles + 1, fileSize: policy.maxSize + 1, fieldNameSize: 100, fields: 20 } });
@@ -204,20 +213,26 @@ export async function uploadRoutes(app: FastifyInstance, ctx: RouteContext & { p
           const type = fileType(policy, await fileTypeFromBuffer(head), part.mimetype);
           const key = policy.template.build({ userId: identity, ext: type.ext });
           await guard(ctx, request, 'write', key);
-          const info = await ctx.storage.put(key, body, { contentType: type.mime, maxSize: policy.maxSize, ifNoneMatch: '*', metadata: { 'original-name': fileName } });
-          stored.push(info);
+          const result = await ctx.storage.put(key, body, { contentType: type.mime, maxSize: policy.maxSize, ifNoneMatch: '*', metadata: { 'original-name': fileName } });
+          stored.push({ result, contentType: type.mime });
         }
         if (stored.length === 0) throw new HttpError('E_NO_FILES', 'the request holds no file');
       } catch (err) {
         // All or nothing: undo the files this request stored. Only those: every key is new
         // (ifNoneMatch), so no earlier object is touched. An undo that fails is logged, since
         // the client is told nothing was kept.
-        const keys = stored.map((s) => s.key);
+        // (A queued file's delete drops it from the outbox.)
+        const keys = stored.map((s) => s.result.key);
         await ctx.storage.deleteMany(keys).catch((undoErr: unknown) => request.log.error({ err: undoErr, keys }, 'a failed upload could not remove the files it had stored'));
         throw multipartFailure(err);
       }
-      return reply.status(201).send({
-        files: stored.map((s) => ({ key: s.key, url: `/api/objects/${encodeKeyPath(s.key)}`, size: s.size, contentType: s.contentType, etag: s.etag, sha256: s.sha256 })),
+      // 202 when any file was queued: the request is accepted, not all of it stored yet.
+      const anyQueued = stored.some((s) => isQueued(s.result));
+      return reply.status(anyQueued ? 202 : 201).send({
+        files: stored.map(({ result, contentType }) => {
+          const common = { key: result.key, url: `/api/objects/${encodeKeyPath(result.key)}`, size: result.size, contentType, sha256: result.sha256 };
+          return isQueued(result) ? { status: 'queued', ...common, id: result.id } : { status: 'stored', ...common, etag: result.etag };
+        }),
       });
     },
   });

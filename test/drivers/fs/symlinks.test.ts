@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { SETTLE_MS } from '../../../src/drivers/fs/cache.js';
 import { buildApp } from '../../../src/http/app.js';
-import { createStorage, createStorageFromEnv, type FsDriver, type Storage } from '../../../src/index.js';
+import { createStorage, createStorageFromEnv, type FsDriver, type Storage, type WriteResult } from '../../../src/index.js';
 import { rejectsWith } from '../../conformance/harness.js';
 import { tempRoot } from './helpers.js';
 
@@ -38,7 +38,7 @@ async function twoUsers(label: string): Promise<string> {
 }
 
 /** User 42's file is exactly as written, and nothing else appeared in 42's folder. */
-async function assert42Untouched(dir: string, storage: Storage): Promise<void> {
+async function assert42Untouched(dir: string, storage: Storage<WriteResult>): Promise<void> {
   assert.equal(await readFile(join(dir, 'users', '42', 'secret.txt'), 'utf8'), SECRET);
   const info = await storage.stat('users/42/secret.txt');
   assert.equal(info.sha256, createHash('sha256').update(SECRET).digest('hex'));

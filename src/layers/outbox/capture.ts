@@ -1,0 +1,235 @@
+/**
+ * Keeping a write's bytes while the backend tries to store them. A write that fails
+ * after its body was partly sent cannot be spooled from the caller's stream (those bytes
+ * are gone), so every body passes through a {@link BodyCapture}: it hands the backend
+ * each chunk as it arrives and keeps it: in memory while the outbox's memory budget
+ * (`memoryBytes`, shared by all writes in progress) has room, else in a temp file. When the write succeeds the copy is dropped (the temp file is never
+ * synced, so the page cache takes it and the unlink frees it); when it fails with a
+ * temporary error the capture reads the rest of the body, syncs the file and hands it to
+ * the outbox. The cost on a healthy backend is keeping chunk references for small bodies
+ * and a page-cache write for large ones (bench/outbox.bench.ts measures it).
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PutBody, type BodySummary } from '../../core/body.js';
+import { errorMessage, StorageError } from '../../core/errors.js';
+import { newEntryId, removeFile } from './files.js';
+
+/**
+ * The bytes all captures of one outbox may keep in memory at once. Sharing one budget
+ * keeps the usual case free of copies (a few large uploads at a time fit) while a burst
+ * of them cannot take more memory than this.
+ */
+export class MemoryBudget {
+  #available: number;
+
+  constructor(bytes: number) {
+    this.#available = bytes;
+  }
+
+  /** Takes `bytes` if there is room; false (taking nothing) if not. */
+  take(bytes: number): boolean {
+    if (bytes > this.#available) return false;
+    this.#available -= bytes;
+    return true;
+  }
+
+  /** Gives back what was taken. */
+  give(bytes: number): void {
+    this.#available += bytes;
+  }
+}
+
+/** Temp-file writes a capture queues before it waits for them. */
+const WRITES_IN_FLIGHT = 4;
+
+/** A body the capture wrote to disk and synced, not yet in the spool. */
+export interface CapturedFile extends BodySummary {
+  /** The synced temp file. */
+  path: string;
+}
+
+/**
+ * The body the backend receives: the capture's chunks, and the caller's own checks
+ * (`complete()` is the original body's, so a wrong SHA-256 still stops the commit).
+ */
+class CapturedBody extends PutBody {
+  override readonly knownSize: number | undefined;
+  override readonly expectedSha256: string | undefined;
+  readonly #capture: BodyCapture;
+  readonly #source: PutBody;
+
+  constructor(source: PutBody, capture: BodyCapture) {
+    super(new Uint8Array(0));
+    this.knownSize = source.knownSize;
+    this.expectedSha256 = source.expectedSha256;
+    this.#source = source;
+    this.#capture = capture;
+  }
+
+  override async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for (;;) {
+      const chunk = await this.#capture.pull();
+      if (chunk === undefined) return;
+      yield chunk;
+    }
+  }
+
+  override complete(): BodySummary {
+    return this.#source.complete();
+  }
+}
+
+/** Keeps the bytes of one write's body while the backend consumes it; see the module comment. */
+export class BodyCapture {
+  readonly #source: PutBody;
+  readonly #chunks: AsyncIterator<Uint8Array>;
+  readonly #tmpDir: string;
+  readonly #budget: MemoryBudget;
+  /** Bytes of the budget this capture holds. */
+  #held = 0;
+  #kept: Uint8Array[] = [];
+  #size = 0;
+  #file: { path: string; handle: FileHandle } | undefined;
+  /** The temp-file writes in progress, in order: the backend gets each chunk without waiting for its copy to reach the file. */
+  #writing: Promise<void> = Promise.resolve();
+  #writesInFlight = 0;
+  /** Why the temp file could not take the body: the backend's write goes on, but the body cannot be spooled. */
+  #copyError: unknown;
+  #done = false;
+  /** Serializes pulls: whoever reads the body (the backend, then the spooler), every chunk is kept in order. */
+  #pulling: Promise<unknown> = Promise.resolve();
+  /** The error the caller's body itself failed with, if it did. */
+  sourceError: unknown;
+
+  constructor(source: PutBody, tmpDir: string, budget: MemoryBudget) {
+    this.#source = source;
+    this.#chunks = source[Symbol.asyncIterator]();
+    this.#tmpDir = tmpDir;
+    this.#budget = budget;
+  }
+
+  /** The body to give the backend. */
+  body(): PutBody {
+    return new CapturedBody(this.#source, this);
+  }
+
+  /** The next chunk of the caller's body (kept), or undefined at its end. */
+  pull(): Promise<Uint8Array | undefined> {
+    const next = this.#pulling.then(() => this.#pullNow());
+    this.#pulling = next.catch(() => undefined);
+    return next;
+  }
+
+  async #pullNow(): Promise<Uint8Array | undefined> {
+    if (this.#done) return undefined;
+    let step: IteratorResult<Uint8Array>;
+    try {
+      step = await this.#chunks.next();
+    } catch (err) {
+      this.sourceError = err;
+      this.#done = true;
+      throw err;
+    }
+    if (step.done) {
+      this.#done = true;
+      return undefined;
+    }
+    await this.#keep(step.value);
+    return step.value;
+  }
+
+  async #keep(chunk: Uint8Array): Promise<void> {
+    this.#size += chunk.byteLength;
+    if (this.#file) return this.#write(chunk);
+    if (!this.#budget.take(chunk.byteLength)) {
+      this.#kept.push(chunk);
+      return this.#spill();
+    }
+    this.#held += chunk.byteLength;
+    this.#kept.push(chunk);
+  }
+
+  #giveBack(): void {
+    this.#budget.give(this.#held);
+    this.#held = 0;
+  }
+
+  /** Moves what is kept in memory to a temp file, which takes every later chunk. */
+  async #spill(): Promise<void> {
+    const path = join(this.#tmpDir, `${newEntryId()}.body`);
+    this.#file = { path, handle: await open(path, 'w') };
+    const kept = this.#kept;
+    this.#kept = [];
+    for (const chunk of kept) await this.#write(chunk);
+    // Written to the file: the memory they held is for other captures again once the writes are done.
+    await this.#writing;
+    this.#giveBack();
+  }
+
+  /**
+   * Queues the chunk's write to the temp file. Only when WRITES_IN_FLIGHT are already
+   * queued does it wait, so memory stays bounded when the disk is slower than the backend.
+   */
+  async #write(chunk: Uint8Array): Promise<void> {
+    const handle = (this.#file as { handle: FileHandle }).handle;
+    this.#writesInFlight++;
+    this.#writing = this.#writing.then(async () => {
+      try {
+        if (this.#copyError === undefined) for (let offset = 0; offset < chunk.byteLength; ) offset += (await handle.write(chunk, offset)).bytesWritten;
+      } catch (err) {
+        this.#copyError = err;
+      } finally {
+        this.#writesInFlight--;
+      }
+    });
+    if (this.#writesInFlight > WRITES_IN_FLIGHT) await this.#writing;
+  }
+
+  /**
+   * Reads the rest of the body and returns it as a synced temp file, with its digest
+   * and size. `fits(size)` says whether the outbox may take that many bytes (and holds
+   * them if so): a body past it is `full(size)`, found while reading (a huge body stops
+   * there), and nothing is kept. The caller's own failures (its stream, `maxSize`,
+   * `sha256`) reject as they are.
+   */
+  async toFile(fits: (size: number) => boolean, full: (size: number) => StorageError): Promise<CapturedFile> {
+    try {
+      if (!fits(this.#size)) throw full(this.#size);
+      while ((await this.pull()) !== undefined) if (!fits(this.#size)) throw full(this.#size);
+      const summary = this.#source.complete();
+      if (!this.#file) await this.#spill();
+      const file = this.#file as { path: string; handle: FileHandle };
+      await this.#writing;
+      if (this.#copyError !== undefined) throw new StorageError('E_UNAVAILABLE', `the outbox could not keep the body in ${this.#tmpDir}: ${errorMessage(this.#copyError)}`, { cause: this.#copyError });
+      await file.handle.sync();
+      await file.handle.close();
+      this.#file = undefined;
+      return { ...summary, path: file.path };
+    } catch (err) {
+      await this.discard();
+      throw err;
+    }
+  }
+
+  /**
+   * Drops what was kept (the write was stored, or refused): closes and removes the temp
+   * file, and stops the caller's body if it was not read to its end (a refused upload's
+   * request stream, which would otherwise wait for a reader forever).
+   */
+  async discard(): Promise<void> {
+    this.#kept = [];
+    this.#giveBack();
+    if (!this.#done) {
+      this.#done = true;
+      await this.#pulling;
+      await this.#chunks.return?.().catch(() => undefined);
+    }
+    const file = this.#file;
+    this.#file = undefined;
+    if (!file) return;
+    await this.#writing;
+    await file.handle.close().catch(() => undefined);
+    await removeFile(file.path);
+  }
+}

@@ -78,6 +78,8 @@ export interface SeenRequest {
   forwardedBytes: number;
   /** How much of the request reached the server: none, part (then it was cut), or all of it. */
   upstream: 'none' | 'partial' | 'whole';
+  /** The server's status code, once it answered. */
+  upstreamStatus?: number;
   /** The whole answer was written to the client. */
   answered: boolean;
 }
@@ -298,6 +300,7 @@ export class FaultProxy {
     const upstream = request(
       { host: this.#target.hostname, port: this.#target.port, method: req.method, path: req.url, headers: req.headers },
       (up) => {
+        seen.upstreamStatus = up.statusCode;
         if (plan.loseReply) {
           // The server did the work; the client never hears of it.
           up.resume();

@@ -27,7 +27,8 @@ if (files.length === 0) {
 }
 
 const env = { ...process.env };
-const needsS3 = files.some((f) => /(^|\/)(s3\.test\.ts|s3\/)/.test(f));
+// The chaos tests (test/chaos/) run against RGW too.
+const needsS3 = files.some((f) => /(^|\/)(s3\.test\.ts|s3\/|chaos\/)/.test(f));
 const server = needsS3 ? ensureS3Server(env) : { env: {}, stop: () => {} };
 Object.assign(env, server.env);
 if (server.error) env.STOWAGE_TEST_S3_ERROR = server.error;

@@ -19,6 +19,17 @@ export interface Version {
   sha256: string;
   contentType: string;
   metadata: Record<string, string>;
+  /** These bytes stored without their SHA-256 (see {@link unstamped}). */
+  unstamped?: true;
+}
+
+/**
+ * `version`'s bytes, type and metadata, but no stored SHA-256: what an S3 multipart put
+ * leaves when it fails after completing the upload and before stamping the object's
+ * SHA-256 on it (two requests; the object is whole but unstamped).
+ */
+export function unstamped(version: Version): Version {
+  return { ...version, unstamped: true };
 }
 
 /** What a key may hold: versions, or `null` for no object. */
@@ -101,11 +112,11 @@ export class ObjectModel {
     return this.#state.get(key) ?? [null];
   }
 
-  /** Records the outcome of writing `next` (a version, or null for a delete) to `key`. */
-  wrote(key: string, next: Candidate, outcome: WriteOutcome): void {
+  /** Records the outcome of writing `next` (a version, or null for a delete) to `key`; an unknown one may also have left the `partial` states. */
+  wrote(key: string, next: Candidate, outcome: WriteOutcome, partial: readonly Version[] = []): void {
     if (next) this.#sent.set(key, [...(this.#sent.get(key) ?? []), next]);
     if (outcome === 'acknowledged') this.#state.set(key, [next]);
-    if (outcome === 'unknown') this.#state.set(key, unique([...this.candidates(key), next]));
+    if (outcome === 'unknown') this.#state.set(key, unique([...this.candidates(key), next, ...partial]));
   }
 
   /** Records an unknown copy: `key` may hold what it held, or any of `sources`. */
@@ -127,9 +138,16 @@ export class ObjectModel {
     return true;
   }
 
-  /** Whether `version` was ever sent to `key` (a stale version, not garbage). */
-  wasSent(key: string, sha256: string): boolean {
-    return (this.#sent.get(key) ?? []).some((v) => v.sha256 === sha256);
+  /** The version sent to `key` whose bytes have this SHA-256, if any (a stale version, not garbage). */
+  sentVersion(key: string, sha256: string): Version | undefined {
+    return (this.#sent.get(key) ?? []).find((v) => v.sha256 === sha256);
+  }
+
+  /** Says what some bytes read from `key` are, for messages: a version sent to it, or none; and the SHA-256 stored with them. */
+  whatIs(key: string, sha256: string, stored: string | undefined): string {
+    const version = this.sentVersion(key, sha256);
+    const bytes = version ? `the bytes of v${version.id}` : `bytes of no version sent to it (SHA-256 ${sha256})`;
+    return `${bytes}, stored SHA-256 ${stored === sha256 ? 'matching' : (stored ?? 'missing')}`;
   }
 }
 
@@ -147,7 +165,7 @@ export function infoMatches(version: Version, info: { size: number; sha256?: str
   const metadata = info.metadata ?? {};
   return (
     info.size === version.size &&
-    info.sha256 === version.sha256 &&
+    info.sha256 === (version.unstamped ? undefined : version.sha256) &&
     info.contentType === version.contentType &&
     Object.keys(version.metadata).length === Object.keys(metadata).length &&
     Object.entries(version.metadata).every(([k, v]) => metadata[k] === v)

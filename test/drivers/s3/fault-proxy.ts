@@ -242,6 +242,7 @@ export class FaultProxy {
     if (slow && latency) {
       fault('latency');
       await sleep(latency.ms);
+      if (req.socket.destroyed) return; // the client gave up meanwhile: nothing to forward
     }
     if (slowDown) {
       fault('slow-down');

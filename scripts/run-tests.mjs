@@ -27,8 +27,8 @@ if (files.length === 0) {
 }
 
 const env = { ...process.env };
-// The outbox's CLI test and chaos test R3 deliver to RGW too.
-const needsS3 = files.some((f) => /(^|\/)(s3\.test\.ts|s3\/)/.test(f) || /(^|\/)(cli\/outbox|chaos\/r3-outbox)\.test\.ts$/.test(f));
+// The chaos tests (test/chaos/) and the outbox's CLI test run against RGW too.
+const needsS3 = files.some((f) => /(^|\/)(s3\.test\.ts|s3\/|chaos\/)/.test(f) || /(^|\/)cli\/outbox\.test\.ts$/.test(f));
 const server = needsS3 ? ensureS3Server(env) : { env: {}, stop: () => {} };
 Object.assign(env, server.env);
 if (server.error) env.STOWAGE_TEST_S3_ERROR = server.error;

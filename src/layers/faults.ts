@@ -63,7 +63,7 @@ export interface FaultyDriver extends Driver {
 }
 
 /** A small seeded generator (mulberry32): uniform numbers in [0, 1), the same sequence for a seed. */
-function seededRandom(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

@@ -34,3 +34,26 @@ export async function forEachConcurrently<T>(items: AsyncIterable<T>, limit: num
   };
   await Promise.all(Array.from({ length: Math.max(1, limit) }, worker));
 }
+
+/** Runs tasks of one key one at a time, in the order they arrive (within this process). */
+export class KeyMutex {
+  readonly #tails = new Map<string, Promise<unknown>>();
+
+  /** True while a task of `key` runs or waits. */
+  busy(key: string): boolean {
+    return this.#tails.has(key);
+  }
+
+  /** Runs `fn` once the tasks of `key` before it have settled; queued at once, so later callers wait behind it. */
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const result = (this.#tails.get(key) ?? Promise.resolve()).then(fn);
+    const tail = result.catch(() => undefined);
+    this.#tails.set(key, tail);
+    try {
+      return await result;
+    } finally {
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    }
+  }
+}
+

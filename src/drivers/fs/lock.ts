@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { open, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { KeyMutex } from '../../core/concurrency.js';
 import { errnoCode } from './errors.js';
 
 /** A lock file older than this belongs to a process that died mid-commit. */
@@ -16,7 +17,8 @@ export const STALE_LOCK_MS = 10_000;
 /** Serializes commits per key, within and across processes. */
 export class KeyLocks {
   readonly #dir: string;
-  readonly #tails = new Map<string, Promise<unknown>>();
+  /** Orders this process's callers per key, before the lock file orders processes. */
+  readonly #mutex = new KeyMutex();
 
   /** `dir` holds the lock files; it must exist. */
   constructor(dir: string) {
@@ -36,12 +38,8 @@ export class KeyLocks {
    * another key's lock and must not wait (waiting there could deadlock).
    */
   async tryWithLock<T>(key: string, fn: () => Promise<T>): Promise<{ value: T } | undefined> {
-    if (this.#tails.has(key)) return undefined;
-    let release = () => undefined as void;
-    // Taken synchronously, so callers arriving meanwhile in this process queue behind it.
-    const tail = new Promise<void>((resolve) => (release = resolve));
-    this.#tails.set(key, tail);
-    try {
+    if (this.#mutex.busy(key)) return undefined;
+    return this.#mutex.run(key, async () => {
       const file = this.#file(key);
       if (!(await tryAcquireFile(file))) return undefined;
       try {
@@ -49,10 +47,7 @@ export class KeyLocks {
       } finally {
         await unlink(file).catch(() => undefined);
       }
-    } finally {
-      release();
-      if (this.#tails.get(key) === tail) this.#tails.delete(key);
-    }
+    });
   }
 
   #file(key: string): string {
@@ -60,8 +55,7 @@ export class KeyLocks {
   }
 
   async #withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#tails.get(key) ?? Promise.resolve();
-    const result = previous.then(async () => {
+    return this.#mutex.run(key, async () => {
       const file = this.#file(key);
       await acquireFile(file);
       try {
@@ -70,13 +64,6 @@ export class KeyLocks {
         await unlink(file).catch(() => undefined);
       }
     });
-    const tail = result.catch(() => undefined);
-    this.#tails.set(key, tail);
-    try {
-      return await result;
-    } finally {
-      if (this.#tails.get(key) === tail) this.#tails.delete(key);
-    }
   }
 }
 

@@ -10,6 +10,7 @@
 import { open } from 'node:fs/promises';
 import { PutBody } from '../../core/body.js';
 import type { Driver } from '../../core/contract.js';
+import type { KeyMutex } from '../../core/concurrency.js';
 import { errorMessage, isStorageError } from '../../core/errors.js';
 import { statOrUndefined } from '../../core/objects.js';
 import type { OutboxEntries } from './entries.js';
@@ -28,23 +29,6 @@ export interface DeliveryOptions {
 /** A failure that a later attempt may not meet: the backend down or slow (after the driver's own retries). */
 export function isTemporary(err: unknown): boolean {
   return isStorageError(err) && err.retryable && (err.code === 'E_UNAVAILABLE' || err.code === 'E_TIMEOUT');
-}
-
-/** Runs tasks of one key one at a time, in the order they arrive (within this process). */
-export class KeyMutex {
-  readonly #tails = new Map<string, Promise<unknown>>();
-
-  /** Runs `fn` once the tasks of `key` before it have settled. */
-  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const result = (this.#tails.get(key) ?? Promise.resolve()).then(fn);
-    const tail = result.catch(() => undefined);
-    this.#tails.set(key, tail);
-    try {
-      return await result;
-    } finally {
-      if (this.#tails.get(key) === tail) this.#tails.delete(key);
-    }
-  }
 }
 
 /** What one delivery attempt came to. */

@@ -14,7 +14,8 @@ import type { NotModified, ObjectInfo, ObjectStream, PutFileResult, QueuedWrite,
 import { errnoCode } from '../../drivers/fs/errors.js';
 import { DriverLayer } from '../layer.js';
 import { BodyCapture, MemoryBudget } from './capture.js';
-import { Delivery, isTemporary, KeyMutex } from './delivery.js';
+import { KeyMutex } from '../../core/concurrency.js';
+import { Delivery, isTemporary } from './delivery.js';
 import { entryInfo, OutboxEntries, queuedWrite } from './entries.js';
 import { lockOutbox, newEntryId } from './files.js';
 import type { EntryRecord } from './journal.js';

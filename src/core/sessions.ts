@@ -12,6 +12,7 @@
  */
 import { StorageError } from './errors.js';
 import { PutBody } from './body.js';
+import { ByteQueue } from './byte-queue.js';
 import type { Body, ObjectAttributes } from './types.js';
 import type { IHasher } from 'hash-wasm';
 
@@ -109,8 +110,7 @@ export class SessionBody {
   readonly #hash: Awaited<ReturnType<typeof resumableSha256>>;
   readonly #checked: boolean;
   #offset: number;
-  #pending: Buffer[] = [];
-  #pendingBytes = 0;
+  readonly #pending = new ByteQueue();
   #ended = false;
   #verified = false;
   /** Why the body ended early, when it did. */
@@ -141,11 +141,11 @@ export class SessionBody {
    * returned, so a checkpoint taken after storing them covers them.
    */
   async next(max: number, exact = false): Promise<SessionChunk> {
-    while (!this.#ended && (this.#pendingBytes === 0 || (exact && this.#pendingBytes < max))) await this.#pull();
-    const data = this.#take(Math.min(max, this.#pendingBytes));
+    while (!this.#ended && (this.#pending.length === 0 || (exact && this.#pending.length < max))) await this.#pull();
+    const data = this.#pending.take(max);
     this.#hash.update(data);
     this.#offset += data.length;
-    return { data, done: this.#ended && this.#pendingBytes === 0 };
+    return { data, done: this.#ended && this.#pending.length === 0 };
   }
 
   /**
@@ -161,9 +161,7 @@ export class SessionBody {
     try {
       const step = await this.#iterator.next();
       if (!step.done) {
-        const chunk = Buffer.from(step.value.buffer, step.value.byteOffset, step.value.byteLength);
-        this.#pending.push(chunk);
-        this.#pendingBytes += chunk.length;
+        this.#pending.push(step.value);
         return;
       }
       this.#ended = true;
@@ -175,34 +173,16 @@ export class SessionBody {
     }
   }
 
-  #take(size: number): Buffer {
-    if (size === 0) return Buffer.alloc(0);
-    const first = this.#pending[0] as Buffer;
-    let out: Buffer;
-    if (first.length >= size) {
-      out = first.subarray(0, size);
-      if (first.length === size) this.#pending.shift();
-      else this.#pending[0] = first.subarray(size);
-    } else {
-      out = Buffer.allocUnsafe(size);
-      let filled = 0;
-      while (filled < size) {
-        const piece = this.#pending[0] as Buffer;
-        const used = Math.min(piece.length, size - filled);
-        piece.copy(out, filled, 0, used);
-        filled += used;
-        if (used === piece.length) this.#pending.shift();
-        else this.#pending[0] = piece.subarray(used);
-      }
-    }
-    this.#pendingBytes -= size;
-    return out;
-  }
 }
 
 /** E_OFFSET_MISMATCH: a write at `given` to a session whose bytes end at `offset`; the current offset is in `details.offset`. */
 export function offsetMismatch(id: string, given: number, offset: number): StorageError {
   return new StorageError('E_OFFSET_MISMATCH', `session ${id} is at offset ${offset}, not ${given}: ask for its offset and write from there`, { details: { offset } });
+}
+
+/** E_PRECONDITION_FAILED (retryable) for a session another request is writing now, as tus servers answer 423. */
+export function sessionBusy(id: string): StorageError {
+  return new StorageError('E_PRECONDITION_FAILED', `session ${id} is being written by another request; retry once it ends`, { retryable: true });
 }
 
 /** E_NOT_FOUND for a session that does not exist (or expired, or completed, or was aborted). */

@@ -18,6 +18,7 @@ import { hostname } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { StorageError } from '../../core/errors.js';
 import { checkNotReserved, RESERVED_SEGMENT } from '../../core/keys.js';
+import { processAlive } from '../../core/local-disk.js';
 import { errnoCode, fsError } from './errors.js';
 
 /** The hidden folder under the root that holds Stowage's own files. */
@@ -182,16 +183,5 @@ async function makeDir(path: string): Promise<void> {
     await mkdir(path);
   } catch (err) {
     if (errnoCode(err) !== 'EEXIST') throw err;
-  }
-}
-
-/** True when a process with this pid runs on this host (one we may not signal counts). */
-export function processAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoCode(err) === 'EPERM';
   }
 }

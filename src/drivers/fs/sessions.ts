@@ -17,11 +17,11 @@ import { link, mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { StorageError } from '../../core/errors.js';
-import { offsetMismatch, sessionNotFound, type DriverSessionWriteOptions, type SessionBody, type SessionRecord } from '../../core/sessions.js';
+import { offsetMismatch, sessionBusy, sessionNotFound, type DriverSessionWriteOptions, type SessionBody, type SessionRecord } from '../../core/sessions.js';
 import type { DriverPutOptions } from '../../core/contract.js';
 import type { ObjectInfo } from '../../core/types.js';
 import { errnoCode, unlessErrno } from './errors.js';
-import { processAlive } from './layout.js';
+import { processAlive, syncDir } from '../../core/local-disk.js';
 
 /** How much a long write stores between two commits of its record. */
 const COMMIT_EVERY_BYTES = 8 * 1024 * 1024;
@@ -171,7 +171,7 @@ export class FsSessions {
    * makes this one fail with E_PRECONDITION_FAILED, as tus servers answer 423.
    */
   async #asWriter<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    if (this.#writing.has(id)) throw busy(id);
+    if (this.#writing.has(id)) throw sessionBusy(id);
     this.#writing.add(id);
     const lease = this.#path(id, 'writer');
     try {
@@ -200,21 +200,12 @@ async function takeLease(lease: string, id: string): Promise<void> {
     }
     const holder = (await readFile(lease, 'utf8').catch(() => '')).split(' ');
     const [host, pid] = [holder[0], Number(holder[1])];
-    if (host !== hostname() || processAlive(pid)) throw busy(id);
+    if (host !== hostname() || processAlive(pid)) throw sessionBusy(id);
     await rm(lease, { force: true }); // its writer died: the committed record stands
   }
-  throw busy(id);
-}
-
-function busy(id: string): StorageError {
-  return new StorageError('E_PRECONDITION_FAILED', `session ${id} is being written by another request; retry once it ends`, { retryable: true });
+  throw sessionBusy(id);
 }
 
 async function writeAt(handle: FileHandle, data: Buffer, position: number): Promise<void> {
   for (let done = 0; done < data.length; ) done += (await handle.write(data, done, data.length - done, position + done)).bytesWritten;
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  await handle.sync().finally(() => handle.close());
 }

@@ -8,7 +8,7 @@ import { realpath } from 'node:fs/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PutBody, openRegularFile, type PutBodyChecks } from '../../core/body.js';
 import type { Driver, DriverCapabilities, DriverListOptions, DriverPresignPostOptions, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions, UnconditionalReadOptions, ObjectLocation } from '../../core/contract.js';
-import { StorageError, isStorageError } from '../../core/errors.js';
+import { isStorageError } from '../../core/errors.js';
 import { mapConcurrently } from '../../core/concurrency.js';
 import { checkWritePreconditions, normalizeEtag, notFound, statOrUndefined, tooLarge } from '../../core/objects.js';
 import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBody, SessionRecord } from '../../core/sessions.js';
@@ -25,7 +25,7 @@ import { payloadSha256, withPayloadHash } from './payload.js';
 import { Presigner } from './presign.js';
 import { listPage } from './list.js';
 import { readObject } from './read.js';
-import { putFileResumable } from './resume.js';
+import { fileChanged, putFileResumable } from './resume.js';
 import { S3Sessions } from './sessions.js';
 import { withRetry } from './retry.js';
 import { verifyBucket } from './verify.js';
@@ -161,7 +161,7 @@ export class S3Driver extends BaseDriver {
       if (checks.maxSize !== undefined && size > checks.maxSize) throw tooLarge(checks.maxSize);
       if (size < this.options.multipartThreshold) {
         const data = await handle.readFile();
-        if (data.length !== size) throw new StorageError('E_INVALID_ARGUMENT', `${path} changed while it was being stored; nothing was stored`, { key });
+        if (data.length !== size) throw fileChanged({ path }, key);
         return { ...(await this.put(key, new PutBody(data, checks), opts)), resumedBytes: 0 };
       }
       const stats = await handle.stat();

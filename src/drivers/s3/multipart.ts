@@ -7,7 +7,10 @@
  * data ({@link MultipartState}) so an upload can be persisted and resumed later.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
+import { ByteQueue } from '../../core/byte-queue.js';
+import { isStorageError } from '../../core/errors.js';
 import { isAddressableKey } from '../../core/keys.js';
+import { normalizeEtag } from '../../core/objects.js';
 import type { IncompleteUpload } from '../../core/types.js';
 import type { ResolvedS3Options } from './options.js';
 import type { PartSchedule } from './part-sizes.js';
@@ -91,29 +94,12 @@ export async function uploadParts(opts: UploadPartsOptions): Promise<number> {
     while (inFlight.size >= opts.concurrency || (inFlight.size > 0 && inFlightBytes + schedule.sizeOf(nextPart) > budget)) await Promise.race(inFlight);
   };
 
-  const pending: Buffer[] = [];
-  let pendingBytes = 0;
-  /** Cuts exactly `size` bytes off the front of `pending` into one new Buffer, keeping the rest. */
-  const cut = (size: number): Buffer => {
-    const part = Buffer.allocUnsafe(size);
-    let filled = 0;
-    while (filled < size) {
-      const piece = pending[0] as Buffer;
-      const used = Math.min(piece.length, size - filled);
-      piece.copy(part, filled, 0, used);
-      filled += used;
-      if (used === piece.length) pending.shift();
-      else pending[0] = piece.subarray(used);
-    }
-    pendingBytes -= size;
-    return part;
-  };
+  const pending = new ByteQueue();
   const take = async (chunk: Uint8Array): Promise<void> => {
-    pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    pendingBytes += chunk.byteLength;
+    pending.push(chunk);
     total += chunk.byteLength;
-    while (pendingBytes >= schedule.sizeOf(nextPart) && failure === undefined) {
-      send(cut(schedule.sizeOf(nextPart)));
+    while (pending.length >= schedule.sizeOf(nextPart) && failure === undefined) {
+      send(pending.take(schedule.sizeOf(nextPart)));
       await room();
     }
   };
@@ -125,7 +111,7 @@ export async function uploadParts(opts: UploadPartsOptions): Promise<number> {
       if (failure !== undefined) break;
       await take(chunk);
     }
-    if (failure === undefined && (pendingBytes > 0 || nextPart === 1)) send(cut(pendingBytes));
+    if (failure === undefined && (pending.length > 0 || nextPart === 1)) send(pending.take(pending.length));
   } finally {
     await Promise.allSettled(inFlight);
   }
@@ -153,6 +139,29 @@ export async function completeUpload(call: S3Call, state: MultipartState, condit
   if (out.ETag) return out.ETag;
   const head = await call('read the completed upload', (client) => client.send(new (s3().HeadObjectCommand)({ Bucket: state.bucket, Key: state.s3Key })));
   return head.ETag;
+}
+
+/** A part an upload holds, as ListParts tells it (ETag without quotes). */
+export interface StoredPart {
+  etag: string;
+  size: number;
+}
+
+/** The parts an upload holds by number (every page of ListParts); undefined when the upload is gone. */
+export async function listStoredParts(call: S3Call, bucket: string, s3Key: string, uploadId: string): Promise<Map<number, StoredPart> | undefined> {
+  const parts = new Map<number, StoredPart>();
+  let marker: string | undefined;
+  try {
+    for (;;) {
+      const out = await call('list stored parts', (c) => c.send(new (s3().ListPartsCommand)({ Bucket: bucket, Key: s3Key, UploadId: uploadId, PartNumberMarker: marker })));
+      for (const p of out.Parts ?? []) if (p.PartNumber !== undefined) parts.set(p.PartNumber, { etag: normalizeEtag(p.ETag ?? ''), size: p.Size ?? -1 });
+      if (!out.IsTruncated) return parts;
+      marker = out.NextPartNumberMarker;
+    }
+  } catch (err) {
+    if (isStorageError(err, 'E_NOT_FOUND')) return undefined;
+    throw err;
+  }
 }
 
 /** Aborts an upload so its parts stop being billed; failures are ignored (gc finds leftovers). */

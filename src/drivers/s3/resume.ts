@@ -20,13 +20,13 @@ import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { PutBodyChecks } from '../../core/body.js';
 import type { DriverPutOptions } from '../../core/contract.js';
-import { StorageError, abortedError, isStorageError } from '../../core/errors.js';
+import { StorageError, abortedError } from '../../core/errors.js';
 import { normalizeEtag } from '../../core/objects.js';
 import type { ObjectAttributes, ObjectInfo } from '../../core/types.js';
 import { copyObject } from './copy.js';
 import { conditionError } from './errors.js';
 import { toS3Metadata, writtenInfo } from './metadata.js';
-import { abortUpload, completeUpload, type MultipartState, type S3Call } from './multipart.js';
+import { abortUpload, completeUpload, listStoredParts, type MultipartState, type S3Call, type StoredPart } from './multipart.js';
 import { MAX_SINGLE_PUT, MIN_PART_SIZE, type ResolvedS3Options } from './options.js';
 import { equalPartSize } from './part-sizes.js';
 import { payloadSha256, withPayloadHash } from './payload.js';
@@ -51,11 +51,6 @@ export interface LocalFile extends FileIdentity {
   path: string;
 }
 
-/** A part stored in the upload, as ListParts tells it. */
-interface StoredPart {
-  etag: string;
-  size: number;
-}
 
 /** The attributes the object must end with: those of this call, with the SHA-256 when known. */
 function attributesOf(opts: DriverPutOptions, sha256: string | undefined): ObjectAttributes {
@@ -67,7 +62,8 @@ function sameAttributes(a: ObjectAttributes, b: ObjectAttributes): boolean {
   return canonical(a) === canonical(b);
 }
 
-function fileChanged(file: LocalFile, key: string): StorageError {
+/** E_INVALID_ARGUMENT for a local file that changed while it was being stored. */
+export function fileChanged(file: { path: string }, key: string): StorageError {
   return new StorageError('E_INVALID_ARGUMENT', `${file.path} changed while it was being stored; nothing was stored`, { key });
 }
 
@@ -82,30 +78,13 @@ async function readAt(file: LocalFile, key: string, offset: number, size: number
   return data;
 }
 
-/** The parts the upload holds (every page of ListParts); undefined when the upload is gone. */
-async function storedParts(call: S3Call, o: ResolvedS3Options, s3Key: string, uploadId: string): Promise<Map<number, StoredPart> | undefined> {
-  const parts = new Map<number, StoredPart>();
-  let marker: string | undefined;
-  try {
-    for (;;) {
-      const out = await call('list stored parts', (c) => c.send(new (s3().ListPartsCommand)({ Bucket: o.bucket, Key: s3Key, UploadId: uploadId, PartNumberMarker: marker })));
-      for (const p of out.Parts ?? []) if (p.PartNumber !== undefined) parts.set(p.PartNumber, { etag: normalizeEtag(p.ETag ?? ''), size: p.Size ?? -1 });
-      if (!out.IsTruncated) return parts;
-      marker = out.NextPartNumberMarker;
-    }
-  } catch (err) {
-    if (isStorageError(err, 'E_NOT_FOUND')) return undefined;
-    throw err;
-  }
-}
-
 /** The state of an earlier run to resume from, with the parts its upload holds; undefined to start over. */
 async function earlierRun(ctx: ResumeContext, stateKey: string, file: LocalFile): Promise<{ record: UploadRecord; stored: Map<number, StoredPart> } | undefined> {
   const record = await readRecord(ctx.call, ctx.options, stateKey);
   if (!record || record.key !== ctx.key || record.size !== file.size || record.mtimeMs !== file.mtimeMs) return undefined;
   // A part size this run could not have chosen (a state written by hand, or for other limits) is not trusted.
   if (record.partSize < MIN_PART_SIZE || record.partSize > MAX_SINGLE_PUT || Math.ceil(file.size / record.partSize) > ctx.options.maxParts) return undefined;
-  const stored = await storedParts(ctx.call, ctx.options, ctx.s3Key, record.uploadId);
+  const stored = await listStoredParts(ctx.call, ctx.options.bucket, ctx.s3Key, record.uploadId);
   return stored && { record, stored };
 }
 

@@ -11,8 +11,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { StorageError, isStorageError } from '../../core/errors.js';
-import { processAlive } from '../fs/layout.js';
+import { isStorageError } from '../../core/errors.js';
+import { processAlive } from '../../core/local-disk.js';
+import { sessionBusy } from '../../core/sessions.js';
 import type { S3Call } from './multipart.js';
 import type { ResolvedS3Options } from './options.js';
 import { s3 } from './sdk.js';
@@ -30,10 +31,6 @@ interface LeaseHolder {
   host: string;
   pid: number;
   token: string;
-}
-
-function busy(id: string): StorageError {
-  return new StorageError('E_PRECONDITION_FAILED', `session ${id} is being written by another request; retry once it ends`, { retryable: true });
 }
 
 /** A lease this process holds; `release()` ends it. */
@@ -63,10 +60,10 @@ export class SessionLease {
         lease.#timer.unref();
         return lease;
       }
-      if (holder === 'alive') throw busy(place.id);
+      if (holder === 'alive') throw sessionBusy(place.id);
       await call('remove a dead writer\'s lease', (c) => c.send(new (s3().DeleteObjectCommand)({ Bucket: o.bucket, Key: lease.#key })));
     }
-    throw busy(place.id);
+    throw sessionBusy(place.id);
   }
 
   /** Creates the lease unless one exists; false when one does. */

@@ -13,9 +13,8 @@
  */
 import { mapConcurrently } from '../../core/concurrency.js';
 import { StorageError, isStorageError } from '../../core/errors.js';
-import { normalizeEtag } from '../../core/objects.js';
 import { sessionNotFound, type SessionRecord } from '../../core/sessions.js';
-import type { S3Call } from './multipart.js';
+import { listStoredParts, type S3Call } from './multipart.js';
 import type { ResolvedS3Options } from './options.js';
 import { PartSchedule } from './part-sizes.js';
 import { s3 } from './sdk.js';
@@ -128,17 +127,8 @@ export async function writeSessionState(call: S3Call, o: ResolvedS3Options, plac
 export async function checkSessionState(call: S3Call, o: ResolvedS3Options, place: SessionPlace, state: SessionState): Promise<'ok' | 'completed'> {
   const lost = (what: string) => new StorageError('E_UNAVAILABLE', `upload session ${place.id} records ${state.record.offset} bytes, but ${what}; it cannot be resumed`, { retryable: false });
   if (state.uploadId !== undefined && state.parts.length > 0) {
-    const stored = new Map<number, { size: number; etag: string }>();
-    let marker: string | undefined;
-    try {
-      for (;;) {
-        const out = await call(`list the parts of upload session ${place.id}`, (c) => c.send(new (s3().ListPartsCommand)({ Bucket: o.bucket, Key: o.prefix + state.record.key, UploadId: state.uploadId, PartNumberMarker: marker })));
-        for (const p of out.Parts ?? []) stored.set(p.PartNumber ?? 0, { size: p.Size ?? -1, etag: normalizeEtag(p.ETag ?? '') });
-        if (!out.IsTruncated) break;
-        marker = out.NextPartNumberMarker;
-      }
-    } catch (err) {
-      if (!isStorageError(err, 'E_NOT_FOUND')) throw err;
+    const stored = await listStoredParts(call, o.bucket, o.prefix + state.record.key, state.uploadId);
+    if (!stored) {
       if (state.completing) return 'completed';
       throw lost('its multipart upload is gone');
     }

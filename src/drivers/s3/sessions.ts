@@ -13,7 +13,7 @@ import type { PutBodyChecks } from '../../core/body.js';
 import type { DriverPutOptions } from '../../core/contract.js';
 import { StorageError, isStorageError } from '../../core/errors.js';
 import { normalizeEtag } from '../../core/objects.js';
-import { offsetMismatch, sessionNotFound, type DriverSessionCompleteOptions, type DriverSessionWriteOptions, type SessionBody, type SessionRecord } from '../../core/sessions.js';
+import { offsetMismatch, sessionBusy, sessionNotFound, type DriverSessionCompleteOptions, type DriverSessionWriteOptions, type SessionBody, type SessionRecord } from '../../core/sessions.js';
 import type { ObjectInfo } from '../../core/types.js';
 import { copyObject } from './copy.js';
 import { conditionError } from './errors.js';
@@ -237,7 +237,7 @@ export class S3Sessions {
    */
   async #asWriter<T>(id: string, fn: () => Promise<T>): Promise<T> {
     if (this.#writing.has(id)) {
-      throw new StorageError('E_PRECONDITION_FAILED', `session ${id} is being written by another request; retry once it ends`, { retryable: true });
+      throw sessionBusy(id);
     }
     this.#writing.add(id);
     try {

@@ -11,7 +11,8 @@ import { etagFromSha256 } from '../../core/objects.js';
 import type { ObjectInfo, QueuedWrite } from '../../core/types.js';
 import { errnoCode } from '../../drivers/fs/errors.js';
 import type { CapturedFile } from './capture.js';
-import { isEntryId, outboxPaths, removeFile, syncDir, writeFileDurably, type OutboxPaths } from './files.js';
+import { syncDir } from '../../core/local-disk.js';
+import { isEntryId, outboxPaths, removeFile, writeFileDurably, type OutboxPaths } from './files.js';
 import { Journal, readJournal, type EntryRecord } from './journal.js';
 
 /** The steps of queuing a write, in order; a test hook may stop the process at any of them. */
@@ -46,6 +47,8 @@ export class OutboxEntries {
   /** The pending entry of each key: a later write supersedes an earlier one, so there is at most one. */
   readonly #byKey = new Map<string, EntryRecord>();
   readonly #dead = new Map<string, DeadLetter>();
+  /** The bytes of the dead letters, kept with the map: the disk cap reads it for every chunk spooled. */
+  #deadBytes = 0;
   #seq: number;
   #pendingBytes = 0;
   /** Entries this process delivered (and verified). */
@@ -60,7 +63,7 @@ export class OutboxEntries {
     this.#journal = journal;
     this.#seq = seq;
     for (const entry of live) this.#add(entry);
-    for (const letter of dead) this.#dead.set(letter.entry.id, letter);
+    for (const letter of dead) this.#addDead(letter);
   }
 
   /**
@@ -142,10 +145,14 @@ export class OutboxEntries {
   }
 
   get deadBytes(): number {
-    let total = 0;
-    for (const letter of this.#dead.values()) total += letter.entry.size;
-    return total;
+    return this.#deadBytes;
   }
+
+  #addDead(letter: DeadLetter): void {
+    this.#dead.set(letter.entry.id, letter);
+    this.#deadBytes += letter.entry.size;
+  }
+
 
   /**
    * Queues a captured body as a new entry, superseding the key's pending entry (if any)
@@ -205,7 +212,7 @@ export class OutboxEntries {
     await syncDir(this.paths.dead);
     await this.#journal.append({ op: 'dead', id: entry.id, code });
     this.#forget(entry);
-    this.#dead.set(entry.id, letter);
+    this.#addDead(letter);
     this.deadLetteredCount++;
     return letter;
   }
@@ -227,6 +234,7 @@ export class OutboxEntries {
     await syncDir(this.paths.spool);
     await removeFile(join(this.paths.dead, `${id}.json`));
     this.#dead.delete(id);
+    this.#deadBytes -= letter.entry.size;
     this.#add(entry);
     return entry;
   }

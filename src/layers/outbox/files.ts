@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError } from '../../core/errors.js';
+import { processAlive, syncDir } from '../../core/local-disk.js';
 import { errnoCode } from '../../drivers/fs/errors.js';
 
 /** The sub-folders of an outbox folder. */
@@ -41,15 +42,6 @@ export function isEntryId(id: string): boolean {
   return /^[0-9a-z]{9}-[0-9a-f]{12}$/.test(id);
 }
 
-/** Syncs a folder, so the renames and unlinks in it survive a power loss. */
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 /** Removes a file; one already gone is fine. */
 export async function removeFile(path: string): Promise<void> {
@@ -75,14 +67,7 @@ export async function writeFileDurably(path: string, folder: string, text: strin
 }
 
 /** True when process `pid` is alive (on this machine). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoCode(err) === 'EPERM';
-  }
-}
+
 
 /** The tokens of the locks this process holds: a lock naming our pid but another token is a previous process's (a container restarts with the same pid). */
 const heldTokens = new Set<string>();
@@ -108,7 +93,7 @@ export async function lockOutbox(dir: string): Promise<() => Promise<void>> {
     }
     const [pidText = '', ownerToken = ''] = (await readFile(file, 'utf8').catch(() => '')).split(' ');
     const owner = Number(pidText);
-    const inUse = owner === process.pid ? heldTokens.has(ownerToken) : Number.isInteger(owner) && owner > 0 && isAlive(owner);
+    const inUse = owner === process.pid ? heldTokens.has(ownerToken) : processAlive(owner);
     if (inUse) throw new StorageError('E_UNAVAILABLE', `the outbox at ${dir} is in use by process ${owner} (one process at a time delivers an outbox)`, { details: { pid: owner } });
     // Its owner died (or the file is empty: it died while writing it): take it over.
     await removeFile(file);

@@ -13,7 +13,7 @@ import { open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../../drivers/fs/errors.js';
 import type { ObjectAttributes } from '../../core/types.js';
-import { syncDir } from './files.js';
+import { syncDir } from '../../core/local-disk.js';
 
 /** What the journal keeps about one queued write: enough to deliver it, and to serve it meanwhile. */
 export interface EntryRecord {

@@ -3,6 +3,7 @@
  * the capabilities that say what it supports, and the options it receives once Storage
  * has validated them.
  */
+import type { Readable } from 'node:stream';
 import type { PutBody, PutBodyChecks } from './body.js';
 import { StorageError } from './errors.js';
 import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBody, SessionRecord } from './sessions.js';
@@ -286,6 +287,15 @@ export interface Driver {
   /** Removes the session and every byte it stored. A missing one resolves. */
   abortSession(id: string): Promise<void>;
 
+  /**
+   * The bytes [0, offset) of a finished partial session (`partial`, holding its `size`:
+   * Storage checks both first), as a stream, for a concatenation. The session stays
+   * until it is aborted. A driver that cannot read an unfinished upload (S3) first seals
+   * the session's bytes into an object of its own under `.stowage/`, once: a second read
+   * reads that object. Unknown: E_NOT_FOUND.
+   */
+  readSession(id: string, opts: { signal?: AbortSignal }): Promise<Readable>;
+
   /** Every session (expired ones too) whose key starts with `prefix`, in no set order. */
   listSessions(prefix: string): Promise<SessionRecord[]>;
 
@@ -323,6 +333,7 @@ const OPERATIONS: Record<DriverOperation, true> = {
   writeSession: true,
   completeSession: true,
   abortSession: true,
+  readSession: true,
   listSessions: true,
   location: true,
   close: true,

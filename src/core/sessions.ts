@@ -33,6 +33,12 @@ export interface SessionRecord extends ObjectAttributes {
   expiresAt: Date;
   /** The saved SHA-256 state of bytes [0, offset) (opaque to drivers: store it as it is). */
   hashState: string;
+  /**
+   * A part of a later concatenation (tus's `Upload-Concat: partial`): never completed on
+   * its own; once it holds its size, `readSession` gives its bytes and `sessions.concat`
+   * stores them with others' at a key of its own. Its `key` only names it (for listing).
+   */
+  partial?: boolean;
 }
 
 /** What a driver's `writeSession` receives besides the bytes. */

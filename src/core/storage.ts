@@ -47,14 +47,14 @@ export class Storage<Written extends WriteResult = ObjectInfo> {
    * write its bytes at offsets from any process, complete or abort it (see
    * {@link UploadSessions}). On backends with `capabilities.sessions`.
    */
-  readonly sessions: UploadSessions;
+  readonly sessions: UploadSessions<Written>;
 
   constructor(driver: Driver, options: StorageOptions = {}) {
     this.driver = checkDriver(driver);
     this.#options = options;
     this.#links = new SignedLinks(options);
     this.#publicBase = options.publicBaseUrl === undefined ? undefined : normalizePublicBaseUrl(options.publicBaseUrl);
-    this.sessions = new UploadSessions(this.driver, (operation, key, fn, signal) => this.#run(operation, key, fn, signal));
+    this.sessions = new UploadSessions<Written>(this.driver, (operation, key, fn, signal) => this.#run(operation, key, fn, signal));
   }
 
   /**

@@ -7,11 +7,15 @@
  * is stored. The tus endpoint maps onto it one to one (creation with a deferred length,
  * PATCH at an offset, HEAD for the offset, per-chunk checksums).
  */
-import { randomBytes } from 'node:crypto';
-import type { Body, ObjectAttributes, ObjectInfo } from './types.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { PutBody } from './body.js';
+import { mapConcurrently } from './concurrency.js';
+import type { Body, ObjectAttributes, ObjectInfo, PutOptions, WriteResult } from './types.js';
 import { StorageError } from './errors.js';
 import { normalizeKey, normalizePrefix } from './keys.js';
-import { driverPutOptions, invalid, normalizeSha256, validateMaxSize } from './options.js';
+import { bodyChecks, driverPutOptions, invalid, normalizeSha256, validateMaxSize } from './options.js';
+import { reportDone } from './progress.js';
 import { offsetMismatch, resumableSha256, SessionBody, sessionNotFound, type SessionRecord } from './sessions.js';
 import type { Driver } from './contract.js';
 
@@ -28,6 +32,11 @@ export interface CreateSessionOptions extends Partial<ObjectAttributes> {
   sha256?: string;
   /** Seconds until the session expires (default 24 h, at most 30 days). */
   expiresIn?: number;
+  /**
+   * A part of a later {@link UploadSessions.concat} (tus's `Upload-Concat: partial`): it
+   * is never completed on its own, and `key` only names it (for `list`). Default false.
+   */
+  partial?: boolean;
 }
 
 /** A session as callers see it: its record without the hash state. */
@@ -51,13 +60,18 @@ export interface CompleteSessionOptions {
   ifMatch?: string;
 }
 
+/** The most sessions one `concat` joins. */
+export const MAX_CONCAT_SESSIONS = 1000;
+/** Sessions checked at once before a concatenation. */
+const CHECK_CONCURRENCY = 8;
+
 /** Runs a session operation with Storage's error context and close tracking. */
 export type SessionRunner = <T>(operation: string, key: string | undefined, fn: () => Promise<T>, signal?: AbortSignal) => Promise<T>;
 
 const SESSION_ID = /^[0-9a-f]{32}$/;
 
-/** The sessions of one storage: `storage.sessions`. */
-export class UploadSessions {
+/** The sessions of one storage: `storage.sessions`. `Written` is what a write resolves (see `Storage`). */
+export class UploadSessions<Written extends WriteResult = ObjectInfo> {
   readonly #driver: Driver;
   readonly #run: SessionRunner;
 
@@ -77,6 +91,7 @@ export class UploadSessions {
       const k = normalizeKey(key);
       const { contentType, metadata, cacheControl, contentDisposition } = driverPutOptions(k, opts);
       const size = this.#size(opts.size, 'size');
+      if (opts.partial !== undefined && typeof opts.partial !== 'boolean') throw invalid('partial must be true or false');
       const expiresIn = opts.expiresIn ?? DEFAULT_SESSION_EXPIRES_IN;
       if (!Number.isSafeInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_SESSION_EXPIRES_IN) {
         throw invalid(`expiresIn must be a whole number of seconds from 1 to ${MAX_SESSION_EXPIRES_IN}`);
@@ -95,6 +110,7 @@ export class UploadSessions {
         createdAt: now,
         expiresAt: new Date(now.getTime() + expiresIn * 1000),
         hashState: (await resumableSha256()).save(),
+        ...(opts.partial ? { partial: true } : {}),
       };
       return view(await this.#driver.createSession(record));
     });
@@ -118,6 +134,7 @@ export class UploadSessions {
       const record = await this.#live(id);
       if (!Number.isSafeInteger(offset) || offset < 0) throw invalid('offset must be a whole number of bytes >= 0');
       if (offset !== record.offset) throw offsetMismatch(id, offset, record.offset);
+      if (record.partial && record.offset === record.size) throw invalid(`partial session ${id} holds all its ${record.size} bytes: concatenate it`);
       const declared = this.#size(opts.size, 'size');
       if (declared !== undefined && record.size !== undefined && declared !== record.size) {
         throw invalid(`the session's size is already ${record.size}; it cannot change to ${declared}`);
@@ -143,23 +160,58 @@ export class UploadSessions {
   async complete(id: string, opts: CompleteSessionOptions = {}): Promise<ObjectInfo> {
     return this.#run('completeSession', undefined, async () => {
       const record = await this.#live(id);
+      if (record.partial) throw invalid(`session ${id} is partial: it is stored only by sessions.concat`);
       const conditions = driverPutOptions(record.key, opts);
       if (record.size !== undefined && record.offset !== record.size) {
         throw invalid(`session ${id} holds ${record.offset} of its ${record.size} bytes; write the rest before completing`);
       }
-      const sha256 = (await resumableSha256(record.hashState)).digest();
-      if (record.sha256 !== undefined && record.sha256 !== sha256) {
-        await this.#driver.abortSession(id);
-        throw new StorageError('E_CHECKSUM_MISMATCH', `session ${id}'s bytes have SHA-256 ${sha256}, not the expected ${record.sha256}; nothing was stored and the session was aborted`, {
-          key: record.key,
-          details: { expected: record.sha256, actual: sha256 },
-        });
-      }
+      const sha256 = await this.#checkedDigest(record);
       return this.#driver.completeSession(id, { sha256, ifNoneMatch: conditions.ifNoneMatch, ifMatch: conditions.ifMatch });
     });
   }
 
-  /** Ends the session and frees what it stored. An unknown (or already ended) session resolves. */
+  /**
+   * Stores the bytes of finished partial sessions, in the order of `ids`, as one object
+   * at `key` with the attributes of `opts` (tus's `Upload-Concat: final`), then ends those
+   * sessions. Each must be partial and hold its declared size, and appear once (else
+   * E_INVALID_ARGUMENT and nothing changes); one whose bytes lack its expected SHA-256 is
+   * aborted (E_CHECKSUM_MISMATCH). The bytes are read back from the backend as they are
+   * stored, each session's checked against the SHA-256 its writes computed, and the whole
+   * object's SHA-256 computed (and checked against `opts.sha256`) as `put` does. When the
+   * store fails (a condition, the backend, a read) nothing is stored and the sessions stay
+   * for a retry. It costs one read of every byte (from S3 a download, after each
+   * session's upload is completed under `.stowage/`). Sessions whose removal after the
+   * store failed expire, and `cleanup` removes them.
+   */
+  async concat(key: string, ids: readonly string[], opts: PutOptions = {}): Promise<Written> {
+    return this.#run('concatSessions', typeof key === 'string' ? key : undefined, async () => {
+      this.#supported();
+      const k = normalizeKey(key);
+      const putOpts = driverPutOptions(k, opts);
+      const checks = bodyChecks(opts);
+      const given: unknown = ids;
+      if (!Array.isArray(given) || given.length === 0 || given.length > MAX_CONCAT_SESSIONS) throw invalid(`ids must be an array of 1 to ${MAX_CONCAT_SESSIONS} session ids`);
+      const checked = (given as unknown[]).map(checkId);
+      if (new Set(checked).size !== checked.length) throw invalid('ids names a session more than once');
+      const records = await mapConcurrently(checked, CHECK_CONCURRENCY, (id) => this.#live(id));
+      const digests: string[] = [];
+      for (const r of records) {
+        if (!r.partial) throw invalid(`session ${r.id} is not partial: complete it instead`);
+        if (r.size === undefined || r.offset !== r.size) throw invalid(`partial session ${r.id} holds ${r.offset} of its ${r.size ?? 'undeclared'} bytes; write the rest before concatenating it`);
+        digests.push(await this.#checkedDigest(r));
+      }
+      const size = records.reduce((sum, r) => sum + r.offset, 0);
+      const max = this.#driver.capabilities.maxObjectSize;
+      if (max !== undefined && size > max) throw new StorageError('E_TOO_LARGE', `the sessions hold ${size} bytes, over the backend's limit of ${max}`, { details: { maxSize: max } });
+      const body = Readable.from(readBack(this.#driver, records, digests, opts.signal));
+      const info = await this.#driver.put(k, new PutBody(body, { ...checks, size }), putOpts).finally(() => body.destroy());
+      for (const r of records) await this.#driver.abortSession(r.id).catch(() => undefined);
+      reportDone(opts.onProgress, info.size);
+      return info as Written;
+    }, opts.signal);
+  }
+
+    /** Ends the session and frees what it stored. An unknown (or already ended) session resolves. */
   async abort(id: string): Promise<void> {
     return this.#run('abortSession', undefined, async () => {
       this.#supported();
@@ -193,7 +245,20 @@ export class UploadSessions {
     });
   }
 
-  /** The session's record, refusing ids that cannot be one and sessions that expired. */
+  /** The SHA-256 of the session's bytes; a session expecting another is aborted (E_CHECKSUM_MISMATCH). */
+  async #checkedDigest(record: SessionRecord): Promise<string> {
+    const sha256 = (await resumableSha256(record.hashState)).digest();
+    if (record.sha256 !== undefined && record.sha256 !== sha256) {
+      await this.#driver.abortSession(record.id);
+      throw new StorageError('E_CHECKSUM_MISMATCH', `session ${record.id}'s bytes have SHA-256 ${sha256}, not the expected ${record.sha256}; nothing was stored and the session was aborted`, {
+        key: record.key,
+        details: { expected: record.sha256, actual: sha256 },
+      });
+    }
+    return sha256;
+  }
+
+    /** The session's record, refusing ids that cannot be one and sessions that expired. */
   async #live(id: string): Promise<SessionRecord> {
     this.#supported();
     const record = await this.#driver.getSession(checkId(id));
@@ -214,6 +279,32 @@ export class UploadSessions {
       throw new StorageError('E_TOO_LARGE', `${option} ${valid} is over the backend's limit of ${max} bytes`, { details: { maxSize: max } });
     }
     return valid;
+  }
+}
+
+/**
+ * The sessions' bytes in order, read from the driver, each session's checked against the
+ * size and SHA-256 its writes recorded before the next is read: a backend that gives back
+ * other bytes fails the stream, so the store it feeds stores nothing.
+ */
+async function* readBack(driver: Driver, records: SessionRecord[], digests: string[], signal?: AbortSignal): AsyncGenerator<Buffer> {
+  for (const [i, record] of records.entries()) {
+    const stream = await driver.readSession(record.id, { signal });
+    const hash = createHash('sha256');
+    let size = 0;
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        size += chunk.length;
+        yield chunk;
+      }
+    } finally {
+      stream.destroy();
+    }
+    const sha256 = hash.digest('hex');
+    if (size !== record.offset || sha256 !== digests[i]) {
+      throw new StorageError('E_UNAVAILABLE', `session ${record.id} read back as ${size} bytes with SHA-256 ${sha256}, not the ${record.offset} bytes with ${digests[i]} it stored`, { retryable: false });
+    }
   }
 }
 

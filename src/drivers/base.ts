@@ -4,6 +4,7 @@
  * without it (E_UNSUPPORTED, no incomplete uploads, no server-side copies, `verify`
  * as `check`). A driver overrides what it does natively and says so in `capabilities`.
  */
+import type { Readable } from 'node:stream';
 import type { PutBody, PutBodyChecks } from '../core/body.js';
 import type { Driver, DriverCapabilities, DriverListOptions, DriverPresignPostOptions, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions, ObjectLocation } from '../core/contract.js';
 import { StorageError } from '../core/errors.js';
@@ -105,6 +106,11 @@ export abstract class BaseDriver implements Driver {
 
   /** E_UNSUPPORTED: no upload sessions. */
   async abortSession(_id: string): Promise<void> {
+    throw unsupported(this.name, 'has no upload sessions', 'sessions');
+  }
+
+  /** E_UNSUPPORTED: no upload sessions. */
+  async readSession(_id: string, _opts: { signal?: AbortSignal }): Promise<Readable> {
     throw unsupported(this.name, 'has no upload sessions', 'sessions');
   }
 

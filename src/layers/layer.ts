@@ -8,6 +8,7 @@
  * Operations that return a promise run through `around`, one place for a layer that
  * acts on all of them alike (measuring, logging, injecting faults).
  */
+import type { Readable } from 'node:stream';
 import type { PutBody, PutBodyChecks } from '../core/body.js';
 import type { Driver, DriverCapabilities, DriverListOptions, DriverOperation, DriverPresignPostOptions, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions, ObjectLocation } from '../core/contract.js';
 import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBody, SessionRecord } from '../core/sessions.js';
@@ -126,6 +127,10 @@ export class DriverLayer implements Driver {
 
   abortSession(id: string): Promise<void> {
     return this.around('abortSession', () => this.inner.abortSession(id));
+  }
+
+  readSession(id: string, opts: { signal?: AbortSignal }): Promise<Readable> {
+    return this.around('readSession', () => this.inner.readSession(id, opts));
   }
 
   listSessions(prefix: string): Promise<SessionRecord[]> {

@@ -12,6 +12,7 @@ import { keyCases } from './cases-keys.js';
 import { listCases } from './cases-list.js';
 import { objectCases } from './cases-objects.js';
 import { readCases } from './cases-read.js';
+import { concatCases } from './cases-concat.js';
 import { sessionCases } from './cases-sessions.js';
 import { writeCases } from './cases-write.js';
 import type { ConformanceTarget } from './harness.js';
@@ -44,5 +45,6 @@ export function runConformance(target: ConformanceTarget): void {
     describe('cancelling', () => abortCases(get));
     describe('progress and web streams', () => transferCases(get));
     describe('upload sessions', () => sessionCases(get));
+    describe('concatenation of partial sessions', () => concatCases(get));
   });
 }

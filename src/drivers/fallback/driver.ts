@@ -14,6 +14,7 @@
  * neither (signed links and POST forms are Storage's HMAC ones, served through this
  * driver; there is no single location to copy from inside a service).
  */
+import type { Readable } from 'node:stream';
 import { PutBody, type PutBodyChecks } from '../../core/body.js';
 import type { Driver, DriverCapabilities, DriverListOptions, DriverPresignPostOptions, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions, UnconditionalReadOptions, ObjectLocation } from '../../core/contract.js';
 import { isStorageError } from '../../core/errors.js';
@@ -257,6 +258,11 @@ export class FallbackDriver implements Driver {
   /** Aborts the primary's session. */
   abortSession(id: string): Promise<void> {
     return this.#primary.abortSession(id);
+  }
+
+  /** Reads the primary's session. */
+  readSession(id: string, opts: { signal?: AbortSignal }): Promise<Readable> {
+    return this.#primary.readSession(id, opts);
   }
 
   /** The primary's sessions. */

@@ -11,6 +11,7 @@
 import { constants, type Stats } from 'node:fs';
 import { copyFile, open, rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Readable } from 'node:stream';
 import type { PutBody, PutBodyChecks } from '../../core/body.js';
 import { isStorageError, StorageError } from '../../core/errors.js';
 import { collectPage, listStart } from '../../core/listing.js';
@@ -431,6 +432,11 @@ export class FsDriver extends BaseDriver {
 
   override async abortSession(id: string): Promise<void> {
     return this.#sessions('abort an upload session', (s) => s.abort(id));
+  }
+
+  /** Streams the session's committed bytes from its data file. */
+  override async readSession(id: string): Promise<Readable> {
+    return this.#sessions('read an upload session', (s) => s.read(id));
   }
 
   /** Sessions of a root no write has made yet: none. */

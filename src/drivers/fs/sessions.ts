@@ -13,8 +13,9 @@
  * renames under the key's lock), so a refused condition leaves the session as it was.
  */
 import { randomUUID } from 'node:crypto';
-import { link, mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { StorageError } from '../../core/errors.js';
 import { offsetMismatch, sessionBusy, sessionNotFound, type DriverSessionWriteOptions, type SessionBody, type SessionRecord } from '../../core/sessions.js';
@@ -116,6 +117,20 @@ export class FsSessions {
     });
   }
 
+  /**
+   * The committed bytes of the data file (not what a crashed write left past them). The
+   * file is opened before this resolves, so an abort while it is read does not cut it short.
+   */
+  async read(id: string): Promise<Readable> {
+    const record = await this.get(id);
+    const data = await open(this.#path(id, 'data'), 'r');
+    if (record.offset === 0) {
+      await data.close();
+      return Readable.from([]);
+    }
+    return data.createReadStream({ start: 0, end: record.offset - 1, highWaterMark: READ_BYTES });
+  }
+
   /** Removes the session's files; a missing session resolves. */
   async abort(id: string): Promise<void> {
     await this.#remove(id);
@@ -188,22 +203,32 @@ export class FsSessions {
   }
 }
 
+/**
+ * Takes the lease: written whole to a temp file, then linked to its name (which fails if
+ * it exists), so a lease never exists without its holder; an empty one is what a power
+ * loss (or an older version, killed between create and write) left, and is taken over.
+ */
 async function takeLease(lease: string, id: string): Promise<void> {
-  const me = `${hostname()} ${process.pid}`;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const file = await open(lease, 'wx');
-      await file.writeFile(me).finally(() => file.close());
-      return;
-    } catch (err) {
-      if (errnoCode(err) !== 'EEXIST') throw err;
+  const temp = `${lease}.${randomUUID()}.tmp`;
+  await writeFile(temp, `${hostname()} ${process.pid}`);
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await link(temp, lease);
+        return;
+      } catch (err) {
+        if (errnoCode(err) !== 'EEXIST') throw err;
+      }
+      const text = await readFile(lease, 'utf8').catch(() => undefined);
+      if (text === undefined) continue; // released meanwhile
+      const [host, pid] = text.split(' ');
+      if (text !== '' && (host !== hostname() || processAlive(Number(pid)))) throw sessionBusy(id);
+      await rm(lease, { force: true }); // its writer died: the committed record stands
     }
-    const holder = (await readFile(lease, 'utf8').catch(() => '')).split(' ');
-    const [host, pid] = [holder[0], Number(holder[1])];
-    if (host !== hostname() || processAlive(pid)) throw sessionBusy(id);
-    await rm(lease, { force: true }); // its writer died: the committed record stands
+    throw sessionBusy(id);
+  } finally {
+    await rm(temp, { force: true });
   }
-  throw sessionBusy(id);
 }
 
 async function writeAt(handle: FileHandle, data: Buffer, position: number): Promise<void> {

@@ -182,6 +182,12 @@ export class MemoryDriver extends BaseDriver {
     this.#sessions.delete(id);
   }
 
+  /** The session's committed bytes, copied: later writes (there are none to a finished one) do not show. */
+  override async readSession(id: string): Promise<Readable> {
+    const { record, chunks } = this.#session(id);
+    return Readable.from([Buffer.concat(chunks, record.offset)]);
+  }
+
   /** The sessions whose key starts with `prefix`. */
   override async listSessions(prefix: string): Promise<SessionRecord[]> {
     return [...this.#sessions.values()].filter((s) => s.record.key.startsWith(prefix)).map((s) => ({ ...s.record }));

@@ -4,6 +4,7 @@
  * metadata, its own multipart orchestration above a size threshold, and per-request
  * retries of temporary failures.
  */
+import type { Readable } from 'node:stream';
 import { realpath } from 'node:fs/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PutBody, openRegularFile, type PutBodyChecks } from '../../core/body.js';
@@ -382,6 +383,11 @@ export class S3Driver extends BaseDriver {
   /** Aborts the session's upload and deletes its tails and state. */
   override abortSession(id: string): Promise<void> {
     return this.#sessions.abort(id);
+  }
+
+  /** Streams a finished partial session, sealed into an object of its own first (sessions.ts). */
+  override readSession(id: string, opts: { signal?: AbortSignal }): Promise<Readable> {
+    return this.#sessions.read(id, opts.signal);
   }
 
   /** The sessions whose key starts with `prefix`, from their state objects. */

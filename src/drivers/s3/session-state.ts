@@ -7,6 +7,9 @@
  *                                         a part), a new name per write (the session's
  *                                         offset after it), so a crash never loses the old one
  *   the multipart upload at the key       the whole parts, made on the first one
+ *   .stowage/sessions/<id>/sealed         a partial session's bytes once read for a
+ *                                         concatenation: its upload (made there, not at
+ *                                         the key) completed, so S3 can read it
  *
  * The offset a later process sees is recomputed from ListParts plus the tail and
  * checked against the state: a state claiming bytes the bucket lost is E_UNAVAILABLE.
@@ -47,6 +50,8 @@ export interface SessionState {
   tail?: { name: string; size: number };
   /** Set before the upload is completed: an upload gone after this completed, it was not lost. */
   completing?: boolean;
+  /** A partial session whose bytes are in its sealed object (no upload, parts or tail any more). */
+  sealed?: boolean;
 }
 
 /** Where one session's objects are. */
@@ -73,6 +78,21 @@ export class SessionPlace {
   tailKey(name: string): string {
     return this.tailFolder + name;
   }
+
+  /** The S3 key a partial session's bytes are sealed into (kept by `deleteTails` unless `all`). */
+  get sealedKey(): string {
+    return this.tailFolder + 'sealed';
+  }
+
+  /** Where the session's multipart upload is made: at the object's key, or for a partial session at its sealed key. */
+  uploadKey(record: SessionRecord): string {
+    return record.partial ? this.sealedKey : this.#o.prefix + record.key;
+  }
+}
+
+/** The state of a partial session once its upload completed at its sealed key. */
+export function sealedState(state: SessionState): SessionState {
+  return { ...state, uploadId: undefined, parts: [], tail: undefined, completing: undefined, sealed: true };
 }
 
 /** The S3 key of the sessions' area, for listing them. */
@@ -122,13 +142,32 @@ export async function writeSessionState(call: S3Call, o: ResolvedS3Options, plac
  * Checks the state against the bucket: every committed part is in the upload with its
  * size and ETag, and the tail object has its size. Parts past the committed ones (sent
  * by a write that did not commit) are ignored: the next part of that number replaces
- * them. An upload that is gone after `completing` means the session completed.
+ * them. An upload that is gone after `completing` means the session completed (a partial
+ * one: sealed, when its sealed object holds its bytes). A sealed session's object must
+ * hold its offset.
  */
-export async function checkSessionState(call: S3Call, o: ResolvedS3Options, place: SessionPlace, state: SessionState): Promise<'ok' | 'completed'> {
+export async function checkSessionState(call: S3Call, o: ResolvedS3Options, place: SessionPlace, state: SessionState): Promise<'ok' | 'completed' | 'sealed'> {
   const lost = (what: string) => new StorageError('E_UNAVAILABLE', `upload session ${place.id} records ${state.record.offset} bytes, but ${what}; it cannot be resumed`, { retryable: false });
+  const sizeOf = (key: string) =>
+    call(`check upload session ${place.id}`, (c) => c.send(new (s3().HeadObjectCommand)({ Bucket: o.bucket, Key: key }))).then(
+      (out) => out.ContentLength,
+      (err: unknown) => {
+        if (isStorageError(err, 'E_NOT_FOUND')) return undefined;
+        throw err;
+      },
+    );
+  const checkSealed = async () => {
+    if ((await sizeOf(place.sealedKey)) !== state.record.offset) throw lost('its sealed object is missing or has another size');
+  };
+  if (state.sealed) {
+    await checkSealed();
+    return 'ok';
+  }
   if (state.uploadId !== undefined && state.parts.length > 0) {
-    const stored = await listStoredParts(call, o.bucket, o.prefix + state.record.key, state.uploadId);
+    const stored = await listStoredParts(call, o.bucket, place.uploadKey(state.record), state.uploadId);
     if (!stored) {
+      // A partial session's upload completes into its sealed object, which must hold it all.
+      if (state.completing && state.record.partial) return checkSealed().then(() => 'sealed' as const);
       if (state.completing) return 'completed';
       throw lost('its multipart upload is gone');
     }
@@ -137,16 +176,7 @@ export async function checkSessionState(call: S3Call, o: ResolvedS3Options, plac
       if (have?.size !== part.size || have.etag !== part.etag) throw lost(`part ${part.partNumber} is missing or was replaced`);
     }
   }
-  if (state.tail) {
-    const size = await call(`check the tail of upload session ${place.id}`, (c) => c.send(new (s3().HeadObjectCommand)({ Bucket: o.bucket, Key: place.tailKey(state.tail?.name ?? '') }))).then(
-      (out) => out.ContentLength,
-      (err: unknown) => {
-        if (isStorageError(err, 'E_NOT_FOUND')) return undefined;
-        throw err;
-      },
-    );
-    if (size !== state.tail.size) throw lost('its tail object is missing or has another size');
-  }
+  if (state.tail && (await sizeOf(place.tailKey(state.tail.name))) !== state.tail.size) throw lost('its tail object is missing or has another size');
   const parts = state.parts.reduce((sum, p) => sum + p.size, 0);
   if (parts + (state.tail?.size ?? 0) !== state.record.offset) throw lost(`its parts and tail hold ${parts + (state.tail?.size ?? 0)}`);
   return 'ok';
@@ -168,7 +198,7 @@ export async function listSessionStates(call: S3Call, o: ResolvedS3Options): Pro
   return states.filter((s): s is SessionState => s !== undefined);
 }
 
-/** Deletes the session's tail objects but `keep`, those a crashed write left too (with `all`, the writer's lease as well); failures are ignored. */
+/** Deletes the session's tail objects but `keep`, those a crashed write left too (with `all`, the writer's lease and the sealed object as well); failures are ignored. */
 export async function deleteTails(call: S3Call, o: ResolvedS3Options, place: SessionPlace, opts: { keep?: string; all?: boolean } = {}): Promise<void> {
   const out = await call('list session tails', (c) => c.send(new (s3().ListObjectsV2Command)({ Bucket: o.bucket, Prefix: place.tailFolder }))).catch(() => undefined);
   const doomed = (out?.Contents ?? []).map((item) => item.Key ?? '').filter((key) => (opts.all || key.startsWith(place.tailKey('tail-'))) && key !== (opts.keep === undefined ? undefined : place.tailKey(opts.keep)));

@@ -7,8 +7,10 @@
  * tail as the last part and completes the upload with the record's attributes and the
  * session's SHA-256; a session whose bytes never filled a part is stored with one
  * PutObject instead. One writer per session at a time, in this process and elsewhere
- * (a lease, session-lease.ts).
+ * (a lease, session-lease.ts). A partial session's upload is made at its sealed key
+ * instead of at the key; reading it for a concatenation completes it there first.
  */
+import type { Readable } from 'node:stream';
 import type { PutBodyChecks } from '../../core/body.js';
 import type { DriverPutOptions } from '../../core/contract.js';
 import { StorageError, isStorageError } from '../../core/errors.js';
@@ -23,7 +25,8 @@ import type { ResolvedS3Options } from './options.js';
 import { equalPartSize } from './part-sizes.js';
 import { payloadSha256, withPayloadHash } from './payload.js';
 import { s3 } from './sdk.js';
-import { checkSessionState, deleteTails, listSessionStates, readSessionState, sessionPartSize, SessionPlace, writeSessionState, type SessionPart, type SessionState } from './session-state.js';
+import { mapErrors } from './streams.js';
+import { checkSessionState, deleteTails, listSessionStates, readSessionState, sealedState, sessionPartSize, SessionPlace, writeSessionState, type SessionPart, type SessionState } from './session-state.js';
 import { SessionLease } from './session-lease.js';
 import { checkUserKey } from './upload-state.js';
 
@@ -144,7 +147,7 @@ export class S3Sessions {
       const parts = [...state.parts];
       if (tail.length > 0) parts.push(await this.#uploadPart(place, state, parts.length + 1, tail));
       await writeSessionState(call, o, place, { ...state, completing: true });
-      const s3Key = o.prefix + key;
+      const s3Key = place.uploadKey(state.record);
       let etag = await completeUpload(call, { bucket: o.bucket, s3Key, uploadId: state.uploadId ?? '', partSize: state.partSize, parts }, conditions).catch(async (err: unknown) => {
         if (!isStorageError(err, 'E_NOT_FOUND')) await writeSessionState(call, o, place, state).catch(() => undefined); // not completing after all
         throw conditionError(err, key, putOpts);
@@ -171,6 +174,41 @@ export class S3Sessions {
     await this.#remove(place, 'unreadable' in state ? undefined : state);
   }
 
+  /**
+   * Streams a finished partial session's bytes from its sealed object, sealing it first
+   * (once, as its writer): the tail becomes the last part and the upload completes at the
+   * sealed key (a session that never filled a part is one PutObject there), then the state
+   * says `sealed` and the tails go. A crash in between leaves a state `#load` recognizes.
+   */
+  async read(id: string, signal?: AbortSignal): Promise<Readable> {
+    const { call, options: o } = this.#ctx;
+    const place = new SessionPlace(o, id);
+    if (!(await this.#load(id)).state.sealed) await this.#asWriter(id, () => this.#seal(place));
+    const out = await call(`read upload session ${id}`, (c) => c.send(new (s3().GetObjectCommand)({ Bucket: o.bucket, Key: place.sealedKey }), { abortSignal: signal })).catch((err: unknown) => {
+      throw isStorageError(err, 'E_NOT_FOUND') ? sessionNotFound(id, err) : err;
+    });
+    return mapErrors(out.Body as Readable, `read upload session ${id}`, id);
+  }
+
+  async #seal(place: SessionPlace): Promise<void> {
+    const { call, options: o } = this.#ctx;
+    const { state } = await this.#load(place.id);
+    if (state.sealed) return;
+    if (!state.record.partial) throw new StorageError('E_INVALID_ARGUMENT', `upload session ${place.id} is not partial: complete it instead of reading it`);
+    const tail = state.tail ? await this.#readTail(place, state.tail.name) : Buffer.alloc(0);
+    if (state.parts.length === 0) {
+      const hash = await payloadSha256(tail);
+      await call(`seal upload session ${place.id}`, (c) => c.send(withPayloadHash(new (s3().PutObjectCommand)({ Bucket: o.bucket, Key: place.sealedKey, Body: tail, ContentLength: tail.length }), hash)));
+    } else {
+      const parts = [...state.parts];
+      if (tail.length > 0) parts.push(await this.#uploadPart(place, state, parts.length + 1, tail));
+      await writeSessionState(call, o, place, { ...state, completing: true });
+      await completeUpload(call, { bucket: o.bucket, s3Key: place.sealedKey, uploadId: state.uploadId ?? '', partSize: state.partSize, parts }, {});
+    }
+    await writeSessionState(call, o, place, sealedState(state));
+    await deleteTails(call, o, place);
+  }
+
   /** Every session whose key starts with `prefix`. */
   async list(prefix: string): Promise<SessionRecord[]> {
     return (await listSessionStates(this.#ctx.call, this.#ctx.options)).map((s) => s.record).filter((r) => r.key.startsWith(prefix));
@@ -185,9 +223,16 @@ export class S3Sessions {
   async #load(id: string): Promise<{ place: SessionPlace; state: SessionState }> {
     const place = new SessionPlace(this.#ctx.options, id);
     const state = await readSessionState(this.#ctx.call, this.#ctx.options, place);
-    if ((await checkSessionState(this.#ctx.call, this.#ctx.options, place, state)) === 'completed') {
+    const found = await checkSessionState(this.#ctx.call, this.#ctx.options, place, state);
+    if (found === 'completed') {
       await this.#remove(place, { ...state, uploadId: undefined });
       throw sessionNotFound(id);
+    }
+    if (found === 'sealed') {
+      // Sealed, and only the state's rewrite was cut short.
+      const sealed = sealedState(state);
+      await writeSessionState(this.#ctx.call, this.#ctx.options, place, sealed);
+      return { place, state: sealed };
     }
     return { place, state };
   }
@@ -202,7 +247,7 @@ export class S3Sessions {
   async #uploadPart(place: SessionPlace, state: SessionState, partNumber: number, data: Buffer, signal?: AbortSignal): Promise<SessionPart> {
     const { call, options: o } = this.#ctx;
     const r = state.record;
-    const s3Key = o.prefix + r.key;
+    const s3Key = place.uploadKey(r);
     if (state.uploadId === undefined) {
       const created = await call(`start the upload of session ${place.id}`, (c) =>
         c.send(new (s3().CreateMultipartUploadCommand)({ Bucket: o.bucket, Key: s3Key, ContentType: r.contentType, CacheControl: r.cacheControl, ContentDisposition: r.contentDisposition, Metadata: toS3Metadata(r.metadata, r.sha256) })),
@@ -223,7 +268,7 @@ export class S3Sessions {
     const { call, options: o } = this.#ctx;
     if (state?.uploadId) {
       const uploadId = state.uploadId;
-      await call(`abort the upload of session ${place.id}`, (c) => c.send(new (s3().AbortMultipartUploadCommand)({ Bucket: o.bucket, Key: o.prefix + state.record.key, UploadId: uploadId }))).catch((err: unknown) => {
+      await call(`abort the upload of session ${place.id}`, (c) => c.send(new (s3().AbortMultipartUploadCommand)({ Bucket: o.bucket, Key: place.uploadKey(state.record), UploadId: uploadId }))).catch((err: unknown) => {
         if (!isStorageError(err, 'E_NOT_FOUND')) throw err;
       });
     }

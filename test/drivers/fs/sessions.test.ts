@@ -2,11 +2,12 @@
  * Upload sessions of the fs driver with real processes: a writer SIGKILLed at random
  * instants leaves a record another process resumes from, byte for byte; one writer at a
  * time (a dead one's lease is taken over); a record whose data went missing is refused;
- * a session whose removal a crash cut short after completion is not written again.
+ * a session whose removal a crash cut short after completion is not written again; partial
+ * sessions joined from their committed bytes only, checked as they are read back.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { link, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { link, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -74,6 +75,10 @@ describe('fs driver: upload sessions across processes', () => {
     await writeFile(join(dir, '.stowage', 'sessions', `${id}.writer`), `${hostname()} 2147483646`);
     assert.equal((await other.sessions.write(id, 6, Buffer.from('more'))).offset, 10);
     assert.equal((await stat(join(dir, '.stowage', 'sessions', `${id}.writer`)).catch(() => undefined)), undefined, 'the lease ends with the write');
+    // An empty lease is one whose writer died before it said who it was.
+    await writeFile(join(dir, '.stowage', 'sessions', `${id}.writer`), '');
+    assert.equal((await other.sessions.write(id, 10, Buffer.from('!'))).offset, 11);
+    assert.deepEqual((await readdir(join(dir, '.stowage', 'sessions'))).sort(), [`${id}.data`, `${id}.json`], 'no lease and no temp file left');
   });
 
   it('refuses a session whose data file lost committed bytes, rather than resume it with a hole', async () => {
@@ -112,6 +117,25 @@ describe('fs driver: upload sessions across processes', () => {
     await link(join(dir, 'd.txt'), join(dir, '.stowage', 'sessions', `${id}.data`));
     await rejectsWith(storage.sessions.write(id, 5, Buffer.from(' and more')), 'E_NOT_FOUND');
     assert.equal((await storage.get('d.txt')).toString(), 'final');
+    assert.deepEqual(await storage.sessions.list(), []);
+  });
+
+  it('joins only the committed bytes of partial sessions, and refuses one whose data file changed under it', async () => {
+    const dir = await root('sessions-concat');
+    const storage = createStorage({ driver: 'fs', root: dir });
+    const data = (id: string) => join(dir, '.stowage', 'sessions', `${id}.data`);
+    const { id: one } = await storage.sessions.create('parts/one', { partial: true, size: 6 });
+    await storage.sessions.write(one, 0, Buffer.from('first '));
+    await writeFile(data(one), 'first GARBAGE FROM A DEAD WRITER'); // past the committed offset
+    const { id: two } = await storage.sessions.create('parts/two', { partial: true, size: 6 });
+    await storage.sessions.write(two, 0, Buffer.from('second'));
+    await writeFile(data(two), 'sEcond'); // a byte changed on disk within the committed offset
+    await rejectsWith(storage.sessions.concat('joined.txt', [one, two]), 'E_UNAVAILABLE', `session ${two} read back`);
+    await rejectsWith(storage.stat('joined.txt'), 'E_NOT_FOUND');
+    assert.deepEqual([(await storage.sessions.get(one)).offset, (await storage.sessions.get(two)).offset], [6, 6], 'the sessions stay');
+    await writeFile(data(two), 'second');
+    await storage.sessions.concat('joined.txt', [one, two]);
+    assert.equal((await storage.get('joined.txt')).toString(), 'first second');
     assert.deepEqual(await storage.sessions.list(), []);
   });
 });

@@ -5,7 +5,7 @@
  * and finished by another (the SHA-256 covering both), a state whose parts or tail the
  * bucket lost refused, a completion cut short before the state's removal, session
  * uploads left out of the clean-up of abandoned uploads, and a refused condition on a
- * multipart completion.
+ * multipart completion, and partial sessions sealed and joined (also after a crash mid-seal).
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -21,6 +21,7 @@ import { createStorage, type S3DriverOptions, type Storage } from '../../../src/
 import { rejectsWith } from '../../conformance/harness.js';
 import { rawS3Client, removeBucket, s3Options, s3TestEnv, uniqueBucket } from './env.js';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
+import { PartSchedule } from '../../../src/drivers/s3/part-sizes.js';
 
 const MiB = 1024 * 1024;
 const raw = rawS3Client();
@@ -233,5 +234,74 @@ describe('s3 upload sessions', () => {
     assert.equal((await s.get('videos/exists.bin')).toString(), 'old');
     assert.equal((await s.sessions.complete(id)).sha256, digest(data));
     assert.ok((await s.get('videos/exists.bin')).equals(data));
+  });
+
+  it('joins partial sessions of whole parts and tails: each sealed under .stowage/ once, no upload left, nothing left after', async () => {
+    const s = storage();
+    const a = randomBytes(11 * MiB + 5);
+    const b = randomBytes(5 * MiB + 100);
+    const c = randomBytes(1000);
+    const ids: string[] = [];
+    for (const [name, data] of [['a', a], ['b', b], ['c', c]] as const) {
+      const { id } = await s.sessions.create(`parts/${name}`, { partial: true, size: data.length });
+      for (let at = 0; at < data.length; at += 3 * MiB) await s.sessions.write(id, at, data.subarray(at, at + 3 * MiB));
+      ids.push(id);
+    }
+    assert.equal(await uploadOf('parts/a'), undefined, 'a partial upload is not made at its key');
+    await s.put('videos/joined.bin', 'old');
+    // A refused condition seals the sessions and keeps them; the retry reads what was sealed.
+    await rejectsWith(s.sessions.concat('videos/joined.bin', ids, { ifNoneMatch: '*' }), 'E_ALREADY_EXISTS');
+    for (const id of ids) assert.deepEqual(await tails(id), ['sealed'], 'sealed, its tails gone');
+    assert.equal((await stateOf(ids[0] as string)).sealed, true);
+    const uploads = await raw.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+    assert.equal(uploads.Uploads?.length ?? 0, 0, 'sealing completed every partial upload');
+    const whole = Buffer.concat([a, b, c]);
+    const info = await storage().sessions.concat('videos/joined.bin', ids, { contentType: 'video/mp4' });
+    assert.equal(info.sha256, digest(whole));
+    const stat = await s.stat('videos/joined.bin');
+    assert.deepEqual({ size: stat.size, sha256: stat.sha256, type: stat.contentType }, { size: whole.length, sha256: digest(whole), type: 'video/mp4' });
+    assert.ok((await s.get('videos/joined.bin')).equals(whole));
+    const left = await raw.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: '.stowage/' }));
+    assert.equal(left.KeyCount ?? 0, 0, 'states and sealed objects removed');
+  });
+
+  it('takes a partial session whose upload is gone after it was completing for sealed when its sealed object holds it all', async () => {
+    const s = storage();
+    const data = randomBytes(6 * MiB);
+    const { id } = await s.sessions.create('parts/crashed', { partial: true, size: data.length });
+    await s.sessions.write(id, 0, data);
+    const before = await stateOf(id);
+    await s.put('videos/taken.bin', 'taken');
+    await rejectsWith(s.sessions.concat('videos/taken.bin', [id], { ifNoneMatch: '*' }), 'E_ALREADY_EXISTS');
+    // What a crash right after sealing's CompleteMultipartUpload leaves: the state before, marked completing.
+    await raw.send(new PutObjectCommand({ Bucket: bucket, Key: `.stowage/sessions/${id}.json`, Body: JSON.stringify({ ...before, completing: true }) }));
+    assert.equal((await s.sessions.get(id)).offset, data.length);
+    assert.equal((await stateOf(id)).sealed, true, 'the state was mended');
+    assert.equal((await s.sessions.concat('videos/fresh.bin', [id])).sha256, digest(data));
+    assert.ok((await s.get('videos/fresh.bin')).equals(data));
+    // A sealed object that went missing is a loss, never an empty partial.
+    const { id: lost } = await s.sessions.create('parts/lost', { partial: true, size: 3 });
+    await s.sessions.write(lost, 0, Buffer.from('abc'));
+    await rejectsWith(s.sessions.concat('videos/taken.bin', [lost], { ifNoneMatch: '*' }), 'E_ALREADY_EXISTS');
+    await raw.send(new DeleteObjectCommand({ Bucket: bucket, Key: `.stowage/sessions/${lost}/sealed` }));
+    await rejectsWith(s.sessions.concat('videos/lost.bin', [lost]), 'E_UNAVAILABLE', 'sealed object is missing');
+    await s.sessions.abort(lost);
+  });
+
+  it('refuses bytes past what the last part the provider allows can hold (maxObjectSize), keeping the whole parts before them', async () => {
+    const s = storage({ maxParts: 2 });
+    const capacity = new PartSchedule({ partSize: 5 * MiB, maxParts: 2, equalParts: false, provider: '' }).capacity;
+    const data = randomBytes(capacity + 1);
+    const { id } = await s.sessions.create('videos/too-long.bin');
+    assert.equal(s.capabilities.maxObjectSize, capacity);
+    async function* streamed(): AsyncGenerator<Buffer> {
+      for (let at = 0; at < data.length; at += MiB) yield data.subarray(at, at + MiB);
+    }
+    await rejectsWith(s.sessions.write(id, 0, data), 'E_TOO_LARGE', `limit of ${capacity} bytes`);
+    assert.equal((await s.sessions.get(id)).offset, 0, 'a buffer too large is refused whole');
+    await rejectsWith(s.sessions.write(id, 0, streamed()), 'E_TOO_LARGE', `limit of ${capacity} bytes`);
+    assert.equal((await s.sessions.get(id)).offset, capacity, 'the two whole parts stay, and no tail past them');
+    assert.deepEqual(await tails(id), []);
+    assert.equal((await s.sessions.complete(id)).sha256, digest(data.subarray(0, capacity)));
   });
 });

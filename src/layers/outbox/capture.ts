@@ -3,11 +3,14 @@
  * after its body was partly sent cannot be spooled from the caller's stream (those bytes
  * are gone), so every body passes through a {@link BodyCapture}: it hands the backend
  * each chunk as it arrives and keeps it: in memory while the outbox's memory budget
- * (`memoryBytes`, shared by all writes in progress) has room, else in a temp file. When the write succeeds the copy is dropped (the temp file is never
- * synced, so the page cache takes it and the unlink frees it); when it fails with a
- * temporary error the capture reads the rest of the body, syncs the file and hands it to
- * the outbox. The cost on a healthy backend is keeping chunk references for small bodies
- * and a page-cache write for large ones (bench/outbox.bench.ts measures it).
+ * (`memoryBytes`, shared by all writes in progress) has room, else in a temp file at its
+ * place in the body (a chunk kept in memory is not copied there while the backend may
+ * still take the body). When the write succeeds the copy is dropped (the temp file is
+ * never synced, so the page cache takes it and the unlink frees it); when it fails with a
+ * temporary error the capture reads the rest of the body, writes the chunks it kept in
+ * memory into their places, syncs the file and hands it to the outbox. The cost on a
+ * healthy backend is keeping chunk references, and a page-cache write of only the chunks
+ * the budget could not hold (bench/outbox.bench.ts measures it).
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -80,20 +83,35 @@ class CapturedBody extends PutBody {
   }
 }
 
+/** A chunk kept in memory, and where it starts in the body. */
+interface KeptChunk {
+  position: number;
+  bytes: Uint8Array;
+}
+
 /** Keeps the bytes of one write's body while the backend consumes it; see the module comment. */
 export class BodyCapture {
   readonly #source: PutBody;
   readonly #chunks: AsyncIterator<Uint8Array>;
   readonly #tmpDir: string;
   readonly #budget: MemoryBudget;
-  /** Bytes of the budget this capture holds. */
+  /** Bytes of the budget this capture holds: the kept chunks. */
   #held = 0;
-  #kept: Uint8Array[] = [];
+  /**
+   * The chunks that fit the budget. They are never copied to the temp file while the
+   * backend may still take the body (only `toFile` writes them, at their positions): a
+   * chunk past the budget goes to the file at its own position instead, so the file is
+   * sparse until then, and a later chunk that fits again is kept again.
+   */
+  #kept: KeptChunk[] = [];
   #size = 0;
   #file: { path: string; handle: FileHandle } | undefined;
-  /** The temp-file writes in progress, in order: the backend gets each chunk without waiting for its copy to reach the file. */
+  /** The temp-file writes in progress, chained in order: the backend gets each chunk without waiting for its copy to reach the file. */
   #writing: Promise<void> = Promise.resolve();
-  #writesInFlight = 0;
+  /** The writes queued and not finished, oldest first (each removes itself when done). */
+  readonly #writesInFlight: Promise<void>[] = [];
+  /** Set once the body is no longer wanted: queued writes are skipped. */
+  #dropped = false;
   /** Why the temp file could not take the body: the backend's write goes on, but the body cannot be spooled. */
   #copyError: unknown;
   #done = false;
@@ -140,50 +158,52 @@ export class BodyCapture {
   }
 
   async #keep(chunk: Uint8Array): Promise<void> {
+    const position = this.#size;
     this.#size += chunk.byteLength;
-    if (this.#file) return this.#write(chunk);
-    if (!this.#budget.take(chunk.byteLength)) {
-      this.#kept.push(chunk);
-      return this.#spill();
+    if (this.#budget.take(chunk.byteLength)) {
+      this.#held += chunk.byteLength;
+      this.#kept.push({ position, bytes: chunk });
+      return;
     }
-    this.#held += chunk.byteLength;
-    this.#kept.push(chunk);
+    return this.#write(chunk, position);
   }
 
   #giveBack(): void {
+    this.#kept = [];
     this.#budget.give(this.#held);
     this.#held = 0;
   }
 
-  /** Moves what is kept in memory to a temp file, which takes every later chunk. */
-  async #spill(): Promise<void> {
-    const path = join(this.#tmpDir, `${newEntryId()}.body`);
-    this.#file = { path, handle: await open(path, 'w') };
-    const kept = this.#kept;
-    this.#kept = [];
-    for (const chunk of kept) await this.#write(chunk);
-    // Written to the file: the memory they held is for other captures again once the writes are done.
-    await this.#writing;
-    this.#giveBack();
+  /** The temp file, created on first use. */
+  async #openFile(): Promise<FileHandle> {
+    if (!this.#file) {
+      const path = join(this.#tmpDir, `${newEntryId()}.body`);
+      this.#file = { path, handle: await open(path, 'w') };
+    }
+    return this.#file.handle;
   }
 
   /**
-   * Queues the chunk's write to the temp file. Only when WRITES_IN_FLIGHT are already
-   * queued does it wait, so memory stays bounded when the disk is slower than the backend.
+   * Queues the write of `chunk` at `position` in the temp file. Only when
+   * WRITES_IN_FLIGHT are already queued does it wait (for the oldest), so memory stays
+   * bounded when the disk is slower than the backend.
    */
-  async #write(chunk: Uint8Array): Promise<void> {
-    const handle = (this.#file as { handle: FileHandle }).handle;
-    this.#writesInFlight++;
-    this.#writing = this.#writing.then(async () => {
+  async #write(chunk: Uint8Array, position: number): Promise<void> {
+    const handle = await this.#openFile();
+    const write = this.#writing.then(async () => {
       try {
-        if (this.#copyError === undefined) for (let offset = 0; offset < chunk.byteLength; ) offset += (await handle.write(chunk, offset)).bytesWritten;
+        if (this.#copyError !== undefined || this.#dropped) return;
+        for (let offset = 0; offset < chunk.byteLength; ) offset += (await handle.write(chunk, offset, chunk.byteLength - offset, position + offset)).bytesWritten;
       } catch (err) {
         this.#copyError = err;
       } finally {
-        this.#writesInFlight--;
+        // The chain finishes writes in order: this one is the oldest.
+        void this.#writesInFlight.shift();
       }
     });
-    if (this.#writesInFlight > WRITES_IN_FLIGHT) await this.#writing;
+    this.#writing = write;
+    this.#writesInFlight.push(write);
+    while (this.#writesInFlight.length > WRITES_IN_FLIGHT) await this.#writesInFlight[0];
   }
 
   /**
@@ -198,14 +218,17 @@ export class BodyCapture {
       if (!fits(this.#size)) throw full(this.#size);
       while ((await this.pull()) !== undefined) if (!fits(this.#size)) throw full(this.#size);
       const summary = this.#source.complete();
-      if (!this.#file) await this.#spill();
-      const file = this.#file as { path: string; handle: FileHandle };
+      const handle = await this.#openFile();
+      for (const { position, bytes } of this.#kept) await this.#write(bytes, position);
       await this.#writing;
+      // On disk now: the memory they held is for other captures again.
+      this.#giveBack();
       if (this.#copyError !== undefined) throw new StorageError('E_UNAVAILABLE', `the outbox could not keep the body in ${this.#tmpDir}: ${errorMessage(this.#copyError)}`, { cause: this.#copyError });
-      await file.handle.sync();
-      await file.handle.close();
+      await handle.sync();
+      await handle.close();
+      const { path } = this.#file as { path: string };
       this.#file = undefined;
-      return { ...summary, path: file.path };
+      return { ...summary, path };
     } catch (err) {
       await this.discard();
       throw err;
@@ -218,7 +241,7 @@ export class BodyCapture {
    * request stream, which would otherwise wait for a reader forever).
    */
   async discard(): Promise<void> {
-    this.#kept = [];
+    this.#dropped = true;
     this.#giveBack();
     if (!this.#done) {
       this.#done = true;

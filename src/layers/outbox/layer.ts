@@ -32,6 +32,8 @@ export class OutboxLayer extends DriverLayer {
   readonly control: OutboxControl;
   readonly #options: OutboxOptions;
   readonly #keys = new KeyMutex();
+  /** Clean-ups still running after their write returned (see #afterwards). */
+  readonly #cleanups = new Set<Promise<void>>();
   readonly #budget: MemoryBudget;
   readonly #opening: Promise<{ entries: OutboxEntries; delivery: Delivery; release: () => Promise<void> }>;
   #entries: OutboxEntries | undefined;
@@ -70,6 +72,7 @@ export class OutboxLayer extends DriverLayer {
     return this.#keys.run(key, async () => {
       const queued = entries.queuedOf(key);
       const capture = new BodyCapture(body, entries.paths.tmp, this.#budget);
+      let stored = false;
       try {
         if (queued) {
           checkWritePreconditions(key, entryInfo(queued), opts);
@@ -78,6 +81,7 @@ export class OutboxLayer extends DriverLayer {
         }
         try {
           const info = await this.inner.put(key, capture.body(), opts);
+          stored = true;
           if (queued) await entries.supersede(queued);
           delivery.backendAnswered();
           return info;
@@ -86,9 +90,18 @@ export class OutboxLayer extends DriverLayer {
           return await this.#queue(capture, key, opts, (err as StorageError).code, opts);
         }
       } finally {
-        await capture.discard();
+        // Once stored, the caller need not wait for the temp copy's close and unlink (the
+        // memory it held is given back at once); close() waits for them.
+        if (stored) this.#afterwards(capture.discard());
+        else await capture.discard();
       }
     });
+  }
+
+  /** Lets `cleanup` finish after the operation returned; close() waits for it. A temp file it fails to remove is removed at the next start. */
+  #afterwards(cleanup: Promise<void>): void {
+    const settled = cleanup.catch(() => undefined).finally(() => this.#cleanups.delete(settled));
+    this.#cleanups.add(settled);
   }
 
   override async putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<WriteResult & Partial<PutFileResult>> {
@@ -212,9 +225,10 @@ export class OutboxLayer extends DriverLayer {
     return this.#entries && this.#entries.pending().length === 0 ? this.inner.location() : undefined;
   }
 
-  /** Stops delivery (waiting for the deliveries in progress), closes the journal, frees the folder, then closes the inner driver. */
+  /** Waits for the temp-file clean-ups, stops delivery (waiting for the deliveries in progress), closes the journal, frees the folder, then closes the inner driver. */
   override async close(): Promise<void> {
     const opened = await this.#opening.catch(() => undefined);
+    await Promise.all(this.#cleanups);
     if (opened) {
       await opened.delivery.close();
       await opened.entries.close();

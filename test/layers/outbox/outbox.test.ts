@@ -131,6 +131,17 @@ describe('outbox: writes while the backend is down', () => {
     await storage.close();
   });
 
+  it('removes the temp copies of stored writes (past memoryBytes) by the time close() returns', async () => {
+    const { storage, backend, dir } = await setup({ memoryBytes: 64 * 1024 });
+    const bodies = Array.from({ length: 6 }, (_, n) => Buffer.alloc(2 * 1024 * 1024, n + 1));
+    const chunked = (bytes: Buffer) => Readable.from(Array.from({ length: bytes.length / 65536 }, (_, i) => bytes.subarray(i * 65536, (i + 1) * 65536)));
+    const results = await Promise.all(bodies.map((bytes, n) => storage.put(`big/${n}`, chunked(bytes))));
+    assert.ok(results.every((result) => !isQueued(result)));
+    await storage.close();
+    assert.deepEqual(await readdir(join(dir, 'tmp')), []);
+    for (const [n, bytes] of bodies.entries()) assert.ok((await new Storage(backend).get(`big/${n}`)).equals(bytes));
+  });
+
   it('spools the whole body when the failed attempt had consumed part of it (a large, streamed body)', async () => {
     const { storage, backend, control } = await setup({ memoryBytes: 64 * 1024 });
     // A backend that reads 300 KiB of the body, then loses the connection.

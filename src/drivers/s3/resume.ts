@@ -78,8 +78,12 @@ async function earlierRun(ctx: ResumeContext, stateKey: string, file: LocalFile)
   if (!record || record.key !== ctx.key || record.size !== file.size || record.mtimeMs !== file.mtimeMs) return undefined;
   // A part size this run could not have chosen (a state written by hand, or for other limits) is not trusted.
   if (record.partSize < MIN_PART_SIZE || record.partSize > MAX_SINGLE_PUT || Math.ceil(file.size / record.partSize) > ctx.options.maxParts) return undefined;
-  // Without the digests read before the upload was created (a state of an earlier version), nothing can be checked.
-  if (record.sha256 === undefined || record.partSha256?.length !== Math.ceil(file.size / record.partSize)) return undefined;
+  // Without the digests read before the upload was created (a state of an earlier version), nothing can be
+  // checked: that upload is aborted, as the new one's state takes the place of its state.
+  if (record.sha256 === undefined || record.partSha256?.length !== Math.ceil(file.size / record.partSize)) {
+    await abortUpload(ctx.call, { bucket: ctx.options.bucket, s3Key: ctx.s3Key, uploadId: record.uploadId, partSize: record.partSize, parts: [] });
+    return undefined;
+  }
   const stored = await listStoredParts(ctx.call, ctx.options.bucket, ctx.s3Key, record.uploadId);
   return stored && { record: record as DigestedRecord, stored };
 }

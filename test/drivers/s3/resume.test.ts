@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { AbortMultipartUploadCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, UploadPartCommand } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { createStorage, type PutOptions, type S3DriverOptions, type Storage } from '../../../src/index.js';
 import { cli, startCli } from '../../cli/run.js';
 import { rejectsWith } from '../../conformance/harness.js';
@@ -219,6 +219,21 @@ describe('s3 putFile resume', () => {
     assert.equal(proxy.seen.some((r) => r.copy), false, 'created with the right digest, never fixed by a copy');
     assert.notEqual(await uploadIdOf('videos/rewritten.bin'), staleUpload, 'the stale upload was aborted');
     assert.deepEqual(await storage.incompleteUploads(), []);
+    assert.deepEqual(await stateObjects(), []);
+  });
+
+  it('starts over from a state without the part digests (an earlier version\'s), aborting its upload', async () => {
+    const storage = viaProxy();
+    const file = await newFile('old-state.bin');
+    await interrupted(storage, 'videos/old-state.bin', file.path, 3);
+    const [stateKey] = await stateObjects();
+    const { sha256: _whole, partSha256: _parts, ...older } = (await stateContent(stateKey ?? '')) as { sha256?: string; partSha256?: string[] };
+    await raw.send(new PutObjectCommand({ Bucket: bucket, Key: stateKey, Body: JSON.stringify(older), ContentType: 'application/json' }));
+    const info = await storage.putFile('videos/old-state.bin', file.path);
+    assert.equal(info.resumedBytes, 0, 'nothing adopted that cannot be checked against the digest');
+    assert.equal(partsSent(), PARTS);
+    assert.equal(await sha256Of(storage, 'videos/old-state.bin'), file.sha256);
+    assert.deepEqual(await storage.incompleteUploads(), [], 'the old upload was aborted');
     assert.deepEqual(await stateObjects(), []);
   });
 

@@ -126,13 +126,15 @@ export async function putFileResumable(ctx: ResumeContext, file: LocalFile): Pro
   if (earlier) {
     const { record } = earlier;
     if (ctx.checks.sha256 !== undefined && ctx.checks.sha256 !== record.sha256) {
+      // Not the digest the upload was created with: it can never complete. Whether the file changed
+      // or the caller is wrong, the fresh start's read of the file tells (a wrong one fails there).
       await discard(ctx, { bucket: ctx.options.bucket, s3Key: ctx.s3Key, uploadId: record.uploadId, partSize: record.partSize, parts: [] }, stateKey);
-      throw checksumMismatch(ctx.key, ctx.checks.sha256, record.sha256);
-    }
-    try {
-      return await transfer(ctx, file, { stateKey, record: earlier.record, stored: earlier.stored });
-    } catch (err) {
-      if (!(err instanceof StaleUpload)) throw err;
+    } else {
+      try {
+        return await transfer(ctx, file, { stateKey, record, stored: earlier.stored });
+      } catch (err) {
+        if (!(err instanceof StaleUpload)) throw err;
+      }
     }
   }
   return transfer(ctx, file, { stateKey, record: await startUpload(ctx, stateKey, file) });

@@ -222,6 +222,26 @@ describe('s3 putFile resume', () => {
     assert.deepEqual(await stateObjects(), []);
   });
 
+  it('starts over when given the SHA-256 of bytes rewritten under the same size and mtime, not the one the upload was created with', async () => {
+    const storage = viaProxy();
+    const file = await newFile('expected.bin');
+    const when = new Date(Math.floor(Date.now() / 1000) * 1000 - 3600_000);
+    await utimes(file.path, when, when);
+    await interrupted(storage, 'videos/expected.bin', file.path, 3);
+    const handle = await open(file.path, 'r+');
+    await handle.write(randomBytes(1024), 0, 1024, 100);
+    await handle.close();
+    await utimes(file.path, when, when);
+    const rewritten = createHash('sha256').update(await readFile(file.path)).digest('hex');
+    const info = await storage.putFile('videos/expected.bin', file.path, { sha256: rewritten });
+    assert.equal(info.resumedBytes, 0);
+    assert.equal(await sha256Of(storage, 'videos/expected.bin'), rewritten);
+    assert.equal((await storage.stat('videos/expected.bin')).sha256, rewritten);
+    assert.equal(proxy.seen.some((r) => r.copy), false, 'created with the right digest, never fixed by a copy');
+    assert.deepEqual(await storage.incompleteUploads(), [], 'the upload created with the old digest was aborted');
+    assert.deepEqual(await stateObjects(), []);
+  });
+
   it('starts over from a state without the part digests (an earlier version\'s), aborting its upload', async () => {
     const storage = viaProxy();
     const file = await newFile('old-state.bin');

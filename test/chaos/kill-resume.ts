@@ -47,10 +47,13 @@ export interface PutFilesRun {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts a child that runs the job's `putFile`s. */
-export function spawnPutFiles(job: PutFilesJob): PutFilesRun {
-  const script = new URL('./put-files-child.ts', import.meta.url).pathname;
-  const child = spawn(process.execPath, ['--no-warnings', '--import', 'tsx', script, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * Starts a child that runs the job's `putFile`s: put-files-child.ts from the sources (through
+ * tsx), or `compiledChild`, a JavaScript program speaking the same lines, run by plain Node.
+ */
+export function spawnPutFiles(job: PutFilesJob, compiledChild?: string): PutFilesRun {
+  const args = compiledChild ? [compiledChild] : ['--import', 'tsx', new URL('./put-files-child.ts', import.meta.url).pathname];
+  const child = spawn(process.execPath, ['--no-warnings', ...args, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: PutFilesLine[] = [];
   let markStarted!: () => void;
   const started = new Promise<void>((resolve) => (markStarted = resolve));

@@ -4,20 +4,25 @@
  * mtime and inode) to the same key finds it, lists the parts the upload holds, adopts
  * those that match the file, and sends only the others.
  *
+ * Before the upload is created the file is read once for its SHA-256 and each part's
+ * (file-parts.ts): the upload carries the object's digest from its creation, so the
+ * object is never visible without it, and the state keeps the part digests. Every part
+ * read afterwards, to be sent or to be checked, in this run or in a later one, must
+ * hash to its recorded digest, so the bytes stored are the bytes the object's digest
+ * covers; a part that does not is a file that changed: a fresh upload fails, a resumed
+ * one is aborted and starts over.
+ *
  * A stored part is adopted when its size is the expected one and either its ETag is
- * the one the state recorded and the recorded SHA-256 equals the local part's, or (a
- * part that was stored but not yet recorded when the process died) its ETag equals the
- * local part's MD5, computed for those parts only. The object's SHA-256 is read from the
- * file before the upload starts (so the upload carries it from its creation), and again
- * while the parts are read in order: a part that is adopted is still read and hashed,
- * not sent, so resuming costs one local read of the part already stored.
+ * the one the state recorded for the part's digest, or (a part stored but not yet
+ * recorded when the process died) its ETag equals the local part's MD5. A resumed run
+ * checks the stored parts while it sends the missing ones, so the re-read of the half
+ * already stored overlaps the upload instead of coming before it.
  *
  * An interruption (a cancel, a crash, the backend unreachable after retries) leaves the
  * upload and its state for the next run (`stowage gc uploads` removes those never
  * resumed); any other failure aborts the upload and deletes its state.
  */
 import { createHash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
 import type { PutBodyChecks } from '../../core/body.js';
 import type { DriverPutOptions } from '../../core/contract.js';
 import { StorageError, abortedError } from '../../core/errors.js';
@@ -28,10 +33,11 @@ import { conditionError } from './errors.js';
 import { toS3Metadata, writtenInfo } from './metadata.js';
 import { abortUpload, completeUpload, listStoredParts, type MultipartState, type S3Call, type StoredPart } from './multipart.js';
 import { MAX_SINGLE_PUT, MIN_PART_SIZE, type ResolvedS3Options } from './options.js';
+import { fileChanged, fileDigests, partSpan, readAt, type LocalFile } from './file-parts.js';
 import { equalPartSize } from './part-sizes.js';
 import { payloadSha256, withPayloadHash } from './payload.js';
 import { s3 } from './sdk.js';
-import { RecordWriter, deleteRecord, readRecord, recordKey, writeRecord, type FileIdentity, type UploadRecord } from './upload-state.js';
+import { RecordWriter, deleteRecord, readRecord, recordKey, writeRecord, type UploadRecord } from './upload-state.js';
 
 /** What the driver gives a resumable upload. */
 export interface ResumeContext {
@@ -45,12 +51,11 @@ export interface ResumeContext {
   conditions: () => Promise<{ IfNoneMatch?: string; IfMatch?: string }>;
 }
 
-/** The open file and what identifies it. */
-export interface LocalFile extends FileIdentity {
-  handle: FileHandle;
-  path: string;
-}
+/** An upload of the file with its digests, as its state holds it. */
+type DigestedRecord = UploadRecord & Required<Pick<UploadRecord, 'sha256' | 'partSha256'>>;
 
+/** A resumed upload whose parts are no longer the file's: it was aborted, and the caller starts over. */
+class StaleUpload extends Error {}
 
 /** The attributes the object must end with: those of this call, with the SHA-256 when known. */
 function attributesOf(opts: DriverPutOptions, sha256: string | undefined): ObjectAttributes {
@@ -62,58 +67,46 @@ function sameAttributes(a: ObjectAttributes, b: ObjectAttributes): boolean {
   return canonical(a) === canonical(b);
 }
 
-/** E_INVALID_ARGUMENT for a local file that changed while it was being stored. */
-export function fileChanged(file: { path: string }, key: string): StorageError {
-  return new StorageError('E_INVALID_ARGUMENT', `${file.path} changed while it was being stored; nothing was stored`, { key });
-}
-
-/** Reads exactly `size` bytes at `offset`; a file that got shorter is a changed file. */
-async function readAt(file: LocalFile, key: string, offset: number, size: number): Promise<Buffer> {
-  const data = Buffer.allocUnsafe(size);
-  for (let filled = 0; filled < size; ) {
-    const { bytesRead } = await file.handle.read(data, filled, size - filled, offset + filled);
-    if (bytesRead === 0) throw fileChanged(file, key);
-    filled += bytesRead;
-  }
-  return data;
+/** E_CHECKSUM_MISMATCH for a file whose SHA-256 is not the one the caller expected. */
+function checksumMismatch(key: string, expected: string, actual: string): StorageError {
+  return new StorageError('E_CHECKSUM_MISMATCH', `SHA-256 mismatch: expected ${expected}, the file has ${actual}`, { key, details: { expected, actual } });
 }
 
 /** The state of an earlier run to resume from, with the parts its upload holds; undefined to start over. */
-async function earlierRun(ctx: ResumeContext, stateKey: string, file: LocalFile): Promise<{ record: UploadRecord; stored: Map<number, StoredPart> } | undefined> {
+async function earlierRun(ctx: ResumeContext, stateKey: string, file: LocalFile): Promise<{ record: DigestedRecord; stored: Map<number, StoredPart> } | undefined> {
   const record = await readRecord(ctx.call, ctx.options, stateKey);
   if (!record || record.key !== ctx.key || record.size !== file.size || record.mtimeMs !== file.mtimeMs) return undefined;
   // A part size this run could not have chosen (a state written by hand, or for other limits) is not trusted.
   if (record.partSize < MIN_PART_SIZE || record.partSize > MAX_SINGLE_PUT || Math.ceil(file.size / record.partSize) > ctx.options.maxParts) return undefined;
+  // Without the digests read before the upload was created (a state of an earlier version), nothing can be
+  // checked: that upload is aborted, as the new one's state takes the place of its state.
+  if (record.sha256 === undefined || record.partSha256?.length !== Math.ceil(file.size / record.partSize)) {
+    await abortUpload(ctx.call, { bucket: ctx.options.bucket, s3Key: ctx.s3Key, uploadId: record.uploadId, partSize: record.partSize, parts: [] });
+    return undefined;
+  }
   const stored = await listStoredParts(ctx.call, ctx.options.bucket, ctx.s3Key, record.uploadId);
-  return stored && { record, stored };
-}
-
-/** Bytes read at once by {@link fileSha256}. */
-const HASH_READ_BYTES = 8 * 1024 * 1024;
-
-/** The SHA-256 of the whole file, read in order with Node's native hash (about 1.7 GB/s from the page cache). */
-async function fileSha256(file: LocalFile, key: string): Promise<string> {
-  const hash = createHash('sha256');
-  for (let offset = 0; offset < file.size; offset += HASH_READ_BYTES) hash.update(await readAt(file, key, offset, Math.min(HASH_READ_BYTES, file.size - offset)));
-  return hash.digest('hex');
+  return stored && { record: record as DigestedRecord, stored };
 }
 
 /**
- * Starts a new upload and writes its state at once, so a crash from here on can resume.
- * The upload is created with the file's SHA-256 in its metadata, read first when the
- * caller gave none: then the object is never visible without it (a completed upload
- * whose metadata a later copy had to fix would be, for a moment, or for good if that
- * copy failed). The cost is one more read of the local file; the part loop's own hash
- * still checks the file did not change in between.
+ * Reads the file's digests, then starts a new upload and writes its state at once, so
+ * a crash from here on can resume. The upload is created with the file's SHA-256 in
+ * its metadata: then the object is never visible without it (a completed upload whose
+ * metadata a later copy had to fix would be, for a moment, or for good if that copy
+ * failed). A file that does not have the SHA-256 the caller expects fails here, before
+ * anything is created.
  */
-async function startUpload(ctx: ResumeContext, stateKey: string, file: LocalFile): Promise<UploadRecord> {
+async function startUpload(ctx: ResumeContext, stateKey: string, file: LocalFile): Promise<DigestedRecord> {
   const { call, options: o, opts, checks } = ctx;
-  const attributes = attributesOf(opts, checks.sha256 ?? (await fileSha256(file, ctx.key)));
+  const partSize = equalPartSize(file.size, o.partSize, o.maxParts);
+  const digests = await fileDigests(file, ctx.key, partSize);
+  if (checks.sha256 !== undefined && checks.sha256 !== digests.sha256) throw checksumMismatch(ctx.key, checks.sha256, digests.sha256);
+  const attributes = attributesOf(opts, digests.sha256);
   const created = await call(`start upload of ${ctx.key}`, (c) =>
     c.send(new (s3().CreateMultipartUploadCommand)({ Bucket: o.bucket, Key: ctx.s3Key, ContentType: attributes.contentType, CacheControl: attributes.cacheControl, ContentDisposition: attributes.contentDisposition, Metadata: attributes.metadata }), { abortSignal: opts.signal }),
   );
-  const record: UploadRecord = {
-    version: 1, key: ctx.key, uploadId: created.UploadId ?? '', partSize: equalPartSize(file.size, o.partSize, o.maxParts), size: file.size, mtimeMs: file.mtimeMs, parts: [], attributes, createdAt: new Date().toISOString(),
+  const record: DigestedRecord = {
+    version: 1, key: ctx.key, uploadId: created.UploadId ?? '', partSize, size: file.size, mtimeMs: file.mtimeMs, parts: [], attributes, createdAt: new Date().toISOString(), ...digests,
   };
   await writeRecord(call, o, stateKey, record).catch(() => undefined); // without it the run still works; only a resume is lost
   return record;
@@ -126,19 +119,49 @@ function resumable(err: unknown): boolean {
 
 /** Uploads (or resumes) `file` to `ctx.key`; resolves the stored object's info and the bytes not sent again. */
 export async function putFileResumable(ctx: ResumeContext, file: LocalFile): Promise<ObjectInfo & { resumedBytes: number }> {
-  const { call, options: o, opts, checks, key } = ctx;
-  const signal = opts.signal ?? checks.signal;
-  const stateKey = recordKey(o, key, file);
+  const stateKey = recordKey(ctx.options, ctx.key, file);
   // Conditions checked by HEAD fail here rather than after every part was sent (they are checked again at completion).
-  if (opts.ifNoneMatch !== undefined || opts.ifMatch !== undefined) await ctx.conditions();
+  if (ctx.opts.ifNoneMatch !== undefined || ctx.opts.ifMatch !== undefined) await ctx.conditions();
   const earlier = await earlierRun(ctx, stateKey, file);
-  const record = earlier?.record ?? (await startUpload(ctx, stateKey, file));
-  const stored = earlier?.stored ?? new Map<number, StoredPart>();
+  if (earlier) {
+    const { record } = earlier;
+    if (ctx.checks.sha256 !== undefined && ctx.checks.sha256 !== record.sha256) {
+      // Not the digest the upload was created with: it can never complete. Whether the file changed
+      // or the caller is wrong, the fresh start's read of the file tells (a wrong one fails there).
+      await discard(ctx, { bucket: ctx.options.bucket, s3Key: ctx.s3Key, uploadId: record.uploadId, partSize: record.partSize, parts: [] }, stateKey);
+    } else {
+      try {
+        return await transfer(ctx, file, { stateKey, record, stored: earlier.stored });
+      } catch (err) {
+        if (!(err instanceof StaleUpload)) throw err;
+      }
+    }
+  }
+  return transfer(ctx, file, { stateKey, record: await startUpload(ctx, stateKey, file) });
+}
+
+/** The upload `transfer` works on: its state, and (when resuming) the parts it already holds. */
+interface Transfer {
+  stateKey: string;
+  record: DigestedRecord;
+  stored?: Map<number, StoredPart>;
+}
+
+/**
+ * Sends the parts the upload lacks and checks those it holds, at once: one task reads
+ * and sends the missing parts in order (at most `concurrency` in flight), another reads
+ * the stored ones and adopts each that matches the file, handing the others to be sent.
+ * Then completes the upload.
+ */
+async function transfer(ctx: ResumeContext, file: LocalFile, job: Transfer): Promise<ObjectInfo & { resumedBytes: number }> {
+  const { call, options: o, opts, checks, key } = ctx;
+  const { stateKey, record } = job;
+  const stored = job.stored ?? new Map<number, StoredPart>();
+  const signal = opts.signal ?? checks.signal;
   const writer = new RecordWriter(() => writeRecord(call, o, stateKey, record));
   const state: MultipartState = { bucket: o.bucket, s3Key: ctx.s3Key, uploadId: record.uploadId, partSize: record.partSize, parts: [] };
   const recorded = new Map(record.parts.map((p) => [p.partNumber, p]));
-  const partCount = Math.max(1, Math.ceil(file.size / record.partSize));
-  const whole = createHash('sha256');
+  const partNumbers = record.partSha256.map((_, i) => i + 1);
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
   let resumedBytes = 0;
@@ -155,11 +178,24 @@ export async function putFileResumable(ctx: ResumeContext, file: LocalFile): Pro
     checks.onProgress?.({ bytes: doneBytes, total: file.size });
   };
 
-  const send = (partNumber: number, offset: number, data: Buffer, sha256: string): void => {
+  /** Reads a part and checks it is the part the object's SHA-256 was read from. */
+  const readPart = async (partNumber: number): Promise<{ data: Buffer; sha256: string }> => {
+    if (signal?.aborted) throw abortedError(signal);
+    const { offset, size } = partSpan(file, record.partSize, partNumber);
+    const data = await readAt(file, key, offset, size);
+    const sha256 = await payloadSha256(data);
+    if (sha256 !== record.partSha256[partNumber - 1]) throw job.stored ? new StaleUpload() : fileChanged(file, key);
+    return { data, sha256 };
+  };
+
+  /** Sends a part read by {@link readPart} once a slot is free (the wait and the start are one step, so two tasks never overfill). */
+  const send = async (partNumber: number, data: Buffer, sha256: string): Promise<void> => {
+    while (inFlight.size >= o.concurrency) await Promise.race(inFlight);
+    if (failure !== undefined) return;
     let body: Buffer | undefined = data;
     const upload = call(`upload part ${partNumber} of ${key}`, async (c) => {
       // A retry reads the part again, and refuses to send other bytes than the ones hashed.
-      const attempt = body ?? (await readAt(file, key, offset, data.length));
+      const attempt = body ?? (await readAt(file, key, partSpan(file, record.partSize, partNumber).offset, data.length));
       body = undefined;
       if (attempt !== data && (await payloadSha256(attempt)) !== sha256) throw fileChanged(file, key);
       return c.send(withPayloadHash(new (s3().UploadPartCommand)({ Bucket: o.bucket, Key: ctx.s3Key, UploadId: record.uploadId, PartNumber: partNumber, Body: attempt, ContentLength: attempt.length }), sha256), { abortSignal: signal });
@@ -171,27 +207,37 @@ export async function putFileResumable(ctx: ResumeContext, file: LocalFile): Pro
     void upload.finally(() => inFlight.delete(upload));
   };
 
-  try {
-    try {
-      for (let partNumber = 1; partNumber <= partCount && failure === undefined; partNumber++) {
-        if (signal?.aborted) throw abortedError(signal);
-        while (inFlight.size >= o.concurrency) await Promise.race(inFlight);
-        const offset = (partNumber - 1) * record.partSize;
-        const data = await readAt(file, key, offset, Math.min(record.partSize, file.size - offset));
-        whole.update(data);
-        const sha256 = await payloadSha256(data);
-        const have = stored.get(partNumber);
-        const mine = recorded.get(partNumber);
-        const adopt = have !== undefined && have.size === data.length && (mine !== undefined && mine.etag === have.etag ? mine.sha256 === sha256 : createHash('md5').update(data).digest('hex') === have.etag);
-        if (adopt) {
-          resumedBytes += data.length;
-          settled({ partNumber, size: data.length, etag: have.etag, sha256 });
-        } else send(partNumber, offset, data, sha256);
-      }
-    } finally {
-      await Promise.allSettled(inFlight);
+  /** Whether the stored part holds these bytes: its size, and the ETag recorded with this digest or the bytes' MD5. */
+  const holds = (have: StoredPart, partNumber: number, data: Buffer, sha256: string): boolean => {
+    const mine = recorded.get(partNumber);
+    if (have.size !== data.length) return false;
+    return mine !== undefined && mine.etag === have.etag ? mine.sha256 === sha256 : createHash('md5').update(data).digest('hex') === have.etag;
+  };
+
+  const sendMissing = async () => {
+    for (const partNumber of partNumbers.filter((n) => !stored.has(n))) {
+      if (failure !== undefined) return;
+      const { data, sha256 } = await readPart(partNumber);
+      await send(partNumber, data, sha256);
     }
-    if (failure !== undefined) throw failure as Error; // rejections of S3Call are StorageErrors
+  };
+  const checkStored = async () => {
+    for (const [partNumber, have] of [...stored].filter(([n]) => n <= partNumbers.length).sort(([a], [b]) => a - b)) {
+      if (failure !== undefined) return;
+      const { data, sha256 } = await readPart(partNumber);
+      if (!holds(have, partNumber, data, sha256)) await send(partNumber, data, sha256);
+      else {
+        resumedBytes += data.length;
+        settled({ partNumber, size: data.length, etag: have.etag, sha256 });
+      }
+    }
+  };
+  const task = (work: () => Promise<void>) => work().catch((err: unknown) => void (failure ??= err));
+
+  try {
+    await Promise.all([task(sendMissing), task(checkStored)]);
+    await Promise.allSettled(inFlight);
+    if (failure !== undefined) throw failure as Error; // StorageErrors (rejections of S3Call, file reads) or a StaleUpload
     const after = await file.handle.stat();
     if (after.size !== file.size || after.mtimeMs !== file.mtimeMs) throw fileChanged(file, key);
   } catch (err) {
@@ -200,7 +246,7 @@ export async function putFileResumable(ctx: ResumeContext, file: LocalFile): Pro
     throw err;
   }
   await writer.flush();
-  return finish(ctx, { state, stateKey, record, sha256: whole.digest('hex'), size: file.size, resumedBytes });
+  return finish(ctx, { state, stateKey, record, resumedBytes });
 }
 
 /** Aborts the upload and deletes its state. */
@@ -210,19 +256,16 @@ async function discard(ctx: ResumeContext, state: MultipartState, stateKey: stri
 }
 
 /**
- * Checks the SHA-256, completes the upload and deletes its state. The object ends with
+ * Completes the upload and deletes its state. The object ends with
  * this call's attributes and its SHA-256: when the upload was created with other ones
- * (no digest known then, or an earlier run's), a metadata-replacing copy onto itself
- * sets them, as a streamed multipart put does.
+ * (an earlier run's), a metadata-replacing copy onto itself sets them, as a streamed
+ * multipart put does.
  */
-async function finish(ctx: ResumeContext, done: { state: MultipartState; stateKey: string; record: UploadRecord; sha256: string; size: number; resumedBytes: number }): Promise<ObjectInfo & { resumedBytes: number }> {
-  const { call, options: o, opts, checks, key } = ctx;
-  const { state, stateKey, sha256, size } = done;
+async function finish(ctx: ResumeContext, done: { state: MultipartState; stateKey: string; record: DigestedRecord; resumedBytes: number }): Promise<ObjectInfo & { resumedBytes: number }> {
+  const { call, options: o, opts, key } = ctx;
+  const { state, stateKey, record } = done;
+  const { sha256, size } = record;
   state.parts.sort((a, b) => a.partNumber - b.partNumber);
-  if (checks.sha256 !== undefined && checks.sha256 !== sha256) {
-    await discard(ctx, state, stateKey);
-    throw new StorageError('E_CHECKSUM_MISMATCH', `SHA-256 mismatch: expected ${checks.sha256}, the file has ${sha256}`, { key, details: { expected: checks.sha256, actual: sha256 } });
-  }
   let etag: string | undefined;
   try {
     etag = await completeUpload(call, state, await ctx.conditions());
@@ -232,7 +275,7 @@ async function finish(ctx: ResumeContext, done: { state: MultipartState; stateKe
   }
   await deleteRecord(call, o, stateKey);
   const wanted = attributesOf(opts, sha256);
-  if (!sameAttributes(done.record.attributes, wanted)) {
+  if (!sameAttributes(record.attributes, wanted)) {
     etag = await copyObject(call, o, { from: ctx.s3Key, to: ctx.s3Key, size, ifMatch: etag, replace: wanted });
   }
   return { ...writtenInfo(key, { ...opts, size, sha256, etag }), resumedBytes: done.resumedBytes };

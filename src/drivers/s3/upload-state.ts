@@ -58,6 +58,10 @@ export interface UploadRecord {
   parts: RecordedPart[];
   /** The attributes the upload was created with (metadata S3-encoded, the SHA-256 in it when known then). */
   attributes: ObjectAttributes;
+  /** SHA-256 of the whole file, read before the upload was created (absent in states of earlier versions, which are not resumed). */
+  sha256?: string;
+  /** SHA-256 of each part of the file, read with {@link UploadRecord.sha256}: what every part sent or adopted is checked against. */
+  partSha256?: string[];
   /** ISO time the upload was created. */
   createdAt: string;
 }
@@ -84,6 +88,7 @@ function parseRecord(text: string): UploadRecord | undefined {
     const validPart = (p: Partial<RecordedPart>) => Number.isSafeInteger(p.partNumber) && Number.isSafeInteger(p.size) && typeof p.etag === 'string' && typeof p.sha256 === 'string';
     if (r.version !== 1 || typeof r.key !== 'string' || typeof r.uploadId !== 'string' || r.uploadId === '' || !Number.isSafeInteger(r.partSize) || !Number.isSafeInteger(r.size)) return undefined;
     if (typeof r.mtimeMs !== 'number' || !Array.isArray(r.parts) || !r.parts.every(validPart) || typeof r.attributes !== 'object' || r.attributes === null || typeof r.createdAt !== 'string') return undefined;
+    if ((r.sha256 !== undefined && typeof r.sha256 !== 'string') || (r.partSha256 !== undefined && !(Array.isArray(r.partSha256) && r.partSha256.every((d) => typeof d === 'string')))) return undefined;
     return r as UploadRecord;
   } catch {
     return undefined;

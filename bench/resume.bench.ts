@@ -14,7 +14,7 @@
  * STOWAGE_BENCH_RESUME_MIB changes the size (default 1024).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createStorage, type CreateStorageOptions } from '../src/index.js';
@@ -31,27 +31,8 @@ const bucket = `stowage-bench-resume-${Date.now().toString(36)}`;
 const proxy = await startFaultProxy(endpoint);
 const dir = mkdtempSync(join(tmpdir(), 'stowage-bench-resume-'));
 execFileSync('npm', ['run', '--silent', 'build'], { cwd: new URL('..', import.meta.url).pathname, stdio: 'inherit' });
-// test/chaos/put-files-child.ts, over the compiled build.
-const child = join(dir, 'put-files-child.mjs');
-writeFileSync(
-  child,
-  `import { createStorage } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
-const job = JSON.parse(process.argv[2]);
-const storage = createStorage(job.storage);
-process.stdout.write('started\\n');
-await Promise.all(job.uploads.map(async ({ key, path }) => {
-  let line;
-  try {
-    const info = await storage.putFile(key, path);
-    line = { key, size: info.size, sha256: info.sha256, resumedBytes: info.resumedBytes };
-  } catch (err) {
-    line = { key, error: String(err) };
-  }
-  process.stdout.write(JSON.stringify(line) + '\\n');
-}));
-await storage.close();
-`,
-);
+// The children run put-files-child.mjs over this build.
+const compiled = new URL('../dist/index.js', import.meta.url).pathname;
 const options: CreateStorageOptions = { driver: 's3', bucket, endpoint: proxy.url, accessKeyId, secretAccessKey, provider: 'ceph' };
 const storage = createStorage({ driver: 's3', bucket, endpoint, accessKeyId, secretAccessKey, provider: 'ceph' });
 
@@ -60,7 +41,7 @@ const sentTo = (key: string) => proxy.seen.filter((r) => r.method === 'PUT' && r
 
 /** Runs one child to the end and checks it stored the file. */
 async function putInChild(key: string, path: string): Promise<{ resumedBytes: number }> {
-  const run = spawnPutFiles({ storage: options, uploads: [{ key, path }] }, child);
+  const run = spawnPutFiles({ storage: options, uploads: [{ key, path }] }, compiled);
   const exit = await run.exited;
   const line = run.lines[0];
   if (exit.code !== 0 || !line || 'error' in line) throw new Error(`the upload of ${key} failed: ${JSON.stringify({ exit, line })}`);
@@ -77,7 +58,7 @@ try {
 
   let resumedBytes = 0;
   const resumedSeconds = await timed(async () => {
-    const first = spawnPutFiles({ storage: options, uploads: [{ key: 'resumed.bin', path: file.path }] }, child);
+    const first = spawnPutFiles({ storage: options, uploads: [{ key: 'resumed.bin', path: file.path }] }, compiled);
     if (!(await until(() => sentTo('resumed.bin') >= bytes / 2, first.exited))) throw new Error('the first upload ended before half the file was sent');
     first.child.kill('SIGKILL');
     await first.exited;

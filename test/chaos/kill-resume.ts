@@ -7,12 +7,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Storage } from '../../src/index.js';
+import type { CreateStorageOptions, Storage } from '../../src/index.js';
 import { collect } from '../conformance/harness.js';
 import { sha256Hex } from './model.js';
-import type { PutFilesJob, PutFilesLine } from './put-files-child.js';
 
 /** A local file to upload, with what the stored object must be. */
 export interface UploadFile {
@@ -39,7 +39,16 @@ export function randomFiles(dir: string, count: number, size: number): UploadFil
   });
 }
 
-/** A running child of put-files-child.ts: its process, its lines so far, when it started and ended. */
+/** What put-files-child.mjs is given. */
+export interface PutFilesJob {
+  storage: CreateStorageOptions;
+  uploads: { key: string; path: string }[];
+}
+
+/** One line of put-files-child.mjs's output per upload. */
+export type PutFilesLine = { key: string; size: number; sha256?: string; resumedBytes: number } | { key: string; error: string };
+
+/** A running child of put-files-child.mjs: its process, its lines so far, when it started and ended. */
 export interface PutFilesRun {
   child: ChildProcess;
   lines: PutFilesLine[];
@@ -48,12 +57,14 @@ export interface PutFilesRun {
 }
 
 /**
- * Starts a child that runs the job's `putFile`s: put-files-child.ts from the sources (through
- * tsx), or `compiledChild`, a JavaScript program speaking the same lines, run by plain Node.
+ * Starts a child (put-files-child.mjs) that runs the job's `putFile`s: over the sources
+ * through tsx, or with `compiled` (the path of the build's index.js) by plain Node.
  */
-export function spawnPutFiles(job: PutFilesJob, compiledChild?: string): PutFilesRun {
-  const args = compiledChild ? [compiledChild] : ['--import', 'tsx', new URL('./put-files-child.ts', import.meta.url).pathname];
-  const child = spawn(process.execPath, ['--no-warnings', ...args, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'] });
+export function spawnPutFiles(job: PutFilesJob, compiled?: string): PutFilesRun {
+  const script = new URL('./put-files-child.mjs', import.meta.url).pathname;
+  const args = compiled ? [script] : ['--import', 'tsx', script];
+  const env = compiled ? { ...process.env, STOWAGE_CHILD_ENTRY: pathToFileURL(compiled).href } : process.env;
+  const child = spawn(process.execPath, ['--no-warnings', ...args, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'], env });
   const lines: PutFilesLine[] = [];
   let markStarted!: () => void;
   const started = new Promise<void>((resolve) => (markStarted = resolve));

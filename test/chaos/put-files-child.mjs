@@ -4,24 +4,20 @@
  * runs every `putFile` at once, and prints one JSON line per upload that completed
  * (`{ key, size, sha256, resumedBytes }`), or `{ key, error }` for one that failed. The
  * parent SIGKILLs it at will, and runs it again to resume.
+ *
+ * Plain JavaScript, so that the benchmark can run it with plain Node over the compiled
+ * build (STOWAGE_CHILD_ENTRY names dist/index.js), as an app starts; the chaos tests run it
+ * over the sources through tsx (see spawnPutFiles in kill-resume.ts).
  */
-import { createStorage, type CreateStorageOptions } from '../../src/index.js';
+const entry = process.env.STOWAGE_CHILD_ENTRY ?? new URL('../../src/index.ts', import.meta.url).href;
+const { createStorage } = await import(entry);
 
-/** What the parent passes. */
-export interface PutFilesJob {
-  storage: CreateStorageOptions;
-  uploads: { key: string; path: string }[];
-}
-
-/** One line of output per upload. */
-export type PutFilesLine = { key: string; size: number; sha256?: string; resumedBytes: number } | { key: string; error: string };
-
-const job = JSON.parse(process.argv[2] ?? '{}') as PutFilesJob;
+const job = JSON.parse(process.argv[2] ?? '{}');
 const storage = createStorage(job.storage);
 process.stdout.write('started\n');
 await Promise.all(
   job.uploads.map(async ({ key, path }) => {
-    let line: PutFilesLine;
+    let line;
     try {
       const info = await storage.putFile(key, path);
       line = { key, size: info.size, sha256: info.sha256, resumedBytes: info.resumedBytes };

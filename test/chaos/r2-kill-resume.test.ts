@@ -17,6 +17,7 @@ import { readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { createStorage, type CreateStorageOptions, type Storage } from '../../src/index.js';
 import { rawS3Client, s3Options, s3TestEnv, uniqueBucket } from '../drivers/s3/env.js';
@@ -113,13 +114,27 @@ describe('chaos R2: SIGKILL during concurrent large putFile uploads, then a rest
       const stored = new Map<string, number>();
       let secondRunFrom = 0;
       const watch = new VisibilityWatch(direct, files);
-      const run = await killAndRestart(options, watch, () => proxy.bytesForwarded >= total / 2, async () => {
+      const listStored = async () => {
+        const found = new Map<string, number>();
         const uploads = (await raw.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? [];
         for (const u of uploads) {
           const parts = (await raw.send(new ListPartsCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }))).Parts ?? [];
           const bytes = parts.reduce((sum, p) => sum + (p.Size ?? 0), 0);
-          stored.set(u.Key ?? '', Math.max(stored.get(u.Key ?? '') ?? 0, bytes));
+          found.set(u.Key ?? '', Math.max(found.get(u.Key ?? '') ?? 0, bytes));
         }
+        return found;
+      };
+      const run = await killAndRestart(options, watch, () => proxy.bytesForwarded >= total / 2, async () => {
+        // A part whose body reached RGW whole before the kill may still be stored after it:
+        // list until two listings half a second apart agree.
+        let last = JSON.stringify([...(await listStored())]);
+        for (let round = 0; round < 20; round++) {
+          await sleep(500);
+          const now = JSON.stringify([...(await listStored())]);
+          if (now === last) break;
+          last = now;
+        }
+        for (const [key, bytes] of JSON.parse(last) as [string, number][]) stored.set(key, bytes);
         secondRunFrom = proxy.seen.length;
       });
       const faults = proxy.faultCounts();

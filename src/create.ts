@@ -16,6 +16,8 @@ import type { S3DriverOptions } from './drivers/s3/options.js';
 import type { ProviderName } from './drivers/s3/providers.js';
 import type { OutboxOptions } from './layers/outbox/control.js';
 import { withOutbox } from './layers/outbox/layer.js';
+import { parseQuotaRules } from './layers/quota/rules.js';
+import { quotaLayerFor, type QuotaSetup } from './layers/quota/setup.js';
 import type { WriteResult } from './core/types.js';
 
 /** Options of `createStorage`: a driver name with its options, or your own Driver instance. */
@@ -46,6 +48,14 @@ export interface OutboxOption {
 }
 
 /**
+ * With `quotas: { rules }`, every write is checked against exact quotas per prefix before a
+ * byte is stored (see the README's Quotas section).
+ */
+export interface QuotaOption {
+  quotas?: QuotaSetup;
+}
+
+/**
  * Creates a Storage. `createStorage({ driver: 'fs', root: './uploads' })` stores files
  * on disk (the default backend); `createStorage({ driver: 's3', bucket, endpoint, ... })`
  * uses any S3-compatible service; `createStorage({ driver: 'memory' })` keeps objects in
@@ -53,12 +63,15 @@ export interface OutboxOption {
  * writes to the primary and reads from it, falling back to the secondary (for a gradual
  * migration). `baseUrl` and `signingSecret` enable signed URLs on fs, memory and fallback.
  */
-export function createStorage(options: CreateStorageOptions & OutboxOption): Storage<WriteResult>;
-export function createStorage(options?: CreateStorageOptions & { outbox?: undefined }): Storage;
-export function createStorage(options: CreateStorageOptions & Partial<OutboxOption> = { driver: 'fs' }): Storage<WriteResult> {
-  const storage = createBackend(options);
-  const { outbox } = options;
-  return outbox === undefined ? storage : storage.withDriver((driver) => withOutbox(driver, outbox));
+export function createStorage(options: CreateStorageOptions & OutboxOption & QuotaOption): Storage<WriteResult>;
+export function createStorage(options?: CreateStorageOptions & { outbox?: undefined } & QuotaOption): Storage;
+export function createStorage(options: CreateStorageOptions & Partial<OutboxOption> & QuotaOption = { driver: 'fs' }): Storage<WriteResult> {
+  let storage: Storage<WriteResult> = createBackend(options);
+  const { outbox, quotas } = options;
+  if (outbox !== undefined) storage = storage.withDriver((driver) => withOutbox(driver, outbox));
+  // Above the outbox (the README's order): a write the outbox queues is counted when queued.
+  const fsRoot = options.driver === 'fs' || options.driver === 'local' ? (options as FsDriverOptions).root ?? './uploads' : undefined;
+  return quotas === undefined ? storage : storage.withDriver((driver) => quotaLayerFor(driver, quotas, fsRoot));
 }
 
 function createBackend(options: CreateStorageOptions): Storage {
@@ -116,14 +129,22 @@ function s3FromEnv(s3: S3Config, common: StorageOptions): Storage {
  * STORAGE_PUBLIC_BASE_URL). With
  * STORAGE_FALLBACK_URL it is a fallback storage whose secondary is that location
  * (STORAGE_FALLBACK_COPY_ON_READ=true copies objects over as they are read). With
- * STOWAGE_OUTBOX_DIR (and STOWAGE_OUTBOX_MAX_BYTES) it has an outbox there. Throws
+ * STOWAGE_OUTBOX_DIR (and STOWAGE_OUTBOX_MAX_BYTES) it has an outbox there; with
+ * STOWAGE_QUOTAS, quotas (STOWAGE_QUOTA_DIR, STOWAGE_QUOTA_REDIS_URL,
+ * STOWAGE_QUOTA_FAIL_OPEN; `setup` adds what the environment cannot say, such as
+ * `onAlert` or `log`). Throws
  * E_CONFIG_INVALID naming the variable when a value is wrong.
  */
-export function createStorageFromEnv(env: Record<string, string | undefined> = process.env): Storage<WriteResult> {
+export function createStorageFromEnv(env: Record<string, string | undefined> = process.env, setup: Partial<QuotaSetup> = {}): Storage<WriteResult> {
   const config = parseStorageEnv(env);
-  const storage = storageFromEnv(config, env);
-  const { outbox } = config;
-  return outbox === undefined ? storage : storage.withDriver((driver) => withOutbox(driver, outbox));
+  let storage: Storage<WriteResult> = storageFromEnv(config, env);
+  const { outbox, quotas } = config;
+  if (outbox !== undefined) storage = storage.withDriver((driver) => withOutbox(driver, outbox));
+  const fsRoot = config.backend === 'local' && config.fallback === undefined ? config.local.path : undefined;
+  if (quotas === undefined) return storage;
+  const { rulesJson, ...where } = quotas;
+  const rules = parseQuotaRules(rulesJson);
+  return storage.withDriver((driver) => quotaLayerFor(driver, { rules, ...where, ...setup }, fsRoot));
 }
 
 /** The storage of the environment, without its outbox. */
@@ -153,7 +174,7 @@ function storageFromConfig(config: StorageConfig, common: StorageOptions): Stora
  * replaces them. The outbox belongs to that one storage too: a location never has one
  * (two storages on one outbox folder would contend for it).
  */
-const LOCATION_VARIABLES = ['STORAGE_BACKEND', 'STORAGE_URL', 'STORAGE_LOCAL_PATH', 'STORAGE_S3_BUCKET', 'STORAGE_S3_PREFIX', 'STORAGE_FALLBACK_URL', 'STORAGE_FALLBACK_COPY_ON_READ', 'STOWAGE_OUTBOX_DIR', 'STOWAGE_OUTBOX_MAX_BYTES'];
+const LOCATION_VARIABLES = ['STORAGE_BACKEND', 'STORAGE_URL', 'STORAGE_LOCAL_PATH', 'STORAGE_S3_BUCKET', 'STORAGE_S3_PREFIX', 'STORAGE_FALLBACK_URL', 'STORAGE_FALLBACK_COPY_ON_READ', 'STOWAGE_OUTBOX_DIR', 'STOWAGE_OUTBOX_MAX_BYTES', 'STOWAGE_QUOTAS', 'STOWAGE_QUOTA_DIR', 'STOWAGE_QUOTA_REDIS_URL', 'STOWAGE_QUOTA_FAIL_OPEN'];
 /** Variables that name an S3 endpoint and its keys; a URL that carries its own replaces them too. */
 const ENDPOINT_VARIABLES = ['STORAGE_S3_ENDPOINT_URL', 'STORAGE_S3_ACCESS_KEY', 'STORAGE_S3_SECRET_KEY', 'STORAGE_S3_PROVIDER', 'STORAGE_S3_FORCE_PATH_STYLE'];
 

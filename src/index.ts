@@ -41,6 +41,8 @@ export { DriverLayer, type AsyncDriverOperation } from './layers/layer.js';
 export { withMetrics, storageMetrics, type StorageMetrics } from './layers/metrics.js';
 export { withFaults, type Fault, type FaultOptions, type FaultRule, type FaultyDriver, type InjectedFault } from './layers/faults.js';
 export { withOutbox, outboxOf, inspectOutbox, OutboxLayer, OutboxControl, type OutboxOptions, type OutboxStatus, type DrainReport, type DeadLetter, type DeliveryOptions, type SpoolStep } from './layers/outbox/index.js';
+export { withQuotas, quotaOf, reconcileQuotas, EmbeddedQuotaStore, QuotaLayer, QuotaControl, QuotaMatcher, parseQuotaRules, type QuotaAlert, type QuotaCounterReport, type QuotaLevel, type QuotaOptions, type QuotaDrift, type ReconcileReport, type QuotaLimit, type QuotaRules, type QuotaStore } from './layers/quota/index.js';
+export type { QuotaSetup } from './layers/quota/setup.js';
 export {
   DRIVER_OPERATIONS,
   type Capabilities,

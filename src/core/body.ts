@@ -28,7 +28,11 @@ export interface PutBodyChecks {
   signal?: AbortSignal;
   /** Told the bytes read so far after each chunk. */
   onProgress?: OnProgress;
-  /** The body's size when the caller knows it (a file's), for `onProgress`'s total. */
+  /**
+   * The body's size when the caller knows it (a file's, or declared by `PutOptions.size`):
+   * `onProgress`'s total, and what a quota reserves before a byte is stored. A body that
+   * turns out longer or shorter fails with E_INVALID_ARGUMENT, so nothing is stored.
+   */
   size?: number;
 }
 
@@ -39,7 +43,7 @@ export interface PutBodyChecks {
  * E_INVALID_ARGUMENT when the caller's stream fails.
  */
 export class PutBody implements AsyncIterable<Uint8Array> {
-  /** The size when known in advance (buffers and strings), else undefined. */
+  /** The size when known in advance (buffers and strings, or declared by `checks.size`), else undefined. */
   readonly knownSize: number | undefined;
   /** The SHA-256 the caller expects, if given (lets a backend store it before the body is read). */
   readonly expectedSha256: string | undefined;
@@ -60,8 +64,10 @@ export class PutBody implements AsyncIterable<Uint8Array> {
         yield bytes;
       })();
       if (checks.maxSize !== undefined && bytes.byteLength > checks.maxSize) throw tooLarge(checks.maxSize);
+      if (checks.size !== undefined && checks.size !== bytes.byteLength) throw wrongSize(checks.size, bytes.byteLength);
     } else if (isAsyncIterable(body)) {
       this.#source = body as AsyncIterable<Uint8Array | string>;
+      this.knownSize = checks.size;
     } else {
       throw new StorageError(
         'E_INVALID_ARGUMENT',
@@ -92,10 +98,12 @@ export class PutBody implements AsyncIterable<Uint8Array> {
         if (chunk.byteLength === 0) continue;
         this.#size += chunk.byteLength;
         if (maxSize !== undefined && this.#size > maxSize) throw tooLarge(maxSize);
+        if (this.knownSize !== undefined && this.#size > this.knownSize) throw wrongSize(this.knownSize, this.#size, 'more than');
         this.#hash.update(chunk);
-        this.#checks.onProgress?.({ bytes: this.#size, total: this.knownSize ?? this.#checks.size });
+        this.#checks.onProgress?.({ bytes: this.#size, total: this.knownSize });
         yield chunk;
       }
+      if (this.knownSize !== undefined && this.#size < this.knownSize) throw wrongSize(this.knownSize, this.#size);
       this.#consumed = true;
     } finally {
       // Stop the caller's stream when we bail out early (size limit, driver failure, cancel).
@@ -122,6 +130,12 @@ export class PutBody implements AsyncIterable<Uint8Array> {
     }
     return { sha256, size: this.#size };
   }
+}
+
+/** A body whose length is not the size its caller declared (`size`, a file's size at open). */
+function wrongSize(declared: number, got: number, relation: 'more than' | '' = ''): StorageError {
+  const said = relation === '' ? `${got} bytes` : `more than ${declared} bytes`;
+  return new StorageError('E_INVALID_ARGUMENT', `the body holds ${said}, but its declared size is ${declared} bytes; nothing was stored`, { details: { declaredSize: declared } });
 }
 
 /**

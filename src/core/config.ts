@@ -74,6 +74,10 @@ function buildEnvSchema() {
     STORAGE_S3_ACCOUNT_ID: optional(z.string()),
     STORAGE_S3_MAX_SOCKETS: optional(count),
     STOWAGE_OUTBOX_DIR: optional(z.string()),
+    STOWAGE_QUOTAS: optional(z.string()),
+    STOWAGE_QUOTA_DIR: optional(z.string()),
+    STOWAGE_QUOTA_REDIS_URL: optional(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })),
+    STOWAGE_QUOTA_FAIL_OPEN: optional(flag).default(false),
     STOWAGE_OUTBOX_MAX_BYTES: optional(z.coerce.number({ error: 'must be a number of bytes' }).int({ error: 'must be a whole number of bytes' }).positive({ error: 'must be positive' }).max(Number.MAX_SAFE_INTEGER, { error: 'is too large' })),
   });
 }
@@ -110,10 +114,15 @@ export interface StorageConfig {
   fallback?: { url: string; copyOnRead: boolean };
   /** The outbox (STOWAGE_OUTBOX_DIR, STOWAGE_OUTBOX_MAX_BYTES), when set: writes the backend cannot take now are queued there. */
   outbox?: { dir: string; maxBytes?: number };
+  /**
+   * Quotas (STOWAGE_QUOTAS, STOWAGE_QUOTA_DIR, STOWAGE_QUOTA_REDIS_URL, STOWAGE_QUOTA_FAIL_OPEN),
+   * when set; the rules' JSON is checked where the quota layer is built (`parseQuotaRules`).
+   */
+  quotas?: { rulesJson: string; dir?: string; redisUrl?: string; failOpen: boolean };
 }
 
 /** Variables whose values are never echoed (STORAGE_URL may carry credentials). */
-const SECRET_VARIABLES = /SECRET|ACCESS_KEY|^STORAGE_URL$|^STORAGE_FALLBACK_URL$/;
+const SECRET_VARIABLES = /SECRET|ACCESS_KEY|^STORAGE_URL$|^STORAGE_FALLBACK_URL$|REDIS_URL$/;
 
 function configError(message: string, variables: string[]): StorageError {
   return new StorageError('E_CONFIG_INVALID', `invalid storage configuration: ${message}`, { details: { variables } });
@@ -192,6 +201,16 @@ export function parseStorageEnv(env: Record<string, string | undefined> = proces
   ];
   for (const [field, value] of overrides) if (value !== undefined) Object.assign(s3, { [field]: value });
   if (v.STOWAGE_OUTBOX_MAX_BYTES !== undefined && v.STOWAGE_OUTBOX_DIR === undefined) throw configError('STOWAGE_OUTBOX_MAX_BYTES is set but STOWAGE_OUTBOX_DIR is not: set the outbox folder too', ['STOWAGE_OUTBOX_DIR']);
+  for (const name of ['STOWAGE_QUOTA_DIR', 'STOWAGE_QUOTA_REDIS_URL', 'STOWAGE_QUOTA_FAIL_OPEN'] as const) {
+    if (env[name] !== undefined && env[name] !== '' && v.STOWAGE_QUOTAS === undefined) throw configError(`${name} is set but STOWAGE_QUOTAS is not: set the quotas too, e.g. STOWAGE_QUOTAS='{"users/*/":{"maxBytes":1073741824}}'`, ['STOWAGE_QUOTAS']);
+  }
+  if (v.STOWAGE_QUOTA_DIR !== undefined && v.STOWAGE_QUOTA_REDIS_URL !== undefined) throw configError('STOWAGE_QUOTA_DIR and STOWAGE_QUOTA_REDIS_URL are both set: the counters live in one of them', ['STOWAGE_QUOTA_DIR', 'STOWAGE_QUOTA_REDIS_URL']);
+  const quotas = v.STOWAGE_QUOTAS === undefined ? undefined : {
+    rulesJson: v.STOWAGE_QUOTAS,
+    ...(v.STOWAGE_QUOTA_DIR === undefined ? {} : { dir: v.STOWAGE_QUOTA_DIR }),
+    ...(v.STOWAGE_QUOTA_REDIS_URL === undefined ? {} : { redisUrl: v.STOWAGE_QUOTA_REDIS_URL }),
+    failOpen: v.STOWAGE_QUOTA_FAIL_OPEN,
+  };
   if (backend === 's3' && !s3.bucket) throw configError('STORAGE_S3_BUCKET is required when STORAGE_BACKEND is s3 (or give STORAGE_URL=s3://bucket/prefix)', ['STORAGE_S3_BUCKET']);
   return {
     backend,
@@ -207,6 +226,7 @@ export function parseStorageEnv(env: Record<string, string | undefined> = proces
     ...(v.STORAGE_PUBLIC_BASE_URL === undefined ? {} : { publicBaseUrl: v.STORAGE_PUBLIC_BASE_URL }),
     signingSecret: v.STORAGE_SIGNING_SECRET,
     ...(v.STORAGE_FALLBACK_URL === undefined ? {} : { fallback: { url: v.STORAGE_FALLBACK_URL, copyOnRead: v.STORAGE_FALLBACK_COPY_ON_READ } }),
+    ...(quotas === undefined ? {} : { quotas }),
     ...(v.STOWAGE_OUTBOX_DIR === undefined ? {} : { outbox: { dir: v.STOWAGE_OUTBOX_DIR, ...(v.STOWAGE_OUTBOX_MAX_BYTES === undefined ? {} : { maxBytes: v.STOWAGE_OUTBOX_MAX_BYTES }) } }),
   };
 }

@@ -189,7 +189,7 @@ export function validateSignedUrlOptions(opts: SignedUrlOptions): DriverSignedUr
 /** What a write's body is checked against and reports to while it streams, validated; `size` when known (a file's). */
 export function bodyChecks(opts: PutOptions, size?: number): PutBodyChecks {
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new StorageError('E_INVALID_ARGUMENT', 'onProgress must be a function');
-  return { sha256: normalizeSha256(opts.sha256), maxSize: validateMaxSize(opts.maxSize), signal: opts.signal, onProgress: opts.onProgress, size };
+  return { sha256: normalizeSha256(opts.sha256), maxSize: validateMaxSize(opts.maxSize), signal: opts.signal, onProgress: opts.onProgress, size: size ?? validateMaxSize(opts.size, 'size') };
 }
 
 /** Validates `list` options and fills in the defaults; E_INVALID_ARGUMENT names the bad one. */

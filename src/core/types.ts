@@ -87,6 +87,12 @@ export interface PutOptions extends Partial<ObjectAttributes> {
   sha256?: string;
   /** Refuse bodies larger than this many bytes with E_TOO_LARGE, checked while streaming. */
   maxSize?: number;
+  /**
+   * The body's exact size in bytes, when the caller knows it (an HTTP Content-Length): a
+   * quota refuses a write that cannot fit before a byte is stored, and a body of another
+   * length fails with E_INVALID_ARGUMENT with nothing stored. (`putFile` knows its file's.)
+   */
+  size?: number;
   /** Cancels the write: it rejects with E_ABORTED and nothing is stored. */
   signal?: AbortSignal;
   /** Told `{ bytes, total? }` as the body is read, and a last time once the object is stored. */

@@ -1,0 +1,173 @@
+/**
+ * The quota layer's bookkeeping around one change of the storage: it takes the key (so no
+ * other write of it through Stowage runs meanwhile), learns what the key held, reserves
+ * what the change may add to every quota it touches (refused with E_QUOTA_EXCEEDED before
+ * anything is stored), and afterwards settles what really changed. A failed change settles
+ * what a second look at the key finds, so a write that failed after storing (a timeout
+ * after the backend committed) is still counted. The store's calls are the only shared
+ * state; everything else here belongs to one change.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Driver } from '../../core/contract.js';
+import { StorageError, isStorageError } from '../../core/errors.js';
+import type { MatchedQuota } from './rules.js';
+import { QuotaRefused, type CounterDelta, type CounterUsage, type KeyState, type QuotaStore, type ReservationItem } from './store.js';
+
+/** How long a write waits for another write of the same key (through another instance) before it gives up. */
+const BUSY_WAIT_MS = 30_000;
+
+/** The error for a change that does not fit a quota: E_QUOTA_EXCEEDED naming the quota, what is used and what was asked. */
+export function quotaExceeded(refusal: QuotaRefused['refusal'], quota: MatchedQuota | undefined): StorageError {
+  const name = quota ? `${quota.pattern === '' ? 'the storage quota' : `quota ${JSON.stringify(quota.pattern)}`}${quota.prefix !== quota.pattern ? ` (for ${quota.prefix})` : ''}` : 'a quota';
+  const unit = refusal.kind === 'bytes' ? ' bytes' : ' objects';
+  return new StorageError('E_QUOTA_EXCEEDED', `${name} is full: ${refusal.used + refusal.reserved} of ${refusal.limit}${unit} used or reserved, and this write needs ${refusal.asked} more; nothing was stored`, {
+    details: { quota: quota?.pattern, prefix: quota?.prefix, kind: refusal.kind, limit: refusal.limit, used: refusal.used, reserved: refusal.reserved, asked: refusal.asked },
+  });
+}
+
+/** What the key holds now, or null when it is missing. */
+export async function keyState(driver: Driver, key: string): Promise<KeyState> {
+  try {
+    const info = await driver.stat(key);
+    return { size: info.size, etag: info.etag };
+  } catch (err) {
+    if (isStorageError(err, 'E_NOT_FOUND')) return null;
+    throw err;
+  }
+}
+
+/** Whether two key states name the same object. */
+export function sameState(a: KeyState, b: KeyState): boolean {
+  return a === null ? b === null : b !== null && a.etag === b.etag && a.size === b.size;
+}
+
+/** The change of each quota's counter when a key goes from `before` to `after`. */
+export function deltasOf(quotas: readonly MatchedQuota[], before: KeyState, after: KeyState): CounterDelta[] {
+  const bytes = (after?.size ?? 0) - (before?.size ?? 0);
+  const objects = (after ? 1 : 0) - (before ? 1 : 0);
+  return bytes === 0 && objects === 0 ? [] : quotas.map((q) => ({ counter: q.counter, bytes, objects }));
+}
+
+/** A reservation of each quota's counter: what a change from `before` to a size of `size` may add. */
+export function itemsFor(quotas: readonly MatchedQuota[], before: KeyState, size: number, objects = before ? 0 : 1): ReservationItem[] {
+  const bytes = Math.max(0, size - (before?.size ?? 0));
+  return quotas.map((q) => ({ counter: q.counter, bytes, objects, ...(q.maxBytes === undefined ? {} : { maxBytes: q.maxBytes }), ...(q.maxObjects === undefined ? {} : { maxObjects: q.maxObjects }) }));
+}
+
+/** The quota a refusal names, among those matched. */
+export function refusedQuota(err: QuotaRefused, quotas: readonly MatchedQuota[]): MatchedQuota | undefined {
+  return quotas.find((q) => q.counter === err.refusal.counter);
+}
+
+/** One change of one key, from taking it to settling it. */
+export class KeyChange {
+  readonly id = randomUUID();
+  readonly key: string;
+  readonly quotas: readonly MatchedQuota[];
+  readonly #store: QuotaStore;
+  #lease: NodeJS.Timeout | undefined;
+  /** What the key held when the change took it. */
+  before: KeyState = null;
+
+  constructor(store: QuotaStore, key: string, quotas: readonly MatchedQuota[]) {
+    this.#store = store;
+    this.key = key;
+    this.quotas = quotas;
+  }
+
+  /**
+   * Takes the key and reserves what a change to `size` bytes (`objects` new objects) may
+   * add, given what the key holds: `before` is looked up with `driver`. A store shared
+   * with other instances is asked first and the key looked at again once it is held, so
+   * `before` cannot be an object another instance replaced meanwhile.
+   */
+  async begin(driver: Driver, size: number, signal?: AbortSignal, objects?: number): Promise<void> {
+    let before = await keyState(driver, this.key);
+    const started = Date.now();
+    for (let wait = 5; ; wait = Math.min(wait * 2, 200)) {
+      try {
+        const outcome = await this.#store.reserve({ id: this.id, key: this.key, before, expiresAt: this.#expiry(), items: itemsFor(this.quotas, before, size, objects ?? (before ? 0 : 1)) });
+        if (outcome === 'ok') {
+          if (Number.isFinite(this.#store.leaseMs)) {
+            const now = await keyState(driver, this.key);
+            if (!sameState(now, before)) {
+              before = now;
+              continue;
+            }
+          }
+          break;
+        }
+      } catch (err) {
+        if (err instanceof QuotaRefused) {
+          await this.#store.release([this.id]);
+          throw quotaExceeded(err.refusal, refusedQuota(err, this.quotas));
+        }
+        throw err;
+      }
+      if (Date.now() - started > BUSY_WAIT_MS) throw new StorageError('E_UNAVAILABLE', `another write of ${JSON.stringify(this.key)} has held it for ${BUSY_WAIT_MS / 1000} s; try again`, { key: this.key });
+      await sleep(wait, undefined, { signal });
+      before = await keyState(driver, this.key);
+    }
+    this.before = before;
+    this.#renewing();
+  }
+
+  /** Reserves `bytes` more (a stream passing what it declared); E_QUOTA_EXCEEDED when they do not fit. */
+  async grow(bytes: number): Promise<void> {
+    try {
+      await this.#store.grow(this.id, itemsFor(this.quotas, null, bytes, 0), this.#expiry());
+    } catch (err) {
+      if (err instanceof QuotaRefused) throw quotaExceeded(err.refusal, refusedQuota(err, this.quotas));
+      throw err;
+    }
+  }
+
+  /** Settles the change from `before` to `after` (and drops `alsoRelease`, a session's reservation); the touched counters' usage after. */
+  async settle(after: KeyState, alsoRelease: readonly string[] = []): Promise<Map<string, CounterUsage>> {
+    this.#stopRenewing();
+    return this.#store.settle([this.id, ...alsoRelease], deltasOf(this.quotas, this.before, after));
+  }
+
+  /**
+   * Ends a change that failed: settles what the key holds now if it differs from
+   * `before` (the backend stored the write after all), else releases the reservation.
+   * When the key cannot be looked at, the reservation is released: the counter may then
+   * miss a write the backend stored, until the next reconcile (`onUnknown` says so).
+   */
+  async fail(driver: Driver, onUnknown: (message: string) => void): Promise<Map<string, CounterUsage> | undefined> {
+    this.#stopRenewing();
+    let now: KeyState;
+    try {
+      now = await keyState(driver, this.key);
+    } catch (err) {
+      await this.#store.release([this.id]);
+      onUnknown(`a failed write of ${JSON.stringify(this.key)} could not be checked (${(err as Error).message}); its quotas are exact again after the next reconcile`);
+      return undefined;
+    }
+    if (sameState(now, this.before)) {
+      await this.#store.release([this.id]);
+      return undefined;
+    }
+    return this.#store.settle([this.id], deltasOf(this.quotas, this.before, now));
+  }
+
+  #expiry(): number {
+    return Date.now() + this.#store.leaseMs;
+  }
+
+  /** Renews the lease of a shared store's reservation while the change runs. */
+  #renewing(): void {
+    const { leaseMs } = this.#store;
+    if (!Number.isFinite(leaseMs)) return;
+    this.#lease = setInterval(() => {
+      this.#store.renew([this.id], this.#expiry()).catch(() => undefined);
+    }, leaseMs / 3);
+    this.#lease.unref();
+  }
+
+  #stopRenewing(): void {
+    clearInterval(this.#lease);
+    this.#lease = undefined;
+  }
+}

@@ -87,16 +87,26 @@ export class QuotaLayer extends DriverLayer {
 
   override async move(from: string, to: string): Promise<ObjectInfo> {
     if (from === to) return this.inner.move(from, to);
-    // The source leaves its quotas: a move is a write of `to` that settles `from`'s removal too.
     const fromQuotas = this.control.matcher.match(from);
-    if (fromQuotas.length === 0) {
+    const store = await this.control.open();
+    if (fromQuotas.length === 0 || store === undefined) {
       const source = await this.inner.stat(from);
       return this.#write(to, source.size, () => this.inner.move(from, to));
     }
+    // The source is taken too, so a crash between the move and its settling is repaired
+    // on both sides: each key is looked at again at start-up.
     return this.#mutex.run(from, async () => {
-      const source = await this.inner.stat(from);
-      const info = await this.#write(to, source.size, () => this.inner.move(from, to));
-      await this.#settleRemoval(from, { size: source.size, etag: source.etag });
+      const leaving = new KeyChange(store, from, fromQuotas);
+      const began = await this.control.guard(() => leaving.begin(this.inner, 0, undefined, 0));
+      let info: ObjectInfo;
+      try {
+        const size = leaving.before?.size ?? (await this.inner.stat(from)).size;
+        info = await this.#write(to, size, () => this.inner.move(from, to));
+      } catch (err) {
+        if (began !== false) await this.control.guard(async () => this.control.observe(await leaving.fail(this.inner, this.control.warn)));
+        throw err;
+      }
+      if (began !== false) await this.control.guard(async () => this.control.observe(await leaving.settle(await keyState(this.inner, from))));
       return info;
     });
   }
@@ -142,15 +152,6 @@ export class QuotaLayer extends DriverLayer {
       throw err;
     }
     await this.control.guard(() => mapConcurrently(changes, 16, async (c) => this.control.observe(await c.settle(null))));
-  }
-
-  /** Counts the removal of `key` (which held `before`), for a move's source. */
-  async #settleRemoval(key: string, before: KeyState): Promise<void> {
-    const store = await this.control.open();
-    if (store === undefined) return;
-    const change = new KeyChange(store, key, this.control.matcher.match(key));
-    change.before = before;
-    await this.control.guard(async () => this.control.observe(await change.settle(await keyState(this.inner, key))));
   }
 
   override async signedUrl(key: string, opts: DriverSignedUrlOptions): Promise<SignedUrl> {

@@ -28,3 +28,6 @@ export async function used(control: QuotaControl, prefix: string, pattern = pref
 export function bytes(n: number, c = 'x'): Buffer {
   return Buffer.alloc(n, c);
 }
+
+/** The quotas of the crash test: small enough that refusals are part of the mix. */
+export const CRASH_RULES: QuotaRules = { '': { maxBytes: 3_000_000 }, 'users/*/': { maxBytes: 1_000_000, maxObjects: 10 } };

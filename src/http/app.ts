@@ -15,8 +15,9 @@ import { createRequire } from 'node:module';
 import { Registry } from 'prom-client';
 import type { Storage } from '../core/storage.js';
 import type { WriteResult } from '../core/types.js';
-import { outboxMetrics, storageMetrics, withMetrics } from '../layers/metrics.js';
+import { outboxMetrics, quotaMetrics, storageMetrics, withMetrics } from '../layers/metrics.js';
 import { outboxOf } from '../layers/outbox/control.js';
+import { quotaOf } from '../layers/quota/control.js';
 import type { Authenticator } from './auth.js';
 import { installCors, parseCorsOrigins } from './cors.js';
 import { componentName, ERROR_SCHEMA, sendError } from './catalogue.js';
@@ -32,6 +33,7 @@ import { formRoutes } from './routes/forms.js';
 import { healthRoutes } from './routes/health.js';
 import { objectRoutes } from './routes/objects.js';
 import { presignRoutes } from './routes/presign.js';
+import { usageRoutes } from './routes/usage.js';
 import { compilePolicies, defaultUploadPolicies, uploadRoutes, type UploadPolicies } from './routes/uploads.js';
 import { headerTimeoutOptions, limitServer, resolveServerLimits, type ServerLimits } from './timeouts.js';
 
@@ -86,6 +88,7 @@ export const stowageRoutes: FastifyPluginAsync<StowageRoutesOptions> = async (ap
   installHostCheck(app, { authenticated: opts.auth !== undefined, allowedHosts: opts.allowedHosts });
   await app.register(healthRoutes, ctx);
   await app.register(presignRoutes, ctx);
+  await app.register(usageRoutes, ctx);
   await app.register(async (raw) => {
     raw.removeAllContentTypeParsers();
     raw.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
@@ -174,6 +177,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     storage = storage.withDriver((driver) => withMetrics(driver, measured));
     const outbox = outboxOf(storage.driver);
     if (outbox) outboxMetrics(registry, outbox);
+    const quota = quotaOf(storage.driver);
+    if (quota) quotaMetrics(registry, quota);
   }
   // The app's own routes (CORS preflights, /metrics, /docs) answer only catalogued codes too.
   app.setErrorHandler(replyWithError);

@@ -43,6 +43,18 @@ export function requestBody(request: FastifyRequest<{ Body: Readable }>): AsyncI
 }
 
 /**
+ * The body's size as the request declares it (Content-Length), so a quota can refuse an
+ * upload that cannot fit before reading it; undefined for a chunked body. (Node's parser
+ * has checked the header is one number and delivers exactly that many bytes.)
+ */
+export function declaredSize(request: FastifyRequest): number | undefined {
+  const length = request.headers['content-length'];
+  if (length === undefined || request.headers['transfer-encoding'] !== undefined) return undefined;
+  const size = Number(length);
+  return Number.isSafeInteger(size) && size >= 0 ? size : undefined;
+}
+
+/**
  * Fastify's and @fastify/multipart's own errors whose status alone would pick the wrong
  * code: [code, message]. Every other framework error is mapped by its status
  * (FRAMEWORK_STATUS_CODES), so only catalogued codes ever reach a client.

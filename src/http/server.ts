@@ -15,6 +15,7 @@ import { createStorageFromEnv } from '../create.js';
 import { booleanVariable, parseStorageEnv } from '../core/config.js';
 import { isStorageError, type StorageError } from '../core/errors.js';
 import { outboxOf } from '../layers/outbox/control.js';
+import { quotaOf } from '../layers/quota/control.js';
 import { isTemporary } from '../layers/outbox/delivery.js';
 import { buildApp } from './app.js';
 import { DEFAULT_MAX_UPLOAD_SIZE } from './deferred.js';
@@ -104,8 +105,13 @@ export async function runServer(environment: Record<string, string | undefined> 
     env.STORAGE_SIGNING_SECRET = randomBytes(32).toString('hex');
     secretNote = ' (random signing secret: signed links end when the server restarts; set STORAGE_SIGNING_SECRET to keep them)';
   }
-  const storage = createStorageFromEnv({ ...env, STORAGE_PUBLIC_URL: env.STORAGE_PUBLIC_URL || `http://${host.includes(':') ? `[${host}]` : host}:${listenPort || 8080}` });
+  // Quota lines go to the service's log once it exists (the storage is made first).
+  let quotaLog = (line: string) => console.warn(line);
+  const storage = createStorageFromEnv({ ...env, STORAGE_PUBLIC_URL: env.STORAGE_PUBLIC_URL || `http://${host.includes(':') ? `[${host}]` : host}:${listenPort || 8080}` }, { log: (line) => quotaLog(line) });
   const outbox = outboxOf(storage.driver);
+  const quota = quotaOf(storage.driver);
+  // Opens the counters now (repairing what a crash left): a folder another process holds stops start-up here.
+  await quota?.open();
   // Recovers and takes the outbox folder now: one another process owns stops start-up here.
   const queued = await outbox?.status();
   let facts: Record<string, unknown> = {};
@@ -128,11 +134,13 @@ export async function runServer(environment: Record<string, string | undefined> 
   uploadPolicies ??= defaultUploadPolicies(DEFAULT_MAX_UPLOAD_SIZE);
   const accessLog = booleanVariable(env, 'STOWAGE_ACCESS_LOG', true);
   const app = await buildApp({ storage, auth, uploadPolicies, accessLog, allowedHosts, corsOrigins, ...limits });
+  quotaLog = (line) => app.log.warn(line);
   const address = await app.listen({ host, port: listenPort });
   const where = unreachable ? 'backend unreachable' : typeof facts.root === 'string' ? `files in ${facts.root}` : typeof facts.bucket === 'string' ? `bucket ${facts.bucket} at ${String(facts.endpoint)}` : 'in memory';
   const access = auth ? 'API keys required' : isLoopback(host) ? 'no authentication (loopback only)' : 'no authentication (STOWAGE_ALLOW_UNAUTHENTICATED)';
   app.log.info(`Stowage listening on ${address}, backend ${storage.backend}, ${where}, ${access}${secretNote}`);
   const templates = Object.entries(uploadPolicies).map(([name, policy]) => `${name} (${policy.template})`);
+  if (quota) app.log.info(`quotas on ${quota.matcher.patterns.map((p) => JSON.stringify(p)).join(', ')}, counted in the ${await quota.storeKind()} store`);
   if (outbox && queued) app.log.info(`outbox ${outbox.dir}: ${queued.pending} pending write(s), ${queued.dead} dead letter(s)`);
   if (unreachable) {
     app.log.warn(`the backend is unreachable (${unreachable.code}: ${unreachable.message}); started anyway: uploads are queued in the outbox and answered 202, and delivered once it answers (see /api/storage/health)`);

@@ -10,6 +10,7 @@ import { isStorageError } from '../core/errors.js';
 import { lazyModule } from '../core/lazy.js';
 import { DriverLayer, type AsyncDriverOperation } from './layer.js';
 import type { OutboxControl, OutboxStatus } from './outbox/control.js';
+import type { QuotaControl, QuotaCounterReport } from './quota/control.js';
 
 /** The metrics the layer records into. */
 export interface StorageMetrics {
@@ -114,4 +115,42 @@ export function outboxMetrics(registry: Registry, outbox: OutboxControl): void {
   gauge('stowage_outbox_oldest_seconds', 'Age of the oldest write queued in the outbox (0 when none)', (s) => s.oldestAgeSeconds);
   counter('stowage_outbox_delivered_total', 'Queued writes delivered and verified by this process', (s) => s.delivered);
   counter('stowage_outbox_dead_total', 'Queued writes this process moved to the dead letters', (s) => s.deadLettered);
+}
+
+/**
+ * Registers gauges of a quota layer on `registry`, read at each scrape, one series per
+ * quota pattern (the label is the pattern, never a folder of a user): for a pattern with
+ * `*`, the fullest folder's usage and the per-folder limit, and how many folders are past
+ * the threshold.
+ */
+export function quotaMetrics(registry: Registry, quota: QuotaControl): void {
+  const { Gauge } = promClient();
+  // One reading of the counters serves every gauge of a scrape.
+  let reading: { at: number; rows: Promise<Map<string, QuotaCounterReport[]>> } | undefined;
+  const byPattern = (): Promise<Map<string, QuotaCounterReport[]>> => {
+    if (reading === undefined || Date.now() - reading.at > 1000) {
+      const rows = quota.counters().then((counters) => {
+        const groups = new Map<string, QuotaCounterReport[]>(quota.matcher.patterns.map((p) => [p, []]));
+        for (const c of counters) groups.get(c.pattern)?.push(c);
+        return groups;
+      });
+      reading = { at: Date.now(), rows };
+    }
+    return reading.rows;
+  };
+  const ratio = (c: QuotaCounterReport) => Math.max(c.maxBytes ? c.usedBytes / c.maxBytes : 0, c.maxObjects ? c.usedObjects / c.maxObjects : 0);
+  const gauge = (name: string, help: string, pick: (pattern: string, rows: QuotaCounterReport[]) => number | undefined) =>
+    new Gauge({ name, help, labelNames: ['quota'], registers: [registry], async collect() {
+      this.reset();
+      for (const [pattern, rows] of await byPattern()) {
+        const value = pick(pattern, rows);
+        if (value !== undefined) this.set({ quota: pattern }, value);
+      }
+    } });
+  const fullest = (rows: QuotaCounterReport[]) => rows.reduce<QuotaCounterReport | undefined>((top, c) => (top === undefined || ratio(c) > ratio(top) ? c : top), undefined);
+  gauge('stowage_quota_used_bytes', 'Bytes used under the quota (for a pattern with *, its fullest folder)', (_p, rows) => fullest(rows)?.usedBytes ?? 0);
+  gauge('stowage_quota_limit_bytes', 'The byte limit of the quota (per folder for a pattern with *)', (p) => quota.matcher.limitOf(p)?.maxBytes);
+  gauge('stowage_quota_used_objects', 'Objects under the quota (for a pattern with *, its fullest folder)', (_p, rows) => fullest(rows)?.usedObjects ?? 0);
+  gauge('stowage_quota_limit_objects', 'The object limit of the quota (per folder for a pattern with *)', (p) => quota.matcher.limitOf(p)?.maxObjects);
+  gauge('stowage_quota_folders_past_threshold', 'Folders of the quota past its warnAt threshold or full', (_p, rows) => rows.filter((c) => c.level !== 'ok').length);
 }

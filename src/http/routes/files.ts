@@ -14,7 +14,7 @@ import type { Storage } from '../../core/storage.js';
 import type { WriteResult } from '../../core/types.js';
 import { ERROR_RESPONSES } from '../catalogue.js';
 import { sendObject } from '../serve.js';
-import { requestBody } from '../errors.js';
+import { declaredSize, requestBody } from '../errors.js';
 import { OBJECT_BYTES, OBJECT_HEADERS, refuseEncodedBody, replyWritten, WRITE_RESPONSES } from './objects.js';
 import { refuseAmbiguousQuery, type RouteContext } from './context.js';
 
@@ -84,7 +84,7 @@ export async function fileRoutes(app: FastifyInstance, ctx: SignedRouteContext):
       throw linkRefused(`Content-Length ${grant.contentLength}`, length ?? 'none');
     }
     const maxSize = Math.min(grant.maxSize ?? ctx.maxUploadSize, grant.contentLength ?? ctx.maxUploadSize, ctx.maxUploadSize);
-    return replyWritten(reply, await storage.put(grant.key, requestBody(request), { contentType: contentType || undefined, maxSize }));
+    return replyWritten(reply, await storage.put(grant.key, requestBody(request), { contentType: contentType || undefined, maxSize, size: declaredSize(request) }));
   });
 }
 

@@ -8,7 +8,7 @@ import type { FromSchema } from 'json-schema-to-ts';
 import { isQueued } from '../../core/objects.js';
 import type { ObjectInfo, QueuedWrite, WriteResult } from '../../core/types.js';
 import { ERROR_RESPONSES, HttpError } from '../catalogue.js';
-import { requestBody } from '../errors.js';
+import { declaredSize, requestBody } from '../errors.js';
 import { keyFromUrl } from '../keys.js';
 import { sendObject } from '../serve.js';
 import { guard, refuseAmbiguousQuery, type RouteContext } from './context.js';
@@ -166,7 +166,7 @@ export async function objectRoutes(app: FastifyInstance, ctx: RouteContext): Pro
       const key = keyFromUrl(request.url, PREFIX);
       await guard(ctx, request, 'write', key);
       const contentType = request.headers['content-type'];
-      const result = await storage.put(key, requestBody(request), { contentType: contentType || undefined, maxSize: ctx.maxUploadSize });
+      const result = await storage.put(key, requestBody(request), { contentType: contentType || undefined, maxSize: ctx.maxUploadSize, size: declaredSize(request) });
       return replyWritten(reply, result);
     },
   });

@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { FromSchema } from 'json-schema-to-ts';
 import { normalizeKey } from '../../core/keys.js';
+import { quotaOf } from '../../layers/quota/control.js';
 import { ERROR_RESPONSES } from '../catalogue.js';
 import { guard, type RouteContext } from './context.js';
 
@@ -43,10 +44,18 @@ export async function presignRoutes(app: FastifyInstance, ctx: RouteContext): Pr
       const key = normalizeKey(rawKey);
       await guard(ctx, request, 'presign', key);
       await guard(ctx, request, method === 'GET' ? 'read' : 'write', key);
+      const quota = quotaOf(ctx.storage.driver);
       if (method === 'POST') {
-        const post = await ctx.storage.presignPost(key, { expiresIn: opts.expiresIn, contentType: opts.contentType, maxSize: opts.maxSize });
+        // A form's size range is capped by the room left, so the backend itself refuses more.
+        const room = await quota?.room(key);
+        if (room === 0) await quota?.checkUpload(key, 1, false);
+        const maxSize = room === undefined ? opts.maxSize : Math.min(opts.maxSize ?? room, room);
+        const post = await ctx.storage.presignPost(key, { expiresIn: opts.expiresIn, contentType: opts.contentType, maxSize });
         return { url: post.url, method, fields: post.fields, expiresAt: post.expiresAt.toISOString() };
       }
+      // A link to S3 is never seen again, so it must state a size that fits; one to this
+      // service is checked again when the upload arrives.
+      if (method === 'PUT') await quota?.checkUpload(key, opts.contentLength ?? opts.maxSize, ctx.storage.capabilities.nativeSignedUrls);
       const signed = await ctx.storage.signedUrl(key, { method, ...opts });
       return { url: signed.url, method, headers: signed.headers, expiresAt: signed.expiresAt.toISOString() };
     },

@@ -234,11 +234,12 @@ export class QuotaControl extends EventEmitter<{ alert: [QuotaAlert] }> {
 
   /**
    * Refuses a presigned upload of `size` bytes to `key` that cannot fit now (E_QUOTA_EXCEEDED),
-   * or of no stated size under a quota (E_INVALID_ARGUMENT: the backend could not bound it).
+   * or, with `sizeRequired` (a link the backend takes, never seen here again), of no stated
+   * size under a quota (E_INVALID_ARGUMENT: nothing could bound it).
    */
-  async checkUpload(key: string, size: number | undefined): Promise<void> {
+  async checkUpload(key: string, size: number | undefined, sizeRequired = true): Promise<void> {
     const tightest = await this.#tightest(key);
-    if (tightest === undefined) return;
+    if (tightest === undefined || (size === undefined && !sizeRequired)) return;
     if (size === undefined) throw new StorageError('E_INVALID_ARGUMENT', `${JSON.stringify(key)} is under a quota: a signed upload link needs contentLength (or maxSize) so the quota can bound it`, { key });
     const { room, quota, usage, kind } = tightest;
     if (size <= room && room > 0) return;

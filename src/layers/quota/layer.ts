@@ -46,8 +46,9 @@ export class QuotaLayer extends DriverLayer {
    */
   async #write<T extends WriteResult | ObjectInfo | undefined>(key: string, size: number | undefined, run: (change: KeyChange | undefined) => Promise<T>, signal?: AbortSignal, alsoRelease: readonly string[] = []): Promise<T> {
     const quotas = this.control.matcher.match(key);
+    if (quotas.length === 0) return run(undefined);
     const store = await this.control.open();
-    if (quotas.length === 0 || store === undefined) return run(undefined);
+    if (store === undefined) return run(undefined);
     return this.#mutex.run(key, async () => {
       const change = new KeyChange(store, key, quotas);
       const began = await this.control.guard(() => change.begin(this.inner, size ?? 0, signal));
@@ -86,8 +87,8 @@ export class QuotaLayer extends DriverLayer {
   }
 
   override async move(from: string, to: string): Promise<ObjectInfo> {
-    if (from === to) return this.inner.move(from, to);
     const fromQuotas = this.control.matcher.match(from);
+    if (from === to || (fromQuotas.length === 0 && this.control.matcher.match(to).length === 0)) return this.inner.move(from, to);
     const store = await this.control.open();
     if (fromQuotas.length === 0 || store === undefined) {
       const source = await this.inner.stat(from);
@@ -168,8 +169,9 @@ export class QuotaLayer extends DriverLayer {
 
   override async createSession(record: SessionRecord): Promise<SessionRecord> {
     const quotas = this.control.matcher.match(record.key);
+    if (quotas.length === 0) return this.inner.createSession(record);
     const store = await this.control.open();
-    if (quotas.length === 0 || store === undefined) return this.inner.createSession(record);
+    if (store === undefined) return this.inner.createSession(record);
     const id = sessionReservation(record.id);
     try {
       const taken = await this.control.guard(() => store.reserve({ id, expiresAt: record.expiresAt.getTime(), items: itemsFor(quotas, null, record.size ?? 0, record.partial ? 0 : 1) }));
@@ -222,12 +224,15 @@ export class QuotaLayer extends DriverLayer {
     return after;
   }
 
-  /** Sessions whose size this process knows is declared: their writes need no look-up. Bounded: the oldest are forgotten. */
+  /**
+   * Sessions whose writes need no look-up (their size is declared, or no quota covers
+   * their key), as far as this process has seen them. Bounded: the oldest are forgotten.
+   */
   readonly #sized = new Map<string, boolean>();
 
   #remember(record: SessionRecord): void {
     this.#sized.delete(record.id);
-    this.#sized.set(record.id, record.size !== undefined);
+    this.#sized.set(record.id, record.size !== undefined || this.control.matcher.match(record.key).length === 0);
     if (this.#sized.size > 10_000) this.#sized.delete(this.#sized.keys().next().value as string);
   }
 
@@ -240,10 +245,11 @@ export class QuotaLayer extends DriverLayer {
   }
 
   override async abortSession(id: string): Promise<void> {
-    await this.inner.abortSession(id);
+    const result = await this.inner.abortSession(id);
     this.#sized.delete(id);
     const store = await this.control.open();
     if (store !== undefined) await this.control.guard(() => store.release([sessionReservation(id)]));
+    return result;
   }
 
   override readSession(id: string, opts: { signal?: AbortSignal }): Promise<Readable> {
@@ -252,7 +258,7 @@ export class QuotaLayer extends DriverLayer {
 
   override async close(): Promise<void> {
     await this.control.close();
-    await this.inner.close();
+    return this.inner.close();
   }
 }
 

@@ -14,6 +14,7 @@ import { registerGet } from './get.js';
 import { registerStat } from './stat.js';
 import { registerPresign } from './presign.js';
 import { registerPut } from './put.js';
+import { registerQuota } from './quota.js';
 import { registerRm } from './rm.js';
 import { registerServe } from './serve.js';
 import { registerVerify } from './verify.js';
@@ -45,7 +46,7 @@ Objects are named by key in the default location, or as <location>#<key>:
 
 Exit codes: 0 ok, 1 failed, ${EXIT.usage} usage error, ${EXIT.notFound} not found, ${EXIT.unavailable} storage unavailable.`,
   );
-  for (const register of [registerServe, registerLs, registerStat, registerGet, registerPut, registerRm, registerCopy, registerDu, registerPresign, registerHealth, registerVerify, registerMigrate, registerGc, registerOutbox]) {
+  for (const register of [registerServe, registerLs, registerStat, registerGet, registerPut, registerRm, registerCopy, registerDu, registerPresign, registerHealth, registerVerify, registerMigrate, registerGc, registerOutbox, registerQuota]) {
     register(cli, run);
   }
   return cli;

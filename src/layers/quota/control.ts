@@ -74,6 +74,8 @@ const LEVEL_RANK: Record<QuotaLevel, number> = { ok: 0, warn: 1, full: 2 };
 /** The operator's side of one quota layer. */
 export class QuotaControl extends EventEmitter<{ alert: [QuotaAlert] }> {
   readonly matcher: QuotaMatcher;
+  /** The rules as configured. */
+  readonly rules: QuotaRules;
   readonly #store: Promise<QuotaStore>;
   readonly #inner: Driver;
   readonly #options: QuotaOptions;
@@ -85,6 +87,7 @@ export class QuotaControl extends EventEmitter<{ alert: [QuotaAlert] }> {
   constructor(inner: Driver, options: QuotaOptions) {
     super();
     this.matcher = new QuotaMatcher(options.rules);
+    this.rules = options.rules;
     this.#store = Promise.resolve(options.store);
     // A store that cannot be made fails the calls that need it, not an unhandled rejection.
     this.#store.catch(() => undefined);
@@ -267,6 +270,11 @@ export class QuotaControl extends EventEmitter<{ alert: [QuotaAlert] }> {
   /** The kind of store (`embedded`, `redis`), once it is made. */
   async storeKind(): Promise<string> {
     return (await this.#store).kind;
+  }
+
+  /** The store as made, not necessarily opened (the CLI reads an embedded one read-only beside a running service). */
+  storeOf(): Promise<QuotaStore> {
+    return this.#store;
   }
 
   /** Stops the lapsed-write sweep and closes the store. */

@@ -87,6 +87,8 @@ export class EmbeddedQuotaStore implements QuotaStore {
       throw new StorageError('E_UNAVAILABLE', `the quota journal in ${this.dir} cannot be opened: ${errorMessage(err)}`, { cause: err });
     }
     const pending: PendingWrite[] = [];
+    // Read-only, the writes a crash left are the owner's to repair.
+    if (this.#readOnly) return pending;
     for (const [id, r] of this.#reservations) if (r.key !== undefined) pending.push({ id, key: r.key, before: r.before ?? null, items: r.items });
     return pending;
   }

@@ -12,5 +12,9 @@ export interface PrivateRedisServer {
   port: number;
   stop: () => void;
   start: () => void;
+  /** Freezes the server (SIGSTOP): its connections stay open and nothing answers. */
+  pause: () => void;
+  /** Thaws a paused server (SIGCONT). */
+  resume: () => void;
 }
 export function privateRedisServer(): PrivateRedisServer;

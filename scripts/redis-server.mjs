@@ -2,7 +2,7 @@
 // STOWAGE_TEST_REDIS_URL names one already; and private servers that a test can stop
 // and start again (the "Redis is down" tests), without touching the shared one.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -40,9 +40,10 @@ export function ensureRedisServer(baseEnv = process.env) {
 }
 
 /**
- * Starts a private redis-server for one test and returns { url, port, stop(), start() }:
- * stop() shuts it down (its data goes), start() brings it back on the same port. Throws
- * with the reason when it cannot start.
+ * Starts a private redis-server for one test and returns { url, port, stop(), start(),
+ * pause(), resume() }: stop() shuts it down (its data goes), start() brings it back on the
+ * same port; pause() freezes the process (SIGSTOP: connections stay open, nothing
+ * answers), resume() thaws it. Throws with the reason when it cannot start.
  */
 export function privateRedisServer() {
   const dir = mkdtempSync(join(tmpdir(), 'stowage-redis-own-'));
@@ -53,6 +54,7 @@ export function privateRedisServer() {
     throw new Error(`scripts/redis-test-server.sh could not start a private redis-server (exit ${first.status}); see its output above`);
   }
   const port = new URL(url).port;
+  const signal = (name) => process.kill(Number(readFileSync(join(dir, 'redis.pid'), 'utf8')), name);
   return {
     url,
     port: Number(port),
@@ -63,5 +65,7 @@ export function privateRedisServer() {
       const again = run(['start', dir, port]);
       if (again.status !== 0) throw new Error(`redis-server did not start again on port ${port} (exit ${again.status})`);
     },
+    pause: () => signal('SIGSTOP'),
+    resume: () => signal('SIGCONT'),
   };
 }

@@ -42,6 +42,7 @@ export class RedisConnection {
   private readonly scripts = new Map<string, string>();
   /** Why the last connection attempt failed, for the message of calls made meanwhile. */
   private lastError = 'not connected yet';
+  private waiting: Promise<void> | undefined;
 
   constructor(url: string) {
     this.url = url;
@@ -76,6 +77,7 @@ export class RedisConnection {
   async close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
+    this.waiting = undefined;
     if (!client) return;
     await client.quit().catch(() => client.disconnect());
   }
@@ -103,13 +105,15 @@ export class RedisConnection {
     return client;
   }
 
+  /** Resolves once `client` is ready; every call waiting meanwhile shares one wait (and its deadline). */
   private async ready(client: IORedis.Redis): Promise<void> {
     if (client.status === 'ready') return;
-    await new Promise<void>((resolve, reject) => {
+    this.waiting ??= new Promise<void>((resolve, reject) => {
       const done = (err?: StorageError) => {
         clearTimeout(timer);
         client.off('ready', onReady);
         client.off('end', onEnd);
+        this.waiting = undefined;
         if (err) reject(err);
         else resolve();
       };
@@ -119,6 +123,7 @@ export class RedisConnection {
       client.on('ready', onReady);
       client.on('end', onEnd);
     });
+    return this.waiting;
   }
 
   private failure(err: unknown): StorageError {

@@ -110,7 +110,26 @@ describe('RedisQuotaStore across instances', () => {
   });
 });
 
-describe('RedisQuotaStore when Redis is down', () => {
+describe('RedisQuotaStore sweeping lapsed reservations', () => {
+  it('never counts a lapsed reservation, however many lapsed since the last call', async () => {
+    const url = redisUrl();
+    const namespace = `stowage-test:${randomUUID()}:`;
+    const store = new RedisQuotaStore({ url, namespace });
+    try {
+      // More than one script run sweeps (200): the check must wait for every one to be swept.
+      const soon = Date.now() + 400;
+      await Promise.all(Array.from({ length: 450 }, (_, i) => store.reserve({ id: `r${i}`, key: `k${i}`, before: null, expiresAt: soon, items: [{ counter: ALICE, bytes: 1, objects: 1, maxBytes: 450 }] })));
+      await sleep(Math.max(0, soon - Date.now()) + 50);
+      assert.equal(await store.reserve({ id: 'all', expiresAt: later(), items: [{ counter: ALICE, bytes: 450, objects: 0, maxBytes: 450 }] }), 'ok');
+      assert.equal((await store.takeLapsedWrites()).length, 450);
+    } finally {
+      await store.close();
+      await dropNamespace(url, namespace);
+    }
+  });
+});
+
+describe('RedisQuotaStore when Redis is down', { timeout: 60_000 }, () => {
   const server = privateRedisServer();
   after(() => server.stop());
   const message = new RegExp(`^quota store \\(Redis at 127\\.0\\.0\\.1:${server.port}\\) unreachable: `);
@@ -147,6 +166,24 @@ describe('RedisQuotaStore when Redis is down', () => {
       // The restarted Redis has no script cached: the store loads them again.
       assert.equal(await store.reserve({ id: 'a', expiresAt: later(), items: [{ counter: ALICE, bytes: 4, objects: 0, maxBytes: 10 }] }), 'ok');
       assert.equal((await store.read([ALICE])).get(ALICE)?.reservedBytes, 4);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('rejects quickly when Redis stops answering on an open connection, and works again once it answers', async () => {
+    const store = new RedisQuotaStore({ url: server.url, namespace: 'frozen:' });
+    try {
+      await store.read();
+      server.pause();
+      try {
+        await unavailable(() => store.settle([], [{ counter: ALICE, bytes: 1, objects: 1 }]));
+      } finally {
+        server.resume();
+      }
+      // The settle that timed out reached Redis and ran once it thawed: a timeout says
+      // "unknown", not "not done", which is why callers never settle twice.
+      assert.deepEqual((await store.read([ALICE])).get(ALICE), { bytes: 1, objects: 1, reservedBytes: 0, reservedObjects: 0 });
     } finally {
       await store.close();
     }

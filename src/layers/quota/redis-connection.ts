@@ -9,7 +9,7 @@ import type * as IORedis from 'ioredis';
 import { errorMessage, StorageError } from '../../core/errors.js';
 import { lazyModule } from '../../core/lazy.js';
 
-const ioredis = lazyModule<typeof IORedis>('ioredis', 'the Redis quota store');
+const ioredis = lazyModule<typeof IORedis>('ioredis', 'the Redis quota store and run lock');
 
 /** How long a call waits for Redis (to connect, or to answer) before it rejects. */
 const WAIT_MS = 1500;
@@ -36,6 +36,8 @@ export function redisAddress(url: string): string {
 /** A lazily opened ioredis connection whose calls fail fast and closed. */
 export class RedisConnection {
   readonly address: string;
+  /** What the connection is for, as messages name it: `quota store`, `run lock`. */
+  private readonly what: string;
   private readonly url: string;
   private readonly secret: string;
   private client: IORedis.Redis | undefined;
@@ -44,8 +46,9 @@ export class RedisConnection {
   private lastError = 'not connected yet';
   private waiting: Promise<void> | undefined;
 
-  constructor(url: string) {
+  constructor(url: string, what: string) {
     this.url = url;
+    this.what = what;
     this.address = redisAddress(url);
     const u = new URL(url);
     this.secret = decodeURIComponent(u.password);
@@ -132,13 +135,13 @@ export class RedisConnection {
     // A reply error is Redis answering (a script refusing its arguments, a wrong
     // password): not a connection that failed, and retrying will not help.
     if ((err as { name?: unknown }).name === 'ReplyError') {
-      return new StorageError('E_UNAVAILABLE', `quota store (Redis at ${this.address}) failed: ${this.scrub(message)}`, { cause: err, retryable: false, backend: 'redis' });
+      return new StorageError('E_UNAVAILABLE', `${this.what} (Redis at ${this.address}) failed: ${this.scrub(message)}`, { cause: err, retryable: false, backend: 'redis' });
     }
     return this.unreachable(message, err);
   }
 
   private unreachable(reason: string, cause?: unknown): StorageError {
-    return new StorageError('E_UNAVAILABLE', `quota store (Redis at ${this.address}) unreachable: ${this.scrub(reason)}`, { cause, backend: 'redis' });
+    return new StorageError('E_UNAVAILABLE', `${this.what} (Redis at ${this.address}) unreachable: ${this.scrub(reason)}`, { cause, backend: 'redis' });
   }
 
   /** Removes the URL's password from a message, in case a reason quotes it. */

@@ -32,7 +32,7 @@ export class RedisRunLock {
 
   /** `name` is the Redis key of the lock, e.g. `stowage:lock:lifecycle`. */
   constructor(url: string, name: string) {
-    this.redis = new RedisConnection(url);
+    this.redis = new RedisConnection(url, `run lock ${name}`);
     this.key = name;
     this.redis.define(RENEW);
     this.redis.define(RELEASE);

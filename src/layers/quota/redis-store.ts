@@ -45,7 +45,7 @@ export class RedisQuotaStore implements QuotaStore {
     this.namespace = options.namespace ?? 'stowage:quota:';
     this.leaseMs = options.leaseMs ?? 30_000;
     if (!(this.leaseMs > 0)) throw new StorageError('E_CONFIG_INVALID', `the quota store's leaseMs must be a positive number of ms, not ${this.leaseMs}`);
-    this.redis = new RedisConnection(options.url);
+    this.redis = new RedisConnection(options.url, 'quota store');
     for (const s of SCRIPTS) this.redis.define(s);
   }
 

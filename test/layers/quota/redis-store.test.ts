@@ -215,11 +215,11 @@ describe('RedisRunLock', () => {
     const name = `stowage-test:lock:${randomUUID()}`;
     const [one, two, three] = [new RedisRunLock(url, name), new RedisRunLock(url, name), new RedisRunLock(url, name)];
     try {
-      const first = await one.tryAcquire(300);
+      const first = await one.tryAcquire(1000);
       assert.ok(first, 'a free lock is taken');
-      assert.equal(await two.tryAcquire(300), undefined, 'held by the other instance');
+      assert.equal(await two.tryAcquire(1000), undefined, 'held by the other instance');
       assert.equal(await first.renew(), true);
-      await sleep(450);
+      await sleep(1200);
       const second = await two.tryAcquire(5000);
       assert.ok(second, 'stale after its ttl: another instance takes it');
       assert.equal(await first.renew(), false, 'the stale holder cannot extend the new holder’s lock');

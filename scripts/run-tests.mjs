@@ -6,9 +6,12 @@
 // STOWAGE_TEST_S3_ACCESS_KEY and STOWAGE_TEST_S3_SECRET_KEY) points at one, this starts
 // a Ceph RGW with scripts/s3-test-server.sh for the run and stops it afterwards. If it
 // cannot start, the S3 tests still run and fail with the reason (never a silent skip).
+// The quota, lifecycle and Redis tests likewise need a real Redis: unless
+// STOWAGE_TEST_REDIS_URL names one, scripts/redis-test-server.sh starts one for the run.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureRedisServer } from './redis-server.mjs';
 import { ensureS3Server } from './s3-server.mjs';
 
 function find(dir) {
@@ -32,7 +35,12 @@ const needsS3 = files.some((f) => /(^|\/)(s3\.test\.ts|s3\/|chaos\/)/.test(f) ||
 const server = needsS3 ? ensureS3Server(env) : { env: {}, stop: () => {} };
 Object.assign(env, server.env);
 if (server.error) env.STOWAGE_TEST_S3_ERROR = server.error;
+const needsRedis = files.some((f) => /quota|lifecycle|redis/.test(f));
+const redis = needsRedis ? ensureRedisServer(env) : { env: {}, stop: () => {} };
+Object.assign(env, redis.env);
+if (redis.error) env.STOWAGE_TEST_REDIS_ERROR = redis.error;
 
 const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], { stdio: 'inherit', env });
 server.stop();
+redis.stop();
 process.exit(result.status ?? 1);

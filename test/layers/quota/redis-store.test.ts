@@ -1,0 +1,237 @@
+/**
+ * The Redis quota store and run lock on a real redis-server (the one scripts/run-tests.mjs
+ * starts, or STOWAGE_TEST_REDIS_URL's): the cases every store passes, then what only a
+ * shared store has: two instances racing, Redis going down and coming back, the lock.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { privateRedisServer } from '../../../scripts/redis-server.mjs';
+import { isStorageError } from '../../../src/core/errors.js';
+import { RedisRunLock } from '../../../src/layers/quota/redis-lock.js';
+import { RedisQuotaStore } from '../../../src/layers/quota/redis-store.js';
+import { counterId, QuotaRefused } from '../../../src/layers/quota/store.js';
+import { storeCases } from './store-cases.js';
+
+/** The test Redis, or an error with the reason: these tests never skip. */
+function redisUrl(): string {
+  const url = process.env.STOWAGE_TEST_REDIS_URL;
+  if (!url) throw new Error(process.env.STOWAGE_TEST_REDIS_ERROR ?? 'no Redis for the tests: run them with scripts/run-tests.mjs (which starts redis-server), or set STOWAGE_TEST_REDIS_URL');
+  return url;
+}
+
+/** Deletes every key under `namespace`, so the shared test Redis keeps nothing of a test. */
+async function dropNamespace(url: string, namespace: string): Promise<void> {
+  const raw = new Redis(url);
+  try {
+    const keys = await raw.keys(`${namespace}*`);
+    if (keys.length > 0) await raw.del(...keys);
+  } finally {
+    raw.disconnect();
+  }
+}
+
+/** Two stores on one namespace, as two service instances, each with its own connection. */
+async function twoInstances(): Promise<{ a: RedisQuotaStore; b: RedisQuotaStore; close: () => Promise<void> }> {
+  const url = redisUrl();
+  const namespace = `stowage-test:${randomUUID()}:`;
+  const a = new RedisQuotaStore({ url, namespace });
+  const b = new RedisQuotaStore({ url, namespace });
+  await Promise.all([a.open(), b.open()]);
+  return { a, b, close: async () => ((await Promise.all([a.close(), b.close()])), dropNamespace(url, namespace)) };
+}
+
+storeCases('RedisQuotaStore: the store contract', async () => {
+  const url = redisUrl();
+  const namespace = `stowage-test:${randomUUID()}:`;
+  const store = new RedisQuotaStore({ url, namespace, leaseMs: 1000 });
+  await store.open();
+  return {
+    store,
+    close: async () => {
+      await store.close();
+      await dropNamespace(url, namespace);
+    },
+  };
+});
+
+const ALICE = counterId('users/*/', 'users/alice/');
+const later = () => Date.now() + 3_600_000;
+
+describe('RedisQuotaStore across instances', () => {
+  it('lets exactly as many reserves through as fit when two instances race', async () => {
+    const { a, b, close } = await twoInstances();
+    try {
+      const results = await Promise.allSettled(
+        Array.from({ length: 60 }, (_, i) => (i % 2 ? a : b).reserve({ id: randomUUID(), expiresAt: later(), items: [{ counter: ALICE, bytes: 7, objects: 1, maxBytes: 100 }] })),
+      );
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 14, 'floor(100 / 7)');
+      assert.ok(results.every((r) => r.status === 'fulfilled' || r.reason instanceof QuotaRefused));
+      assert.deepEqual((await a.read([ALICE])).get(ALICE), (await b.read([ALICE])).get(ALICE), 'both see one state');
+      assert.equal((await b.read([ALICE])).get(ALICE)?.reservedBytes, 98);
+    } finally {
+      await close();
+    }
+  });
+
+  it('holds a key against the other instance, and hands each lapsed write to one instance only', async () => {
+    const { a, b, close } = await twoInstances();
+    try {
+      const keyed = (id: string, key: string, expiresAt: number) => ({ id, key, before: null, expiresAt, items: [{ counter: ALICE, bytes: 1, objects: 1 }] });
+      assert.equal(await a.reserve(keyed('x', 'k', later())), 'ok');
+      assert.equal(await b.reserve(keyed('y', 'k', later())), 'busy');
+      await a.release(['x']);
+      const soon = Date.now() + 200;
+      for (let i = 0; i < 30; i++) await (i % 2 ? a : b).reserve(keyed(`w${i}`, `key${i}`, soon));
+      await sleep(300);
+      const [fromA, fromB] = await Promise.all([a.takeLapsedWrites(), b.takeLapsedWrites()]);
+      const ids = [...fromA, ...fromB].map((w) => w.id).sort();
+      assert.deepEqual(ids, Array.from({ length: 30 }, (_, i) => `w${i}`).sort(), 'every lapsed write, each once');
+      // A restarted instance finds none left: open() answers what takeLapsedWrites would.
+      assert.deepEqual(await a.open(), []);
+    } finally {
+      await close();
+    }
+  });
+
+  it('does not hand out a lapsed write its own process settled after all', async () => {
+    const { a, b, close } = await twoInstances();
+    try {
+      await a.reserve({ id: 'slow', key: 'k', before: null, expiresAt: Date.now() + 100, items: [{ counter: ALICE, bytes: 5, objects: 1 }] });
+      await sleep(200);
+      assert.deepEqual((await b.read([ALICE])).get(ALICE)?.reservedBytes, 0, 'lapsed: swept by the read');
+      await a.settle(['slow'], [{ counter: ALICE, bytes: 5, objects: 1 }]);
+      assert.deepEqual(await b.takeLapsedWrites(), []);
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('RedisQuotaStore sweeping lapsed reservations', () => {
+  it('never counts a lapsed reservation, however many lapsed since the last call', async () => {
+    const url = redisUrl();
+    const namespace = `stowage-test:${randomUUID()}:`;
+    const store = new RedisQuotaStore({ url, namespace });
+    try {
+      // More than one script run sweeps (200): the check must wait for every one to be swept.
+      const soon = Date.now() + 400;
+      await Promise.all(Array.from({ length: 450 }, (_, i) => store.reserve({ id: `r${i}`, key: `k${i}`, before: null, expiresAt: soon, items: [{ counter: ALICE, bytes: 1, objects: 1, maxBytes: 450 }] })));
+      await sleep(Math.max(0, soon - Date.now()) + 50);
+      assert.equal(await store.reserve({ id: 'all', expiresAt: later(), items: [{ counter: ALICE, bytes: 450, objects: 0, maxBytes: 450 }] }), 'ok');
+      assert.equal((await store.takeLapsedWrites()).length, 450);
+    } finally {
+      await store.close();
+      await dropNamespace(url, namespace);
+    }
+  });
+});
+
+describe('RedisQuotaStore when Redis is down', { timeout: 60_000 }, () => {
+  const server = privateRedisServer();
+  after(() => server.stop());
+  const message = new RegExp(`^quota store \\(Redis at 127\\.0\\.0\\.1:${server.port}\\) unreachable: `);
+
+  /** Asserts that `call` rejects with a retryable E_UNAVAILABLE within about 2 s, and returns that error's message. */
+  async function unavailable(call: () => Promise<unknown>): Promise<string> {
+    const started = Date.now();
+    let text = '';
+    await assert.rejects(call(), (err: unknown) => {
+      assert.ok(isStorageError(err, 'E_UNAVAILABLE'), `expected E_UNAVAILABLE, got ${String(err)}`);
+      assert.equal(err.retryable, true);
+      assert.match(err.message, message);
+      text = err.message;
+      return true;
+    });
+    const took = Date.now() - started;
+    assert.ok(took < 2200, `rejected after ${took} ms`);
+    return text;
+  }
+
+  it('rejects every call quickly with E_UNAVAILABLE while Redis is stopped, and works again once it is back', async () => {
+    const store = new RedisQuotaStore({ url: server.url, namespace: 'down:' });
+    try {
+      await store.settle([], [{ counter: ALICE, bytes: 1, objects: 1 }]);
+      server.stop();
+      await unavailable(() => store.reserve({ id: 'a', expiresAt: later(), items: [{ counter: ALICE, bytes: 1, objects: 0, maxBytes: 10 }] }));
+      await unavailable(() => store.read());
+      const racing = await Promise.allSettled([store.settle([], []), store.takeLapsedWrites(), store.release(['a'])]);
+      assert.ok(racing.every((r) => r.status === 'rejected' && isStorageError(r.reason, 'E_UNAVAILABLE')));
+      server.start();
+      let back: unknown;
+      for (let i = 0; i < 20 && back === undefined; i++) back = await store.read().catch(() => sleep(250).then(() => undefined));
+      assert.ok(back instanceof Map, 'the store reconnects on its own within 5 s');
+      // The restarted Redis has no script cached: the store loads them again.
+      assert.equal(await store.reserve({ id: 'a', expiresAt: later(), items: [{ counter: ALICE, bytes: 4, objects: 0, maxBytes: 10 }] }), 'ok');
+      assert.equal((await store.read([ALICE])).get(ALICE)?.reservedBytes, 4);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('rejects quickly when Redis stops answering on an open connection, and works again once it answers', async () => {
+    const store = new RedisQuotaStore({ url: server.url, namespace: 'frozen:' });
+    try {
+      await store.read();
+      server.pause();
+      try {
+        await unavailable(() => store.settle([], [{ counter: ALICE, bytes: 1, objects: 1 }]));
+      } finally {
+        server.resume();
+      }
+      // The settle that timed out reached Redis and ran once it thawed: a timeout says
+      // "unknown", not "not done", which is why callers never settle twice.
+      assert.deepEqual((await store.read([ALICE])).get(ALICE), { bytes: 1, objects: 1, reservedBytes: 0, reservedObjects: 0 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('rejects quickly when Redis was never reachable, without the password in the message', async () => {
+    server.stop();
+    const store = new RedisQuotaStore({ url: `redis://stowage:s3cr%40t-pw@127.0.0.1:${server.port}/0` });
+    const lock = new RedisRunLock(`redis://:s3cr%40t-pw@127.0.0.1:${server.port}`, 'stowage-test:lock:down');
+    try {
+      const text = await unavailable(() => store.open());
+      assert.doesNotMatch(text, /s3cr/);
+      await assert.rejects(lock.tryAcquire(1000), (err: unknown) => {
+        assert.ok(isStorageError(err, 'E_UNAVAILABLE'));
+        assert.match(err.message, new RegExp(`^run lock stowage-test:lock:down \\(Redis at 127\\.0\\.0\\.1:${server.port}\\) unreachable: `));
+        assert.doesNotMatch(err.message, /s3cr/);
+        return true;
+      });
+    } finally {
+      await Promise.all([store.close(), lock.close()]);
+      server.start();
+    }
+  });
+});
+
+describe('RedisRunLock', () => {
+  it('lets one instance hold it at a time, goes stale after its ttl, and renews or releases only for its holder', async () => {
+    const url = redisUrl();
+    const name = `stowage-test:lock:${randomUUID()}`;
+    const [one, two, three] = [new RedisRunLock(url, name), new RedisRunLock(url, name), new RedisRunLock(url, name)];
+    try {
+      const first = await one.tryAcquire(1000);
+      assert.ok(first, 'a free lock is taken');
+      assert.equal(await two.tryAcquire(1000), undefined, 'held by the other instance');
+      assert.equal(await first.renew(), true);
+      await sleep(1200);
+      const second = await two.tryAcquire(5000);
+      assert.ok(second, 'stale after its ttl: another instance takes it');
+      assert.equal(await first.renew(), false, 'the stale holder cannot extend the new holder’s lock');
+      await first.release();
+      assert.equal(await three.tryAcquire(5000), undefined, 'nor release it');
+      assert.equal(await second.renew(), true);
+      await second.release();
+      const third = await three.tryAcquire(5000);
+      assert.ok(third, 'free once its holder released it');
+      await third.release();
+    } finally {
+      await Promise.all([one.close(), two.close(), three.close()]);
+    }
+  });
+});

@@ -78,6 +78,7 @@ function buildEnvSchema() {
     STOWAGE_QUOTA_DIR: optional(z.string()),
     STOWAGE_QUOTA_REDIS_URL: optional(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })),
     STOWAGE_QUOTA_FAIL_OPEN: optional(flag).default(false),
+    STOWAGE_QUOTA_LEASE_SECONDS: optional(count),
     STOWAGE_OUTBOX_MAX_BYTES: optional(z.coerce.number({ error: 'must be a number of bytes' }).int({ error: 'must be a whole number of bytes' }).positive({ error: 'must be positive' }).max(Number.MAX_SAFE_INTEGER, { error: 'is too large' })),
   });
 }
@@ -118,7 +119,7 @@ export interface StorageConfig {
    * Quotas (STOWAGE_QUOTAS, STOWAGE_QUOTA_DIR, STOWAGE_QUOTA_REDIS_URL, STOWAGE_QUOTA_FAIL_OPEN),
    * when set; the rules' JSON is checked where the quota layer is built (`parseQuotaRules`).
    */
-  quotas?: { rulesJson: string; dir?: string; redisUrl?: string; failOpen: boolean };
+  quotas?: { rulesJson: string; dir?: string; redisUrl?: string; failOpen: boolean; leaseMs?: number };
 }
 
 /** Variables whose values are never echoed (STORAGE_URL may carry credentials). */
@@ -201,7 +202,7 @@ export function parseStorageEnv(env: Record<string, string | undefined> = proces
   ];
   for (const [field, value] of overrides) if (value !== undefined) Object.assign(s3, { [field]: value });
   if (v.STOWAGE_OUTBOX_MAX_BYTES !== undefined && v.STOWAGE_OUTBOX_DIR === undefined) throw configError('STOWAGE_OUTBOX_MAX_BYTES is set but STOWAGE_OUTBOX_DIR is not: set the outbox folder too', ['STOWAGE_OUTBOX_DIR']);
-  for (const name of ['STOWAGE_QUOTA_DIR', 'STOWAGE_QUOTA_REDIS_URL', 'STOWAGE_QUOTA_FAIL_OPEN'] as const) {
+  for (const name of ['STOWAGE_QUOTA_DIR', 'STOWAGE_QUOTA_REDIS_URL', 'STOWAGE_QUOTA_FAIL_OPEN', 'STOWAGE_QUOTA_LEASE_SECONDS'] as const) {
     if (env[name] !== undefined && env[name] !== '' && v.STOWAGE_QUOTAS === undefined) throw configError(`${name} is set but STOWAGE_QUOTAS is not: set the quotas too, e.g. STOWAGE_QUOTAS='{"users/*/":{"maxBytes":1073741824}}'`, ['STOWAGE_QUOTAS']);
   }
   if (v.STOWAGE_QUOTA_DIR !== undefined && v.STOWAGE_QUOTA_REDIS_URL !== undefined) throw configError('STOWAGE_QUOTA_DIR and STOWAGE_QUOTA_REDIS_URL are both set: the counters live in one of them', ['STOWAGE_QUOTA_DIR', 'STOWAGE_QUOTA_REDIS_URL']);
@@ -210,6 +211,7 @@ export function parseStorageEnv(env: Record<string, string | undefined> = proces
     ...(v.STOWAGE_QUOTA_DIR === undefined ? {} : { dir: v.STOWAGE_QUOTA_DIR }),
     ...(v.STOWAGE_QUOTA_REDIS_URL === undefined ? {} : { redisUrl: v.STOWAGE_QUOTA_REDIS_URL }),
     failOpen: v.STOWAGE_QUOTA_FAIL_OPEN,
+    ...(v.STOWAGE_QUOTA_LEASE_SECONDS === undefined ? {} : { leaseMs: v.STOWAGE_QUOTA_LEASE_SECONDS * 1000 }),
   };
   if (backend === 's3' && !s3.bucket) throw configError('STORAGE_S3_BUCKET is required when STORAGE_BACKEND is s3 (or give STORAGE_URL=s3://bucket/prefix)', ['STORAGE_S3_BUCKET']);
   return {

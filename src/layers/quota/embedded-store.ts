@@ -260,7 +260,9 @@ export class EmbeddedQuotaStore implements QuotaStore {
         for (const id of line.ids) this.#drop(id);
         break;
       case 'z':
-        for (const id of [...this.#used.keys()]) if (line.scopes.some((s) => id.startsWith(s)) && !(id in line.set)) this.#used.delete(id);
+        for (const [id, u] of this.#used) {
+          if (line.scopes.some((s) => id.startsWith(s)) && !(id in line.set)) u.bytes = u.objects = 0;
+        }
         for (const [id, [bytes, objects]] of Object.entries(line.set)) this.#used.set(id, { bytes, objects });
         break;
     }

@@ -99,10 +99,11 @@ export class KeyChange {
           break;
         }
       } catch (err) {
-        if (err instanceof QuotaRefused) {
-          await this.#store.release([this.id]);
-          throw quotaExceeded(err.refusal, refusedQuota(err, this.quotas));
-        }
+        if (err instanceof QuotaRefused) throw quotaExceeded(err.refusal, refusedQuota(err, this.quotas));
+        // An answer that never came may still have been carried out (a store that froze):
+        // let go of the key and whatever was reserved, best effort, rather than hold them
+        // until the lease ends.
+        await this.#store.release([this.id]).catch(() => undefined);
         throw err;
       }
       if (Date.now() - started > BUSY_WAIT_MS) throw new StorageError('E_UNAVAILABLE', `another write of ${JSON.stringify(this.key)} has held it for ${BUSY_WAIT_MS / 1000} s; try again`, { key: this.key });

@@ -21,6 +21,8 @@ export interface QuotaSetup extends Omit<QuotaOptions, 'store'> {
   dir?: string;
   /** Counters shared by every instance, in Redis at this URL (`redis://host:6379/0`). */
   redisUrl?: string;
+  /** With Redis: how long a dead instance's writes in progress hold their keys and reservations (ms, default 30 s). */
+  leaseMs?: number;
 }
 
 /** The folder of the embedded store of an fs root. */
@@ -34,7 +36,7 @@ export async function quotaStoreFor(setup: QuotaSetup, fsRoot: string | undefine
   if (setup.store) return setup.store;
   if (setup.redisUrl !== undefined) {
     const { RedisQuotaStore } = await import('./redis-store.js');
-    return new RedisQuotaStore({ url: setup.redisUrl });
+    return new RedisQuotaStore({ url: setup.redisUrl, ...(setup.leaseMs === undefined ? {} : { leaseMs: setup.leaseMs }) });
   }
   const dir = setup.dir ?? (fsRoot === undefined ? undefined : embeddedQuotaDir(fsRoot));
   if (dir === undefined) throw noQuotaStore();
@@ -49,5 +51,6 @@ function noQuotaStore(): StorageError {
 export function quotaLayerFor(driver: Driver, setup: QuotaSetup, fsRoot: string | undefined): QuotaLayer {
   if (setup.store === undefined && setup.redisUrl === undefined && setup.dir === undefined && fsRoot === undefined) throw noQuotaStore();
   const { rules, failOpen, onAlert, log } = setup;
+  if (setup.leaseMs !== undefined && setup.redisUrl === undefined) throw new StorageError('E_CONFIG_INVALID', 'a quota lease (leaseMs, STOWAGE_QUOTA_LEASE_SECONDS) applies to the Redis store only: set redisUrl (STOWAGE_QUOTA_REDIS_URL) too');
   return new QuotaLayer(driver, { rules, failOpen, onAlert, log, store: quotaStoreFor(setup, fsRoot) });
 }

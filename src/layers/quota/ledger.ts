@@ -83,14 +83,14 @@ export class KeyChange {
    * `before` cannot be an object another instance replaced meanwhile.
    */
   async begin(driver: Driver, size: number, signal?: AbortSignal, objects?: number): Promise<void> {
-    let before = await keyState(driver, this.key);
+    let before = await this.#look(driver);
     const started = Date.now();
     for (let wait = 5; ; wait = Math.min(wait * 2, 200)) {
       try {
         const outcome = await this.#store.reserve({ id: this.id, key: this.key, before, expiresAt: this.#expiry(), items: itemsFor(this.quotas, before, size, objects ?? (before ? 0 : 1)) });
         if (outcome === 'ok') {
           if (Number.isFinite(this.#store.leaseMs)) {
-            const now = await keyState(driver, this.key);
+            const now = await this.#look(driver);
             if (!sameState(now, before)) {
               before = now;
               continue;
@@ -108,7 +108,7 @@ export class KeyChange {
       }
       if (Date.now() - started > BUSY_WAIT_MS) throw new StorageError('E_UNAVAILABLE', `another write of ${JSON.stringify(this.key)} has held it for ${BUSY_WAIT_MS / 1000} s; try again`, { key: this.key });
       await sleep(wait, undefined, { signal });
-      before = await keyState(driver, this.key);
+      before = await this.#look(driver);
     }
     this.before = before;
     this.#renewing();
@@ -151,6 +151,20 @@ export class KeyChange {
       return undefined;
     }
     return this.#store.settle([this.id], deltasOf(this.quotas, this.before, now));
+  }
+
+  /**
+   * What the key holds; when the backend cannot say now (down: an outbox below may queue
+   * the write), it is taken as missing, so the write reserves and counts its whole size
+   * and a new object: never less than it adds. A reconcile corrects an overwrite counted so.
+   */
+  async #look(driver: Driver): Promise<KeyState> {
+    try {
+      return await keyState(driver, this.key);
+    } catch (err) {
+      if (err instanceof StorageError && err.retryable) return null;
+      throw err;
+    }
   }
 
   #expiry(): number {

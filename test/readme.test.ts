@@ -25,7 +25,7 @@ function runBlock(marker: string): string {
   return execFileSync(process.execPath, ['--import', 'tsx', writeBlock(marker)], { cwd: repo, encoding: 'utf8' });
 }
 
-const EXAMPLES = ['quickstart', 'layer-example', 'outbox-example'];
+const EXAMPLES = ['quickstart', 'layer-example', 'outbox-example', 'quota-example'];
 
 describe('README', () => {
   it('runs the quick start and prints what it promises', () => {
@@ -44,6 +44,10 @@ describe('README', () => {
 
   it('runs the outbox example and prints what it promises', () => {
     assert.deepEqual(runBlock('outbox-example').trim().split('\n'), ['queued reports/q3.txt 17 E_UNAVAILABLE', 'quarterly numbers', 'delivered 1 pending 0']);
+  });
+
+  it('runs the quota example and prints what it promises', () => {
+    assert.deepEqual(runBlock('quota-example').trim().split('\n'), ['alert users/ann/ warn 900', 'refused 200', '900 1000 warn']);
   });
 
   it('compiles the examples with the strict settings of the project', () => {

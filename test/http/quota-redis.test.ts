@@ -52,7 +52,7 @@ describe('quotas shared by two service processes through Redis', () => {
   };
 
   it('lets exactly as many uploads through both instances as fit', async () => {
-    const [a, b] = servers as [{ url: string }, { url: string }];
+    const [a, b] = servers as unknown as [{ url: string }, { url: string }];
     const statuses = await Promise.all(Array.from({ length: 24 }, (_, i) => put(i % 2 === 0 ? a.url : b.url, `users/ann/${i}.bin`, 1000)));
     assert.equal(statuses.filter((s) => s === 201).length, 10, statuses.join(','));
     assert.equal(statuses.filter((s) => s === 507).length, 14);
@@ -61,7 +61,7 @@ describe('quotas shared by two service processes through Redis', () => {
   });
 
   it('frees what a SIGKILLed instance had reserved once its lease ends', async () => {
-    const [a, b] = servers as [{ child: ChildProcess; url: string }, { url: string }];
+    const [a, b] = servers as unknown as [{ child: ChildProcess; url: string }, { url: string }];
     // 8000 bytes declared and sent slowly: the reservation is taken at once.
     const upload = slowUpload(a.url, 'users/bob/slow.bin', 8000, 200, 500);
     await sleep(600);

@@ -29,6 +29,13 @@ export interface QuotaOptions {
    * (then run a reconcile).
    */
   failOpen?: boolean;
+  /**
+   * Learn what a write replaces from the store's index of key sizes rather than a `stat`
+   * of the backend: no request more per write, at the cost of the index's memory (a key
+   * and a size per object under a quota). `createStorage` turns it on for backends other
+   * than fs, whose stat is a local system call. See the README's Quotas section.
+   */
+  index?: boolean;
   /** Told each crossing of a threshold (also emitted as `alert` on the control). */
   onAlert?: (alert: QuotaAlert) => void;
   /** Told warnings and one line per crossing (default: console.warn). */
@@ -76,6 +83,8 @@ export class QuotaControl extends EventEmitter<{ alert: [QuotaAlert] }> {
   readonly matcher: QuotaMatcher;
   /** The rules as configured. */
   readonly rules: QuotaRules;
+  /** Whether writes learn what they replace from the store's index (see {@link QuotaOptions.index}). */
+  readonly indexed: boolean;
   readonly #store: Promise<QuotaStore>;
   readonly #inner: Driver;
   readonly #options: QuotaOptions;
@@ -88,6 +97,7 @@ export class QuotaControl extends EventEmitter<{ alert: [QuotaAlert] }> {
     super();
     this.matcher = new QuotaMatcher(options.rules);
     this.rules = options.rules;
+    this.indexed = options.index ?? false;
     this.#store = Promise.resolve(options.store);
     // A store that cannot be made fails the calls that need it, not an unhandled rejection.
     this.#store.catch(() => undefined);
@@ -148,7 +158,7 @@ export class QuotaControl extends EventEmitter<{ alert: [QuotaAlert] }> {
   async #repair(store: QuotaStore, pending: readonly PendingWrite[]): Promise<void> {
     for (const write of pending) {
       const now = await keyState(this.#inner, write.key);
-      this.observe(await store.settle([write.id], deltasOf(this.matcher.match(write.key), write.before, now)));
+      this.observe(await store.settle([write.id], deltasOf(this.matcher.match(write.key), write.before, now), this.indexed ? [{ key: write.key, size: now?.size ?? null }] : []));
     }
     if (pending.length > 0) this.warn(`quota: repaired the counters of ${pending.length} write(s) a stopped process left unfinished`);
   }

@@ -15,7 +15,7 @@
 import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { StorageError, errorMessage } from '../../core/errors.js';
-import { QuotaRefused, type CounterDelta, type CounterUsage, type KeyState, type PendingWrite, type QuotaStore, type ReservationItem, type ReservationRequest, type ReserveOutcome } from './store.js';
+import { QuotaRefused, type CounterDelta, type CounterUsage, type IndexEntry, type KeyState, type PendingWrite, type QuotaStore, type ReservationItem, type ReservationRequest, type ReserveOutcome } from './store.js';
 
 /** Journal lines past which the journal is folded into a snapshot. */
 const COMPACT_AFTER_LINES = 100_000;
@@ -34,7 +34,8 @@ type JournalLine =
   | { t: 'r'; id: string; r: Reservation }
   | { t: 'g'; id: string; items: ReservationItem[]; exp: number | null }
   | { t: 'n'; ids: readonly string[]; exp: number | null }
-  | { t: 's'; ids: readonly string[]; deltas: readonly CounterDelta[] }
+  | { t: 's'; ids: readonly string[]; deltas: readonly CounterDelta[]; ix?: [string, number | null][] }
+  | { t: 'i'; all: [string, number][] }
   | { t: 'x'; ids: readonly string[] }
   | { t: 'z'; set: Record<string, [number, number]>; scopes: readonly string[] };
 
@@ -42,6 +43,7 @@ interface Snapshot {
   generation: number;
   counters: Record<string, [number, number]>;
   reservations: Record<string, Reservation>;
+  index?: Record<string, number>;
 }
 
 const finite = (ms: number): number | null => (Number.isFinite(ms) ? ms : null);
@@ -54,6 +56,8 @@ export class EmbeddedQuotaStore implements QuotaStore {
   readonly #used = new Map<string, { bytes: number; objects: number }>();
   readonly #reservations = new Map<string, Reservation>();
   readonly #keys = new Map<string, string>();
+  /** The size of every metered key the store has seen settled (see `sizeOf`). */
+  readonly #index = new Map<string, number>();
   /** What live reservations hold per counter, kept as they come and go (a reserve is O(items), not O(reservations)). */
   readonly #held = new Map<string, { bytes: number; objects: number }>();
   /** The earliest expiry of a reservation that can lapse: sweeping waits until then. */
@@ -121,11 +125,21 @@ export class EmbeddedQuotaStore implements QuotaStore {
     this.#apply(line);
   }
 
-  async settle(ids: readonly string[], deltas: readonly CounterDelta[]): Promise<Map<string, CounterUsage>> {
-    const line: JournalLine = { t: 's', ids, deltas };
+  async settle(ids: readonly string[], deltas: readonly CounterDelta[], index: readonly IndexEntry[] = []): Promise<Map<string, CounterUsage>> {
+    const line: JournalLine = { t: 's', ids, deltas, ...(index.length === 0 ? {} : { ix: index.map((e): [string, number | null] => [e.key, e.size]) }) };
     this.#append(line);
     this.#apply(line);
     return this.read(deltas.map((d) => d.counter));
+  }
+
+  async sizeOf(key: string): Promise<number | null> {
+    return this.#index.get(key) ?? null;
+  }
+
+  async replaceIndex(entries: ReadonlyMap<string, number>): Promise<void> {
+    const line: JournalLine = { t: 'i', all: [...entries] };
+    this.#append(line);
+    this.#apply(line);
   }
 
   async release(ids: readonly string[]): Promise<void> {
@@ -255,6 +269,14 @@ export class EmbeddedQuotaStore implements QuotaStore {
           u.objects += d.objects;
           this.#used.set(d.counter, u);
         }
+        for (const [key, size] of line.ix ?? []) {
+          if (size === null) this.#index.delete(key);
+          else this.#index.set(key, size);
+        }
+        break;
+      case 'i':
+        this.#index.clear();
+        for (const [key, size] of line.all) this.#index.set(key, size);
         break;
       case 'x':
         for (const id of line.ids) this.#drop(id);
@@ -291,6 +313,7 @@ export class EmbeddedQuotaStore implements QuotaStore {
     this.#generation = snapshot?.generation ?? 0;
     for (const [id, [bytes, objects]] of Object.entries(snapshot?.counters ?? {})) this.#used.set(id, { bytes, objects });
     for (const [id, r] of Object.entries(snapshot?.reservations ?? {})) this.#apply({ t: 'r', id, r });
+    for (const [key, size] of Object.entries(snapshot?.index ?? {})) this.#index.set(key, size);
     let text = '';
     try {
       text = readFileSync(this.#journalPath(this.#generation), 'utf8');
@@ -315,7 +338,7 @@ export class EmbeddedQuotaStore implements QuotaStore {
   /** Folds memory into a new snapshot and starts the next journal generation. */
   #compact(): void {
     const next = this.#generation + 1;
-    const snapshot: Snapshot = { generation: next, counters: {}, reservations: Object.fromEntries(this.#reservations) };
+    const snapshot: Snapshot = { generation: next, counters: {}, reservations: Object.fromEntries(this.#reservations), ...(this.#index.size === 0 ? {} : { index: Object.fromEntries(this.#index) }) };
     for (const [id, u] of this.#used) if (u.bytes !== 0 || u.objects !== 0) snapshot.counters[id] = [u.bytes, u.objects];
     const journal = openSync(this.#journalPath(next), 'w');
     fsyncSync(journal);

@@ -17,7 +17,7 @@ import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBo
 import type { ObjectInfo, PresignedPost, PutFileResult, SignedUrl, WriteResult } from '../../core/types.js';
 import { DriverLayer } from '../layer.js';
 import { QuotaControl, type QuotaOptions } from './control.js';
-import { KeyChange, itemsFor, keyState, quotaExceeded, refusedQuota } from './ledger.js';
+import { KeyChange, itemsFor, quotaExceeded, refusedQuota } from './ledger.js';
 import { QuotaRefused, type KeyState } from './store.js';
 
 /** How much a stream of unknown length reserves at a time. */
@@ -50,7 +50,7 @@ export class QuotaLayer extends DriverLayer {
     const store = await this.control.open();
     if (store === undefined) return run(undefined);
     return this.#mutex.run(key, async () => {
-      const change = new KeyChange(store, key, quotas);
+      const change = new KeyChange(store, key, quotas, this.control.indexed);
       const began = await this.control.guard(() => change.begin(this.inner, size ?? 0, signal));
       if (began === false) return run(undefined);
       let result: T;
@@ -97,7 +97,7 @@ export class QuotaLayer extends DriverLayer {
     // The source is taken too, so a crash between the move and its settling is repaired
     // on both sides: each key is looked at again at start-up.
     return this.#mutex.run(from, async () => {
-      const leaving = new KeyChange(store, from, fromQuotas);
+      const leaving = new KeyChange(store, from, fromQuotas, this.control.indexed);
       const began = await this.control.guard(() => leaving.begin(this.inner, 0, undefined, 0));
       let info: ObjectInfo;
       try {
@@ -107,7 +107,8 @@ export class QuotaLayer extends DriverLayer {
         if (began !== false) await this.control.guard(async () => this.control.observe(await leaving.fail(this.inner, this.control.warn)));
         throw err;
       }
-      if (began !== false) await this.control.guard(async () => this.control.observe(await leaving.settle(await keyState(this.inner, from))));
+      // The move succeeded: by the contract the source is gone.
+      if (began !== false) await this.control.guard(async () => this.control.observe(await leaving.settle(null)));
       return info;
     });
   }
@@ -143,7 +144,7 @@ export class QuotaLayer extends DriverLayer {
   async #removeTaken(keys: readonly string[], run: () => Promise<void>): Promise<void> {
     const store = await this.control.open();
     if (store === undefined) return run();
-    const changes = keys.map((key) => new KeyChange(store, key, this.control.matcher.match(key)));
+    const changes = keys.map((key) => new KeyChange(store, key, this.control.matcher.match(key), this.control.indexed));
     const taken = await this.control.guard(() => mapConcurrently(changes, 16, (c) => c.begin(this.inner, 0, undefined, 0)));
     if (!taken) return run();
     try {

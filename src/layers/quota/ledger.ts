@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Driver } from '../../core/contract.js';
 import { StorageError, isStorageError } from '../../core/errors.js';
 import type { MatchedQuota } from './rules.js';
-import { QuotaRefused, type CounterDelta, type CounterUsage, type KeyState, type QuotaStore, type ReservationItem } from './store.js';
+import { QuotaRefused, type CounterDelta, type CounterUsage, type IndexEntry, type KeyState, type QuotaStore, type ReservationItem } from './store.js';
 
 /** How long a write waits for another write of the same key (through another instance) before it gives up. */
 const BUSY_WAIT_MS = 30_000;
@@ -37,9 +37,10 @@ export async function keyState(driver: Driver, key: string): Promise<KeyState> {
   }
 }
 
-/** Whether two key states name the same object. */
+/** Whether two key states name the same object (by ETag where both know it, else by size: all the counters see). */
 export function sameState(a: KeyState, b: KeyState): boolean {
-  return a === null ? b === null : b !== null && a.etag === b.etag && a.size === b.size;
+  if (a === null || b === null) return a === b;
+  return a.size === b.size && (a.etag === undefined || b.etag === undefined || a.etag === b.etag);
 }
 
 /** The change of each quota's counter when a key goes from `before` to `after`. */
@@ -66,21 +67,24 @@ export class KeyChange {
   readonly key: string;
   readonly quotas: readonly MatchedQuota[];
   readonly #store: QuotaStore;
+  /** What the key held is asked of the store's index, not of the backend (see `QuotaStore.sizeOf`). */
+  readonly #indexed: boolean;
   #lease: NodeJS.Timeout | undefined;
   /** What the key held when the change took it. */
   before: KeyState = null;
 
-  constructor(store: QuotaStore, key: string, quotas: readonly MatchedQuota[]) {
+  constructor(store: QuotaStore, key: string, quotas: readonly MatchedQuota[], indexed = false) {
     this.#store = store;
+    this.#indexed = indexed;
     this.key = key;
     this.quotas = quotas;
   }
 
   /**
    * Takes the key and reserves what a change to `size` bytes (`objects` new objects) may
-   * add, given what the key holds: `before` is looked up with `driver`. A store shared
-   * with other instances is asked first and the key looked at again once it is held, so
-   * `before` cannot be an object another instance replaced meanwhile.
+   * add, given what the key holds: `before`, from the store's index or a stat with
+   * `driver`. With a store shared by other instances the key is looked at again once it
+   * is held, so `before` cannot be an object another instance replaced meanwhile.
    */
   async begin(driver: Driver, size: number, signal?: AbortSignal, objects?: number): Promise<void> {
     let before = await this.#look(driver);
@@ -127,7 +131,12 @@ export class KeyChange {
   /** Settles the change from `before` to `after` (and drops `alsoRelease`, a session's reservation); the touched counters' usage after. */
   async settle(after: KeyState, alsoRelease: readonly string[] = []): Promise<Map<string, CounterUsage>> {
     this.#stopRenewing();
-    return this.#store.settle([this.id, ...alsoRelease], deltasOf(this.quotas, this.before, after));
+    return this.#store.settle([this.id, ...alsoRelease], deltasOf(this.quotas, this.before, after), this.#indexEntry(after));
+  }
+
+  /** The index's new entry for the key, when the index is in use. */
+  #indexEntry(after: KeyState): IndexEntry[] {
+    return this.#indexed ? [{ key: this.key, size: after?.size ?? null }] : [];
   }
 
   /**
@@ -150,7 +159,7 @@ export class KeyChange {
       await this.#store.release([this.id]);
       return undefined;
     }
-    return this.#store.settle([this.id], deltasOf(this.quotas, this.before, now));
+    return this.#store.settle([this.id], deltasOf(this.quotas, this.before, now), this.#indexEntry(now));
   }
 
   /**
@@ -159,6 +168,10 @@ export class KeyChange {
    * and a new object: never less than it adds. A reconcile corrects an overwrite counted so.
    */
   async #look(driver: Driver): Promise<KeyState> {
+    if (this.#indexed) {
+      const size = await this.#store.sizeOf(this.key);
+      return size === null ? null : { size };
+    }
     try {
       return await keyState(driver, this.key);
     } catch (err) {

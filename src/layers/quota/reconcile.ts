@@ -59,6 +59,8 @@ export async function reconcileQuotas(driver: Driver, control: QuotaControl, opt
   const store = await control.open();
   if (store === undefined) throw new StorageError('E_UNAVAILABLE', 'the quota store is unavailable: reconcile needs it');
   const listed = new Map<string, { bytes: number; objects: number }>();
+  // With an index, the listing rebuilds it too: every metered key and its size.
+  const index = control.indexed ? new Map<string, number>() : undefined;
   let objects = 0;
   for (const prefix of listingRoots(control.matcher.patterns)) {
     let cursor: string | undefined;
@@ -67,7 +69,9 @@ export async function reconcileQuotas(driver: Driver, control: QuotaControl, opt
       const page = await driver.list({ prefix, limit: 1000, details: false, ...(cursor === undefined ? {} : { cursor }), signal: opts.signal });
       for (const item of page.objects) {
         objects += 1;
-        for (const quota of control.matcher.match(item.key)) {
+        const quotas = control.matcher.match(item.key);
+        if (index !== undefined && quotas.length > 0) index.set(item.key, item.size);
+        for (const quota of quotas) {
           const usage = listed.get(quota.counter) ?? { bytes: 0, objects: 0 };
           usage.bytes += item.size;
           usage.objects += 1;
@@ -89,6 +93,7 @@ export async function reconcileQuotas(driver: Driver, control: QuotaControl, opt
   }
   drift.sort((a, b) => (a.pattern + a.prefix < b.pattern + b.prefix ? -1 : 1));
   const repaired = !opts.dryRun && drift.length > 0;
+  if (index !== undefined && !opts.dryRun) await store.replaceIndex(index);
   if (repaired) {
     await store.reset(listed, control.matcher.patterns.map((p) => counterId(p, '')));
     control.observe(await store.read(drift.map((d) => counterId(d.pattern, d.prefix))));

@@ -12,6 +12,7 @@
  *   keys          hash  key -> id of the live reservation holding it
  *   l:<id>        hash  a keyed reservation that lapsed, as r:<id> was, until taken
  *   lapsed        set   ids of l:<id> hashes
+ *   idx           hash  key -> size of every metered key settled (the index, see QuotaStore.sizeOf)
  *
  * Every script gets ARGV[1] = ns and ARGV[2] = the caller's clock (Date.now()), so
  * expiry follows the callers' clocks, never Redis's. Amounts stay decimal strings inside
@@ -181,9 +182,10 @@ return {'ok'}
 );
 
 /**
- * ARGV: ns, now, n, n ids, deltas (3 each: counter, bytes, objects). Drops the
- * reservations (a lapsed one too, so nobody repairs a write its own process settled),
- * applies the deltas, and answers the deltas' counters' usage (5 values each).
+ * ARGV: ns, now, n, n ids, d, d deltas (3 each: counter, bytes, objects), index entries
+ * (2 each: key, size or '' for gone). Drops the reservations (a lapsed one too, so
+ * nobody repairs a write its own process settled), applies the deltas, records the
+ * index entries in `idx`, and answers the deltas' counters' usage (5 values each).
  */
 export const SETTLE = script(
   'stowageQuotaSettle',
@@ -200,14 +202,20 @@ for i = 4, 3 + n do
     redis.call('DEL', ns .. 'l:' .. id)
   end
 end
-for i = 4 + n, #ARGV, 3 do
+local d = tonumber(ARGV[4 + n])
+local last = 4 + n + 3 * d
+for i = 5 + n, last, 3 do
   local ckey = ns .. 'c:' .. ARGV[i]
   redis.call('HINCRBY', ckey, 'b', ARGV[i + 1])
   redis.call('HINCRBY', ckey, 'o', ARGV[i + 2])
   redis.call('SADD', ns .. 'counters', ARGV[i])
 end
+for i = last + 1, #ARGV, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', ns .. 'idx', ARGV[i])
+  else redis.call('HSET', ns .. 'idx', ARGV[i], ARGV[i + 1]) end
+end
 local out, seen = {}, {}
-for i = 4 + n, #ARGV, 3 do
+for i = 5 + n, last, 3 do
   if not seen[ARGV[i]] then
     seen[ARGV[i]] = true
     usage(out, ARGV[i])

@@ -13,6 +13,7 @@ import {
   QuotaRefused,
   type CounterDelta,
   type CounterUsage,
+  type IndexEntry,
   type KeyState,
   type PendingWrite,
   type QuotaStore,
@@ -75,14 +76,40 @@ export class RedisQuotaStore implements QuotaStore {
     if (ids.length > 0) await this.call(RENEW, [expiry(expiresAt), ...ids]);
   }
 
-  async settle(ids: readonly string[], deltas: readonly CounterDelta[]): Promise<Map<string, CounterUsage>> {
-    const args = [String(ids.length), ...ids];
+  async settle(ids: readonly string[], deltas: readonly CounterDelta[], index: readonly IndexEntry[] = []): Promise<Map<string, CounterUsage>> {
+    const args = [String(ids.length), ...ids, String(deltas.length)];
     for (const d of deltas) args.push(d.counter, amount(d.bytes, 'bytes', true), amount(d.objects, 'objects', true));
+    for (const e of index) args.push(e.key, e.size === null ? '' : amount(e.size, 'size'));
     return usageMap(await this.call(SETTLE, args));
   }
 
   async release(ids: readonly string[]): Promise<void> {
-    if (ids.length > 0) await this.call(SETTLE, [String(ids.length), ...ids]);
+    if (ids.length > 0) await this.call(SETTLE, [String(ids.length), ...ids, '0']);
+  }
+
+  async sizeOf(key: string): Promise<number | null> {
+    const size = await this.redis.run((client) => client.hget(`${this.namespace}idx`, key));
+    return size === null ? null : Number(size);
+  }
+
+  /** Builds the new index aside in batches, then swaps it in with one RENAME (writes settled meanwhile are the reconcile's known gap). */
+  async replaceIndex(entries: ReadonlyMap<string, number>): Promise<void> {
+    const next = `${this.namespace}idx:next`;
+    await this.redis.run(async (client) => {
+      await client.del(next);
+      let batch: string[] = [];
+      const flush = async () => {
+        if (batch.length > 0) await client.hset(next, ...batch);
+        batch = [];
+      };
+      for (const [key, size] of entries) {
+        batch.push(key, amount(size, 'size'));
+        if (batch.length >= 2000) await flush();
+      }
+      await flush();
+      if (entries.size === 0) await client.del(`${this.namespace}idx`);
+      else await client.rename(next, `${this.namespace}idx`);
+    });
   }
 
   async read(counters?: readonly string[]): Promise<Map<string, CounterUsage>> {

@@ -30,8 +30,17 @@ export interface CounterLimits {
 /** What one item of a reservation asks of one counter (amounts are >= 0). */
 export type ReservationItem = CounterDelta & CounterLimits;
 
-/** What a key held when a write of it started: its size and ETag, or null when it was missing. */
-export type KeyState = { size: number; etag: string } | null;
+/**
+ * What a key held when a write of it started: its size (and ETag when a stat told it; the
+ * store's index knows sizes only), or null when it was missing.
+ */
+export type KeyState = { size: number; etag?: string } | null;
+
+/** A key's size for the store's index (see `QuotaStore.sizeOf`); null: the key is gone. */
+export interface IndexEntry {
+  key: string;
+  size: number | null;
+}
 
 /** A reservation to take. */
 export interface ReservationRequest {
@@ -136,12 +145,23 @@ export interface QuotaStore {
   renew(ids: readonly string[], expiresAt: number): Promise<void>;
 
   /**
-   * Applies `deltas` to the counters (settled usage), drops the reservations `ids` (and
-   * the key they hold) in the same step, and returns the counters' usage afterwards, for
+   * Applies `deltas` to the counters (settled usage), records `index` (each key's size
+   * now, null for gone), drops the reservations `ids` (and the key they hold) in the same step, and returns the counters' usage afterwards, for
    * alerts. Unknown ids are ignored, so settling twice applies the deltas twice: callers
    * settle once.
    */
-  settle(ids: readonly string[], deltas: readonly CounterDelta[]): Promise<Map<string, CounterUsage>>;
+  settle(ids: readonly string[], deltas: readonly CounterDelta[], index?: readonly IndexEntry[]): Promise<Map<string, CounterUsage>>;
+
+  /**
+   * The size of `key` as the store's index holds it, or null when it holds none. The
+   * index is what `settle` recorded (and `replaceIndex` rebuilt from a listing): it lets
+   * a layer on a remote backend (S3) know what a write replaces without a request to
+   * the backend. A key written around Stowage is missing from it until a reconcile.
+   */
+  sizeOf(key: string): Promise<number | null>;
+
+  /** Reconcile's rebuild of the index: it holds exactly `entries` afterwards (every metered key a listing found). */
+  replaceIndex(entries: ReadonlyMap<string, number>): Promise<void>;
 
   /** Drops reservations without changing a counter (a write that failed, an abort). Unknown ids are ignored. */
   release(ids: readonly string[]): Promise<void>;

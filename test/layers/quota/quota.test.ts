@@ -8,9 +8,9 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
-import { isStorageError } from '../../../src/index.js';
+import { isStorageError, type QuotaRules } from '../../../src/index.js';
 import { rejectsWith } from '../../conformance/harness.js';
-import { bytes, quotaStorage, tempRoot, used } from './helpers.js';
+import { bytes, quotaStorage as withRules, tempRoot, used } from './helpers.js';
 
 const roots: string[] = [];
 async function root(name: string): Promise<string> {
@@ -19,7 +19,8 @@ async function root(name: string): Promise<string> {
   return dir;
 }
 
-describe('quota layer (fs, embedded counters)', () => {
+for (const index of [false, true]) describe(`quota layer (fs, embedded counters${index ? ', with the index of key sizes' : ''})`, () => {
+  const quotaStorage = (dir: string, rules: QuotaRules, setup: Parameters<typeof withRules>[2] = {}) => withRules(dir, rules, { index, ...setup });
   after(async () => {
     const { rm } = await import('node:fs/promises');
     await Promise.all(roots.map((r) => rm(r, { recursive: true, force: true })));

@@ -103,6 +103,7 @@ describe('runLifecycle', () => {
     const live = await storage.sessions.create('big/live.bin');
     await storage.sessions.write(live.id, 0, Buffer.alloc(700, 2));
     const elsewhere = await storage.sessions.create('other/old.bin');
+    const expiredElsewhere = await storage.sessions.create('other/expired.bin', { expiresIn: 1 });
     await new Promise((resolve) => setTimeout(resolve, 1100));
     const rules = [{ prefix: 'big/', abortIncompleteAfter: '2h' }];
     const young = await runLifecycle(storage, rules, { dryRun: false });
@@ -113,7 +114,7 @@ describe('runLifecycle', () => {
     assert.deepEqual((await storage.sessions.list()).map((s) => s.id).sort(), [live.id, elsewhere.id].sort(), 'a dry run aborts nothing');
     await runLifecycle(storage, rules, { dryRun: false, now: new Date(Date.now() + 3 * HOUR) });
     assert.deepEqual((await storage.sessions.list()).map((s) => s.id), [elsewhere.id]);
-    assert.deepEqual(await storage.sessions.cleanup({ dryRun: true }), { removed: 0, sessions: [] });
+    assert.deepEqual((await storage.sessions.cleanup({ dryRun: true })).sessions.map((x) => x.id), [expiredElsewhere.id], 'an expired session outside the prefix stays');
     const uploadsOnly = await runLifecycle(storage, [{ prefix: '', abortIncompleteAfter: '0s', only: 'uploads' }], { dryRun: false });
     assert.deepEqual(uploadsOnly.rules[0]?.totals, {}, 'no multipart uploads on fs, and sessions left alone');
     assert.equal((await storage.sessions.list()).length, 1);

@@ -34,6 +34,10 @@ export { FallbackDriver, type FallbackDriverOptions } from './drivers/fallback/d
 export { S3Driver } from './drivers/s3/driver.js';
 export type { S3DriverOptions } from './drivers/s3/options.js';
 export { PROVIDERS, PROFILES, type ProviderName, type ProviderProfile } from './drivers/s3/providers.js';
+export { runLifecycle, type LifecycleReport, type RuleReport, type LifecycleItem, type LifecycleAction, type LifecycleTotal, type RunLifecycleOptions } from './lifecycle/run.js';
+export { startLifecycle, describeRun, type LifecycleScheduler, type StartLifecycleOptions, type LifecycleLogger } from './lifecycle/schedule.js';
+export { checkLifecycleRules, parseLifecycleRules, type LifecycleRule, type CheckedRule, type ExpireRule, type AbortIncompleteRule, type OrphansRule } from './lifecycle/rules.js';
+export { FileRunLock, type RunLock, type RunLease } from './lifecycle/lock.js';
 export { migrate, type MigrateOptions, type MigrateProgress, type MigrateReport } from './migrate/migrate.js';
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './drivers/s3/retry.js';
 export { BaseDriver, BASE_DRIVER_CAPABILITIES } from './drivers/base.js';

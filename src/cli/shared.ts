@@ -239,14 +239,6 @@ export function transferBar(label: string): { onProgress?: OnProgress; stop: () 
   };
 }
 
-/** Parses a duration like `30m`, `24h`, `7d` or `90s` into milliseconds. */
-export function parseDuration(text: string, option: string): number {
-  const m = /^(\d+(?:\.\d+)?)(s|m|h|d)$/.exec(text.trim());
-  if (!m) throw new CliError(`${option} must be a duration like 90s, 30m, 24h or 7d, got ${JSON.stringify(text)}`, EXIT.usage);
-  const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
-  return Number(m[1]) * unit;
-}
-
 /** Parses a whole number option within bounds. */
 export function parseCount(text: string, option: string, min: number, max: number): number {
   const n = Number(text);

@@ -231,15 +231,16 @@ export class UploadSessions<Written extends WriteResult = ObjectInfo> {
   }
 
   /**
-   * The lifecycle clean-up: aborts every session that expired before `before` (default
-   * now), freeing its bytes, and returns them. With `dryRun` it only returns them.
-   * `stowage gc sessions` runs it.
+   * The clean-up: aborts every session (whose key starts with `prefix`, default all) that
+   * expired before `before` (default now), freeing its bytes, and returns them. With
+   * `dryRun` it only returns them. The lifecycle rules (`abortIncompleteAfter`) use it.
    */
-  async cleanup(opts: { before?: Date; dryRun?: boolean } = {}): Promise<{ removed: number; sessions: UploadSession[] }> {
+  async cleanup(opts: { before?: Date; dryRun?: boolean; prefix?: string } = {}): Promise<{ removed: number; sessions: UploadSession[] }> {
     return this.#run('cleanupSessions', undefined, async () => {
+      const prefix = normalizePrefix(opts.prefix);
       if (!this.#driver.capabilities.sessions) return { removed: 0, sessions: [] };
       const before = (opts.before ?? new Date()).getTime();
-      const expired = (await this.#driver.listSessions('')).filter((r) => r.expiresAt.getTime() <= before);
+      const expired = (await this.#driver.listSessions(prefix)).filter((r) => r.expiresAt.getTime() <= before);
       if (!opts.dryRun) for (const record of expired) await this.#driver.abortSession(record.id);
       return { removed: opts.dryRun ? 0 : expired.length, sessions: expired.map(view) };
     });

@@ -113,6 +113,8 @@ export interface BuildAppOptions extends StowageRoutesOptions, ServerLimits {
   logger?: FastifyServerOptions['logger'];
   /** Serve `/metrics` and measure storage operations (default true). */
   metrics?: boolean;
+  /** The registry `/metrics` serves (default a new one), so the caller can add its own metrics (the lifecycle's). */
+  metricsRegistry?: Registry;
   /** Log every request and response (default true); errors are logged either way. */
   accessLog?: boolean;
   /**
@@ -170,7 +172,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   limitServer(app.server, limits, (req) => (req.headers['x-request-id'] as string | undefined) || generateId(req));
   let storage = opts.storage;
   if (opts.metrics !== false) {
-    const registry = new Registry();
+    const registry = opts.metricsRegistry ?? new Registry();
     // First, so that every route after it is labelled in the request metrics.
     installMetrics(app, registry, endpointGuard(opts.auth, 'metrics'));
     const measured = storageMetrics(registry);

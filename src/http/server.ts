@@ -5,7 +5,8 @@
  * flight finish up to STOWAGE_SHUTDOWN_TIMEOUT_MS (10 s), then exit.
  * STOWAGE_ACCESS_LOG=false turns off the log lines of every request. Host names
  * (STOWAGE_ALLOWED_HOSTS), CORS (STOWAGE_CORS_ORIGINS), timeouts and the connection cap
- * (LIMIT_VARIABLES) are read here too.
+ * (LIMIT_VARIABLES) are read here too, and the lifecycle rules (STOWAGE_LIFECYCLE, see
+ * lifecycle/env.ts), which run on their schedule until shutdown.
  */
 import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
@@ -17,6 +18,11 @@ import { isStorageError, type StorageError } from '../core/errors.js';
 import { outboxOf } from '../layers/outbox/control.js';
 import { quotaOf } from '../layers/quota/control.js';
 import { isTemporary } from '../layers/outbox/delivery.js';
+import { lifecycleFromEnv, lifecycleLock } from '../lifecycle/env.js';
+import { startLifecycle } from '../lifecycle/schedule.js';
+import { DURATION_HELP, durationMs } from '../core/durations.js';
+import { scheduleReconcile } from '../layers/quota/schedule.js';
+import { Registry } from 'prom-client';
 import { buildApp } from './app.js';
 import { DEFAULT_MAX_UPLOAD_SIZE } from './deferred.js';
 import { Authenticator } from './auth.js';
@@ -100,6 +106,7 @@ export async function runServer(environment: Record<string, string | undefined> 
   const allowedHosts = allowedHostsFromEnv(env, host, auth !== undefined);
   const corsOrigins = parseCorsOrigins(list(env.STOWAGE_CORS_ORIGINS) ?? [], 'STOWAGE_CORS_ORIGINS');
   const limits = limitsFromEnv(env);
+  const lifecycle = lifecycleFromEnv(env);
   let secretNote = '';
   if (!env.STORAGE_SIGNING_SECRET) {
     env.STORAGE_SIGNING_SECRET = randomBytes(32).toString('hex');
@@ -112,6 +119,10 @@ export async function runServer(environment: Record<string, string | undefined> 
   const quota = quotaOf(storage.driver);
   // Opens the counters now (repairing what a crash left): a folder another process holds stops start-up here.
   await quota?.open();
+  const reconcileInterval = env.STOWAGE_QUOTA_RECONCILE_INTERVAL ? durationMs(env.STOWAGE_QUOTA_RECONCILE_INTERVAL) : undefined;
+  if (env.STOWAGE_QUOTA_RECONCILE_INTERVAL && (reconcileInterval === undefined || reconcileInterval <= 0 || !quota)) {
+    throw new StartupError(quota ? `STOWAGE_QUOTA_RECONCILE_INTERVAL must be ${DURATION_HELP}, above 0 (got ${JSON.stringify(env.STOWAGE_QUOTA_RECONCILE_INTERVAL)})` : 'STOWAGE_QUOTA_RECONCILE_INTERVAL is set but STOWAGE_QUOTAS is not');
+  }
   // Recovers and takes the outbox folder now: one another process owns stops start-up here.
   const queued = await outbox?.status();
   let facts: Record<string, unknown> = {};
@@ -133,9 +144,12 @@ export async function runServer(environment: Record<string, string | undefined> 
   }
   uploadPolicies ??= defaultUploadPolicies(DEFAULT_MAX_UPLOAD_SIZE);
   const accessLog = booleanVariable(env, 'STOWAGE_ACCESS_LOG', true);
-  const app = await buildApp({ storage, auth, uploadPolicies, accessLog, allowedHosts, corsOrigins, ...limits });
+  const metricsRegistry = new Registry();
+  const app = await buildApp({ storage, auth, uploadPolicies, accessLog, allowedHosts, corsOrigins, metricsRegistry, ...limits });
   quotaLog = (line) => app.log.warn(line);
   const address = await app.listen({ host, port: listenPort });
+  const reconciles = quota && reconcileInterval !== undefined ? scheduleReconcile(quota, { intervalMs: reconcileInterval, lock: lifecycleLock(env, parseStorageEnv(env), 'quota-reconcile'), log: app.log }) : undefined;
+  const lifecycleRuns = lifecycle && startLifecycle(storage, lifecycle.rules, { ...lifecycle, lock: lifecycleLock(env, parseStorageEnv(env)), log: app.log, registry: metricsRegistry });
   const where = unreachable ? 'backend unreachable' : typeof facts.root === 'string' ? `files in ${facts.root}` : typeof facts.bucket === 'string' ? `bucket ${facts.bucket} at ${String(facts.endpoint)}` : 'in memory';
   const access = auth ? 'API keys required' : isLoopback(host) ? 'no authentication (loopback only)' : 'no authentication (STOWAGE_ALLOW_UNAUTHENTICATED)';
   app.log.info(`Stowage listening on ${address}, backend ${storage.backend}, ${where}, ${access}${secretNote}`);
@@ -153,6 +167,7 @@ export async function runServer(environment: Record<string, string | undefined> 
   const deadline = Number(env.STOWAGE_SHUTDOWN_TIMEOUT_MS || 10_000);
   const shutdown = (signal: string) => {
     app.log.info(`${signal}: no new connections; waiting up to ${deadline} ms for requests in flight`);
+    const lifecycleStopped = Promise.all([lifecycleRuns?.stop(), reconciles?.stop()]);
     // A keep-alive connection whose request finishes goes idle: close it then, so the
     // server need not wait out the keep-alive timeout. (A request that still arrives on
     // it gets Fastify's 503 with Connection: close.) Polling costs nothing per request,
@@ -166,6 +181,7 @@ export async function runServer(environment: Record<string, string | undefined> 
     }, deadline);
     force.unref();
     void app.close().then(async () => {
+      await lifecycleStopped;
       // Uploads cut off at the deadline still clean up (temp files, S3 aborts) before exit.
       await storage.close();
       process.exit(0);

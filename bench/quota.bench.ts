@@ -21,8 +21,10 @@
  *   before), for each store: seconds, objects/s, and its time over that of a plain
  *   `storage.usage()` listing of the same objects, measured just before it.
  *
- * STOWAGE_BENCH_BACKENDS=fs (or s3) measures one backend only. About 10 minutes in all
- * at the default sizes on 2 cores, most of it putting the objects. With STOWAGE_TEST_REDIS_URL
+ * STOWAGE_BENCH_BACKENDS=fs (or s3) measures one backend only. About 25 minutes in all
+ * at the default sizes on a shared 2-core machine, half of it putting the existing
+ * objects (about 300/s on fs, 200/s on RGW) and a fifth the list-per-write writes (each
+ * lists 100,000 objects: lower STOWAGE_BENCH_LPW_* for a quicker run). With STOWAGE_TEST_REDIS_URL
  * set, databases 14 (fs) and 15 (RGW) of that Redis hold the counters.
  */
 import { randomBytes } from 'node:crypto';

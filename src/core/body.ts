@@ -132,6 +132,30 @@ export class PutBody implements AsyncIterable<Uint8Array> {
   }
 }
 
+/**
+ * A body made from another, for a layer that changes how the bytes reach the backend
+ * (an outbox keeping them, a quota metering them): it keeps the source's known size,
+ * expected digest and `complete()`, so the caller's own checks still decide the commit.
+ * A subclass gives the bytes.
+ */
+export abstract class DerivedBody extends PutBody {
+  override readonly knownSize: number | undefined;
+  override readonly expectedSha256: string | undefined;
+  /** The body this one is made from. */
+  protected readonly source: PutBody;
+
+  constructor(source: PutBody) {
+    super(new Uint8Array(0));
+    this.knownSize = source.knownSize;
+    this.expectedSha256 = source.expectedSha256;
+    this.source = source;
+  }
+
+  override complete(): BodySummary {
+    return this.source.complete();
+  }
+}
+
 /** A body whose length is not the size its caller declared (`size`, a file's size at open). */
 function wrongSize(declared: number, got: number, relation: 'more than' | '' = ''): StorageError {
   const said = relation === '' ? `${got} bytes` : `more than ${declared} bytes`;

@@ -14,7 +14,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PutBody, type BodySummary } from '../../core/body.js';
+import { DerivedBody, type BodySummary, type PutBody } from '../../core/body.js';
 import { errorMessage, StorageError } from '../../core/errors.js';
 import { newEntryId, removeFile } from './files.js';
 
@@ -56,17 +56,11 @@ export interface CapturedFile extends BodySummary {
  * The body the backend receives: the capture's chunks, and the caller's own checks
  * (`complete()` is the original body's, so a wrong SHA-256 still stops the commit).
  */
-class CapturedBody extends PutBody {
-  override readonly knownSize: number | undefined;
-  override readonly expectedSha256: string | undefined;
+class CapturedBody extends DerivedBody {
   readonly #capture: BodyCapture;
-  readonly #source: PutBody;
 
   constructor(source: PutBody, capture: BodyCapture) {
-    super(new Uint8Array(0));
-    this.knownSize = source.knownSize;
-    this.expectedSha256 = source.expectedSha256;
-    this.#source = source;
+    super(source);
     this.#capture = capture;
   }
 
@@ -76,10 +70,6 @@ class CapturedBody extends PutBody {
       if (chunk === undefined) return;
       yield chunk;
     }
-  }
-
-  override complete(): BodySummary {
-    return this.#source.complete();
   }
 }
 

@@ -9,7 +9,7 @@
  * expiry. See ledger.ts for one change, control.ts for status, alerts and reconcile.
  */
 import type { Readable } from 'node:stream';
-import { PutBody, type BodySummary, type PutBodyChecks } from '../../core/body.js';
+import { DerivedBody, type PutBody, type PutBodyChecks } from '../../core/body.js';
 import { KeyMutex, mapConcurrently } from '../../core/concurrency.js';
 import type { Driver, DriverPresignPostOptions, DriverPutOptions, DriverSignedUrlOptions } from '../../core/contract.js';
 import { isStorageError } from '../../core/errors.js';
@@ -274,17 +274,11 @@ export function sessionReservation(sessionId: string): string {
  * reserved all of it before it started; one of unknown size reserves a step at a time,
  * and the exact remainder when a whole step does not fit.
  */
-class MeteredBody extends PutBody {
-  override readonly knownSize: number | undefined;
-  override readonly expectedSha256: string | undefined;
-  readonly #source: PutBody;
+class MeteredBody extends DerivedBody {
   readonly #change: KeyChange;
 
   constructor(source: PutBody, change: KeyChange) {
-    super(new Uint8Array(0));
-    this.knownSize = source.knownSize;
-    this.expectedSha256 = source.expectedSha256;
-    this.#source = source;
+    super(source);
     this.#change = change;
   }
 
@@ -293,7 +287,7 @@ class MeteredBody extends PutBody {
     let covered = 0;
     let size = 0;
     const before = this.#change.before?.size ?? 0;
-    for await (const chunk of this.#source) {
+    for await (const chunk of this.source) {
       size += chunk.byteLength;
       if (this.knownSize === undefined && size - before > covered) {
         const needed = size - before - covered;
@@ -310,7 +304,4 @@ class MeteredBody extends PutBody {
     }
   }
 
-  override complete(): BodySummary {
-    return this.#source.complete();
-  }
 }

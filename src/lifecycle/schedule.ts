@@ -140,6 +140,8 @@ export function startLifecycle(storage: Storage<WriteResult>, rules: readonly Li
       const started = Date.now();
       void runNow().then(() => stopped || schedule(Math.max(0, started + intervalMs - Date.now())));
     }, delay);
+    // The schedule alone keeps no process alive (the service's server does); stop() ends it.
+    timer.unref();
   };
   schedule(0);
 

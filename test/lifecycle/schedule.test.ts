@@ -130,6 +130,8 @@ describe('startLifecycle', () => {
     assert.equal(report?.rules[0]?.error?.code, 'E_ABORTED');
     assert.match(lines[0] ?? '', /^warn .*failed: E_ABORTED .*lifecycle lock was lost/);
     assert.equal(await storage.exists('temp/a'), true);
+    // Its next run is an hour away: stopped, so its timer does not hold the test process for that hour.
+    await scheduler.stop();
 
     const again = startLifecycle(slow, [{ prefix: 'temp/', expireAfter: '1h' }], { dryRun: false, intervalMs: 3_600_000, log });
     await sleep(100);

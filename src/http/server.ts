@@ -125,10 +125,11 @@ export async function runServer(environment: Record<string, string | undefined> 
   }
   // Recovers and takes the outbox folder now: one another process owns stops start-up here.
   const queued = await outbox?.status();
+  const config = parseStorageEnv(env);
   let facts: Record<string, unknown> = {};
   let unreachable: StorageError | undefined;
   try {
-    facts = await storage.verify({ createBucket: parseStorageEnv(env).backend === 'local' }); // a local root (a fallback's primary too) is created if missing
+    facts = await storage.verify({ createBucket: config.backend === 'local' }); // a local root (a fallback's primary too) is created if missing
   } catch (err) {
     // With an outbox, a backend that is down (not misconfigured) is what the outbox is for.
     if (!outbox || !isTemporary(err)) throw err;
@@ -148,8 +149,8 @@ export async function runServer(environment: Record<string, string | undefined> 
   const app = await buildApp({ storage, auth, uploadPolicies, accessLog, allowedHosts, corsOrigins, metricsRegistry, ...limits });
   quotaLog = (line) => app.log.warn(line);
   const address = await app.listen({ host, port: listenPort });
-  const reconciles = quota && reconcileInterval !== undefined ? scheduleReconcile(quota, { intervalMs: reconcileInterval, lock: lifecycleLock(env, parseStorageEnv(env), 'quota-reconcile'), log: app.log }) : undefined;
-  const lifecycleRuns = lifecycle && startLifecycle(storage, lifecycle.rules, { ...lifecycle, lock: lifecycleLock(env, parseStorageEnv(env)), log: app.log, registry: metricsRegistry });
+  const reconciles = quota && reconcileInterval !== undefined ? scheduleReconcile(quota, { intervalMs: reconcileInterval, lock: lifecycleLock(env, config, 'quota-reconcile'), log: app.log }) : undefined;
+  const lifecycleRuns = lifecycle && startLifecycle(storage, lifecycle.rules, { ...lifecycle, lock: lifecycleLock(env, config), log: app.log, registry: metricsRegistry });
   const where = unreachable ? 'backend unreachable' : typeof facts.root === 'string' ? `files in ${facts.root}` : typeof facts.bucket === 'string' ? `bucket ${facts.bucket} at ${String(facts.endpoint)}` : 'in memory';
   const access = auth ? 'API keys required' : isLoopback(host) ? 'no authentication (loopback only)' : 'no authentication (STOWAGE_ALLOW_UNAUTHENTICATED)';
   app.log.info(`Stowage listening on ${address}, backend ${storage.backend}, ${where}, ${access}${secretNote}`);

@@ -44,18 +44,17 @@ export async function presignRoutes(app: FastifyInstance, ctx: RouteContext): Pr
       const key = normalizeKey(rawKey);
       await guard(ctx, request, 'presign', key);
       await guard(ctx, request, method === 'GET' ? 'read' : 'write', key);
+      // The quota layer checks what the backend signs itself (S3); links and forms of this
+      // service are signed here, so the room left bounds them here, and the upload is
+      // checked again when it arrives.
       const quota = quotaOf(ctx.storage.driver);
+      const { nativePresignPost, nativeSignedUrls } = ctx.storage.capabilities;
       if (method === 'POST') {
-        // A form's size range is capped by the room left, so the backend itself refuses more.
-        const room = await quota?.room(key);
-        if (room === 0) await quota?.checkUpload(key, 1, false);
-        const maxSize = room === undefined ? opts.maxSize : Math.min(opts.maxSize ?? room, room);
+        const maxSize = quota && !nativePresignPost ? await quota.formMaxSize(key, opts.maxSize) : opts.maxSize;
         const post = await ctx.storage.presignPost(key, { expiresIn: opts.expiresIn, contentType: opts.contentType, maxSize });
         return { url: post.url, method, fields: post.fields, expiresAt: post.expiresAt.toISOString() };
       }
-      // A link to S3 is never seen again, so it must state a size that fits; one to this
-      // service is checked again when the upload arrives.
-      if (method === 'PUT') await quota?.checkUpload(key, opts.contentLength ?? opts.maxSize, ctx.storage.capabilities.nativeSignedUrls);
+      if (method === 'PUT' && !nativeSignedUrls) await quota?.checkUpload(key, opts.contentLength ?? opts.maxSize, false);
       const signed = await ctx.storage.signedUrl(key, { method, ...opts });
       return { url: signed.url, method, headers: signed.headers, expiresAt: signed.expiresAt.toISOString() };
     },

@@ -287,6 +287,17 @@ export class QuotaControl extends EventEmitter<{ alert: [QuotaAlert] }> {
     return this.#store;
   }
 
+  /**
+   * The size cap of a POST form to `key` asking for `maxSize`: the room left where a
+   * quota limits it (so the backend itself refuses more), E_QUOTA_EXCEEDED when none is left.
+   */
+  async formMaxSize(key: string, maxSize: number | undefined): Promise<number | undefined> {
+    const room = await this.room(key);
+    if (room === undefined) return maxSize;
+    if (room === 0) await this.checkUpload(key, 1);
+    return Math.min(maxSize ?? room, room);
+  }
+
   /** Stops the lapsed-write sweep and closes the store. */
   async close(): Promise<void> {
     clearInterval(this.#lapsedTimer);

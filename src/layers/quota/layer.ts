@@ -17,8 +17,8 @@ import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBo
 import type { ObjectInfo, PresignedPost, PutFileResult, SignedUrl, WriteResult } from '../../core/types.js';
 import { DriverLayer } from '../layer.js';
 import { QuotaControl, type QuotaOptions } from './control.js';
-import { KeyChange, itemsFor, quotaExceeded, refusedQuota } from './ledger.js';
-import { QuotaRefused, type KeyState } from './store.js';
+import { KeyChange, itemsFor, refusing } from './ledger.js';
+import type { KeyState, QuotaStore } from './store.js';
 
 /** How much a stream of unknown length reserves at a time. */
 const STREAM_STEP_BYTES = 1024 * 1024;
@@ -134,16 +134,14 @@ export class QuotaLayer extends DriverLayer {
     if (store === undefined) return run();
     const sorted = [...keys].sort();
     const holdAll = async (i: number): Promise<void> => {
-      if (i === sorted.length) return this.#removeTaken(sorted, run);
+      if (i === sorted.length) return this.#removeTaken(store, sorted, run);
       return this.#mutex.run(sorted[i] as string, () => holdAll(i + 1));
     };
     // A thousand keys are a thousand mutexes deep at most: deleteMany's batches are that large.
     await holdAll(0);
   }
 
-  async #removeTaken(keys: readonly string[], run: () => Promise<void>): Promise<void> {
-    const store = await this.control.open();
-    if (store === undefined) return run();
+  async #removeTaken(store: QuotaStore, keys: readonly string[], run: () => Promise<void>): Promise<void> {
     const changes = keys.map((key) => new KeyChange(store, key, this.control.matcher.match(key), this.control.indexed));
     const taken = await this.control.guard(() => mapConcurrently(changes, 16, (c) => c.begin(this.inner, 0, undefined, 0)));
     if (!taken) return run();
@@ -162,10 +160,7 @@ export class QuotaLayer extends DriverLayer {
   }
 
   override async presignPost(key: string, opts: DriverPresignPostOptions): Promise<PresignedPost> {
-    const room = await this.control.room(key);
-    if (room === undefined) return this.inner.presignPost(key, opts);
-    if (room <= 0) await this.control.checkUpload(key, 1);
-    return this.inner.presignPost(key, { ...opts, maxSize: Math.min(opts.maxSize ?? room, room) });
+    return this.inner.presignPost(key, { ...opts, maxSize: await this.control.formMaxSize(key, opts.maxSize) });
   }
 
   override async createSession(record: SessionRecord): Promise<SessionRecord> {
@@ -174,13 +169,8 @@ export class QuotaLayer extends DriverLayer {
     const store = await this.control.open();
     if (store === undefined) return this.inner.createSession(record);
     const id = sessionReservation(record.id);
-    try {
-      const taken = await this.control.guard(() => store.reserve({ id, expiresAt: record.expiresAt.getTime(), items: itemsFor(quotas, null, record.size ?? 0, record.partial ? 0 : 1) }));
-      if (taken === false) return this.inner.createSession(record);
-    } catch (err) {
-      if (err instanceof QuotaRefused) throw quotaExceeded(err.refusal, refusedQuota(err, quotas));
-      throw err;
-    }
+    const taken = await this.control.guard(() => refusing(quotas, () => store.reserve({ id, expiresAt: record.expiresAt.getTime(), items: itemsFor(quotas, null, record.size ?? 0, record.partial ? 0 : 1) })));
+    if (taken === false) return this.inner.createSession(record);
     try {
       const created = await this.inner.createSession(record);
       this.#remember(created);
@@ -211,11 +201,10 @@ export class QuotaLayer extends DriverLayer {
     if (quotas.length === 0) return this.inner.writeSession(id, body, opts);
     const reserve = async (bytes: number, onRefused: () => Promise<void>) => {
       try {
-        await this.control.guard(() => store.grow(sessionReservation(id), itemsFor(quotas, null, bytes, 0), before.expiresAt.getTime()));
+        await this.control.guard(() => refusing(quotas, () => store.grow(sessionReservation(id), itemsFor(quotas, null, bytes, 0), before.expiresAt.getTime())));
       } catch (err) {
-        if (!(err instanceof QuotaRefused)) throw err;
-        await onRefused();
-        throw quotaExceeded(err.refusal, refusedQuota(err, quotas));
+        if (isStorageError(err, 'E_QUOTA_EXCEEDED')) await onRefused();
+        throw err;
       }
     };
     if (before.size === undefined && opts.size !== undefined) await reserve(opts.size - before.offset, async () => undefined);

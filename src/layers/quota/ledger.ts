@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Driver } from '../../core/contract.js';
 import { StorageError, isStorageError } from '../../core/errors.js';
+import { statOrUndefined } from '../../core/objects.js';
 import type { MatchedQuota } from './rules.js';
 import { QuotaRefused, type CounterDelta, type CounterUsage, type IndexEntry, type KeyState, type QuotaStore, type ReservationItem } from './store.js';
 
@@ -28,13 +29,8 @@ export function quotaExceeded(refusal: QuotaRefused['refusal'], quota: MatchedQu
 
 /** What the key holds now, or null when it is missing. */
 export async function keyState(driver: Driver, key: string): Promise<KeyState> {
-  try {
-    const info = await driver.stat(key);
-    return { size: info.size, etag: info.etag };
-  } catch (err) {
-    if (isStorageError(err, 'E_NOT_FOUND')) return null;
-    throw err;
-  }
+  const info = await statOrUndefined(driver, key);
+  return info === undefined ? null : { size: info.size, etag: info.etag };
 }
 
 /** Whether two key states name the same object (by ETag where both know it, else by size: all the counters see). */
@@ -56,9 +52,14 @@ export function itemsFor(quotas: readonly MatchedQuota[], before: KeyState, size
   return quotas.map((q) => ({ counter: q.counter, bytes, objects, ...(q.maxBytes === undefined ? {} : { maxBytes: q.maxBytes }), ...(q.maxObjects === undefined ? {} : { maxObjects: q.maxObjects }) }));
 }
 
-/** The quota a refusal names, among those matched. */
-export function refusedQuota(err: QuotaRefused, quotas: readonly MatchedQuota[]): MatchedQuota | undefined {
-  return quotas.find((q) => q.counter === err.refusal.counter);
+/** Runs a store call that may refuse: a QuotaRefused becomes E_QUOTA_EXCEEDED naming the quota of `quotas` it refused. */
+export async function refusing<T>(quotas: readonly MatchedQuota[], call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof QuotaRefused) throw quotaExceeded(err.refusal, quotas.find((q) => q.counter === err.refusal.counter));
+    throw err;
+  }
 }
 
 /** One change of one key, from taking it to settling it. */
@@ -91,7 +92,7 @@ export class KeyChange {
     const started = Date.now();
     for (let wait = 5; ; wait = Math.min(wait * 2, 200)) {
       try {
-        const outcome = await this.#store.reserve({ id: this.id, key: this.key, before, expiresAt: this.#expiry(), items: itemsFor(this.quotas, before, size, objects ?? (before ? 0 : 1)) });
+        const outcome = await refusing(this.quotas, () => this.#store.reserve({ id: this.id, key: this.key, before, expiresAt: this.#expiry(), items: itemsFor(this.quotas, before, size, objects) }));
         if (outcome === 'ok') {
           if (Number.isFinite(this.#store.leaseMs)) {
             const now = await this.#look(driver);
@@ -103,7 +104,7 @@ export class KeyChange {
           break;
         }
       } catch (err) {
-        if (err instanceof QuotaRefused) throw quotaExceeded(err.refusal, refusedQuota(err, this.quotas));
+        if (isStorageError(err, 'E_QUOTA_EXCEEDED')) throw err;
         // An answer that never came may still have been carried out (a store that froze):
         // let go of the key and whatever was reserved, best effort, rather than hold them
         // until the lease ends.
@@ -120,12 +121,7 @@ export class KeyChange {
 
   /** Reserves `bytes` more (a stream passing what it declared); E_QUOTA_EXCEEDED when they do not fit. */
   async grow(bytes: number): Promise<void> {
-    try {
-      await this.#store.grow(this.id, itemsFor(this.quotas, null, bytes, 0), this.#expiry());
-    } catch (err) {
-      if (err instanceof QuotaRefused) throw quotaExceeded(err.refusal, refusedQuota(err, this.quotas));
-      throw err;
-    }
+    await refusing(this.quotas, () => this.#store.grow(this.id, itemsFor(this.quotas, null, bytes, 0), this.#expiry()));
   }
 
   /** Settles the change from `before` to `after` (and drops `alsoRelease`, a session's reservation); the touched counters' usage after. */

@@ -30,5 +30,7 @@ async function step(): Promise<void> {
   }
 }
 
+// One object before `ready`, so a kill on a loaded machine still finds something stored.
+await storage.put(key(), Buffer.alloc(1000));
 process.stdout.write('ready\n');
 for (;;) await Promise.all([step(), step(), step(), step()]);

@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Driver } from '../../core/contract.js';
 import { StorageError, isStorageError } from '../../core/errors.js';
 import { statOrUndefined } from '../../core/objects.js';
+import { isUncreatedRoot } from '../../drivers/fs/errors.js';
 import type { MatchedQuota } from './rules.js';
 import { QuotaRefused, type CounterDelta, type CounterUsage, type IndexEntry, type KeyState, type QuotaStore, type ReservationItem } from './store.js';
 
@@ -27,10 +28,15 @@ export function quotaExceeded(refusal: QuotaRefused['refusal'], quota: MatchedQu
   });
 }
 
-/** What the key holds now, or null when it is missing. */
+/** What the key holds now, or null when it is missing (an fs root its first write creates holds nothing yet). */
 export async function keyState(driver: Driver, key: string): Promise<KeyState> {
-  const info = await statOrUndefined(driver, key);
-  return info === undefined ? null : { size: info.size, etag: info.etag };
+  try {
+    const info = await statOrUndefined(driver, key);
+    return info === undefined ? null : { size: info.size, etag: info.etag };
+  } catch (err) {
+    if (isUncreatedRoot(err)) return null;
+    throw err;
+  }
 }
 
 /** Whether two key states name the same object (by ETag where both know it, else by size: all the counters see). */

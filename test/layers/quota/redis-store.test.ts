@@ -1,15 +1,20 @@
 /**
  * The Redis quota store and run lock on a real redis-server (the one scripts/run-tests.mjs
  * starts, or STOWAGE_TEST_REDIS_URL's): the cases every store passes, then what only a
- * shared store has: two instances racing, Redis going down and coming back, the lock.
+ * shared store has: two instances racing, Redis going down and coming back, the lock,
+ * and a first write that creates its fs root.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { privateRedisServer } from '../../../scripts/redis-server.mjs';
 import { isStorageError } from '../../../src/core/errors.js';
+import { createStorage, quotaOf } from '../../../src/index.js';
 import { RedisRunLock } from '../../../src/layers/quota/redis-lock.js';
 import { RedisQuotaStore } from '../../../src/layers/quota/redis-store.js';
 import { counterId, QuotaRefused } from '../../../src/layers/quota/store.js';
@@ -232,6 +237,27 @@ describe('RedisRunLock', () => {
       await third.release();
     } finally {
       await Promise.all([one.close(), two.close(), three.close()]);
+    }
+  });
+});
+
+describe('RedisQuotaStore under an fs root', () => {
+  it('counts the first write to a root that does not exist yet (the write creates it, as without quotas)', async () => {
+    const url = redisUrl();
+    const namespace = `stowage-test:${randomUUID()}:`;
+    const parent = await mkdtemp(join(tmpdir(), 'stowage-quota-newroot-'));
+    const root = join(parent, 'not-yet');
+    const storage = createStorage({ driver: 'fs', root, quotas: { rules: { 'users/*/': { maxBytes: 100 } }, store: new RedisQuotaStore({ url, namespace }), log: () => undefined } });
+    try {
+      await storage.put('users/ann/a.txt', Buffer.alloc(60));
+      assert.equal((await storage.stat('users/ann/a.txt')).size, 60);
+      const counter = (await quotaOf(storage.driver)?.counters())?.find((c) => c.prefix === 'users/ann/');
+      assert.equal(counter?.usedBytes, 60);
+      await assert.rejects(storage.put('users/ann/b.txt', Buffer.alloc(60)), (err) => isStorageError(err, 'E_QUOTA_EXCEEDED'));
+    } finally {
+      await storage.close();
+      await dropNamespace(url, namespace);
+      await rm(parent, { recursive: true, force: true });
     }
   });
 });

@@ -160,7 +160,9 @@ export class QuotaLayer extends DriverLayer {
   }
 
   override async presignPost(key: string, opts: DriverPresignPostOptions): Promise<PresignedPost> {
-    return this.inner.presignPost(key, { ...opts, maxSize: await this.control.formMaxSize(key, opts.maxSize) });
+    const maxSize = await this.control.formMaxSize(key, opts.maxSize);
+    // Options a quota does not cap are forwarded as they came.
+    return this.inner.presignPost(key, maxSize === opts.maxSize ? opts : { ...opts, maxSize });
   }
 
   override async createSession(record: SessionRecord): Promise<SessionRecord> {

@@ -32,8 +32,8 @@ export interface QuotaOptions {
   /**
    * Learn what a write replaces from the store's index of key sizes rather than a `stat`
    * of the backend: no request more per write, at the cost of the index's memory (a key
-   * and a size per object under a quota). `createStorage` turns it on for backends other
-   * than fs, whose stat is a local system call. See the README's Quotas section.
+   * and a size per object under a quota). `createStorage` turns it on unless told
+   * otherwise. See the README's Quotas section.
    */
   index?: boolean;
   /** Told each crossing of a threshold (also emitted as `alert` on the control). */

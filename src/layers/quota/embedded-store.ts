@@ -3,7 +3,7 @@
  * durable by a journal in a local folder (for the fs backend, `<root>/.stowage/quota/`).
  * Every change is one JSON line appended to the journal with a synchronous write before
  * the call resolves, so a SIGKILL at any instant loses nothing: the kernel has the line
- * (an fdatasync a second later covers a power cut, see the README). Start-up loads the
+ * (an fdatasync a second later, off the main thread, covers a power cut, see the README). Start-up loads the
  * snapshot and replays the journal; keyed reservations left open are the writes a crash
  * interrupted, which `open` hands to the layer to repair by a stat of each key. When the
  * journal grows past a bound it is folded into a new snapshot (written aside, synced,
@@ -12,10 +12,24 @@
  * One process owns the folder at a time (a lock file naming its pid); several service
  * instances share counters through the Redis store instead.
  */
-import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { StorageError, errorMessage } from '../../core/errors.js';
-import { QuotaRefused, type CounterDelta, type CounterUsage, type IndexEntry, type KeyState, type PendingWrite, type QuotaStore, type ReservationItem, type ReservationRequest, type ReserveOutcome } from './store.js';
+import {
+  itemsFor,
+  QuotaRefused,
+  type CounterDelta,
+  type CounterUsage,
+  type IndexedReservationRequest,
+  type IndexedReserveOutcome,
+  type IndexEntry,
+  type KeyState,
+  type PendingWrite,
+  type QuotaStore,
+  type ReservationItem,
+  type ReservationRequest,
+  type ReserveOutcome,
+} from './store.js';
 
 /** Journal lines past which the journal is folded into a snapshot. */
 const COMPACT_AFTER_LINES = 100_000;
@@ -56,7 +70,7 @@ export class EmbeddedQuotaStore implements QuotaStore {
   readonly #used = new Map<string, { bytes: number; objects: number }>();
   readonly #reservations = new Map<string, Reservation>();
   readonly #keys = new Map<string, string>();
-  /** The size of every metered key the store has seen settled (see `sizeOf`). */
+  /** The size of every metered key the store has seen settled (see `reserveIndexed`). */
   readonly #index = new Map<string, number>();
   /** What live reservations hold per counter, kept as they come and go (a reserve is O(items), not O(reservations)). */
   readonly #held = new Map<string, { bytes: number; objects: number }>();
@@ -67,6 +81,8 @@ export class EmbeddedQuotaStore implements QuotaStore {
   #fd: number | undefined;
   #lines = 0;
   #syncTimer: NodeJS.Timeout | undefined;
+  /** The journal's sync in progress, which `close` waits for. */
+  #syncing: Promise<void> | undefined;
   #ownsLock = false;
 
   /**
@@ -111,6 +127,14 @@ export class EmbeddedQuotaStore implements QuotaStore {
     return 'ok';
   }
 
+  async reserveIndexed(request: IndexedReservationRequest): Promise<IndexedReserveOutcome> {
+    const size = this.#index.get(request.key);
+    const before: KeyState = size === undefined ? null : { size };
+    const { id, key, expiresAt } = request;
+    const outcome = await this.reserve({ id, key, before, expiresAt, items: itemsFor(request.counters, before, request.size, request.objects) });
+    return outcome === 'busy' ? 'busy' : { before };
+  }
+
   async grow(id: string, items: ReservationItem[], expiresAt: number): Promise<void> {
     this.#sweep();
     this.#check(items);
@@ -130,10 +154,6 @@ export class EmbeddedQuotaStore implements QuotaStore {
     this.#append(line);
     this.#apply(line);
     return this.read(deltas.map((d) => d.counter));
-  }
-
-  async sizeOf(key: string): Promise<number | null> {
-    return this.#index.get(key) ?? null;
   }
 
   async replaceIndex(entries: ReadonlyMap<string, number>): Promise<void> {
@@ -176,6 +196,8 @@ export class EmbeddedQuotaStore implements QuotaStore {
 
   async close(): Promise<void> {
     clearTimeout(this.#syncTimer);
+    this.#syncTimer = undefined;
+    await this.#syncing;
     if (this.#fd !== undefined) {
       fsyncSync(this.#fd);
       closeSync(this.#fd);
@@ -295,11 +317,26 @@ export class EmbeddedQuotaStore implements QuotaStore {
     if (this.#fd === undefined) throw new StorageError('E_UNAVAILABLE', `the quota journal in ${this.dir} is not open`);
     writeSync(this.#fd, `${JSON.stringify(line)}\n`);
     this.#lines += 1;
-    this.#syncTimer ??= setTimeout(() => {
-      this.#syncTimer = undefined;
-      if (this.#fd !== undefined) fdatasyncSync(this.#fd);
-    }, SYNC_DELAY_MS).unref();
+    this.#syncTimer ??= setTimeout(() => this.#sync(), SYNC_DELAY_MS).unref();
     if (this.#lines >= COMPACT_AFTER_LINES) this.#compact();
+  }
+
+  /**
+   * Syncs the journal to the disk on a thread of the pool, not the main thread: a write's
+   * own journal line never waits for it (the kernel has the line once it is written).
+   * A sync that fails (EBADF after a compaction closed the file, EIO) is left to the next
+   * one a change sets off, or to `close`, whose sync throws.
+   */
+  #sync(): void {
+    this.#syncTimer = undefined;
+    const fd = this.#fd;
+    if (fd === undefined) return;
+    // After one still running, so the lines written since it began are covered too.
+    const current = (this.#syncing ?? Promise.resolve()).then(() => new Promise<void>((resolve) => fdatasync(fd, () => resolve())));
+    this.#syncing = current;
+    void current.then(() => {
+      if (this.#syncing === current) this.#syncing = undefined;
+    });
   }
 
   /** Loads the snapshot and replays its generation's journal; a torn last line (a crash mid-write) is ignored. */

@@ -17,8 +17,8 @@ import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBo
 import type { ObjectInfo, PresignedPost, PutFileResult, SignedUrl, WriteResult } from '../../core/types.js';
 import { DriverLayer } from '../layer.js';
 import { QuotaControl, type QuotaOptions } from './control.js';
-import { KeyChange, itemsFor, refusing } from './ledger.js';
-import type { KeyState, QuotaStore } from './store.js';
+import { KeyChange, refusing } from './ledger.js';
+import { itemsFor, type KeyState, type QuotaStore } from './store.js';
 
 /** How much a stream of unknown length reserves at a time. */
 const STREAM_STEP_BYTES = 1024 * 1024;
@@ -67,7 +67,8 @@ export class QuotaLayer extends DriverLayer {
   }
 
   override put(key: string, body: PutBody, opts: DriverPutOptions): Promise<WriteResult> {
-    return this.#write(key, body.knownSize, (change) => this.inner.put(key, change ? new MeteredBody(body, change) : body, opts), opts.signal);
+    // A body of known size reserved all of it, and PutBody stops one that passes its size.
+    return this.#write(key, body.knownSize, (change) => this.inner.put(key, change && body.knownSize === undefined ? new MeteredBody(body, change) : body, opts), opts.signal);
   }
 
   override putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<WriteResult & Partial<PutFileResult>> {
@@ -260,10 +261,9 @@ export function sessionReservation(sessionId: string): string {
 }
 
 /**
- * The body the backend receives from a metered write: the caller's bytes, stopped with
- * E_QUOTA_EXCEEDED as soon as they pass what the quotas can take. A body of known size
- * reserved all of it before it started; one of unknown size reserves a step at a time,
- * and the exact remainder when a whole step does not fit.
+ * The body the backend receives from a metered write of unknown size: the caller's bytes,
+ * stopped with E_QUOTA_EXCEEDED as soon as they pass what the quotas can take. It
+ * reserves a step at a time, and the exact remainder when a whole step does not fit.
  */
 class MeteredBody extends DerivedBody {
   readonly #change: KeyChange;
@@ -280,7 +280,7 @@ class MeteredBody extends DerivedBody {
     const before = this.#change.before?.size ?? 0;
     for await (const chunk of this.source) {
       size += chunk.byteLength;
-      if (this.knownSize === undefined && size - before > covered) {
+      if (size - before > covered) {
         const needed = size - before - covered;
         try {
           await this.#change.grow(Math.max(needed, STREAM_STEP_BYTES));

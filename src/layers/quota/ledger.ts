@@ -14,7 +14,7 @@ import { StorageError, isStorageError } from '../../core/errors.js';
 import { statOrUndefined } from '../../core/objects.js';
 import { isUncreatedRoot } from '../../drivers/fs/errors.js';
 import type { MatchedQuota } from './rules.js';
-import { QuotaRefused, type CounterDelta, type CounterUsage, type IndexEntry, type KeyState, type QuotaStore, type ReservationItem } from './store.js';
+import { itemsFor, QuotaRefused, type CounterDelta, type CounterUsage, type IndexEntry, type KeyState, type QuotaStore } from './store.js';
 
 /** How long a write waits for another write of the same key (through another instance) before it gives up. */
 const BUSY_WAIT_MS = 30_000;
@@ -52,12 +52,6 @@ export function deltasOf(quotas: readonly MatchedQuota[], before: KeyState, afte
   return bytes === 0 && objects === 0 ? [] : quotas.map((q) => ({ counter: q.counter, bytes, objects }));
 }
 
-/** A reservation of each quota's counter: what a change from `before` to a size of `size` may add. */
-export function itemsFor(quotas: readonly MatchedQuota[], before: KeyState, size: number, objects = before ? 0 : 1): ReservationItem[] {
-  const bytes = Math.max(0, size - (before?.size ?? 0));
-  return quotas.map((q) => ({ counter: q.counter, bytes, objects, ...(q.maxBytes === undefined ? {} : { maxBytes: q.maxBytes }), ...(q.maxObjects === undefined ? {} : { maxObjects: q.maxObjects }) }));
-}
-
 /** Runs a store call that may refuse: a QuotaRefused becomes E_QUOTA_EXCEEDED naming the quota of `quotas` it refused. */
 export async function refusing<T>(quotas: readonly MatchedQuota[], call: () => Promise<T>): Promise<T> {
   try {
@@ -74,7 +68,7 @@ export class KeyChange {
   readonly key: string;
   readonly quotas: readonly MatchedQuota[];
   readonly #store: QuotaStore;
-  /** What the key held is asked of the store's index, not of the backend (see `QuotaStore.sizeOf`). */
+  /** What the key held is asked of the store's index, not of the backend (see `QuotaStore.reserveIndexed`). */
   readonly #indexed: boolean;
   #lease: NodeJS.Timeout | undefined;
   /** What the key held when the change took it. */
@@ -90,25 +84,15 @@ export class KeyChange {
   /**
    * Takes the key and reserves what a change to `size` bytes (`objects` new objects) may
    * add, given what the key holds: `before`, from the store's index or a stat with
-   * `driver`. With a store shared by other instances the key is looked at again once it
-   * is held, so `before` cannot be an object another instance replaced meanwhile.
+   * `driver`. Another write of the key holding it (through another instance) is waited
+   * for, up to BUSY_WAIT_MS.
    */
   async begin(driver: Driver, size: number, signal?: AbortSignal, objects?: number): Promise<void> {
-    let before = await this.#look(driver);
     const started = Date.now();
     for (let wait = 5; ; wait = Math.min(wait * 2, 200)) {
+      let taken: KeyState | 'busy';
       try {
-        const outcome = await refusing(this.quotas, () => this.#store.reserve({ id: this.id, key: this.key, before, expiresAt: this.#expiry(), items: itemsFor(this.quotas, before, size, objects) }));
-        if (outcome === 'ok') {
-          if (Number.isFinite(this.#store.leaseMs)) {
-            const now = await this.#look(driver);
-            if (!sameState(now, before)) {
-              before = now;
-              continue;
-            }
-          }
-          break;
-        }
+        taken = await refusing(this.quotas, () => this.#take(driver, size, objects));
       } catch (err) {
         if (isStorageError(err, 'E_QUOTA_EXCEEDED')) throw err;
         // An answer that never came may still have been carried out (a store that froze):
@@ -117,12 +101,34 @@ export class KeyChange {
         await this.#store.release([this.id]).catch(() => undefined);
         throw err;
       }
+      if (taken !== 'busy') {
+        this.before = taken;
+        break;
+      }
       if (Date.now() - started > BUSY_WAIT_MS) throw new StorageError('E_UNAVAILABLE', `another write of ${JSON.stringify(this.key)} has held it for ${BUSY_WAIT_MS / 1000} s; try again`, { key: this.key });
       await sleep(wait, undefined, { signal });
-      before = await this.#look(driver);
     }
-    this.before = before;
     this.#renewing();
+  }
+
+  /** One attempt at taking the key: what it held, or `busy`. */
+  async #take(driver: Driver, size: number, objects: number | undefined): Promise<KeyState | 'busy'> {
+    const reservation = { id: this.id, key: this.key, expiresAt: this.#expiry() };
+    if (this.#indexed) {
+      // The index is read in the reservation's own atomic step: one store call in all.
+      const taken = await this.#store.reserveIndexed({ ...reservation, size, ...(objects === undefined ? {} : { objects }), counters: this.quotas });
+      return taken === 'busy' ? 'busy' : taken.before;
+    }
+    let before = await this.#look(driver);
+    for (;;) {
+      if ((await this.#store.reserve({ ...reservation, before, items: itemsFor(this.quotas, before, size, objects) })) === 'busy') return 'busy';
+      // A store shared by other instances: the key is looked at again once it is held, so
+      // `before` cannot be an object another instance replaced meanwhile.
+      if (!Number.isFinite(this.#store.leaseMs)) return before;
+      const now = await this.#look(driver);
+      if (sameState(now, before)) return before;
+      before = now;
+    }
   }
 
   /** Reserves `bytes` more (a stream passing what it declared); E_QUOTA_EXCEEDED when they do not fit. */
@@ -165,15 +171,12 @@ export class KeyChange {
   }
 
   /**
-   * What the key holds; when the backend cannot say now (down: an outbox below may queue
-   * the write), it is taken as missing, so the write reserves and counts its whole size
-   * and a new object: never less than it adds. A reconcile corrects an overwrite counted so.
+   * What the key holds by a stat; when the backend cannot say now (down: an outbox below
+   * may queue the write), it is taken as missing, so the write reserves and counts its
+   * whole size and a new object: never less than it adds. A reconcile corrects an
+   * overwrite counted so.
    */
   async #look(driver: Driver): Promise<KeyState> {
-    if (this.#indexed) {
-      const size = await this.#store.sizeOf(this.key);
-      return size === null ? null : { size };
-    }
     try {
       return await keyState(driver, this.key);
     } catch (err) {

@@ -12,7 +12,7 @@
  *   keys          hash  key -> id of the live reservation holding it
  *   l:<id>        hash  a keyed reservation that lapsed, as r:<id> was, until taken
  *   lapsed        set   ids of l:<id> hashes
- *   idx           hash  key -> size of every metered key settled (the index, see QuotaStore.sizeOf)
+ *   idx           hash  key -> size of every metered key settled (the index, see QuotaStore.reserveIndexed)
  *
  * Every script gets ARGV[1] = ns and ARGV[2] = the caller's clock (Date.now()), so
  * expiry follows the callers' clocks, never Redis's. Amounts stay decimal strings inside
@@ -69,19 +69,27 @@ local function sweep()
   return #ids <= SWEEP
 end
 
--- The refusal of the items from ARGV[first] on (5 each: counter, bytes, objects, maxBytes,
--- maxObjects), or nil when they fit: settled (negative as 0) + reserved + asked <= limit.
--- old: amounts of the reservation being replaced, which stop counting if this succeeds.
-local function refusal(first, old)
+-- The items of a reservation from ARGV[first] on (5 each: counter, bytes, objects,
+-- maxBytes, maxObjects; amounts as decimal strings, limits empty for none).
+local function argItems(first)
+  local items = {}
+  for i = first, #ARGV, 5 do items[#items + 1] = {ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]} end
+  return items
+end
+
+-- The refusal of the items, or nil when they fit: settled (negative as 0) + reserved +
+-- asked <= limit. old: amounts of the reservation being replaced, which stop counting if
+-- this succeeds.
+local function refusal(items, old)
   local pending = {}
-  for i = first, #ARGV, 5 do
-    local c = ARGV[i]
+  for _, item in ipairs(items) do
+    local c = item[1]
     local row = redis.call('HMGET', ns .. 'c:' .. c, 'b', 'o', 'rb', 'ro')
     local p = pending[c] or {0, 0}
     local o = old[c] or {0, 0}
     for j, kind in ipairs({'bytes', 'objects'}) do
-      local asked = tonumber(ARGV[i + j])
-      local limit = ARGV[i + 2 + j]
+      local asked = tonumber(item[1 + j])
+      local limit = item[3 + j]
       local used = math.max(num(row[j]), 0)
       local reserved = num(row[j + 2]) - o[j] + p[j]
       if limit ~= '' and used + reserved + asked > tonumber(limit) then
@@ -94,20 +102,51 @@ local function refusal(first, old)
   return nil
 end
 
--- Adds the items from ARGV[first] on to reservation id and to its counters' reserved totals.
-local function record(id, first, expiresAt)
+-- Adds the items to reservation id and to their counters' reserved totals.
+local function record(id, items, expiresAt)
   local rkey = ns .. 'r:' .. id
-  for i = first, #ARGV, 5 do
-    local c = ARGV[i]
+  for _, item in ipairs(items) do
+    local c = item[1]
     local ckey = ns .. 'c:' .. c
-    redis.call('HINCRBY', rkey, 'b:' .. c, ARGV[i + 1])
-    redis.call('HINCRBY', rkey, 'o:' .. c, ARGV[i + 2])
-    redis.call('HSET', rkey, 'm:' .. c, ARGV[i + 3] .. ',' .. ARGV[i + 4])
-    redis.call('HINCRBY', ckey, 'rb', ARGV[i + 1])
-    redis.call('HINCRBY', ckey, 'ro', ARGV[i + 2])
+    redis.call('HINCRBY', rkey, 'b:' .. c, item[2])
+    redis.call('HINCRBY', rkey, 'o:' .. c, item[3])
+    redis.call('HSET', rkey, 'm:' .. c, item[4] .. ',' .. item[5])
+    redis.call('HINCRBY', ckey, 'rb', item[2])
+    redis.call('HINCRBY', ckey, 'ro', item[3])
     redis.call('SADD', ns .. 'counters', c)
   end
   redis.call('ZADD', ns .. 'exp', expiresAt, id)
+end
+
+-- Takes reservation id of the items (replacing one of that id), holding key when given:
+-- {'ok'}, {'busy'} when another reservation holds the key, or a refusal.
+local function take(id, key, before, expiresAt, items)
+  local rkey = ns .. 'r:' .. id
+  if key then
+    local holder = redis.call('HGET', ns .. 'keys', key)
+    if holder and holder ~= id then return {'busy'} end
+  end
+  local old = {}
+  local f = redis.call('HGETALL', rkey)
+  for i = 1, #f, 2 do
+    local kind, c = string.sub(f[i], 1, 2), string.sub(f[i], 3)
+    if kind == 'b:' or kind == 'o:' then
+      old[c] = old[c] or {0, 0}
+      old[c][kind == 'b:' and 1 or 2] = tonumber(f[i + 1])
+    end
+  end
+  local refused = refusal(items, old)
+  if refused then return refused end
+  if #f > 0 then
+    unreserve(id, rkey)
+    redis.call('DEL', rkey)
+  end
+  if key then
+    redis.call('HSET', rkey, 'k', key, 'bf', before)
+    redis.call('HSET', ns .. 'keys', key, id)
+  end
+  record(id, items, expiresAt)
+  return {'ok'}
 end
 
 -- Appends counter c and its b, o, rb, ro to out.
@@ -127,33 +166,35 @@ export const RESERVE = script(
   'stowageQuotaReserve',
   `
 if not sweep() then return {'sweep'} end
-local id, hasKey, key, before, expiresAt = ARGV[3], ARGV[4] == '1', ARGV[5], ARGV[6], ARGV[7]
-local rkey = ns .. 'r:' .. id
-if hasKey then
-  local holder = redis.call('HGET', ns .. 'keys', key)
-  if holder and holder ~= id then return {'busy'} end
+return take(ARGV[3], ARGV[4] == '1' and ARGV[5] or nil, ARGV[6], ARGV[7], argItems(8))
+`,
+);
+
+/**
+ * ARGV: ns, now, id, key, expiresAt, size, objects ('' for the default), counters (3
+ * each: counter, maxBytes, maxObjects). Reads the key's size from idx and reserves what a
+ * write to \`size\` adds to it, as RESERVE would with that before. Answers ok with the
+ * size indexed (nil for none), busy or refused.
+ */
+export const RESERVE_INDEXED = script(
+  'stowageQuotaReserveIndexed',
+  `
+if not sweep() then return {'sweep'} end
+local id, key, expiresAt, size, objects = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local indexed = redis.call('HGET', ns .. 'idx', key)
+local before, bytes, count = 'null', size, '1'
+if indexed then
+  before = '{"size":' .. indexed .. '}'
+  -- %.0f: sizes are whole and below 2^53, which a double holds exactly (tostring would round to 14 digits).
+  bytes = string.format('%.0f', math.max(0, tonumber(size) - tonumber(indexed)))
+  count = '0'
 end
-local old = {}
-local f = redis.call('HGETALL', rkey)
-for i = 1, #f, 2 do
-  local kind, c = string.sub(f[i], 1, 2), string.sub(f[i], 3)
-  if kind == 'b:' or kind == 'o:' then
-    old[c] = old[c] or {0, 0}
-    old[c][kind == 'b:' and 1 or 2] = tonumber(f[i + 1])
-  end
-end
-local refused = refusal(8, old)
-if refused then return refused end
-if #f > 0 then
-  unreserve(id, rkey)
-  redis.call('DEL', rkey)
-end
-if hasKey then
-  redis.call('HSET', rkey, 'k', key, 'bf', before)
-  redis.call('HSET', ns .. 'keys', key, id)
-end
-record(id, 8, expiresAt)
-return {'ok'}
+if objects ~= '' then count = objects end
+local items = {}
+for i = 8, #ARGV, 3 do items[#items + 1] = {ARGV[i], bytes, count, ARGV[i + 1], ARGV[i + 2]} end
+local reply = take(id, key, before, expiresAt, items)
+if reply[1] == 'ok' then return {'ok', indexed or false} end
+return reply
 `,
 );
 
@@ -162,9 +203,10 @@ export const GROW = script(
   'stowageQuotaGrow',
   `
 if not sweep() then return {'sweep'} end
-local refused = refusal(5, {})
+local items = argItems(5)
+local refused = refusal(items, {})
 if refused then return refused end
-record(ARGV[3], 5, ARGV[4])
+record(ARGV[3], items, ARGV[4])
 return {'ok'}
 `,
 );
@@ -283,4 +325,4 @@ return out
 );
 
 /** Every script of the store, to register on its connection. */
-export const SCRIPTS: readonly LuaScript[] = [RESERVE, GROW, RENEW, SETTLE, READ, RESET, TAKE_LAPSED];
+export const SCRIPTS: readonly LuaScript[] = [RESERVE, RESERVE_INDEXED, GROW, RENEW, SETTLE, READ, RESET, TAKE_LAPSED];

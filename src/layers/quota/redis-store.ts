@@ -8,11 +8,13 @@
  */
 import { StorageError } from '../../core/errors.js';
 import { RedisConnection, type LuaReply, type LuaScript } from './redis-connection.js';
-import { GROW, READ, RENEW, RESERVE, RESET, SCRIPTS, SETTLE, TAKE_LAPSED } from './redis-scripts.js';
+import { GROW, READ, RENEW, RESERVE, RESERVE_INDEXED, RESET, SCRIPTS, SETTLE, TAKE_LAPSED } from './redis-scripts.js';
 import {
   QuotaRefused,
   type CounterDelta,
   type CounterUsage,
+  type IndexedReservationRequest,
+  type IndexedReserveOutcome,
   type IndexEntry,
   type KeyState,
   type PendingWrite,
@@ -68,6 +70,15 @@ export class RedisQuotaStore implements QuotaStore {
     return outcome(reply) === 'busy' ? 'busy' : 'ok';
   }
 
+  async reserveIndexed(request: IndexedReservationRequest): Promise<IndexedReserveOutcome> {
+    const args = [request.id, request.key, expiry(request.expiresAt), amount(request.size, 'size'), request.objects === undefined ? '' : amount(request.objects, 'objects')];
+    for (const c of request.counters) args.push(c.counter, limitArg(c.maxBytes, 'maxBytes'), limitArg(c.maxObjects, 'maxObjects'));
+    const reply = await this.call(RESERVE_INDEXED, args);
+    if (outcome(reply) === 'busy') return 'busy';
+    const indexed = (reply as [string, string | null])[1];
+    return { before: indexed === null ? null : { size: Number(indexed) } };
+  }
+
   async grow(id: string, items: ReservationItem[], expiresAt: number): Promise<void> {
     outcome(await this.call(GROW, [id, expiry(expiresAt), ...itemArgs(items)]));
   }
@@ -85,11 +96,6 @@ export class RedisQuotaStore implements QuotaStore {
 
   async release(ids: readonly string[]): Promise<void> {
     if (ids.length > 0) await this.call(SETTLE, [String(ids.length), ...ids, '0']);
-  }
-
-  async sizeOf(key: string): Promise<number | null> {
-    const size = await this.redis.run((client) => client.hget(`${this.namespace}idx`, key));
-    return size === null ? null : Number(size);
   }
 
   /** Builds the new index aside in batches, then swaps it in with one RENAME (writes settled meanwhile are the reconcile's known gap). */

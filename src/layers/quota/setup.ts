@@ -51,8 +51,9 @@ function noQuotaStore(): StorageError {
 export function quotaLayerFor(driver: Driver, setup: QuotaSetup, fsRoot: string | undefined): QuotaLayer {
   if (setup.store === undefined && setup.redisUrl === undefined && setup.dir === undefined && fsRoot === undefined) throw noQuotaStore();
   const { rules, failOpen, onAlert, log } = setup;
-  // A stat of fs is a local system call; of S3, a request as slow as the write: index there.
-  const index = setup.index ?? fsRoot === undefined;
+  // A stat of S3 is a request as slow as the write; one of fs, a system call that queues
+  // behind the writes' fsyncs on libuv's threads: the index spares both.
+  const index = setup.index ?? true;
   if (setup.leaseMs !== undefined && setup.redisUrl === undefined) throw new StorageError('E_CONFIG_INVALID', 'a quota lease (leaseMs, STOWAGE_QUOTA_LEASE_SECONDS) applies to the Redis store only: set redisUrl (STOWAGE_QUOTA_REDIS_URL) too');
   return new QuotaLayer(driver, { rules, failOpen, onAlert, log, index, store: quotaStoreFor(setup, fsRoot) });
 }

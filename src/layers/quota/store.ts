@@ -36,7 +36,7 @@ export type ReservationItem = CounterDelta & CounterLimits;
  */
 export type KeyState = { size: number; etag?: string } | null;
 
-/** A key's size for the store's index (see `QuotaStore.sizeOf`); null: the key is gone. */
+/** A key's size for the store's index (see `QuotaStore.reserveIndexed`); null: the key is gone. */
 export interface IndexEntry {
   key: string;
   size: number | null;
@@ -83,6 +83,34 @@ export interface CounterUsage {
 
 /** The result of `reserve`: taken, or the key is held by another write (retry shortly). */
 export type ReserveOutcome = 'ok' | 'busy';
+
+/** A counter a write touches, with its limits: what `reserveIndexed` reserves amounts of. */
+export type CounterWithLimits = CounterLimits & { counter: string };
+
+/**
+ * A keyed reservation whose amounts follow from what the store's index holds for `key`
+ * (see `QuotaStore.reserveIndexed`).
+ */
+export interface IndexedReservationRequest {
+  /** As for `ReservationRequest`. */
+  id: string;
+  key: string;
+  expiresAt: number;
+  /** The size the key may have once written: the reservation is what it adds to the size indexed (all of it for a key the index lacks). */
+  size: number;
+  /** The objects it reserves; by default 1 for a key the index lacks, else 0. */
+  objects?: number;
+  counters: readonly CounterWithLimits[];
+}
+
+/** The result of `reserveIndexed`: taken, with what the index held for the key, or `busy` as for `reserve`. */
+export type IndexedReserveOutcome = { before: KeyState } | 'busy';
+
+/** What a change of a key from `before` to a size of `size` may add to each counter: the items of its reservation. */
+export function itemsFor(counters: readonly CounterWithLimits[], before: KeyState, size: number, objects = before ? 0 : 1): ReservationItem[] {
+  const bytes = Math.max(0, size - (before?.size ?? 0));
+  return counters.map((q) => ({ counter: q.counter, bytes, objects, ...(q.maxBytes === undefined ? {} : { maxBytes: q.maxBytes }), ...(q.maxObjects === undefined ? {} : { maxObjects: q.maxObjects }) }));
+}
 
 /**
  * A reservation refused: `counter` would pass `limit` (in `kind`), which holds `used`
@@ -135,6 +163,17 @@ export interface QuotaStore {
   reserve(request: ReservationRequest): Promise<ReserveOutcome>;
 
   /**
+   * `reserve` of a keyed write whose `before` is what the store's index holds for the key,
+   * read in the same atomic step, so no write of the key through another instance can
+   * come between (one round trip for a shared store, where a separate lookup and a look
+   * again once the key is held would be three). The index is what `settle` recorded (and
+   * `replaceIndex` rebuilt from a listing): a key written around Stowage is missing from it
+   * until a reconcile, so its first write through Stowage reserves as for a new object.
+   * Refuses and answers `busy` as `reserve` does; resolves with the `before` it recorded.
+   */
+  reserveIndexed(request: IndexedReservationRequest): Promise<IndexedReserveOutcome>;
+
+  /**
    * Adds to a live reservation (a stream passing what it reserved, a session whose size
    * becomes known), with the same atomic check as `reserve`; QuotaRefused leaves the
    * reservation as it was. An unknown or lapsed id is reserved anew with these items.
@@ -151,14 +190,6 @@ export interface QuotaStore {
    * settle once.
    */
   settle(ids: readonly string[], deltas: readonly CounterDelta[], index?: readonly IndexEntry[]): Promise<Map<string, CounterUsage>>;
-
-  /**
-   * The size of `key` as the store's index holds it, or null when it holds none. The
-   * index is what `settle` recorded (and `replaceIndex` rebuilt from a listing): it lets
-   * a layer on a remote backend (S3) know what a write replaces without a request to
-   * the backend. A key written around Stowage is missing from it until a reconcile.
-   */
-  sizeOf(key: string): Promise<number | null>;
 
   /** Reconcile's rebuild of the index: it holds exactly `entries` afterwards (every metered key a listing found). */
   replaceIndex(entries: ReadonlyMap<string, number>): Promise<void>;

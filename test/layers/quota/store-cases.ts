@@ -204,6 +204,57 @@ export function storeCases(name: string, open: OpenStore): void {
       assert.deepEqual(await store.read([BOB, ALICE]), new Map([[BOB, usage(0, 0, 0, 0)], [ALICE, usage(1, 1, 0, 0)]]));
     }));
 
+    it('reserves an indexed write by what the index holds for its key, read in the same step', withStore(async (store) => {
+      const key = 'users/alice/cv.pdf';
+      const counters = [{ counter: ALICE, maxBytes: 1000, maxObjects: 5 }, { counter: TEAM }];
+      const indexed = (id: string, size: number, objects?: number) => store.reserveIndexed({ id, key, expiresAt: later(), size, ...(objects === undefined ? {} : { objects }), counters });
+      assert.deepEqual(await indexed('a', 300), { before: null }, 'a key the index lacks');
+      assert.deepEqual(await usageOf(store, ALICE), usage(0, 0, 300, 1), 'its whole size and a new object');
+      assert.deepEqual(await usageOf(store, TEAM), usage(0, 0, 300, 1));
+      assert.equal(await indexed('b', 10), 'busy', 'the key is held');
+      assert.equal(await store.reserve({ id: 'c', key, before: null, expiresAt: later(), items: [] }), 'busy', 'held for reserve too');
+      await store.settle(['a'], [{ counter: ALICE, bytes: 300, objects: 1 }, { counter: TEAM, bytes: 300, objects: 1 }], [{ key, size: 300 }]);
+
+      assert.deepEqual(await indexed('b', 450), { before: { size: 300 } }, 'settle recorded the size');
+      assert.deepEqual(await usageOf(store, ALICE), usage(300, 1, 150, 0), 'an overwrite reserves what it adds, and no object');
+      await store.release(['b']);
+      assert.deepEqual(await indexed('c', 100), { before: { size: 300 } });
+      assert.deepEqual(await usageOf(store, ALICE), usage(300, 1, 0, 0), 'a smaller overwrite reserves nothing');
+      await store.release(['c']);
+      await indexed('d', 0, 0);
+      assert.deepEqual(await usageOf(store, ALICE), usage(300, 1, 0, 0), 'objects as given (a delete or a move away)');
+      await store.settle(['d'], [{ counter: ALICE, bytes: -300, objects: -1 }], [{ key, size: null }]);
+      assert.deepEqual(await indexed('e', 5), { before: null }, 'settled as gone: out of the index');
+      await store.release(['e']);
+
+      await store.replaceIndex(new Map([[key, 990]]));
+      await refused(indexed('f', 2100), { counter: ALICE, kind: 'bytes', limit: 1000, used: 0, reserved: 0, asked: 1110 });
+      assert.deepEqual(await usageOf(store, ALICE), usage(0, 0, 0, 0), 'refused: nothing reserved');
+      assert.equal(await store.reserve({ id: 'g', key, before: null, expiresAt: later(), items: [] }), 'ok', 'nor the key held');
+    }));
+
+    it('computes indexed amounts exactly for sizes up to 2^53', withStore(async (store) => {
+      const key = 'users/alice/huge.bin';
+      const counters = [{ counter: ALICE }];
+      await store.replaceIndex(new Map([[key, 1]]));
+      assert.deepEqual(await store.reserveIndexed({ id: 'a', key, expiresAt: later(), size: 2 ** 50 + 3, counters }), { before: { size: 1 } });
+      assert.deepEqual(await usageOf(store, ALICE), usage(0, 0, 2 ** 50 + 2, 0), 'a difference of 16 digits, exact');
+      await store.release(['a']);
+      await store.replaceIndex(new Map());
+      await store.reserveIndexed({ id: 'b', key, expiresAt: later(), size: Number.MAX_SAFE_INTEGER, counters });
+      assert.deepEqual(await usageOf(store, ALICE), usage(0, 0, Number.MAX_SAFE_INTEGER, 1));
+    }));
+
+    it('hands a lapsed indexed write out with the size indexed as what the key held', withStore(async (store) => {
+      const key = 'users/alice/a.txt';
+      await store.replaceIndex(new Map([[key, 7]]));
+      await store.reserveIndexed({ id: 'w', key, expiresAt: Date.now() + 200, size: 9, counters: [{ counter: ALICE }] });
+      await sleep(350);
+      const taken = await store.takeLapsedWrites();
+      if (store.leaseMs === Infinity) assert.deepEqual(taken, [], "the embedded store's writes are open()'s to hand out");
+      else assert.deepEqual(taken, [{ id: 'w', key, before: { size: 7 }, items: [item(ALICE, 2)] }]);
+    }));
+
     it('limits objects as it limits bytes', withStore(async (store) => {
       await store.settle([], [{ counter: ALICE, bytes: 0, objects: 1 }]);
       const one = (id: string) => store.reserve({ id, expiresAt: later(), items: [item(ALICE, 1, { maxBytes: 1000, maxObjects: 3 }, 1)] });

@@ -3,11 +3,14 @@
  * durable by a journal in a local folder (for the fs backend, `<root>/.stowage/quota/`).
  * Every change is one JSON line appended to the journal with a synchronous write before
  * the call resolves, so a SIGKILL at any instant loses nothing: the kernel has the line
- * (an fdatasync a second later, off the main thread, covers a power cut, see the README). Start-up loads the
- * snapshot and replays the journal; keyed reservations left open are the writes a crash
- * interrupted, which `open` hands to the layer to repair by a stat of each key. When the
- * journal grows past a bound it is folded into a new snapshot (written aside, synced,
- * renamed), and a new journal generation starts, so replay never applies a line twice.
+ * (an fdatasync a second later, off the main thread, covers a power cut, see the README).
+ * The one exception, a write's settle, is written with the next line: losing it loses
+ * nothing either, since start-up repairs a write whose settle it lacks. Start-up loads
+ * the snapshot and replays the journal; keyed reservations left open are the writes a
+ * crash interrupted, which `open` hands to the layer to repair by a stat of each key.
+ * When the journal grows past a bound it is folded into a new snapshot (written aside,
+ * synced, renamed), and a new journal generation starts, so replay never applies a line
+ * twice.
  *
  * One process owns the folder at a time (a lock file naming its pid); several service
  * instances share counters through the Redis store instead.
@@ -81,6 +84,8 @@ export class EmbeddedQuotaStore implements QuotaStore {
   #fd: number | undefined;
   #lines = 0;
   #syncTimer: NodeJS.Timeout | undefined;
+  /** Journal lines written with the next one (see `#commit`). */
+  #deferred = '';
   /** The journal's sync in progress, which `close` waits for. */
   #syncing: Promise<void> | undefined;
   #ownsLock = false;
@@ -122,8 +127,7 @@ export class EmbeddedQuotaStore implements QuotaStore {
     }
     this.#check(items, this.#reservations.get(id));
     const r: Reservation = { ...(key === undefined ? {} : { key, before: before ?? null }), expiresAt: finite(expiresAt), items };
-    this.#append({ t: 'r', id, r });
-    this.#apply({ t: 'r', id, r });
+    this.#commit({ t: 'r', id, r });
     return 'ok';
   }
 
@@ -139,33 +143,28 @@ export class EmbeddedQuotaStore implements QuotaStore {
     this.#sweep();
     this.#check(items);
     const line: JournalLine = { t: 'g', id, items, exp: finite(expiresAt) };
-    this.#append(line);
-    this.#apply(line);
+    this.#commit(line);
   }
 
   async renew(ids: readonly string[], expiresAt: number): Promise<void> {
     const line: JournalLine = { t: 'n', ids, exp: finite(expiresAt) };
-    this.#append(line);
-    this.#apply(line);
+    this.#commit(line);
   }
 
   async settle(ids: readonly string[], deltas: readonly CounterDelta[], index: readonly IndexEntry[] = []): Promise<Map<string, CounterUsage>> {
     const line: JournalLine = { t: 's', ids, deltas, ...(index.length === 0 ? {} : { ix: index.map((e): [string, number | null] => [e.key, e.size]) }) };
-    this.#append(line);
-    this.#apply(line);
+    this.#commit(line, this.#repairable(ids));
     return this.read(deltas.map((d) => d.counter));
   }
 
   async replaceIndex(entries: ReadonlyMap<string, number>): Promise<void> {
     const line: JournalLine = { t: 'i', all: [...entries] };
-    this.#append(line);
-    this.#apply(line);
+    this.#commit(line);
   }
 
   async release(ids: readonly string[]): Promise<void> {
     const line: JournalLine = { t: 'x', ids };
-    this.#append(line);
-    this.#apply(line);
+    this.#commit(line, this.#repairable(ids));
   }
 
   async read(counters?: readonly string[]): Promise<Map<string, CounterUsage>> {
@@ -185,8 +184,7 @@ export class EmbeddedQuotaStore implements QuotaStore {
     const set: Record<string, [number, number]> = {};
     for (const [id, u] of counters) set[id] = [u.bytes, u.objects];
     const line: JournalLine = { t: 'z', set, scopes };
-    this.#append(line);
-    this.#apply(line);
+    this.#commit(line);
   }
 
   async takeLapsedWrites(): Promise<PendingWrite[]> {
@@ -198,6 +196,7 @@ export class EmbeddedQuotaStore implements QuotaStore {
     clearTimeout(this.#syncTimer);
     this.#syncTimer = undefined;
     await this.#syncing;
+    this.#flush();
     if (this.#fd !== undefined) {
       fsyncSync(this.#fd);
       closeSync(this.#fd);
@@ -312,13 +311,44 @@ export class EmbeddedQuotaStore implements QuotaStore {
     }
   }
 
-  #append(line: JournalLine): void {
+  /**
+   * Whether a settle or release of `ids` may wait to be written (see `#commit`): each id
+   * is a live keyed write, whose reservation line start-up would find open and repair by
+   * looking at the key, exactly as after a crash mid-write. A session's reservation (no
+   * key) or deltas of no write would be lost, so those lines are written at once.
+   */
+  #repairable(ids: readonly string[]): boolean {
+    return ids.length > 0 && ids.every((id) => this.#reservations.get(id)?.key !== undefined);
+  }
+
+  /**
+   * Makes one change: its line on the journal, then in memory, then (past the bound) a
+   * compaction, which folds memory, this change included, into the snapshot. A
+   * `deferred` line (a write's settle) is kept until the next line that is not, the sync
+   * timer or close, and written with it: one system call per write rather than two, in
+   * order. Losing it to a SIGKILL loses nothing, since its write's reservation line is on
+   * the journal (see `#repairable`).
+   */
+  #commit(line: JournalLine, deferred = false): void {
     if (this.#readOnly) throw new StorageError('E_UNSUPPORTED', `the quota counters in ${this.dir} were opened read-only`);
     if (this.#fd === undefined) throw new StorageError('E_UNAVAILABLE', `the quota journal in ${this.dir} is not open`);
-    writeSync(this.#fd, `${JSON.stringify(line)}\n`);
+    const text = `${JSON.stringify(line)}\n`;
+    if (deferred) this.#deferred += text;
+    else {
+      writeSync(this.#fd, this.#deferred + text);
+      this.#deferred = '';
+    }
+    this.#apply(line);
     this.#lines += 1;
     this.#syncTimer ??= setTimeout(() => this.#sync(), SYNC_DELAY_MS).unref();
     if (this.#lines >= COMPACT_AFTER_LINES) this.#compact();
+  }
+
+  /** Writes the deferred lines. */
+  #flush(): void {
+    if (this.#deferred === '' || this.#fd === undefined) return;
+    writeSync(this.#fd, this.#deferred);
+    this.#deferred = '';
   }
 
   /**
@@ -329,6 +359,7 @@ export class EmbeddedQuotaStore implements QuotaStore {
    */
   #sync(): void {
     this.#syncTimer = undefined;
+    this.#flush();
     const fd = this.#fd;
     if (fd === undefined) return;
     // After one still running, so the lines written since it began are covered too.
@@ -377,6 +408,8 @@ export class EmbeddedQuotaStore implements QuotaStore {
     const next = this.#generation + 1;
     const snapshot: Snapshot = { generation: next, counters: {}, reservations: Object.fromEntries(this.#reservations), ...(this.#index.size === 0 ? {} : { index: Object.fromEntries(this.#index) }) };
     for (const [id, u] of this.#used) if (u.bytes !== 0 || u.objects !== 0) snapshot.counters[id] = [u.bytes, u.objects];
+    // Lines not written yet are in memory, hence in the snapshot.
+    this.#deferred = '';
     const journal = openSync(this.#journalPath(next), 'w');
     fsyncSync(journal);
     const tmp = join(this.dir, 'snapshot.json.tmp');

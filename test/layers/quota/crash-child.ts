@@ -16,21 +16,28 @@ const random = () => {
 const storage = createStorage({ driver: 'fs', root, quotas: { rules: CRASH_RULES, log: () => undefined } });
 const key = () => `users/u${Math.floor(random() * 4)}/k${Math.floor(random() * 12)}`;
 
-async function step(): Promise<void> {
-  const roll = random();
+/** Runs one change; a missing source or a full quota is part of the mix, anything else a failure. */
+async function tolerating(change: () => Promise<unknown>): Promise<void> {
   try {
-    if (roll < 0.55) await storage.put(key(), Buffer.alloc(Math.floor(random() * 200_000)));
-    else if (roll < 0.7) await storage.delete(key());
-    else if (roll < 0.85) await storage.move(key(), key());
-    else await storage.copy(key(), key());
+    await change();
   } catch (err) {
     const code = (err as { code?: string }).code;
-    // A missing source or a full quota is part of the mix; anything else is a failure.
     if (code !== 'E_NOT_FOUND' && code !== 'E_QUOTA_EXCEEDED') throw err;
   }
 }
 
-// One object before `ready`, so a kill on a loaded machine still finds something stored.
-await storage.put(key(), Buffer.alloc(1000));
+async function step(): Promise<void> {
+  const roll = random();
+  await tolerating(() => {
+    if (roll < 0.55) return storage.put(key(), Buffer.alloc(Math.floor(random() * 200_000)));
+    if (roll < 0.7) return storage.delete(key());
+    if (roll < 0.85) return storage.move(key(), key());
+    return storage.copy(key(), key());
+  });
+}
+
+// One object before `ready`, so a kill on a loaded machine still finds something stored
+// (or a full folder: objects an earlier round stored).
+await tolerating(() => storage.put(key(), Buffer.alloc(1000)));
 process.stdout.write('ready\n');
 for (;;) await Promise.all([step(), step(), step(), step()]);

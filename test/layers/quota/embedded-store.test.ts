@@ -47,6 +47,22 @@ describe('embedded quota store', () => {
     }
   });
 
+  it('keeps the change whose journal line sets off a compaction (the 100,000th)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'stowage-embedded-bound-'));
+    try {
+      const store = new EmbeddedQuotaStore(dir);
+      await store.open();
+      for (let i = 0; i < 100_000; i++) await store.settle([], [{ counter: ANN, bytes: 1, objects: 0 }]);
+      await store.close();
+      const again = new EmbeddedQuotaStore(dir);
+      await again.open();
+      assert.deepEqual((await again.read([ANN])).get(ANN), { bytes: 100_000, objects: 0, reservedBytes: 0, reservedObjects: 0 });
+      await again.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('folds the journal into a snapshot at start-up, so a second restart counts nothing twice', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'stowage-embedded-compact-'));
     try {

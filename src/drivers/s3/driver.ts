@@ -38,6 +38,8 @@ import { allRecords, checkUserKey, deleteRecordsOf } from './upload-state.js';
 const BUCKET_CHECK_TTL_MS = 60_000;
 /** HEADs of a listing page run at most this many at a time. */
 const LIST_DETAIL_CONCURRENCY = 16;
+/** Copies of a source replaced meanwhile before a copy gives up with E_PRECONDITION_FAILED. */
+const COPY_ATTEMPTS = 3;
 
 /**
  * Stores objects in an S3 bucket (optionally under a key prefix). Presigns URLs and POST
@@ -297,12 +299,28 @@ export class S3Driver extends BaseDriver {
     return this.#copyIn(source, where, from, to);
   }
 
-  /** Server-side copy of `source`'s `from` (at `where`) to this driver's `to`, guarded by the source's ETag. */
+  /**
+   * Server-side copy of `source`'s `from` (at `where`) to this driver's `to`: of the object
+   * a stat found, on the condition of its ETag, so what is returned describes the copy. A
+   * source replaced between the stat and the copy is looked at and copied again, up to
+   * COPY_ATTEMPTS times. A service that copied another object all the same (one that
+   * ignores the condition) is caught by the copy's ETag, and the copy is stat'd instead.
+   */
   async #copyIn(source: Driver, where: ObjectLocation, from: string, to: string): Promise<ObjectInfo> {
-    const info = await source.stat(from);
-    const sourceFields = { ...info, metadata: toS3Metadata(info.metadata, info.sha256) };
-    const etag = await copyObject(this.#call, this.options, { fromBucket: where.bucket, from: where.prefix + from, to: this.#s3Key(to), size: info.size, ifMatch: info.etag, sourceFields });
-    return { ...info, key: to, etag: normalizeEtag(etag ?? '') || info.etag, lastModified: new Date() };
+    for (let attempt = 1; ; attempt++) {
+      const info = await source.stat(from);
+      const sourceFields = { ...info, metadata: toS3Metadata(info.metadata, info.sha256) };
+      let etag: string | undefined;
+      try {
+        etag = await copyObject(this.#call, this.options, { fromBucket: where.bucket, from: where.prefix + from, to: this.#s3Key(to), size: info.size, ifMatch: info.etag, sourceFields });
+      } catch (err) {
+        if (isStorageError(err, 'E_PRECONDITION_FAILED') && attempt < COPY_ATTEMPTS) continue;
+        throw err;
+      }
+      const copied = normalizeEtag(etag ?? '');
+      if (copied !== '' && copied !== normalizeEtag(info.etag ?? '')) return this.stat(to);
+      return { ...info, key: to, etag: copied || info.etag, lastModified: new Date() };
+    }
   }
 
   /** The bucket and prefix on this service (endpoint, region and keys), for copies between S3 drivers. */

@@ -41,13 +41,20 @@ export interface ProviderProfile {
    * or `none`. Conditions it lacks are checked with a HEAD first, which is not atomic.
    */
   conditionalPut: 'full' | 'if-none-match' | 'none';
+  /**
+   * The header a CopyObject's source condition is read from besides the standard
+   * `x-amz-copy-source-if-match`: Ceph RGW 16 reads only its own `x-amz-copy-if-match`
+   * (measured: with the standard header alone, a copy whose source had changed went
+   * through). Its UploadPartCopy honours neither, which a multipart copy checks itself.
+   */
+  copyIfMatchHeader?: 'x-amz-copy-if-match';
 }
 
 /** The profiles; see the README's provider table. */
 export const PROFILES: Record<ProviderName, ProviderProfile> = {
   aws: { endpointRequired: false, defaultRegion: 'us-east-1', forcePathStyle: false, checksums: 'WHEN_SUPPORTED', acl: true, maxParts: 10_000, equalParts: false, conditionalPut: 'full' },
   minio: { endpointRequired: true, defaultRegion: 'us-east-1', forcePathStyle: true, checksums: 'WHEN_REQUIRED', acl: false, maxParts: 10_000, equalParts: false, conditionalPut: 'full' },
-  ceph: { endpointRequired: true, defaultRegion: 'us-east-1', forcePathStyle: true, checksums: 'WHEN_REQUIRED', acl: true, maxParts: 10_000, equalParts: false, conditionalPut: 'if-none-match' },
+  ceph: { endpointRequired: true, defaultRegion: 'us-east-1', forcePathStyle: true, checksums: 'WHEN_REQUIRED', acl: true, maxParts: 10_000, equalParts: false, conditionalPut: 'if-none-match', copyIfMatchHeader: 'x-amz-copy-if-match' },
   hetzner: { endpointTemplate: 'https://{region}.your-objectstorage.com', endpointRequired: false, forcePathStyle: false, checksums: 'WHEN_REQUIRED', acl: true, maxParts: 10_000, equalParts: false, conditionalPut: 'none' },
   r2: { endpointTemplate: 'https://{accountId}.r2.cloudflarestorage.com', endpointRequired: false, defaultRegion: 'auto', forcePathStyle: true, checksums: 'WHEN_REQUIRED', acl: false, maxParts: 10_000, equalParts: true, conditionalPut: 'full' },
   spaces: { endpointTemplate: 'https://{region}.digitaloceanspaces.com', endpointRequired: false, forcePathStyle: false, checksums: 'WHEN_REQUIRED', acl: true, maxParts: 10_000, equalParts: false, conditionalPut: 'none' },

@@ -1,19 +1,25 @@
 /**
- * A process that changes an fs storage with quotas without pause, for the crash test:
- * puts of random sizes (some overwrites), deletes, moves and copies, four at a time, until
- * the parent SIGKILLs it. Environment: ROOT, SEED.
+ * A process that changes a storage with quotas without pause, for the crash test: puts of
+ * random sizes (some overwrites), deletes, moves and copies, four at a time, until the
+ * parent SIGKILLs it. Environment: SEED, and ROOT (an fs storage, its counters under it)
+ * or BUCKET and QUOTA_DIR (the test RGW, the counters in that folder).
  */
 import { createStorage } from '../../../src/index.js';
+import { s3Options } from '../../drivers/s3/env.js';
 import { CRASH_RULES } from './helpers.js';
 
-const root = process.env.ROOT as string;
 let seed = Number(process.env.SEED ?? 1);
 const random = () => {
   // A small LCG: each run's sequence repeats for its seed.
   seed = (seed * 1103515245 + 12345) % 2147483648;
   return seed / 2147483648;
 };
-const storage = createStorage({ driver: 'fs', root, quotas: { rules: CRASH_RULES, log: () => undefined } });
+const quotas = { rules: CRASH_RULES, log: () => undefined };
+const bucket = process.env.BUCKET;
+const storage =
+  bucket === undefined
+    ? createStorage({ driver: 'fs', root: process.env.ROOT as string, quotas })
+    : createStorage({ driver: 's3', ...s3Options(bucket), quotas: { ...quotas, dir: process.env.QUOTA_DIR as string } });
 const key = () => `users/u${Math.floor(random() * 4)}/k${Math.floor(random() * 12)}`;
 
 /** Runs one change; a missing source or a full quota is part of the mix, anything else a failure. */

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { privateRedisServer } from '../../../scripts/redis-server.mjs';
 import { isStorageError } from '../../../src/core/errors.js';
-import { createStorage, quotaOf } from '../../../src/index.js';
+import { createStorage, DriverLayer, FsDriver, quotaOf, type ObjectInfo } from '../../../src/index.js';
 import { RedisRunLock } from '../../../src/layers/quota/redis-lock.js';
 import { RedisQuotaStore } from '../../../src/layers/quota/redis-store.js';
 import { counterId, QuotaRefused } from '../../../src/layers/quota/store.js';
@@ -258,6 +258,47 @@ describe('RedisQuotaStore under an fs root', () => {
       await storage.close();
       await dropNamespace(url, namespace);
       await rm(parent, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('RedisQuotaStore with writes that stat their key (index: false)', () => {
+  it('looks at the key again once it holds it, so an overwrite another instance made in between is counted exactly', async () => {
+    const url = redisUrl();
+    const namespace = `stowage-test:${randomUUID()}:`;
+    const root = await mkdtemp(join(tmpdir(), 'stowage-quota-lookagain-'));
+    const rules = { 'users/*/': { maxBytes: 1000 } };
+    const key = 'users/ann/a.txt';
+    const quotas = () => ({ rules, index: false, store: new RedisQuotaStore({ url, namespace }), log: () => undefined });
+    const other = createStorage({ driver: 'fs', root, quotas: quotas() });
+    /** The fs driver, except that its first stat of `key` lets the other instance write the key before it answers. */
+    class Interleaved extends DriverLayer {
+      #first = true;
+      override async stat(at: string): Promise<ObjectInfo> {
+        if (at !== key || !this.#first) return this.inner.stat(at);
+        this.#first = false;
+        // The key is missing at first: the answer is kept, error or not, until the other write is done.
+        const answer = await this.inner.stat(at).then(
+          (info) => ({ info }),
+          (err: unknown) => ({ err }),
+        );
+        await other.put(key, Buffer.alloc(100));
+        if ('err' in answer) throw answer.err;
+        return answer.info;
+      }
+    }
+    const storage = createStorage({ driver: new Interleaved(new FsDriver({ root })), quotas: quotas() });
+    try {
+      await storage.put(key, Buffer.alloc(30));
+      assert.equal((await storage.stat(key)).size, 30);
+      const counter = (await quotaOf(storage.driver)?.counters())?.find((c) => c.prefix === 'users/ann/');
+      assert.deepEqual([counter?.usedBytes, counter?.usedObjects], [30, 1], 'the overwrite of the other instance\'s 100 bytes, not a new object');
+      assert.deepEqual((await quotaOf(storage.driver)?.reconcile({ dryRun: true }))?.drift, []);
+    } finally {
+      await storage.close();
+      await other.close();
+      await dropNamespace(url, namespace);
+      await rm(root, { recursive: true, force: true });
     }
   });
 });

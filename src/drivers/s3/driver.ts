@@ -318,7 +318,7 @@ export class S3Driver extends BaseDriver {
         throw err;
       }
       const copied = normalizeEtag(etag ?? '');
-      if (copied !== '' && copied !== normalizeEtag(info.etag ?? '')) return this.stat(to);
+      if (copied !== '' && copied !== normalizeEtag(info.etag)) return this.stat(to);
       return { ...info, key: to, etag: copied || info.etag, lastModified: new Date() };
     }
   }

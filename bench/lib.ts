@@ -4,7 +4,7 @@
  * ratio against an anchor measured in the same run.
  */
 import { randomFillSync } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureS3Server } from '../scripts/s3-server.mjs';
 import { mapConcurrently } from '../src/core/concurrency.js';
@@ -32,6 +32,35 @@ export async function peakRssGrowth(pid: number | 'self', fn: () => Promise<unkn
   const before = statusField(pid, 'VmRSS');
   await fn();
   return statusField(pid, 'VmHWM') - before;
+}
+
+/**
+ * CPU seconds (user + system, all threads) used so far by this process and by every
+ * process whose command name is one of `servers` (e.g. `redis-server`, `radosgw`): on a
+ * shared 2-core machine, where the throughput of a run comes and goes with other loads,
+ * the CPU one unit of work takes is the steadier figure. Processes that ended are no
+ * longer counted: take differences over spans in which the servers keep running.
+ */
+export function cpuSeconds(servers: readonly string[] = []): number {
+  const own = process.cpuUsage();
+  let total = (own.user + own.system) / 1e6;
+  if (servers.length === 0) return total;
+  const tick = 100; // USER_HZ, 100 on Linux everywhere
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // it ended meanwhile
+    }
+    // pid (comm) state ...: the command name may hold spaces, so split after its ')'.
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    if (!servers.includes(comm)) continue;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    total += (Number(fields[11]) + Number(fields[12])) / tick;
+  }
+  return total;
 }
 
 /** Megabytes (10^6 bytes) per second. */

@@ -12,7 +12,9 @@
  *   slices that take turns in a rotating order (the machine is shared: a load that comes
  *   and goes falls on all three); every PUT writes a new key. Printed: each round's
  *   ratios, and their median over STOWAGE_BENCH_ROUNDS (5) rounds. Goals: >= 0.95
- *   embedded, >= 0.9 Redis.
+ *   embedded, >= 0.9 Redis. Beside them, the CPU time a PUT takes in each mode (this
+ *   process, redis-server, and on RGW the Ceph daemons: `cpuSeconds`), steadier than
+ *   PUTs/s on a shared machine and what bounds them on 2 cores.
  * - The users' plan (seeds: `get_total_size()` lists the whole bucket before every write
  *   and compares the total with the limit): STOWAGE_BENCH_LPW_FS (20) writes on fs,
  *   STOWAGE_BENCH_LPW_S3 (10) on RGW, 16 at a time, as writes/s over the quotas-off
@@ -32,7 +34,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureRedisServer } from '../scripts/redis-server.mjs';
 import { createStorage, quotaOf, StorageError, type CreateStorageOptions, type QuotaRules, type ReconcileReport, type Storage } from '../src/index.js';
-import { benchS3Server, median, pool, table, timed } from './lib.js';
+import { benchS3Server, cpuSeconds, median, pool, table, timed } from './lib.js';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const OBJECTS = env('STOWAGE_BENCH_OBJECTS', 100_000);
@@ -67,6 +69,14 @@ interface Backend {
   dir?: string;
   /** This backend's Redis database, so the two backends never share counters. */
   redisUrl: string;
+  /** The servers on this machine whose CPU a PUT costs besides this process's (see `cpuSeconds`). */
+  servers: readonly string[];
+}
+
+/** What one mode's PUTs of a round took: wall seconds, and CPU seconds of this process and the servers. */
+interface Spent {
+  seconds: number;
+  cpu: number;
 }
 
 /** Puts the existing objects: USERS folders, OBJECTS / USERS objects each. */
@@ -81,28 +91,39 @@ async function populate(options: CreateStorageOptions): Promise<number> {
   }
 }
 
-/** Puts `count` new 4 KiB objects into random user folders, CONCURRENCY at a time; returns the seconds. */
-async function putSeconds(storage: Storage, tag: string, count: number): Promise<number> {
+/** Puts `count` new 4 KiB objects into random user folders, CONCURRENCY at a time; returns what it took. */
+async function putSpent(storage: Storage, tag: string, count: number, servers: readonly string[]): Promise<Spent> {
   const keys = Array.from({ length: count }, (_, i) => `${randomUser()}${tag}-${i}.bin`);
-  return timed(() => pool(keys, CONCURRENCY, (key) => storage.put(key, body)));
+  const cpu = cpuSeconds(servers);
+  const seconds = await timed(() => pool(keys, CONCURRENCY, (key) => storage.put(key, body)));
+  return { seconds, cpu: cpuSeconds(servers) - cpu };
+}
+
+/** A round's figures of one mode: PUTs/s, and µs of CPU (this process and the servers) per PUT. */
+interface ModeFigures {
+  rate: number;
+  cpuUs: number;
 }
 
 /**
  * One round: PUTS PUTs for each mode, in SLICES slices that take turns (in an order that
  * rotates), so a load that comes and goes on the shared machine falls on every mode
- * alike. Returns each mode's PUTs/s over its slices.
+ * alike. Returns each mode's PUTs/s and CPU per PUT over its slices.
  */
-async function putRound(storages: Record<Mode, Storage>, round: number): Promise<Record<Mode, number>> {
-  const seconds: Record<Mode, number> = { off: 0, embedded: 0, redis: 0 };
+async function putRound(storages: Record<Mode, Storage>, round: number, servers: readonly string[]): Promise<Record<Mode, ModeFigures>> {
+  const spent: Record<Mode, Spent> = { off: { seconds: 0, cpu: 0 }, embedded: { seconds: 0, cpu: 0 }, redis: { seconds: 0, cpu: 0 } };
   const perSlice = Math.ceil(PUTS / SLICES);
   for (let slice = 0; slice < SLICES; slice++) {
     for (let i = 0; i < MODES.length; i++) {
       const mode = MODES[(i + round + slice) % MODES.length] as Mode;
-      seconds[mode] += await putSeconds(storages[mode], `r${round}s${slice}-${mode}`, perSlice);
+      const { seconds, cpu } = await putSpent(storages[mode], `r${round}s${slice}-${mode}`, perSlice, servers);
+      spent[mode].seconds += seconds;
+      spent[mode].cpu += cpu;
     }
   }
-  const rate = (mode: Mode) => (perSlice * SLICES) / seconds[mode];
-  return { off: rate('off'), embedded: rate('embedded'), redis: rate('redis') };
+  const puts = perSlice * SLICES;
+  const figures = (mode: Mode): ModeFigures => ({ rate: puts / spent[mode].seconds, cpuUs: (spent[mode].cpu / puts) * 1e6 });
+  return { off: figures('off'), embedded: figures('embedded'), redis: figures('redis') };
 }
 
 /**
@@ -159,25 +180,35 @@ async function measure(b: Backend): Promise<void> {
     table(rows);
 
     const rates: Record<Mode, number[]> = { off: [], embedded: [], redis: [] };
+    const cpus: Record<Mode, number[]> = { off: [], embedded: [], redis: [] };
     const ratios: Record<Exclude<Mode, 'off'>, number[]> = { embedded: [], redis: [] };
+    const cpuRatios: Record<Exclude<Mode, 'off'>, number[]> = { embedded: [], redis: [] };
     for (let round = 0; round < ROUNDS; round++) {
-      const { off, embedded, redis } = await putRound(storages, round);
-      for (const [mode, rate] of [['off', off], ['embedded', embedded], ['redis', redis]] as const) rates[mode].push(rate);
-      ratios.embedded.push(embedded / off);
-      ratios.redis.push(redis / off);
-      console.log(`round ${round + 1}: off ${off.toFixed(0)} PUT/s, embedded ${embedded.toFixed(0)} (${(embedded / off).toFixed(3)}), redis ${redis.toFixed(0)} (${(redis / off).toFixed(3)})`);
+      const figures = await putRound(storages, round, b.servers);
+      for (const mode of MODES) {
+        rates[mode].push(figures[mode].rate);
+        cpus[mode].push(figures[mode].cpuUs);
+      }
+      const { off, embedded, redis } = figures;
+      for (const mode of ['embedded', 'redis'] as const) {
+        ratios[mode].push(figures[mode].rate / off.rate);
+        cpuRatios[mode].push(off.cpuUs / figures[mode].cpuUs);
+      }
+      const show = (f: ModeFigures) => `${f.rate.toFixed(0)} PUT/s ${f.cpuUs.toFixed(0)} µs CPU`;
+      console.log(`round ${round + 1}: off ${show(off)}, embedded ${show(embedded)} (${(embedded.rate / off.rate).toFixed(3)}), redis ${show(redis)} (${(redis.rate / off.rate).toFixed(3)})`);
     }
     const offMedian = median(rates.off);
     const writes = LIST_PER_WRITE[b.name];
     const lpw = writes > 0 ? await listPerWriteRate(plain, writes) : Number.NaN;
 
     console.log(`\n${b.label}: ${PUTS} PUTs of 4 KiB, ${CONCURRENCY} at a time, over ${OBJECTS} existing objects; median of ${ROUNDS} rounds (the ratio: median of the rounds' ratios)`);
+    console.log(`CPU per PUT: this process and ${b.servers.join(', ')}; its ratio is the anchor's CPU per PUT over the case's`);
     table([
-      ['case', 'PUT/s', 'ratio to quotas off', 'goal'],
-      ['quotas off (anchor)', offMedian, '1', ''],
-      ['quotas on, embedded store', median(rates.embedded), median(ratios.embedded).toFixed(3), '>= 0.95'],
-      ['quotas on, Redis store', median(rates.redis), median(ratios.redis).toFixed(3), '>= 0.9'],
-      [`list per write (users' plan, ${writes} writes)`, lpw, (lpw / offMedian).toFixed(4), ''],
+      ['case', 'PUT/s', 'ratio to quotas off', 'goal', 'µs CPU per PUT', 'CPU ratio'],
+      ['quotas off (anchor)', offMedian, '1', '', median(cpus.off), '1'],
+      ['quotas on, embedded store', median(rates.embedded), median(ratios.embedded).toFixed(3), '>= 0.95', median(cpus.embedded), median(cpuRatios.embedded).toFixed(3)],
+      ['quotas on, Redis store', median(rates.redis), median(ratios.redis).toFixed(3), '>= 0.9', median(cpus.redis), median(cpuRatios.redis).toFixed(3)],
+      [`list per write (users' plan, ${writes} writes)`, lpw, (lpw / offMedian).toFixed(4), '', '', ''],
     ]);
   } finally {
     await Promise.all(Object.values(storages).map((s) => s.close()));
@@ -199,7 +230,7 @@ try {
   if (BACKENDS.includes('fs')) {
     const root = join(base, 'fs');
     mkdirSync(root, { recursive: true });
-    await measure({ name: 'fs', label: 'fs (local disk)', plain: { driver: 'fs', root }, populate: { driver: 'fs', root, fsync: false }, redisUrl: redisUrl(14) });
+    await measure({ name: 'fs', label: 'fs (local disk)', plain: { driver: 'fs', root }, populate: { driver: 'fs', root, fsync: false }, redisUrl: redisUrl(14), servers: ['redis-server'] });
   }
   if (BACKENDS.includes('s3')) {
     const server = benchS3Server();
@@ -209,7 +240,7 @@ try {
       const setup = createStorage(s3);
       await setup.verify({ createBucket: true });
       await setup.close();
-      await measure({ name: 's3', label: 'S3 (Ceph RGW on loopback)', plain: s3, populate: s3, dir: join(base, 's3-quota'), redisUrl: redisUrl(15) });
+      await measure({ name: 's3', label: 'S3 (Ceph RGW on loopback)', plain: s3, populate: s3, dir: join(base, 's3-quota'), redisUrl: redisUrl(15), servers: ['redis-server', 'radosgw', 'ceph-osd', 'ceph-mon', 'ceph-mgr'] });
     } finally {
       server.stop();
     }

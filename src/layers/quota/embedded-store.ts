@@ -208,16 +208,21 @@ export class EmbeddedQuotaStore implements QuotaStore {
 
   /** Refuses (QuotaRefused) when an item would pass a limit; `previous` is a reservation the request replaces. */
   #check(items: readonly ReservationItem[], previous?: Reservation): void {
+    // What the request's earlier items ask of a counter it names again.
+    const pending = new Map<string, { bytes: number; objects: number }>();
     for (const item of items) {
+      const earlier = pending.get(item.counter) ?? { bytes: 0, objects: 0 };
       for (const kind of ['bytes', 'objects'] as const) {
         const limit = kind === 'bytes' ? item.maxBytes : item.maxObjects;
         const asked = item[kind];
-        if (limit === undefined || asked <= 0) continue;
         const mine = previous?.items.filter((i) => i.counter === item.counter).reduce((n, i) => n + i[kind], 0) ?? 0;
-        const held = (this.#held.get(item.counter)?.[kind] ?? 0) - mine;
+        const held = (this.#held.get(item.counter)?.[kind] ?? 0) - mine + earlier[kind];
+        earlier[kind] += asked;
+        if (limit === undefined || asked <= 0) continue;
         const used = Math.max(0, this.#used.get(item.counter)?.[kind] ?? 0);
         if (used + held + asked > limit) throw new QuotaRefused({ counter: item.counter, kind, limit, used, reserved: held, asked });
       }
+      pending.set(item.counter, earlier);
     }
   }
 

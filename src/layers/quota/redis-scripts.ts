@@ -79,12 +79,13 @@ end
 
 -- The refusal of the items, or nil when they fit: settled (negative as 0) + reserved +
 -- asked <= limit. old: amounts of the reservation being replaced, which stop counting if
--- this succeeds.
-local function refusal(items, old)
+-- this succeeds. Marks in absent the counters that have no hash yet (see record).
+local function refusal(items, old, absent)
   local pending = {}
   for _, item in ipairs(items) do
     local c = item[1]
     local row = redis.call('HMGET', ns .. 'c:' .. c, 'b', 'o', 'rb', 'ro')
+    if not (row[1] or row[2] or row[3] or row[4]) then absent[c] = true end
     local p = pending[c] or {0, 0}
     local o = old[c] or {0, 0}
     for j, kind in ipairs({'bytes', 'objects'}) do
@@ -102,18 +103,41 @@ local function refusal(items, old)
   return nil
 end
 
--- Adds the items to reservation id and to their counters' reserved totals.
-local function record(id, items, expiresAt)
+-- Adds amount v (a decimal string) to field of hash h, unless it is zero: every write
+-- command of a script is one more for the append-only file and the replicas.
+local function add(h, field, v)
+  if v ~= '0' then redis.call('HINCRBY', h, field, v) end
+end
+
+-- Adds the items to reservation id and to their counters' reserved totals. fields: the
+-- reservation's other fields when it is new (written with its amounts in one HSET); nil
+-- adds to one that exists. A counter of absent gets its id in the set of counters.
+local function record(id, items, expiresAt, fields, absent)
   local rkey = ns .. 'r:' .. id
+  local placed, later = {}, {}
   for _, item in ipairs(items) do
     local c = item[1]
     local ckey = ns .. 'c:' .. c
+    if fields and not placed[c] then
+      placed[c] = true
+      local n = #fields
+      fields[n + 1], fields[n + 2] = 'b:' .. c, item[2]
+      fields[n + 3], fields[n + 4] = 'o:' .. c, item[3]
+      fields[n + 5], fields[n + 6] = 'm:' .. c, item[4] .. ',' .. item[5]
+    else
+      -- Amounts added to a reservation that exists (grow), or a counter a new one names twice: after the HSET.
+      later[#later + 1] = item
+    end
+    add(ckey, 'rb', item[2])
+    add(ckey, 'ro', item[3])
+    if absent[c] and (item[2] ~= '0' or item[3] ~= '0') then redis.call('SADD', ns .. 'counters', c) end
+  end
+  if fields and #fields > 0 then redis.call('HSET', rkey, unpack(fields)) end
+  for _, item in ipairs(later) do
+    local c = item[1]
     redis.call('HINCRBY', rkey, 'b:' .. c, item[2])
     redis.call('HINCRBY', rkey, 'o:' .. c, item[3])
     redis.call('HSET', rkey, 'm:' .. c, item[4] .. ',' .. item[5])
-    redis.call('HINCRBY', ckey, 'rb', item[2])
-    redis.call('HINCRBY', ckey, 'ro', item[3])
-    redis.call('SADD', ns .. 'counters', c)
   end
   redis.call('ZADD', ns .. 'exp', expiresAt, id)
 end
@@ -135,17 +159,19 @@ local function take(id, key, before, expiresAt, items)
       old[c][kind == 'b:' and 1 or 2] = tonumber(f[i + 1])
     end
   end
-  local refused = refusal(items, old)
+  local absent = {}
+  local refused = refusal(items, old, absent)
   if refused then return refused end
   if #f > 0 then
     unreserve(id, rkey)
     redis.call('DEL', rkey)
   end
+  local fields = {}
   if key then
-    redis.call('HSET', rkey, 'k', key, 'bf', before)
+    fields = {'k', key, 'bf', before}
     redis.call('HSET', ns .. 'keys', key, id)
   end
-  record(id, items, expiresAt)
+  record(id, items, expiresAt, fields, absent)
   return {'ok'}
 end
 
@@ -203,10 +229,11 @@ export const GROW = script(
   'stowageQuotaGrow',
   `
 if not sweep() then return {'sweep'} end
-local items = argItems(5)
-local refused = refusal(items, {})
+local items, absent = argItems(5), {}
+local refused = refusal(items, {}, absent)
 if refused then return refused end
-record(ARGV[3], items, ARGV[4])
+-- A reservation unknown (or lapsed) is reserved anew; HINCRBY makes its hash.
+record(ARGV[3], items, ARGV[4], nil, absent)
 return {'ok'}
 `,
 );
@@ -232,7 +259,7 @@ return {'ok'}
 export const SETTLE = script(
   'stowageQuotaSettle',
   `
-if not sweep() then return {'sweep'} end
+-- No sweep: a settle checks no limit, and one of a reservation that lapsed unswept ends it as its sweep would.
 local n = tonumber(ARGV[3])
 for i = 4, 3 + n do
   local id = ARGV[i]
@@ -248,8 +275,8 @@ local d = tonumber(ARGV[4 + n])
 local last = 4 + n + 3 * d
 for i = 5 + n, last, 3 do
   local ckey = ns .. 'c:' .. ARGV[i]
-  redis.call('HINCRBY', ckey, 'b', ARGV[i + 1])
-  redis.call('HINCRBY', ckey, 'o', ARGV[i + 2])
+  add(ckey, 'b', ARGV[i + 1])
+  add(ckey, 'o', ARGV[i + 2])
   redis.call('SADD', ns .. 'counters', ARGV[i])
 end
 for i = last + 1, #ARGV, 2 do

@@ -112,6 +112,23 @@ export function storeCases(name: string, open: OpenStore): void {
       assert.deepEqual(await usageOf(store, ALICE), usage(0, 0, 90, 0));
     }));
 
+    it('adds up the items of one request that name the same counter', withStore(async (store) => {
+      await store.reserve({ id: 'a', key: 'users/alice/a.txt', before: null, expiresAt: later(), items: [item(ALICE, 10, { maxBytes: 100 }, 1), item(ALICE, 5, {}, 1)] });
+      assert.deepEqual(await usageOf(store, ALICE), usage(0, 0, 15, 2));
+      await store.grow('a', [item(ALICE, 3), item(ALICE, 4)], later());
+      assert.deepEqual(await usageOf(store, ALICE), usage(0, 0, 22, 2));
+      await refused(store.reserve({ id: 'b', expiresAt: later(), items: [item(ALICE, 40, { maxBytes: 100 }), item(ALICE, 40, { maxBytes: 100 })] }), {
+        counter: ALICE,
+        kind: 'bytes',
+        limit: 100,
+        used: 0,
+        reserved: 62,
+        asked: 40,
+      });
+      await store.release(['a']);
+      assert.deepEqual(await usageOf(store, ALICE), usage(0, 0, 0, 0), 'released: all of both');
+    }));
+
     it('settles deltas and drops the reservations in one step, returning the usage', withStore(async (store) => {
       await store.reserve({ id: 'a', expiresAt: later(), items: [item(ALICE, 40, {}, 1)] });
       await store.reserve({ id: 'b', expiresAt: later(), items: [item(ALICE, 5, {}, 1)] });

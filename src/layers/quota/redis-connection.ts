@@ -100,7 +100,7 @@ export class RedisConnection {
       // The calls of one tick (the reserves and settles of concurrent writes) go out in one
       // socket write: on a busy machine each write system call, and each wake-up of
       // redis-server it causes, costs more CPU than the script it carries (measured: about
-      // a fifth less CPU per quota-checked PUT, ours and redis-server's).
+      // a fifth less user CPU per quota-checked PUT, ours and redis-server's).
       enableAutoPipelining: true,
       // Keep trying, soon: the store must work again shortly after Redis is back.
       retryStrategy: (attempt: number) => Math.min(attempt * 50, 500),

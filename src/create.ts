@@ -186,13 +186,28 @@ const ENDPOINT_VARIABLES = ['STORAGE_S3_ENDPOINT_URL', 'STORAGE_S3_ACCESS_KEY', 
  * naming `variable`.
  */
 export function createStorageFromUrl(url: string, env: Record<string, string | undefined> = process.env, variable = 'location'): Storage {
+  const { config, env: own } = storageConfigFromUrl(url, env, variable);
+  return naming(variable, () => storageFromEnv(config, own));
+}
+
+/**
+ * The configuration `createStorageFromUrl` makes its storage of, and the environment it
+ * reads the rest from (the configured storage's own location variables left out): what
+ * the CLI finds a location's lifecycle lock by, without opening it.
+ */
+export function storageConfigFromUrl(url: string, env: Record<string, string | undefined> = process.env, variable = 'location'): { config: StorageConfig; env: Record<string, string | undefined> } {
   const own = { ...env };
   for (const name of LOCATION_VARIABLES) delete own[name];
   const parsed = parseStorageUrl(url, variable);
   if (parsed.s3?.endpoint !== undefined) for (const name of ENDPOINT_VARIABLES) delete own[name];
   own.STORAGE_URL = url;
+  return { config: naming(variable, () => parseStorageEnv(own)), env: own };
+}
+
+/** Runs `make`, its E_CONFIG_INVALID naming `variable` where it said STORAGE_URL. */
+function naming<T>(variable: string, make: () => T): T {
   try {
-    return storageFromEnv(parseStorageEnv(own), own);
+    return make();
   } catch (err) {
     if (err instanceof StorageError && err.code === 'E_CONFIG_INVALID') throw new StorageError('E_CONFIG_INVALID', err.message.replaceAll('STORAGE_URL', variable), { cause: err });
     throw err;

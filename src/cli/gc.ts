@@ -13,11 +13,10 @@ import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
 import type { Command } from 'commander';
 import { parseDuration } from '../core/durations.js';
-import type { Storage } from '../core/storage.js';
-import type { LifecycleRule } from '../lifecycle/rules.js';
+import type { CheckedRule, LifecycleRule } from '../lifecycle/rules.js';
 import type { LifecycleAction, LifecycleItem, LifecycleReport, RuleReport } from '../lifecycle/run.js';
 import type { Runner } from './runner.js';
-import { CliError, EXIT, formatBytes, output, parseRef, type GlobalOptions } from './shared.js';
+import { CliError, EXIT, formatBytes, output, parseRef, type GlobalOptions, type Locations } from './shared.js';
 
 interface GcFlags {
   olderThan?: string;
@@ -50,11 +49,31 @@ function describe(item: LifecycleItem, now: Date): string {
   }
 }
 
-/** Runs one rule on `storage` (a dry run unless `yes`), with every item in the report; a failed rule fails the command. */
-async function runRule(storage: Storage, rule: LifecycleRule, yes: boolean | undefined): Promise<RuleReport> {
-  const [{ checkLifecycleRules }, { runCheckedRules }] = await Promise.all([import('../lifecycle/rules.js'), import('../lifecycle/run.js')]);
+/**
+ * Runs checked rules on a location. A run that removes holds the location's lifecycle
+ * lock, the one the service's scheduled runs take (see `lifecycleLock`), so the two never
+ * work at once; one that finds it held removes nothing and fails with EXIT.unavailable.
+ * A dry run removes nothing and takes no lock.
+ */
+async function runAt(locations: Locations, location: string | undefined, rules: readonly CheckedRule[], opts: { dryRun: boolean; maxItems?: number }): Promise<LifecycleReport> {
+  const [{ runLocked }, { lifecycleLock }] = await Promise.all([import('../lifecycle/schedule.js'), import('../lifecycle/env.js')]);
+  const storage = locations.storage(location);
+  const { config, env } = await locations.config(location);
+  const lock = opts.dryRun ? undefined : lifecycleLock(env, config);
+  try {
+    const report = await runLocked(storage, rules, { ...opts, lock });
+    if (report !== undefined) return report;
+  } finally {
+    await lock?.close?.();
+  }
+  throw new CliError(`another runner holds the lifecycle lock of ${locations.label(location)} (the service's scheduled run, or another gc); nothing was removed: try again once it is done`, EXIT.unavailable);
+}
+
+/** Runs one rule on a location (a dry run unless `yes`), with every item in the report; a failed rule fails the command. */
+async function runRule(locations: Locations, location: string | undefined, rule: LifecycleRule, yes: boolean | undefined): Promise<RuleReport> {
+  const { checkLifecycleRules } = await import('../lifecycle/rules.js');
   // The command prints every item, as it always did.
-  const report = await runCheckedRules(storage, checkLifecycleRules([rule], 'the command line'), { dryRun: yes !== true, maxItems: Number.POSITIVE_INFINITY });
+  const report = await runAt(locations, location, checkLifecycleRules([rule], 'the command line'), { dryRun: yes !== true, maxItems: Number.POSITIVE_INFINITY });
   const result = report.rules[0] as RuleReport;
   if (result.error) throw result.error;
   return result;
@@ -106,9 +125,9 @@ export function registerGc(program: Command, run: Runner): void {
     .action(
       run<GcFlags>(async ({ opts, locations }, location?: string) => {
         const { text: rulesText, source } = await runRules(opts.rules);
-        const [{ parseLifecycleRules }, { runCheckedRules }] = await Promise.all([import('../lifecycle/rules.js'), import('../lifecycle/run.js')]);
+        const { parseLifecycleRules } = await import('../lifecycle/rules.js');
         const rules = parseLifecycleRules(rulesText, source);
-        const report = await runCheckedRules(locations.storage(location), rules, { dryRun: opts.yes !== true });
+        const report = await runAt(locations, location, rules, { dryRun: opts.yes !== true });
         printRun(opts, report);
         const failed = report.rules.filter((r) => r.error);
         for (const rule of failed) process.stderr.write(`stowage: rule ${rule.index} failed: ${rule.error?.message ?? ''}\n`);
@@ -126,7 +145,7 @@ export function registerGc(program: Command, run: Runner): void {
         const ref = parseRef(target);
         const age = opts.olderThan ?? '24h';
         parseDuration(age, '--older-than');
-        const report = await runRule(locations.storage(ref.location), { prefix: ref.path, abortIncompleteAfter: age, only: 'uploads' }, opts.yes);
+        const report = await runRule(locations, ref.location, { prefix: ref.path, abortIncompleteAfter: age, only: 'uploads' }, opts.yes);
         const uploads = report.items.map((u) => ({ key: u.key, uploadId: u.uploadId, initiated: u.since.toISOString() }));
         output(opts, { acted: opts.yes === true, uploads }, () => reportLines(WORDS.abort_upload, opts.yes === true, uploads.length, report.items.map((u) => describe(u, new Date()))));
       }),
@@ -143,7 +162,7 @@ export function registerGc(program: Command, run: Runner): void {
         if (ref.path === '') throw new CliError('gc temp needs a prefix, such as tmp/; it never sweeps a whole storage', EXIT.usage);
         const age = opts.olderThan ?? '';
         parseDuration(age, '--older-than');
-        const report = await runRule(locations.storage(ref.location), { prefix: ref.path, expireAfter: age }, opts.yes);
+        const report = await runRule(locations, ref.location, { prefix: ref.path, expireAfter: age }, opts.yes);
         const objects = report.items.map((o) => ({ key: o.key, size: o.size ?? 0 }));
         const bytes = report.totals.expire?.bytes ?? 0;
         output(opts, { acted: opts.yes === true, objects, bytes }, () => reportLines(WORDS.expire, opts.yes === true, objects.length, objects.map((o) => o.key), bytes));
@@ -162,7 +181,7 @@ export function registerGc(program: Command, run: Runner): void {
         const minAge = opts.minAge ?? '0s';
         parseDuration(minAge, '--min-age');
         const keep = await keepList(opts.keep ?? '-');
-        const report = await runRule(locations.storage(ref.location), { prefix: ref.path, orphans: { keep, minAge } }, opts.yes);
+        const report = await runRule(locations, ref.location, { prefix: ref.path, orphans: { keep, minAge } }, opts.yes);
         const objects = report.items.map((o) => ({ key: o.key, size: o.size ?? 0 }));
         const bytes = report.totals.orphan?.bytes ?? 0;
         output(opts, { acted: opts.yes === true, kept: report.kept ?? 0, objects, bytes }, () => reportLines(WORDS.orphan, opts.yes === true, objects.length, objects.map((o) => o.key), bytes));
@@ -177,7 +196,7 @@ export function registerGc(program: Command, run: Runner): void {
       run<GcFlags>(async ({ opts, locations }, location?: string) => {
         const { MAX_SESSION_EXPIRES_IN } = await import('../core/upload-sessions.js');
         // No session lives longer than MAX_SESSION_EXPIRES_IN: older than that, it expired, so the rule aborts the expired ones alone.
-        const report = await runRule(locations.storage(location), { prefix: '', abortIncompleteAfter: `${MAX_SESSION_EXPIRES_IN}s`, only: 'sessions' }, opts.yes);
+        const report = await runRule(locations, location, { prefix: '', abortIncompleteAfter: `${MAX_SESSION_EXPIRES_IN}s`, only: 'sessions' }, opts.yes);
         const sessions = report.items.map((x) => ({ id: x.sessionId, key: x.key, offset: x.size ?? 0, expiresAt: (x.expiresAt ?? x.since).toISOString() }));
         output(opts, { acted: opts.yes === true, sessions }, () => reportLines(WORDS.abort_session, opts.yes === true, sessions.length, report.items.map((x) => describe(x, new Date()))));
       }),

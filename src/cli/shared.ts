@@ -10,6 +10,7 @@
  */
 import type * as CliProgress from 'cli-progress';
 import { createInterface } from 'node:readline/promises';
+import type { StorageConfig } from '../core/config.js';
 import { StorageError } from '../core/errors.js';
 import { lazyModule } from '../core/lazy.js';
 import type { OnProgress } from '../core/progress.js';
@@ -86,6 +87,8 @@ export interface StorageFactories {
   /** The configured storage; with an outbox when `env` sets STOWAGE_OUTBOX_DIR. */
   createStorageFromEnv: (env: Record<string, string | undefined>) => Storage<WriteResult>;
   createStorageFromUrl: (url: string, env: Record<string, string | undefined>, variable: string) => Storage;
+  /** The configuration of a location URL, and the environment its storage reads the rest from. */
+  storageConfigFromUrl: (url: string, env: Record<string, string | undefined>, variable: string) => { config: StorageConfig; env: Record<string, string | undefined> };
 }
 
 /**
@@ -94,6 +97,11 @@ export interface StorageFactories {
  * itself, so it runs beside a service that owns the outbox folder.
  */
 const OUTBOX_VARIABLES = ['STOWAGE_OUTBOX_DIR', 'STOWAGE_OUTBOX_MAX_BYTES'];
+
+/** The environment without the outbox's variables: a storage made from it has no outbox, so its writes are the backend's own. */
+function withoutOutbox(): Record<string, string | undefined> {
+  return Object.fromEntries(Object.entries(process.env).filter(([variable]) => !OUTBOX_VARIABLES.includes(variable)));
+}
 
 /**
  * Opens storages by location, once each, and closes them all at the end. The factories
@@ -113,9 +121,21 @@ export class Locations {
   /** The storage of a location (undefined: the default one), without the outbox. */
   storage(location: string | undefined): Storage {
     const name = location ?? this.#defaultLocation ?? '';
-    const env = Object.fromEntries(Object.entries(process.env).filter(([variable]) => !OUTBOX_VARIABLES.includes(variable)));
-    // Without the outbox's variables no outbox is made: the writes are the backend's own.
-    return this.#opened(name, () => (name === '' ? (this.#factories.createStorageFromEnv(env) as Storage) : this.#factories.createStorageFromUrl(name, process.env, name))) as Storage;
+    return this.#opened(name, () => (name === '' ? (this.#factories.createStorageFromEnv(withoutOutbox()) as Storage) : this.#factories.createStorageFromUrl(name, process.env, name))) as Storage;
+  }
+
+  /**
+   * The configuration of a location (undefined: the default one) and the environment it is
+   * read with, as `storage(location)` opens it: for what goes with a storage but is not in
+   * it, such as its lifecycle lock. Nothing is opened.
+   */
+  async config(location: string | undefined): Promise<{ config: StorageConfig; env: Record<string, string | undefined> }> {
+    const name = location ?? this.#defaultLocation ?? '';
+    if (name !== '') return this.#factories.storageConfigFromUrl(name, process.env, name);
+    const env = withoutOutbox();
+    // Loaded here, as the storage code is: `--help` and `--version` need none of it.
+    const { parseStorageEnv } = await import('../core/config.js');
+    return { config: parseStorageEnv(env), env };
   }
 
   /**

@@ -25,6 +25,8 @@ export interface RunLease {
 /** One runner at a time: `tryAcquire` takes the lease for `ttlMs`, or resolves undefined while another holds it. */
 export interface RunLock {
   tryAcquire(ttlMs: number): Promise<RunLease | undefined>;
+  /** Lets go of what the lock keeps open (a Redis connection); a lease still held lapses at the end of its ttl. */
+  close?(): Promise<void>;
 }
 
 /** What the lock file says: who holds it, and until when. */

@@ -12,8 +12,8 @@ import { lazyModule } from '../core/lazy.js';
 import type { Storage } from '../core/storage.js';
 import type { WriteResult } from '../core/types.js';
 import type { RunLock } from './lock.js';
-import { checkLifecycleRules, type LifecycleRule } from './rules.js';
-import { runCheckedRules, type LifecycleAction, type LifecycleReport } from './run.js';
+import { checkLifecycleRules, type CheckedRule, type LifecycleRule } from './rules.js';
+import { runCheckedRules, type LifecycleAction, type LifecycleReport, type RunLifecycleOptions } from './run.js';
 
 /** Where the scheduler writes its line per run: `console`, a pino logger (Fastify's `app.log`), ... */
 export interface LifecycleLogger {
@@ -81,6 +81,44 @@ export function describeRun(report: LifecycleReport): string {
   return `lifecycle ${report.dryRun ? 'dry run (nothing removed)' : 'run'} in ${report.durationMs} ms: ${rules.join('; ') || 'no rules'}`;
 }
 
+/** Options of {@link runLocked}. */
+export interface RunLockedOptions extends RunLifecycleOptions {
+  /** The lock to hold for the run (none: the run just runs). */
+  lock?: RunLock | undefined;
+  /** The lease taken on the lock (default 60 s), renewed every third of it. */
+  leaseMs?: number;
+  /** Told when releasing the lock fails (the lease then lapses on its own). */
+  log?: LifecycleLogger | undefined;
+}
+
+/**
+ * One run of checked rules holding `lock` for all of it: the lease is renewed every third
+ * of `leaseMs`, a lease lost (renewals failing until another runner took over) cancels
+ * the run after its current batch, and the lease is released at the end. Resolves
+ * undefined, having looked at nothing, while another runner holds the lock; a lock that
+ * cannot be reached (its folder unwritable, Redis down) rejects.
+ */
+export async function runLocked(storage: Storage<WriteResult>, checked: readonly CheckedRule[], opts: RunLockedOptions): Promise<LifecycleReport | undefined> {
+  const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
+  const lease = opts.lock ? await opts.lock.tryAcquire(leaseMs) : undefined;
+  if (opts.lock && !lease) return undefined;
+  const controller = new AbortController();
+  const { signal } = opts;
+  const cancel = () => controller.abort(signal?.reason);
+  signal?.addEventListener('abort', cancel, { once: true });
+  if (signal?.aborted) cancel();
+  const lost = () => controller.abort(new Error('the lifecycle lock was lost (not renewed in time), so another instance may run'));
+  const renewal = lease && setInterval(() => void lease.renew().then((held) => held || lost(), lost), Math.max(1, Math.floor(leaseMs / 3)));
+  try {
+    const { dryRun, now, maxItems } = opts;
+    return await runCheckedRules(storage, checked, { dryRun, now, maxItems, signal: controller.signal });
+  } finally {
+    signal?.removeEventListener('abort', cancel);
+    if (renewal) clearInterval(renewal);
+    await lease?.release().catch((err: unknown) => opts.log?.warn(`lifecycle: releasing the lock failed: ${errorMessage(err)}`));
+  }
+}
+
 /**
  * Runs lifecycle rules on `storage` on a schedule (see {@link StartLifecycleOptions}). The
  * rules are checked now: a bad one throws E_CONFIG_INVALID and nothing starts.
@@ -97,26 +135,18 @@ export function startLifecycle(storage: Storage<WriteResult>, rules: readonly Li
   let current: { done: Promise<LifecycleReport | undefined>; controller: AbortController } | undefined;
 
   const runOnce = async (controller: AbortController): Promise<LifecycleReport | undefined> => {
-    const lease = opts.lock ? await opts.lock.tryAcquire(leaseMs) : undefined;
-    if (opts.lock && !lease) {
+    const report = await runLocked(storage, checked, { dryRun: opts.dryRun, lock: opts.lock, leaseMs, signal: controller.signal, log: opts.log });
+    if (report === undefined) {
       metrics?.run('locked', opts.dryRun);
       opts.log?.info('lifecycle run skipped: another instance holds the lifecycle lock');
       return undefined;
     }
-    const lost = () => controller.abort(new Error('the lifecycle lock was lost (not renewed in time), so another instance may run'));
-    const renewal = lease && setInterval(() => void lease.renew().then((held) => held || lost(), lost), Math.max(1, Math.floor(leaseMs / 3)));
-    try {
-      const report = await runCheckedRules(storage, checked, { dryRun: opts.dryRun, signal: controller.signal });
-      const failed = report.rules.some((r) => r.error);
-      metrics?.run(failed ? 'failed' : 'ok', opts.dryRun);
-      if (!opts.dryRun) for (const rule of report.rules) for (const [action, t] of Object.entries(rule.totals)) metrics?.removed(rule.prefix, action as LifecycleAction, t.objects, t.bytes);
-      if (failed) opts.log?.warn(describeRun(report));
-      else opts.log?.info(describeRun(report));
-      return report;
-    } finally {
-      if (renewal) clearInterval(renewal);
-      await lease?.release().catch((err: unknown) => opts.log?.warn(`lifecycle: releasing the lock failed: ${errorMessage(err)}`));
-    }
+    const failed = report.rules.some((r) => r.error);
+    metrics?.run(failed ? 'failed' : 'ok', opts.dryRun);
+    if (!opts.dryRun) for (const rule of report.rules) for (const [action, t] of Object.entries(rule.totals)) metrics?.removed(rule.prefix, action as LifecycleAction, t.objects, t.bytes);
+    if (failed) opts.log?.warn(describeRun(report));
+    else opts.log?.info(describeRun(report));
+    return report;
   };
 
   const runNow = (): Promise<LifecycleReport | undefined> => {

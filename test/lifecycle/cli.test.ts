@@ -1,14 +1,15 @@
 /**
  * `stowage gc run` as a real process: rules from --rules (JSON or @file) or
  * STOWAGE_LIFECYCLE, a dry run unless --yes, a report per rule for people and as JSON,
- * exit 1 when a rule fails and 2 for bad or missing rules; `gc orphans --min-age`.
+ * exit 1 when a rule fails and 2 for bad or missing rules; `gc orphans --min-age`; the
+ * service's lifecycle lock held while removing.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createStorage, type LifecycleReport, type Storage } from '../../src/index.js';
+import { createStorage, FileRunLock, type LifecycleReport, type Storage } from '../../src/index.js';
 import { cli } from '../cli/run.js';
 
 let dir: string;
@@ -84,5 +85,31 @@ describe('stowage gc run', () => {
     assert.equal(empty.code, 2);
     assert.match(empty.stderr, /keep list is empty; refusing to treat every object under "docs\/" as an orphan/);
     assert.equal(await storage.exists('docs/young-orphan'), true);
+  });
+
+  it("takes the service's lifecycle lock to remove: while another runner holds it, nothing is removed and it exits 4", async () => {
+    await putOld('scratch/old', 'x');
+    // The lock a service on this root takes for its scheduled runs (lifecycleLock).
+    const service = new FileRunLock(join(root, '.stowage', 'lifecycle.lock'));
+    const lease = await service.tryAcquire(60_000);
+    assert.ok(lease);
+    const rules = JSON.stringify([{ prefix: 'scratch/', expireAfter: '1h' }]);
+    try {
+      const locked = await cli(['gc', 'run', loc, '--rules', rules, '--yes']);
+      assert.equal(locked.code, 4, locked.stderr);
+      assert.match(locked.stderr, /another runner holds the lifecycle lock of local:.*nothing was removed/);
+      const oneRule = await cli(['gc', 'temp', `${loc}#scratch/`, '--older-than', '1h', '--yes']);
+      assert.equal(oneRule.code, 4, oneRule.stderr);
+      assert.equal(await storage.exists('scratch/old'), true);
+      const dry = await cli(['gc', 'run', loc, '--rules', rules]);
+      assert.equal(dry.code, 0, 'a dry run removes nothing, so it takes no lock');
+      assert.match(dry.stdout, /would delete 1/);
+    } finally {
+      await lease.release();
+    }
+    const acted = await cli(['gc', 'run', loc, '--rules', rules, '--yes']);
+    assert.equal(acted.code, 0, acted.stderr);
+    assert.equal(await storage.exists('scratch/old'), false);
+    assert.equal((await service.tryAcquire(60_000)) !== undefined, true, 'gc released the lock after its run');
   });
 });

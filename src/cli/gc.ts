@@ -58,8 +58,7 @@ function describe(item: LifecycleItem, now: Date): string {
 async function runAt(locations: Locations, location: string | undefined, rules: readonly CheckedRule[], opts: { dryRun: boolean; maxItems?: number }): Promise<LifecycleReport> {
   const [{ runLocked }, { lifecycleLock }] = await Promise.all([import('../lifecycle/schedule.js'), import('../lifecycle/env.js')]);
   const storage = locations.storage(location);
-  const { config, env } = await locations.config(location);
-  const lock = opts.dryRun ? undefined : lifecycleLock(env, config);
+  const lock = opts.dryRun ? undefined : await locations.config(location).then(({ config, env }) => lifecycleLock(env, config));
   try {
     const report = await runLocked(storage, rules, { ...opts, lock });
     if (report !== undefined) return report;

@@ -120,7 +120,7 @@ export class Locations {
 
   /** The storage of a location (undefined: the default one), without the outbox. */
   storage(location: string | undefined): Storage {
-    const name = location ?? this.#defaultLocation ?? '';
+    const name = this.#nameOf(location);
     return this.#opened(name, () => (name === '' ? (this.#factories.createStorageFromEnv(withoutOutbox()) as Storage) : this.#factories.createStorageFromUrl(name, process.env, name))) as Storage;
   }
 
@@ -130,7 +130,7 @@ export class Locations {
    * it, such as its lifecycle lock. Nothing is opened.
    */
   async config(location: string | undefined): Promise<{ config: StorageConfig; env: Record<string, string | undefined> }> {
-    const name = location ?? this.#defaultLocation ?? '';
+    const name = this.#nameOf(location);
     if (name !== '') return this.#factories.storageConfigFromUrl(name, process.env, name);
     const env = withoutOutbox();
     // Loaded here, as the storage code is: `--help` and `--version` need none of it.
@@ -146,6 +146,11 @@ export class Locations {
   writer(location: string | undefined, outboxDir = process.env.STOWAGE_OUTBOX_DIR): Storage<WriteResult> {
     if (location !== undefined || this.#defaultLocation !== undefined || !outboxDir) return this.storage(location);
     return this.#opened(`outbox:${outboxDir}`, () => this.#factories.createStorageFromEnv({ ...process.env, STOWAGE_OUTBOX_DIR: outboxDir }));
+  }
+
+  /** The URL a location is opened by: the one given, else `--storage`, else '' for the configured storage. */
+  #nameOf(location: string | undefined): string {
+    return location ?? this.#defaultLocation ?? '';
   }
 
   #opened(name: string, open: () => Storage<WriteResult>): Storage<WriteResult> {

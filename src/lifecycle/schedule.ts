@@ -102,18 +102,14 @@ export async function runLocked(storage: Storage<WriteResult>, checked: readonly
   const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
   const lease = opts.lock ? await opts.lock.tryAcquire(leaseMs) : undefined;
   if (opts.lock && !lease) return undefined;
-  const controller = new AbortController();
-  const { signal } = opts;
-  const cancel = () => controller.abort(signal?.reason);
-  signal?.addEventListener('abort', cancel, { once: true });
-  if (signal?.aborted) cancel();
-  const lost = () => controller.abort(new Error('the lifecycle lock was lost (not renewed in time), so another instance may run'));
+  const loss = new AbortController();
+  const lost = () => loss.abort(new Error('the lifecycle lock was lost (not renewed in time), so another instance may run'));
   const renewal = lease && setInterval(() => void lease.renew().then((held) => held || lost(), lost), Math.max(1, Math.floor(leaseMs / 3)));
   try {
     const { dryRun, now, maxItems } = opts;
-    return await runCheckedRules(storage, checked, { dryRun, now, maxItems, signal: controller.signal });
+    const signal = opts.signal ? AbortSignal.any([opts.signal, loss.signal]) : loss.signal;
+    return await runCheckedRules(storage, checked, { dryRun, now, maxItems, signal });
   } finally {
-    signal?.removeEventListener('abort', cancel);
     if (renewal) clearInterval(renewal);
     await lease?.release().catch((err: unknown) => opts.log?.warn(`lifecycle: releasing the lock failed: ${errorMessage(err)}`));
   }

@@ -215,10 +215,11 @@ export class EmbeddedQuotaStore implements QuotaStore {
       for (const kind of ['bytes', 'objects'] as const) {
         const limit = kind === 'bytes' ? item.maxBytes : item.maxObjects;
         const asked = item[kind];
-        const mine = previous?.items.filter((i) => i.counter === item.counter).reduce((n, i) => n + i[kind], 0) ?? 0;
-        const held = (this.#held.get(item.counter)?.[kind] ?? 0) - mine + earlier[kind];
+        const before = earlier[kind];
         earlier[kind] += asked;
         if (limit === undefined || asked <= 0) continue;
+        const mine = previous?.items.filter((i) => i.counter === item.counter).reduce((n, i) => n + i[kind], 0) ?? 0;
+        const held = (this.#held.get(item.counter)?.[kind] ?? 0) - mine + before;
         const used = Math.max(0, this.#used.get(item.counter)?.[kind] ?? 0);
         if (used + held + asked > limit) throw new QuotaRefused({ counter: item.counter, kind, limit, used, reserved: held, asked });
       }

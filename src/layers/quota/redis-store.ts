@@ -36,6 +36,14 @@ export interface RedisQuotaStoreOptions {
 
 /** Lapsed writes taken per script run: the store runs it again until none are left. */
 const TAKE_BATCH = 100;
+/** A settle (or release) waiting to go out: its arguments and its caller. */
+interface QueuedSettle {
+  ids: readonly string[];
+  deltas: string[];
+  index: string[];
+  resolve(usage: Map<string, CounterUsage>): void;
+  reject(err: unknown): void;
+}
 
 /** A {@link QuotaStore} in Redis, shared by every instance that names the same URL and namespace. */
 export class RedisQuotaStore implements QuotaStore {
@@ -43,6 +51,9 @@ export class RedisQuotaStore implements QuotaStore {
   readonly leaseMs: number;
   private readonly namespace: string;
   private readonly redis: RedisConnection;
+  /** Settles and releases of this turn of the event loop, not sent yet (see `settle`). */
+  #queued: QueuedSettle[] = [];
+  #sending: NodeJS.Immediate | undefined;
 
   constructor(options: RedisQuotaStoreOptions) {
     this.namespace = options.namespace ?? 'stowage:quota:';
@@ -87,15 +98,48 @@ export class RedisQuotaStore implements QuotaStore {
     if (ids.length > 0) await this.call(RENEW, [expiry(expiresAt), ...ids]);
   }
 
+  /**
+   * Settles (and releases) made in one turn of the event loop go out together, as one
+   * script run: with the store's next call when one is made in that turn (in the same
+   * socket write, ahead of it), else at the end of the turn. Concurrent writes settle in
+   * fewer round trips, and a call never overtakes a settle made before it. Each caller's
+   * promise resolves once Redis has applied the run, with the usage of every counter the
+   * run touched.
+   */
   async settle(ids: readonly string[], deltas: readonly CounterDelta[], index: readonly IndexEntry[] = []): Promise<Map<string, CounterUsage>> {
-    const args = [String(ids.length), ...ids, String(deltas.length)];
-    for (const d of deltas) args.push(d.counter, amount(d.bytes, 'bytes', true), amount(d.objects, 'objects', true));
-    for (const e of index) args.push(e.key, e.size === null ? '' : amount(e.size, 'size'));
-    return usageMap(await this.call(SETTLE, args));
+    const deltaArgs: string[] = [];
+    for (const d of deltas) deltaArgs.push(d.counter, amount(d.bytes, 'bytes', true), amount(d.objects, 'objects', true));
+    const indexArgs: string[] = [];
+    for (const e of index) indexArgs.push(e.key, e.size === null ? '' : amount(e.size, 'size'));
+    return new Promise((resolve, reject) => {
+      this.#queued.push({ ids, deltas: deltaArgs, index: indexArgs, resolve, reject });
+      this.#sending ??= setImmediate(() => void this.#sendQueued());
+    });
+  }
+
+  /** Sends the settles waiting, as one script run; each caller gets the usage of every counter it touched. */
+  #sendQueued(): Promise<void> {
+    clearImmediate(this.#sending);
+    this.#sending = undefined;
+    const queued = this.#queued;
+    if (queued.length === 0) return Promise.resolve();
+    this.#queued = [];
+    const ids = queued.flatMap((q) => q.ids);
+    const deltas = queued.flatMap((q) => q.deltas);
+    const args = [String(ids.length), ...ids, String(deltas.length / 3), ...deltas, ...queued.flatMap((q) => q.index)];
+    return this.call(SETTLE, args, false).then(
+      (reply) => {
+        const usage = usageMap(reply);
+        for (const q of queued) q.resolve(usage);
+      },
+      (err: unknown) => {
+        for (const q of queued) q.reject(err);
+      },
+    );
   }
 
   async release(ids: readonly string[]): Promise<void> {
-    if (ids.length > 0) await this.call(SETTLE, [String(ids.length), ...ids, '0']);
+    if (ids.length > 0) await this.settle(ids, []);
   }
 
   /** Builds the new index aside in batches, then swaps it in with one RENAME (writes settled meanwhile are the reconcile's known gap). */
@@ -139,11 +183,14 @@ export class RedisQuotaStore implements QuotaStore {
   }
 
   async close(): Promise<void> {
+    await this.#sendQueued().catch(() => undefined);
     await this.redis.close();
   }
 
   /** Runs a script with the namespace and the caller's clock first, again while it answers that lapsed reservations are left to sweep. */
-  private async call(script: LuaScript, args: readonly string[]): Promise<LuaReply> {
+  private async call(script: LuaScript, args: readonly string[], sendQueued = true): Promise<LuaReply> {
+    // Settles waiting go first, in the same tick: one socket write with this call, and in order.
+    if (sendQueued && this.#queued.length > 0) void this.#sendQueued();
     for (;;) {
       const reply = await this.redis.eval(script.name, [this.namespace, String(Date.now()), ...args]);
       if (!(Array.isArray(reply) && reply[0] === 'sweep')) return reply;

@@ -5,7 +5,9 @@
  * and a first write that creates its fs root.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,6 +113,83 @@ describe('RedisQuotaStore across instances', () => {
       assert.deepEqual(await b.takeLapsedWrites(), []);
     } finally {
       await close();
+    }
+  });
+});
+
+describe('RedisQuotaStore: the settles of one turn go out together', () => {
+  const server = privateRedisServer();
+  after(() => server.stop());
+
+  /** Script runs the server has made so far (EVAL or EVALSHA: each store call is one). */
+  async function scriptRuns(): Promise<number> {
+    const raw = new Redis(server.url);
+    try {
+      const stats = await raw.info('commandstats');
+      return [...stats.matchAll(/cmdstat_eval(?:sha)?:calls=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+    } finally {
+      raw.disconnect();
+    }
+  }
+
+  it('sends the settles of one turn as one script run ahead of the next call, which sees them', async () => {
+    const a = new RedisQuotaStore({ url: server.url, namespace: 'batch:' });
+    const b = new RedisQuotaStore({ url: server.url, namespace: 'batch:' });
+    try {
+      await Promise.all([a.open(), b.open()]);
+      const ids = Array.from({ length: 5 }, (_, i) => `w${i}`);
+      for (const [i, id] of ids.entries()) assert.equal(await a.reserve({ id, key: `k${i}`, before: null, expiresAt: later(), items: [{ counter: ALICE, bytes: 3, objects: 1 }] }), 'ok');
+      const runs = await scriptRuns();
+      const settled = ids.map((id) => a.settle([id], [{ counter: ALICE, bytes: 3, objects: 1 }], [{ key: `k${ids.indexOf(id)}`, size: 3 }]));
+      const read = await a.read([ALICE]);
+      assert.deepEqual(read.get(ALICE), { bytes: 15, objects: 5, reservedBytes: 0, reservedObjects: 0 }, 'the read went out after the settles');
+      for (const usage of await Promise.all(settled)) assert.equal(usage.get(ALICE)?.bytes, 15);
+      assert.equal((await scriptRuns()) - runs, 2, 'one run for the five settles, one for the read');
+      assert.deepEqual((await b.read([ALICE])).get(ALICE), read.get(ALICE), 'the other instance sees them');
+      assert.equal(await b.reserve({ id: 'next', key: 'k0', before: { size: 3 }, expiresAt: later(), items: [] }), 'ok', 'the key is free again');
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('sends a settle on its own at the end of the turn when no call follows, and one waiting on close', async () => {
+    const a = new RedisQuotaStore({ url: server.url, namespace: 'alone:' });
+    const b = new RedisQuotaStore({ url: server.url, namespace: 'alone:' });
+    try {
+      await Promise.all([a.open(), b.open()]);
+      await a.reserve({ id: 'one', key: 'k1', before: null, expiresAt: later(), items: [{ counter: ALICE, bytes: 4, objects: 1 }] });
+      assert.equal((await a.settle(['one'], [{ counter: ALICE, bytes: 4, objects: 1 }])).get(ALICE)?.bytes, 4);
+      await a.reserve({ id: 'two', key: 'k2', before: null, expiresAt: later(), items: [{ counter: ALICE, bytes: 6, objects: 1 }] });
+      const last = a.settle(['two'], [{ counter: ALICE, bytes: 6, objects: 1 }]);
+      await a.close();
+      assert.equal((await last).get(ALICE)?.bytes, 10);
+      assert.equal((await b.read([ALICE])).get(ALICE)?.bytes, 10);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('leaves a write whose process died before its settle went out to be repaired from its key, uncounted', async () => {
+    const namespace = 'killed:';
+    // The child reserves a keyed write, hands its settle to the store and dies in the same tick.
+    const code = [
+      `import { RedisQuotaStore } from ${JSON.stringify(new URL('../../../src/layers/quota/redis-store.ts', import.meta.url).pathname)};`,
+      `const store = new RedisQuotaStore({ url: ${JSON.stringify(server.url)}, namespace: ${JSON.stringify(namespace)}, leaseMs: 300 });`,
+      'await store.open();',
+      `await store.reserve({ id: 'lost', key: 'photo.jpg', before: null, expiresAt: Date.now() + 300, items: [{ counter: ${JSON.stringify(ALICE)}, bytes: 9, objects: 1 }] });`,
+      `void store.settle(['lost'], [{ counter: ${JSON.stringify(ALICE)}, bytes: 9, objects: 1 }]);`,
+      "process.kill(process.pid, 'SIGKILL');",
+    ].join('\n');
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const [, signal] = (await once(child, 'exit')) as [number | null, string | null];
+    assert.equal(signal, 'SIGKILL');
+    const store = new RedisQuotaStore({ url: server.url, namespace, leaseMs: 300 });
+    try {
+      await sleep(400);
+      assert.deepEqual(await store.open(), [{ id: 'lost', key: 'photo.jpg', before: null, items: [{ counter: ALICE, bytes: 9, objects: 1 }] }], 'handed out for repair');
+      assert.deepEqual((await store.read([ALICE])).get(ALICE), { bytes: 0, objects: 0, reservedBytes: 0, reservedObjects: 0 }, 'the lost settle counted nothing');
+    } finally {
+      await store.close();
     }
   });
 });

@@ -99,12 +99,13 @@ export class RedisQuotaStore implements QuotaStore {
   }
 
   /**
-   * Settles (and releases) made in one turn of the event loop go out together, as one
-   * script run: with the store's next call when one is made in that turn (in the same
-   * socket write, ahead of it), else at the end of the turn. Concurrent writes settle in
-   * fewer round trips, and a call never overtakes a settle made before it. Each caller's
-   * promise resolves once Redis has applied the run, with the usage of every counter the
-   * run touched.
+   * Settles (and releases) are queued and go out together, as one script run: ahead of
+   * the store's next call when one is made in the same turn of the event loop (in the same
+   * socket write), else at the end of the turn. Concurrent writes settle in fewer round
+   * trips, and a call never overtakes a settle made before it. Each caller's promise
+   * resolves once Redis has applied the run, with the usage of every counter the run
+   * touched. One run is one script: an error in it (a damaged counter) fails every settle
+   * of the run, whose reservations are then repaired from their keys once they lapse.
    */
   async settle(ids: readonly string[], deltas: readonly CounterDelta[], index: readonly IndexEntry[] = []): Promise<Map<string, CounterUsage>> {
     const deltaArgs: string[] = [];
@@ -112,7 +113,7 @@ export class RedisQuotaStore implements QuotaStore {
     const indexArgs: string[] = [];
     for (const e of index) indexArgs.push(e.key, e.size === null ? '' : amount(e.size, 'size'));
     return new Promise((resolve, reject) => {
-      this.#queued.push({ ids, deltas: deltaArgs, index: indexArgs, resolve, reject });
+      this.#queued.push({ ids: [...ids], deltas: deltaArgs, index: indexArgs, resolve, reject });
       this.#sending ??= setImmediate(() => void this.#sendQueued());
     });
   }
@@ -127,15 +128,16 @@ export class RedisQuotaStore implements QuotaStore {
     const ids = queued.flatMap((q) => q.ids);
     const deltas = queued.flatMap((q) => q.deltas);
     const args = [String(ids.length), ...ids, String(deltas.length / 3), ...deltas, ...queued.flatMap((q) => q.index)];
-    return this.call(SETTLE, args, false).then(
-      (reply) => {
-        const usage = usageMap(reply);
-        for (const q of queued) q.resolve(usage);
-      },
-      (err: unknown) => {
-        for (const q of queued) q.reject(err);
-      },
-    );
+    return this.call(SETTLE, args, false)
+      .then(usageMap)
+      .then(
+        (usage) => {
+          for (const q of queued) q.resolve(usage);
+        },
+        (err: unknown) => {
+          for (const q of queued) q.reject(err);
+        },
+      );
   }
 
   async release(ids: readonly string[]): Promise<void> {
@@ -145,6 +147,8 @@ export class RedisQuotaStore implements QuotaStore {
   /** Builds the new index aside in batches, then swaps it in with one RENAME (writes settled meanwhile are the reconcile's known gap). */
   async replaceIndex(entries: ReadonlyMap<string, number>): Promise<void> {
     const next = `${this.namespace}idx:next`;
+    // Not through `call`: the settles waiting go first here too.
+    if (this.#queued.length > 0) void this.#sendQueued();
     await this.redis.run(async (client) => {
       await client.del(next);
       let batch: string[] = [];

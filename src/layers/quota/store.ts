@@ -185,9 +185,10 @@ export interface QuotaStore {
 
   /**
    * Applies `deltas` to the counters (settled usage), records `index` (each key's size
-   * now, null for gone), drops the reservations `ids` (and the key they hold) in the same step, and returns the counters' usage afterwards, for
-   * alerts. Unknown ids are ignored, so settling twice applies the deltas twice: callers
-   * settle once.
+   * now, null for gone), drops the reservations `ids` (and the key they hold) in the same
+   * step, and returns the usage of the deltas' counters afterwards, for alerts (a store
+   * that applies several settles in one step may add the counters of the others). Unknown
+   * ids are ignored, so settling twice applies the deltas twice: callers settle once.
    */
   settle(ids: readonly string[], deltas: readonly CounterDelta[], index?: readonly IndexEntry[]): Promise<Map<string, CounterUsage>>;
 

@@ -118,7 +118,7 @@ export class RedisQuotaStore implements QuotaStore {
     });
   }
 
-  /** Sends the settles waiting, as one script run; each caller gets the usage of every counter it touched. */
+  /** Sends the settles waiting (if any), as one script run; each caller gets the usage of every counter it touched. */
   #sendQueued(): Promise<void> {
     clearImmediate(this.#sending);
     this.#sending = undefined;
@@ -128,7 +128,9 @@ export class RedisQuotaStore implements QuotaStore {
     const ids = queued.flatMap((q) => q.ids);
     const deltas = queued.flatMap((q) => q.deltas);
     const args = [String(ids.length), ...ids, String(deltas.length / 3), ...deltas, ...queued.flatMap((q) => q.index)];
-    return this.call(SETTLE, args, false)
+    // Straight to Redis, not through `call`: SETTLE never answers 'sweep'.
+    return this.redis
+      .eval(SETTLE.name, [this.namespace, String(Date.now()), ...args])
       .then(usageMap)
       .then(
         (usage) => {
@@ -148,7 +150,7 @@ export class RedisQuotaStore implements QuotaStore {
   async replaceIndex(entries: ReadonlyMap<string, number>): Promise<void> {
     const next = `${this.namespace}idx:next`;
     // Not through `call`: the settles waiting go first here too.
-    if (this.#queued.length > 0) void this.#sendQueued();
+    void this.#sendQueued();
     await this.redis.run(async (client) => {
       await client.del(next);
       let batch: string[] = [];
@@ -192,9 +194,9 @@ export class RedisQuotaStore implements QuotaStore {
   }
 
   /** Runs a script with the namespace and the caller's clock first, again while it answers that lapsed reservations are left to sweep. */
-  private async call(script: LuaScript, args: readonly string[], sendQueued = true): Promise<LuaReply> {
+  private async call(script: LuaScript, args: readonly string[]): Promise<LuaReply> {
     // Settles waiting go first, in the same tick: one socket write with this call, and in order.
-    if (sendQueued && this.#queued.length > 0) void this.#sendQueued();
+    void this.#sendQueued();
     for (;;) {
       const reply = await this.redis.eval(script.name, [this.namespace, String(Date.now()), ...args]);
       if (!(Array.isArray(reply) && reply[0] === 'sweep')) return reply;

@@ -82,6 +82,12 @@ export interface DriverPutOptions extends ObjectAttributes {
   ifNoneMatch?: '*';
   ifMatch?: string;
   signal?: AbortSignal;
+  /**
+   * The upload sessions whose bytes this write stores (`sessions.concat` sets it; the public
+   * `put` never does): a layer that holds room for those sessions (quotas) counts the write
+   * against what they hold instead of taking the room a second time. Drivers ignore it.
+   */
+  sessions?: readonly string[];
 }
 
 /**

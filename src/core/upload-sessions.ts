@@ -204,7 +204,7 @@ export class UploadSessions<Written extends WriteResult = ObjectInfo> {
       const max = this.#driver.capabilities.maxObjectSize;
       if (max !== undefined && size > max) throw new StorageError('E_TOO_LARGE', `the sessions hold ${size} bytes, over the backend's limit of ${max}`, { details: { maxSize: max } });
       const body = Readable.from(readBack(this.#driver, records, digests, opts.signal));
-      const info = await this.#driver.put(k, new PutBody(body, { ...checks, size }), putOpts).finally(() => body.destroy());
+      const info = await this.#driver.put(k, new PutBody(body, { ...checks, size }), { ...putOpts, sessions: checked }).finally(() => body.destroy());
       for (const r of records) await this.#driver.abortSession(r.id).catch(() => undefined);
       reportDone(opts.onProgress, info.size);
       return info as Written;

@@ -67,6 +67,10 @@ export class QuotaLayer extends DriverLayer {
   }
 
   override put(key: string, body: PutBody, opts: DriverPutOptions): Promise<WriteResult> {
+    // A concatenation's bytes are covered by its sessions' reservations, as a completed
+    // session's are: it reserves only what the object adds besides them, and drops them.
+    const sessions = opts.sessions ?? [];
+    if (sessions.length > 0) return this.#write(key, 0, () => this.inner.put(key, body, opts), opts.signal, sessions.map(sessionReservation));
     // A body of known size reserved all of it, and PutBody stops one that passes its size.
     return this.#write(key, body.knownSize, (change) => this.inner.put(key, change && body.knownSize === undefined ? new MeteredBody(body, change) : body, opts), opts.signal);
   }

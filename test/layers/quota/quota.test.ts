@@ -128,6 +128,25 @@ for (const index of [false, true]) describe(`quota layer (fs, embedded counters$
     await storage.close();
   });
 
+  it('counts a concatenation of partial sessions against their reservations, not twice', async () => {
+    const { storage, control } = quotaStorage(await root('concat'), { 'users/*/': { maxBytes: 1000, maxObjects: 2 } });
+    const parts = [await storage.sessions.create('users/ann/p1', { size: 400, partial: true }), await storage.sessions.create('users/ann/p2', { size: 400, partial: true })];
+    assert.deepEqual(await used(control, 'users/ann/', 'users/*/'), { bytes: 0, objects: 0, reservedBytes: 800 });
+    await storage.sessions.write(parts[0]!.id, 0, bytes(400, 'a'));
+    await storage.sessions.write(parts[1]!.id, 0, bytes(400, 'b'));
+    // 800 of 1000 bytes are reserved for these very bytes: joining them needs no more room.
+    const joined = await storage.sessions.concat('users/ann/joined', parts.map((p) => p.id));
+    assert.equal(joined.size, 800);
+    assert.deepEqual(await used(control, 'users/ann/', 'users/*/'), { bytes: 800, objects: 1, reservedBytes: 0 });
+    // A concatenation still counts its object, and overshooting the room left is refused.
+    const third = await storage.sessions.create('users/ann/p3', { size: 150, partial: true });
+    await storage.sessions.write(third.id, 0, bytes(150));
+    await storage.put('users/ann/other', 'x');
+    await rejectsWith(storage.sessions.concat('users/ann/third', [third.id]), 'E_QUOTA_EXCEEDED');
+    assert.deepEqual(await used(control, 'users/ann/', 'users/*/'), { bytes: 801, objects: 2, reservedBytes: 150 });
+    await storage.close();
+  });
+
   it('checks a session of deferred length after each write, aborting the one that passes the quota', async () => {
     const { storage, control } = quotaStorage(await root('deferred'), { 'users/*/': { maxBytes: 1000 } });
     const session = await storage.sessions.create('users/ann/a');

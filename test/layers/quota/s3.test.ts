@@ -1,7 +1,7 @@
 /**
  * The quota layer on the real RGW, with the embedded store in a local folder and with
  * Redis: racing writes never pass a limit, a multipart upload of a file reserves its size
- * before its first part, sessions account on completion, a presigned PUT larger than the
+ * before its first part, sessions account on completion and on concatenation, a presigned PUT larger than the
  * room is refused and a POST form's content-length-range is capped by it (RGW itself then
  * refuses more), and an S3-direct upload is counted by the next reconcile.
  */
@@ -65,6 +65,17 @@ for (const kind of ['embedded', 'redis'] as const) {
       await storage.sessions.write(session.id, 0, bytes(15 * 1024 * 1024));
       await storage.sessions.complete(session.id);
       assert.deepEqual(await used(control, 'users/sess/', 'users/*/'), { bytes: 15 * 1024 * 1024, objects: 1, reservedBytes: 0 });
+    });
+
+    it('counts a concatenation of partial sessions against their reservations, not twice', async () => {
+      const mib = 1024 * 1024;
+      const parts = [await storage.sessions.create('users/cat/p1', { size: 8 * mib, partial: true }), await storage.sessions.create('users/cat/p2', { size: 8 * mib, partial: true })];
+      await storage.sessions.write(parts[0]!.id, 0, bytes(8 * mib, 'a'));
+      await storage.sessions.write(parts[1]!.id, 0, bytes(8 * mib, 'b'));
+      // 16 of 20 MiB are reserved for these bytes: joining them takes no more room.
+      await storage.sessions.concat('users/cat/joined.bin', parts.map((p) => p.id));
+      assert.deepEqual(await used(control, 'users/cat/', 'users/*/'), { bytes: 16 * mib, objects: 1, reservedBytes: 0 });
+      assert.equal((await storage.stat('users/cat/joined.bin')).size, 16 * mib);
     });
 
     it('refuses to presign a PUT larger than the room, caps a POST form by it, and counts S3-direct uploads at reconcile', async () => {

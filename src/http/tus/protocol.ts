@@ -79,17 +79,17 @@ export function parseUploadLength(length: string | undefined, deferLength: strin
 export function parseMetadata(value: string | undefined): Map<string, string> {
   const pairs = new Map<string, string>();
   if (value === undefined || value.trim() === '') return pairs;
-  if (Buffer.byteLength(value) > MAX_METADATA_BYTES) throw invalid('Upload-Metadata', `is ${Buffer.byteLength(value)} bytes; at most ${MAX_METADATA_BYTES} are kept`);
+  const bytes = Buffer.byteLength(value);
+  if (bytes > MAX_METADATA_BYTES) throw invalid('Upload-Metadata', `is ${bytes} bytes; at most ${MAX_METADATA_BYTES} are kept`);
+  const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   for (const pair of value.split(',')) {
     const [key = '', encoded = '', ...rest] = pair.trim().split(' ');
     if (key === '' || rest.length > 0) throw invalid('Upload-Metadata', `each pair is a key, a space and a Base64 value (got ${JSON.stringify(pair.trim())})`);
     if (!/^[\x21-\x7e]+$/.test(key)) throw invalid('Upload-Metadata', `the key ${JSON.stringify(key)} must be printable ASCII`);
     if (pairs.has(key)) throw invalid('Upload-Metadata', `the key ${JSON.stringify(key)} is given twice`);
     if (!BASE64.test(encoded)) throw invalid('Upload-Metadata', `the value of ${JSON.stringify(key)} is not Base64`);
-    const decoded = Buffer.from(encoded, 'base64');
-    const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
     try {
-      pairs.set(key, text.decode(decoded));
+      pairs.set(key, utf8.decode(Buffer.from(encoded, 'base64')));
     } catch {
       throw invalid('Upload-Metadata', `the value of ${JSON.stringify(key)} is not UTF-8 text`);
     }

@@ -6,6 +6,7 @@
 import type { Readable } from 'node:stream';
 import type { PutBody, PutBodyChecks } from './body.js';
 import { StorageError } from './errors.js';
+import type { InternalFilesPage } from './internal-files.js';
 import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBody, SessionRecord } from './sessions.js';
 import type { GetOptions, IncompleteUpload, ListPage, NotModified, ObjectAttributes, ObjectInfo, ObjectStream, PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions, VerifyOptions, WriteResult, PutFileResult } from './types.js';
 
@@ -50,6 +51,13 @@ export interface DriverCapabilities {
    * E_UNSUPPORTED.
    */
   sessions: boolean;
+  /**
+   * Internal files (`putInternal` and the rest): Stowage's own small blobs kept in the
+   * backend's reserved area, outside every listing. Without it those operations throw
+   * E_UNSUPPORTED (listing gives nothing), and features that need them (stored image
+   * variants, upload receipts) are unavailable.
+   */
+  internalFiles: boolean;
 }
 
 /**
@@ -305,6 +313,27 @@ export interface Driver {
   /** Every session (expired ones too) whose key starts with `prefix`, in no set order. */
   listSessions(prefix: string): Promise<SessionRecord[]>;
 
+  /**
+   * Stores `data` as the internal file `name` (see internal-files.ts for names), replacing
+   * any file there atomically: a reader sees the old bytes or the new ones, never a part.
+   * Internal files are not objects: no listing, stat or quota sees them, and layers pass
+   * them through unchanged. E_UNSUPPORTED without `capabilities.internalFiles`.
+   */
+  putInternal(name: string, data: Uint8Array): Promise<void>;
+
+  /** The internal file's bytes; a missing file resolves undefined. E_UNSUPPORTED without `capabilities.internalFiles`. */
+  readInternal(name: string): Promise<Uint8Array | undefined>;
+
+  /** Removes these internal files; missing ones resolve, and an empty list does nothing. E_UNSUPPORTED without `capabilities.internalFiles`. */
+  deleteInternal(names: readonly string[]): Promise<void>;
+
+  /**
+   * One page (up to 1000) of the internal file names starting with `prefix` (empty, or a
+   * name ending in `/`), in byte order, after `cursor` (the previous page's). Without
+   * `capabilities.internalFiles`, an empty page.
+   */
+  listInternal(prefix: string, cursor?: string): Promise<InternalFilesPage>;
+
   /** Where the objects live, for server-side copies (see {@link ObjectLocation}); undefined when no other driver can copy from them. */
   location(): ObjectLocation | undefined;
 
@@ -341,6 +370,10 @@ const OPERATIONS: Record<DriverOperation, true> = {
   abortSession: true,
   readSession: true,
   listSessions: true,
+  putInternal: true,
+  readInternal: true,
+  deleteInternal: true,
+  listInternal: true,
   location: true,
   close: true,
 };

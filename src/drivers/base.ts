@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import type { PutBody, PutBodyChecks } from '../core/body.js';
 import type { Driver, DriverCapabilities, DriverListOptions, DriverPresignPostOptions, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions, ObjectLocation } from '../core/contract.js';
 import { StorageError } from '../core/errors.js';
+import type { InternalFilesPage } from '../core/internal-files.js';
 import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBody, SessionRecord } from '../core/sessions.js';
 import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions } from '../core/types.js';
 
@@ -23,6 +24,7 @@ export const BASE_DRIVER_CAPABILITIES = {
   nativePutFile: false,
   multipartUploads: false,
   sessions: false,
+  internalFiles: false,
 } as const satisfies Partial<DriverCapabilities>;
 
 /** E_UNSUPPORTED for an operation this driver lacks, naming the capability that says so. */
@@ -117,6 +119,26 @@ export abstract class BaseDriver implements Driver {
   /** None: no upload sessions. */
   async listSessions(_prefix: string): Promise<SessionRecord[]> {
     return [];
+  }
+
+  /** E_UNSUPPORTED: no internal files. */
+  async putInternal(_name: string, _data: Uint8Array): Promise<void> {
+    throw unsupported(this.name, 'keeps no internal files', 'internalFiles');
+  }
+
+  /** E_UNSUPPORTED: no internal files. */
+  async readInternal(_name: string): Promise<Uint8Array | undefined> {
+    throw unsupported(this.name, 'keeps no internal files', 'internalFiles');
+  }
+
+  /** E_UNSUPPORTED: no internal files. */
+  async deleteInternal(_names: readonly string[]): Promise<void> {
+    throw unsupported(this.name, 'keeps no internal files', 'internalFiles');
+  }
+
+  /** None: no internal files. */
+  async listInternal(_prefix: string, _cursor?: string): Promise<InternalFilesPage> {
+    return { names: [] };
   }
 
   /** No location another driver could copy from inside a service. */

@@ -11,6 +11,7 @@
 import type { Readable } from 'node:stream';
 import type { PutBody, PutBodyChecks } from '../core/body.js';
 import type { Driver, DriverCapabilities, DriverListOptions, DriverOperation, DriverPresignPostOptions, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions, ObjectLocation } from '../core/contract.js';
+import type { InternalFilesPage } from '../core/internal-files.js';
 import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBody, SessionRecord } from '../core/sessions.js';
 import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions, WriteResult, PutFileResult } from '../core/types.js';
 
@@ -135,6 +136,22 @@ export class DriverLayer implements Driver {
 
   listSessions(prefix: string): Promise<SessionRecord[]> {
     return this.around('listSessions', () => this.inner.listSessions(prefix));
+  }
+
+  putInternal(name: string, data: Uint8Array): Promise<void> {
+    return this.around('putInternal', () => this.inner.putInternal(name, data));
+  }
+
+  readInternal(name: string): Promise<Uint8Array | undefined> {
+    return this.around('readInternal', () => this.inner.readInternal(name));
+  }
+
+  deleteInternal(names: readonly string[]): Promise<void> {
+    return this.around('deleteInternal', () => this.inner.deleteInternal(names));
+  }
+
+  listInternal(prefix: string, cursor?: string): Promise<InternalFilesPage> {
+    return this.around('listInternal', () => this.inner.listInternal(prefix, cursor));
   }
 
   location(): ObjectLocation | undefined {

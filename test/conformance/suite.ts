@@ -8,6 +8,7 @@ import { abortCases } from './cases-abort.js';
 import { transferCases } from './cases-transfer.js';
 import { concurrencyCases } from './cases-concurrency.js';
 import { conditionalCases } from './cases-conditional.js';
+import { internalCases } from './cases-internal.js';
 import { keyCases } from './cases-keys.js';
 import { listCases } from './cases-list.js';
 import { objectCases } from './cases-objects.js';
@@ -46,5 +47,6 @@ export function runConformance(target: ConformanceTarget): void {
     describe('progress and web streams', () => transferCases(get));
     describe('upload sessions', () => sessionCases(get));
     describe('concatenation of partial sessions', () => concatCases(get));
+    describe('internal files', () => internalCases(get));
   });
 }

@@ -120,7 +120,7 @@ describe('storage: decided by capabilities', () => {
     const caps = createStorage({ driver: 'memory' }).capabilities;
     assert.deepEqual(
       { ...caps },
-      { conditionalWrites: true, rangeReads: true, keyIsPrefix: true, nativeSignedUrls: false, nativePresignPost: false, nativeMove: false, nativePutFile: false, multipartUploads: false, sessions: true, signedUrls: false },
+      { conditionalWrites: true, rangeReads: true, keyIsPrefix: true, nativeSignedUrls: false, nativePresignPost: false, nativeMove: false, nativePutFile: false, multipartUploads: false, sessions: true, internalFiles: true, signedUrls: false },
     );
   });
 });
@@ -132,7 +132,7 @@ describe('storage: the contract is checked once', () => {
     const old = { name: 'old', capabilities: memory.capabilities, put: memory.put.bind(memory), stat: memory.stat.bind(memory), read: memory.read.bind(memory), delete: memory.delete.bind(memory), deleteMany: memory.deleteMany.bind(memory), copy: memory.copy.bind(memory), list: memory.list.bind(memory), check: memory.check.bind(memory) };
     assert.throws(
       () => createStorage({ driver: old as unknown as Driver }),
-      (err: unknown) => isStorageError(err, 'E_CONFIG_INVALID') && /"old" lacks putFile, copyFrom, move, signedUrl, presignPost, verify, incompleteUploads, abortUpload, createSession, getSession, writeSession, completeSession, abortSession, readSession, listSessions, location, close: .*BaseDriver/.test(err.message),
+      (err: unknown) => isStorageError(err, 'E_CONFIG_INVALID') && /"old" lacks putFile, copyFrom, move, signedUrl, presignPost, verify, incompleteUploads, abortUpload, createSession, getSession, writeSession, completeSession, abortSession, readSession, listSessions, putInternal, readInternal, deleteInternal, listInternal, location, close: .*BaseDriver/.test(err.message),
     );
     assert.throws(
       () => createStorage({ driver: 'fallback', primary: old as unknown as Driver, secondary: createStorage({ driver: 'memory' }) }),

@@ -68,6 +68,10 @@ const ARGS: Record<DriverOperation, unknown[]> = {
   abortSession: ['a'.repeat(32)],
   readSession: ['a'.repeat(32), {}],
   listSessions: ['prefix/'],
+  putInternal: ['variants/a', new Uint8Array([1])],
+  readInternal: ['variants/a'],
+  deleteInternal: [['variants/a']],
+  listInternal: ['variants/', 'variants/a'],
   location: [],
   close: [],
 };
@@ -212,6 +216,10 @@ const FALLBACK: Record<DriverOperation, { primary: DriverOperation[]; secondary:
   abortSession: { primary: ['abortSession'], secondary: [] },
   readSession: { primary: ['readSession'], secondary: [] },
   listSessions: { primary: ['listSessions'], secondary: [] },
+  putInternal: { primary: ['putInternal'], secondary: [] },
+  readInternal: { primary: ['readInternal'], secondary: [] },
+  deleteInternal: { primary: ['deleteInternal'], secondary: [] },
+  listInternal: { primary: ['listInternal'], secondary: [] },
   location: { primary: [], secondary: [] },
   close: { primary: ['close'], secondary: ['close'] },
 };
@@ -250,12 +258,13 @@ describe('fallback driver', () => {
     const { fallback } = both();
     assert.deepEqual(
       { ...fallback.capabilities },
-      { conditionalWrites: true, rangeReads: true, keyIsPrefix: true, maxSegmentBytes: undefined, maxObjectSize: undefined, nativeSignedUrls: false, nativePresignPost: false, nativeMove: true, nativePutFile: true, multipartUploads: true, sessions: false },
+      { conditionalWrites: true, rangeReads: true, keyIsPrefix: true, maxSegmentBytes: undefined, maxObjectSize: undefined, nativeSignedUrls: false, nativePresignPost: false, nativeMove: true, nativePutFile: true, multipartUploads: true, sessions: false, internalFiles: false },
     );
     const plain = new FallbackDriver({ primary: recorder('p'), secondary: recorder('s') });
     assert.equal(plain.capabilities.nativePutFile, false, 'files are streamed when the primary cannot store them natively');
     assert.equal(plain.capabilities.multipartUploads, false);
     assert.equal(new FallbackDriver({ primary: recorder('p', { sessions: true }), secondary: recorder('s') }).capabilities.sessions, true, 'sessions live in the primary');
+    assert.equal(new FallbackDriver({ primary: recorder('p', { internalFiles: true }), secondary: recorder('s') }).capabilities.internalFiles, true, 'internal files live in the primary');
   });
 
   it('lists and aborts incomplete uploads only where a backend keeps them', async () => {

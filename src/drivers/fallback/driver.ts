@@ -21,6 +21,7 @@ import { isStorageError } from '../../core/errors.js';
 import { collectPage, listStart, type ListEntry } from '../../core/listing.js';
 import { compareKeys } from '../../core/keys.js';
 import { contentOf, copyAttributes, storedInfo } from '../../core/objects.js';
+import type { InternalFilesPage } from '../../core/internal-files.js';
 import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBody, SessionRecord } from '../../core/sessions.js';
 import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions, WriteResult, PutFileResult } from '../../core/types.js';
 import { unsupported } from '../base.js';
@@ -71,6 +72,9 @@ export class FallbackDriver implements Driver {
       multipartUploads: p.multipartUploads || s.multipartUploads,
       // Sessions complete into the primary, where writes go.
       sessions: p.sessions,
+      // Stowage's own files are the primary's: what the secondary holds (variants of its
+      // objects) is made again from the object where it is missing.
+      internalFiles: p.internalFiles,
     };
   }
 
@@ -268,6 +272,26 @@ export class FallbackDriver implements Driver {
   /** The primary's sessions. */
   listSessions(prefix: string): Promise<SessionRecord[]> {
     return this.#primary.listSessions(prefix);
+  }
+
+  /** The primary's. */
+  putInternal(name: string, data: Uint8Array): Promise<void> {
+    return this.#primary.putInternal(name, data);
+  }
+
+  /** The primary's. */
+  readInternal(name: string): Promise<Uint8Array | undefined> {
+    return this.#primary.readInternal(name);
+  }
+
+  /** The primary's. */
+  deleteInternal(names: readonly string[]): Promise<void> {
+    return this.#primary.deleteInternal(names);
+  }
+
+  /** The primary's. */
+  listInternal(prefix: string, cursor?: string): Promise<InternalFilesPage> {
+    return this.#primary.listInternal(prefix, cursor);
   }
 
   /** None: the objects live in two places, so no other driver can copy them inside one service. */

@@ -32,6 +32,8 @@ import { readIo, type ReadIo } from './read-io.js';
 import { FileReadStream } from './read-stream.js';
 import { walkKeys } from './walk.js';
 import { FsSessions } from './sessions.js';
+import { FsInternalFiles } from './internal-files.js';
+import type { InternalFilesPage } from '../../core/internal-files.js';
 import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBody, SessionRecord } from '../../core/sessions.js';
 
 /** Read stream buffer size: large chunks keep per-chunk overhead low on big objects. */
@@ -63,6 +65,7 @@ export class FsDriver extends BaseDriver {
     keyIsPrefix: false,
     maxSegmentBytes: MAX_SEGMENT_BYTES,
     sessions: true,
+    internalFiles: true,
   };
   readonly #rootOption: string;
   readonly #durable: boolean;
@@ -76,6 +79,7 @@ export class FsDriver extends BaseDriver {
   #writable: Promise<CommitContext> | undefined;
   /** The upload sessions of the root, once one is used. */
   #sessionStore: FsSessions | undefined;
+  #internalFiles: FsInternalFiles | undefined;
 
   constructor(options: FsDriverOptions = {}) {
     super();
@@ -446,5 +450,35 @@ export class FsDriver extends BaseDriver {
       throw err;
     });
     return located ? (this.#sessionStore ??= new FsSessions(located.layout.sessionsDir, this.#durable)).list(prefix) : [];
+  }
+
+  /** Internal files under `.stowage/internal/` (see internal-files.ts); the first write prepares the root. */
+  async #internal<T>(what: string, forWrite: boolean, fn: (files: FsInternalFiles) => Promise<T>, missingRoot: T): Promise<T> {
+    const located = forWrite ? await this.#openForWrites(true) : await this.#open().catch((err: unknown) => {
+      if (isStorageError(err, 'E_BUCKET_NOT_FOUND')) return undefined;
+      throw err;
+    });
+    if (!located) return missingRoot;
+    try {
+      return await fn((this.#internalFiles ??= new FsInternalFiles(located.layout, this.#durable)));
+    } catch (err) {
+      throw fsError(err, `cannot ${what} under ${located.layout.root}`);
+    }
+  }
+
+  override async putInternal(name: string, data: Uint8Array): Promise<void> {
+    return this.#internal('write an internal file', true, (files) => files.put(name, data), undefined);
+  }
+
+  override async readInternal(name: string): Promise<Uint8Array | undefined> {
+    return this.#internal('read an internal file', false, (files) => files.read(name), undefined);
+  }
+
+  override async deleteInternal(names: readonly string[]): Promise<void> {
+    return this.#internal('delete internal files', false, (files) => files.delete(names), undefined);
+  }
+
+  override async listInternal(prefix: string, cursor?: string): Promise<InternalFilesPage> {
+    return this.#internal('list internal files', false, (files) => files.list(prefix, cursor), { names: [] });
   }
 }

@@ -6,6 +6,7 @@
  *   <root>/.stowage/tmp/<host>-<pid>/ this process's temp files, renamed into place
  *   <root>/.stowage/locks/           commit lock files
  *   <root>/.stowage/sessions/        upload sessions (see sessions.ts)
+ *   <root>/.stowage/internal/        internal files (see internal-files.ts)
  *
  * Temp files live inside the root so the final rename never crosses a filesystem
  * (which would make it a non-atomic copy). Nothing here is created before the first
@@ -48,6 +49,8 @@ export class FsLayout {
   readonly locksDir: string;
   /** Upload sessions (see sessions.ts). */
   readonly sessionsDir: string;
+  /** Internal files (see internal-files.ts). */
+  readonly internalFilesDir: string;
   /** `<root>/.stowage`, which no key may reach. */
   readonly #internal: string;
 
@@ -58,6 +61,7 @@ export class FsLayout {
     this.tmpDir = join(this.#internal, 'tmp', `${hostname()}-${process.pid}`);
     this.locksDir = join(this.#internal, 'locks');
     this.sessionsDir = join(this.#internal, 'sessions');
+    this.internalFilesDir = join(this.#internal, 'internal');
   }
 
   /**

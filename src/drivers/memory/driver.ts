@@ -10,6 +10,7 @@ import { bufferedObject, checkWritePreconditions, cloneInfo, etagFromSha256, not
 import type { DriverCapabilities, DriverListOptions, DriverPutOptions, DriverReadOptions, UnconditionalReadOptions } from '../../core/contract.js';
 import type { ListPage, NotModified, ObjectInfo, ObjectStream } from '../../core/types.js';
 import { offsetMismatch, sessionNotFound, type DriverSessionCompleteOptions, type DriverSessionWriteOptions, type SessionBody, type SessionRecord } from '../../core/sessions.js';
+import { InternalFilesInMemory, type InternalFilesPage } from '../../core/internal-files.js';
 import { BaseDriver, BASE_DRIVER_CAPABILITIES } from '../base.js';
 import { SortedKeys } from './sorted-keys.js';
 
@@ -24,11 +25,12 @@ const READ_CHUNK = 256 * 1024;
 /** Keeps objects in a Map with a byte-ordered key index. Nothing is native beyond the required operations. */
 export class MemoryDriver extends BaseDriver {
   readonly name = 'memory';
-  readonly capabilities: DriverCapabilities = { ...BASE_DRIVER_CAPABILITIES, conditionalWrites: true, rangeReads: true, keyIsPrefix: true, sessions: true };
+  readonly capabilities: DriverCapabilities = { ...BASE_DRIVER_CAPABILITIES, conditionalWrites: true, rangeReads: true, keyIsPrefix: true, sessions: true, internalFiles: true };
   readonly #objects = new Map<string, StoredObject>();
   /** Upload sessions: their record and the bytes committed so far. */
   readonly #sessions = new Map<string, { record: SessionRecord; chunks: Buffer[] }>();
   readonly #index = new SortedKeys();
+  readonly #internal = new InternalFilesInMemory();
 
   /** Buffers the body, then commits in one synchronous step, so writers never interleave. */
   async put(key: string, body: PutBody, opts: DriverPutOptions): Promise<ObjectInfo> {
@@ -191,6 +193,23 @@ export class MemoryDriver extends BaseDriver {
   /** The sessions whose key starts with `prefix`. */
   override async listSessions(prefix: string): Promise<SessionRecord[]> {
     return [...this.#sessions.values()].filter((s) => s.record.key.startsWith(prefix)).map((s) => ({ ...s.record }));
+  }
+
+  /** Keeps a copy of the bytes in this process. */
+  override async putInternal(name: string, data: Uint8Array): Promise<void> {
+    this.#internal.put(name, data);
+  }
+
+  override async readInternal(name: string): Promise<Uint8Array | undefined> {
+    return this.#internal.read(name);
+  }
+
+  override async deleteInternal(names: readonly string[]): Promise<void> {
+    this.#internal.delete(names);
+  }
+
+  override async listInternal(prefix: string, cursor?: string): Promise<InternalFilesPage> {
+    return this.#internal.list(prefix, cursor);
   }
 
   #session(id: string): { record: SessionRecord; chunks: Buffer[] } {

@@ -32,6 +32,8 @@ import { S3Sessions } from './sessions.js';
 import { withRetry } from './retry.js';
 import { verifyBucket } from './verify.js';
 import { s3 } from './sdk.js';
+import { deleteS3Keys, S3InternalFiles } from './internal-files.js';
+import type { InternalFilesPage } from '../../core/internal-files.js';
 import { allRecords, checkUserKey, deleteRecordsOf } from './upload-state.js';
 
 /** How long a confirmed bucket is trusted when a HEAD finds no key. */
@@ -59,6 +61,7 @@ export class S3Driver extends BaseDriver {
   readonly #schedule: PartSchedule;
   /** Upload sessions (sessions.ts). */
   readonly #sessions: S3Sessions;
+  readonly #internal: S3InternalFiles;
 
   constructor(options: S3DriverOptions) {
     super();
@@ -74,8 +77,9 @@ export class S3Driver extends BaseDriver {
       ...BASE_DRIVER_CAPABILITIES,
       // What a body of unknown size may reach; a file (its size known) may be larger.
       conditionalWrites: profile.conditionalPut === 'full', rangeReads: true, keyIsPrefix: true, maxObjectSize: this.#schedule.capacity,
-      nativeSignedUrls: true, nativePresignPost: true, multipartUploads: true, nativePutFile: true, sessions: true,
+      nativeSignedUrls: true, nativePresignPost: true, multipartUploads: true, nativePutFile: true, sessions: true, internalFiles: true,
     };
+    this.#internal = new S3InternalFiles(this.#call, this.options);
     this.#sessions = new S3Sessions({
       call: this.#call, options: this.options,
       conditions: (key, opts) => this.#conditions(key, opts, true),
@@ -269,15 +273,7 @@ export class S3Driver extends BaseDriver {
 
   /** DeleteObjects in one request per 1000 keys; any per-key error is thrown. */
   async deleteMany(keys: readonly string[]): Promise<number> {
-    const s3Keys = keys.map((k) => this.#s3Key(k)); // every key checked before any is deleted
-    for (let i = 0; i < s3Keys.length; i += 1000) {
-      const batch = s3Keys.slice(i, i + 1000);
-      const out = await this.#call('delete objects', (c) =>
-        c.send(new (s3().DeleteObjectsCommand)({ Bucket: this.options.bucket, Delete: { Quiet: true, Objects: batch.map((Key) => ({ Key })) } })),
-      );
-      const failed = out.Errors?.[0];
-      if (failed) throw s3Error(Object.assign(new Error(failed.Message ?? 'delete failed'), { name: failed.Code ?? '' }), `delete ${failed.Key ?? ''}`, failed.Key);
-    }
+    await deleteS3Keys(this.#call, this.options.bucket, keys.map((k) => this.#s3Key(k))); // every key checked before any is deleted
     return keys.length;
   }
 
@@ -418,5 +414,22 @@ export class S3Driver extends BaseDriver {
   override async close(): Promise<void> {
     if (!this.options.client) this.#client.destroy();
     this.#presigner.close();
+  }
+
+  /** Objects under `.stowage/internal/` (see internal-files.ts). */
+  override async putInternal(name: string, data: Uint8Array): Promise<void> {
+    return this.#internal.put(name, data);
+  }
+
+  override async readInternal(name: string): Promise<Uint8Array | undefined> {
+    return this.#internal.read(name);
+  }
+
+  override async deleteInternal(names: readonly string[]): Promise<void> {
+    return this.#internal.delete(names);
+  }
+
+  override async listInternal(prefix: string, cursor?: string): Promise<InternalFilesPage> {
+    return this.#internal.list(prefix, cursor);
   }
 }

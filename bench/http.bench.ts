@@ -19,7 +19,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createStorage } from '../src/index.js';
-import { mbps, median, peakRssGrowth, scratchWithRandomFile, table, timed } from './lib.js';
+import { mbps, median, peakRssGrowth, scratchWithRandomFile, startService, table, timed } from './lib.js';
 
 const sizeMb = Number(process.env.BENCH_SIZE_MB ?? 1024);
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
@@ -45,27 +45,11 @@ const storage = createStorage({ driver: 'fs', root });
 await storage.put('small.bin', Buffer.alloc(1024, 7));
 await storage.putFile('big.bin', file);
 
-// The service as `npm start` runs it: the compiled server in its own process.
-execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
-const server = spawn(process.execPath, ['dist/http/server.js'], {
-  env: {
-    PATH: process.env.PATH,
-    PORT: '0',
-    STORAGE_LOCAL_PATH: root,
-    // nginx below runs with access_log off; so does the service.
-    STOWAGE_ACCESS_LOG: 'false',
-    STOWAGE_UPLOAD_POLICIES: JSON.stringify({ bench: { template: 'uploads/{uuid}.{ext}', maxSize: 2 * bytes, allowedTypes: ['image/jpeg'] } }),
-  },
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const stowage = await new Promise<string>((resolve, reject) => {
-  let output = '';
-  server.stdout.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-    const address = /Stowage listening on (http:\/\/[\d.]+:\d+)/.exec(output)?.[1];
-    if (address) resolve(address);
-  });
-  server.once('exit', (code) => reject(new Error(`the service exited with ${code}: ${output}`)));
+const { server, base: stowage } = await startService({
+  STORAGE_LOCAL_PATH: root,
+  // nginx below runs with access_log off; so does the service.
+  STOWAGE_ACCESS_LOG: 'false',
+  STOWAGE_UPLOAD_POLICIES: JSON.stringify({ bench: { template: 'uploads/{uuid}.{ext}', maxSize: 2 * bytes, allowedTypes: ['image/jpeg'] } }),
 });
 
 const nginxPort = Number(new URL(stowage).port) + 1;

@@ -3,6 +3,7 @@
  * comparable within one run (the machine is shared), so every result is printed as a
  * ratio against an anchor measured in the same run.
  */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -110,4 +111,23 @@ export function benchS3Server(): { endpoint: string; accessKeyId: string; secret
   Object.assign(process.env, server.env);
   const { STOWAGE_TEST_S3_ENDPOINT: endpoint, STOWAGE_TEST_S3_ACCESS_KEY: accessKeyId, STOWAGE_TEST_S3_SECRET_KEY: secretAccessKey } = process.env;
   return { endpoint: endpoint as string, accessKeyId: accessKeyId as string, secretAccessKey: secretAccessKey as string, stop: () => server.stop() };
+}
+
+/**
+ * The service as `npm start` runs it: built, then the compiled server in its own process,
+ * on a free port, with `env` (and PATH) only. Resolves once it listens.
+ */
+export async function startService(env: Record<string, string>): Promise<{ server: ChildProcess; base: string }> {
+  execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
+  const server = spawn(process.execPath, ['dist/http/server.js'], { env: { PATH: process.env.PATH, PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const base = await new Promise<string>((resolve, reject) => {
+    let output = '';
+    server.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const address = /Stowage listening on (http:\/\/[\d.]+:\d+)/.exec(output)?.[1];
+      if (address) resolve(address);
+    });
+    server.once('exit', (code) => reject(new Error(`the service exited with ${code}: ${output}`)));
+  });
+  return { server, base };
 }

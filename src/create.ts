@@ -75,8 +75,8 @@ export function createStorage(options: CreateStorageOptions & Partial<OutboxOpti
 }
 
 function createBackend(options: CreateStorageOptions): Storage {
-  const { driver, baseUrl, signingSecret, publicBaseUrl } = options;
-  const storageOptions: StorageOptions = { baseUrl, signingSecret, publicBaseUrl };
+  const { driver, baseUrl, signingSecret, publicBaseUrl, images } = options;
+  const storageOptions: StorageOptions = { baseUrl, signingSecret, publicBaseUrl, images };
   if (typeof driver === 'object' && driver !== null) return new Storage(driver, storageOptions);
   switch (driver) {
     case 'fs':
@@ -127,6 +127,7 @@ function s3FromEnv(s3: S3Config, common: StorageOptions): Storage {
  * Creates a Storage from environment variables (STORAGE_BACKEND or STORAGE_URL, then
  * STORAGE_LOCAL_*, STORAGE_S3_*, STORAGE_PUBLIC_URL, STORAGE_SIGNING_SECRET,
  * STORAGE_PUBLIC_BASE_URL). With
+ * STOWAGE_IMAGES and STOWAGE_IMAGE_* (image variants, see `images`). With
  * STORAGE_FALLBACK_URL it is a fallback storage whose secondary is that location
  * (STORAGE_FALLBACK_COPY_ON_READ=true copies objects over as they are read). With
  * STOWAGE_OUTBOX_DIR (and STOWAGE_OUTBOX_MAX_BYTES) it has an outbox there; with
@@ -149,7 +150,7 @@ export function createStorageFromEnv(env: Record<string, string | undefined> = p
 
 /** The storage of the environment, without its outbox. */
 function storageFromEnv(config: StorageConfig, env: Record<string, string | undefined>): Storage {
-  const common = { baseUrl: config.publicUrl, signingSecret: config.signingSecret, publicBaseUrl: config.publicBaseUrl };
+  const common = { baseUrl: config.publicUrl, signingSecret: config.signingSecret, publicBaseUrl: config.publicBaseUrl, images: config.images };
   const primary = storageFromConfig(config, common);
   if (config.fallback === undefined) return primary;
   const secondary = createStorageFromUrl(config.fallback.url, env, 'STORAGE_FALLBACK_URL');

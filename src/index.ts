@@ -20,6 +20,10 @@ export {
 } from './core/upload-sessions.js';
 export { SessionBody, type SessionRecord, type SessionCheckpoint, type SessionChunk, type DriverSessionWriteOptions, type DriverSessionCompleteOptions } from './core/sessions.js';
 export { MAX_LIST_LIMIT } from './core/options.js';
+export { VariantStore, type VariantImage, type PurgeReport } from './images/variant-store.js';
+export type { ImagesOptions } from './images/options.js';
+export type { VariantSpec, VariantSpecs } from './images/variants.js';
+export { checkInternalName, type InternalFilesPage } from './core/internal-files.js';
 export { StorageError, ErrorCodes, isStorageError, type ErrorCode, type StorageErrorInit } from './core/errors.js';
 export { keyTemplate, normalizeKey, normalizePrefix, compareKeys, MAX_KEY_BYTES, type KeyTemplate } from './core/keys.js';
 export { verifySignedUrl, type VerifiedSignedUrl } from './core/signing.js';

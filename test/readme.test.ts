@@ -16,7 +16,9 @@ function writeBlock(marker: string): string {
   const block = new RegExp(`<!-- ${marker} -->\\s*\`\`\`ts\\n([\\s\\S]*?)\`\`\``).exec(readme)?.[1];
   assert.ok(block, `the README has a ${marker} block`);
   const script = join(dir, `${marker}.mts`);
-  writeFileSync(script, `process.chdir(${JSON.stringify(dir)});\n${block.replace("from 'stowage'", `from ${JSON.stringify(join(repo, 'src/index.ts'))}`)}`);
+  // The script lives in the temp folder: its imports are pointed at this checkout and its dependencies.
+  const code = block.replace("from 'stowage'", `from ${JSON.stringify(join(repo, 'src/index.ts'))}`).replace("from 'sharp'", `from ${JSON.stringify(join(repo, 'node_modules/sharp/dist/index.mjs'))}`);
+  writeFileSync(script, `process.chdir(${JSON.stringify(dir)});\n${code}`);
   return script;
 }
 
@@ -25,7 +27,7 @@ function runBlock(marker: string): string {
   return execFileSync(process.execPath, ['--import', 'tsx', writeBlock(marker)], { cwd: repo, encoding: 'utf8' });
 }
 
-const EXAMPLES = ['quickstart', 'layer-example', 'outbox-example', 'quota-example'];
+const EXAMPLES = ['quickstart', 'layer-example', 'outbox-example', 'quota-example', 'variants-example'];
 
 describe('README', () => {
   it('runs the quick start and prints what it promises', () => {
@@ -48,6 +50,10 @@ describe('README', () => {
 
   it('runs the quota example and prints what it promises', () => {
     assert.deepEqual(runBlock('quota-example').trim().split('\n'), ['alert users/ann/ warn 900', 'refused 200', '900 1000 warn']);
+  });
+
+  it('runs the image variants example and prints what it promises', () => {
+    assert.deepEqual(runBlock('variants-example').trim().split('\n'), ['image/avif 200 200 false', 'image/webp 1024 683', 'true']);
   });
 
   it('compiles the examples with the strict settings of the project', () => {

@@ -17,6 +17,7 @@ import { registerPut } from './put.js';
 import { registerQuota } from './quota.js';
 import { registerRm } from './rm.js';
 import { registerServe } from './serve.js';
+import { registerVariants } from './variants.js';
 import { registerVerify } from './verify.js';
 import { packageVersion } from './version.js';
 import { reportError, run } from './runner.js';
@@ -46,7 +47,7 @@ Objects are named by key in the default location, or as <location>#<key>:
 
 Exit codes: 0 ok, 1 failed, ${EXIT.usage} usage error, ${EXIT.notFound} not found, ${EXIT.unavailable} storage unavailable.`,
   );
-  for (const register of [registerServe, registerLs, registerStat, registerGet, registerPut, registerRm, registerCopy, registerDu, registerPresign, registerHealth, registerVerify, registerMigrate, registerGc, registerOutbox, registerQuota]) {
+  for (const register of [registerServe, registerLs, registerStat, registerGet, registerPut, registerRm, registerCopy, registerDu, registerPresign, registerHealth, registerVerify, registerMigrate, registerGc, registerOutbox, registerQuota, registerVariants]) {
     register(cli, run);
   }
   return cli;

@@ -4,6 +4,8 @@
  */
 import type * as Zod from 'zod';
 import type { z } from 'zod';
+import type { ImagesOptions } from '../images/options.js';
+import { parseVariants } from '../images/variants.js';
 import { StorageError } from './errors.js';
 import { lazyModule, lazyValue } from './lazy.js';
 import { MIN_SECRET_LENGTH } from './signing.js';
@@ -79,6 +81,14 @@ function buildEnvSchema() {
     STOWAGE_QUOTA_REDIS_URL: optional(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })),
     STOWAGE_QUOTA_FAIL_OPEN: optional(flag).default(false),
     STOWAGE_QUOTA_LEASE_SECONDS: optional(count),
+    STOWAGE_IMAGES: optional(flag).default(true),
+    STOWAGE_IMAGE_VARIANTS: optional(z.string()),
+    STOWAGE_IMAGE_MAX_PIXELS: optional(count),
+    STOWAGE_IMAGE_MAX_INPUT_BYTES: optional(count),
+    STOWAGE_IMAGE_ALLOW_SVG: optional(flag),
+    STOWAGE_IMAGE_CONCURRENCY: optional(count),
+    STOWAGE_IMAGE_CACHE_MB: optional(z.coerce.number({ error: 'must be a number' }).int({ error: 'must be a whole number of MiB' }).min(0, { error: 'must be 0 (off) or more' })),
+    STOWAGE_IMAGE_QUEUE: optional(z.coerce.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).min(0, { error: 'must be 0 or more' })),
     STOWAGE_OUTBOX_MAX_BYTES: optional(z.coerce.number({ error: 'must be a number of bytes' }).int({ error: 'must be a whole number of bytes' }).positive({ error: 'must be positive' }).max(Number.MAX_SAFE_INTEGER, { error: 'is too large' })),
   });
 }
@@ -120,6 +130,12 @@ export interface StorageConfig {
    * when set; the rules' JSON is checked where the quota layer is built (`parseQuotaRules`).
    */
   quotas?: { rulesJson: string; dir?: string; redisUrl?: string; failOpen: boolean; leaseMs?: number };
+  /**
+   * Image variants (STOWAGE_IMAGE_VARIANTS as JSON, STOWAGE_IMAGE_MAX_PIXELS, _MAX_INPUT_BYTES,
+   * _ALLOW_SVG, _CONCURRENCY, _QUEUE, _CACHE_MB); false with STOWAGE_IMAGES=false. The variants' JSON is
+   * checked where the storage is made (`resolveImages`).
+   */
+  images: ImagesOptions | false;
 }
 
 /** Variables whose values are never echoed (STORAGE_URL may carry credentials). */
@@ -213,6 +229,14 @@ export function parseStorageEnv(env: Record<string, string | undefined> = proces
     failOpen: v.STOWAGE_QUOTA_FAIL_OPEN,
     ...(v.STOWAGE_QUOTA_LEASE_SECONDS === undefined ? {} : { leaseMs: v.STOWAGE_QUOTA_LEASE_SECONDS * 1000 }),
   };
+  const imageSettings: [keyof ImagesOptions, unknown][] = [
+    ['variants', v.STOWAGE_IMAGE_VARIANTS], ['maxPixels', v.STOWAGE_IMAGE_MAX_PIXELS], ['maxInputBytes', v.STOWAGE_IMAGE_MAX_INPUT_BYTES],
+    ['allowSvg', v.STOWAGE_IMAGE_ALLOW_SVG], ['concurrency', v.STOWAGE_IMAGE_CONCURRENCY], ['queue', v.STOWAGE_IMAGE_QUEUE],
+    ['cacheBytes', v.STOWAGE_IMAGE_CACHE_MB === undefined ? undefined : v.STOWAGE_IMAGE_CACHE_MB * 1024 * 1024],
+  ];
+  // Checked here too, so that a mistake names the variable rather than the option.
+  if (v.STOWAGE_IMAGE_VARIANTS !== undefined) parseVariants(v.STOWAGE_IMAGE_VARIANTS, 'STOWAGE_IMAGE_VARIANTS');
+  const images: ImagesOptions | false = v.STOWAGE_IMAGES ? Object.fromEntries(imageSettings.filter(([, value]) => value !== undefined)) : false;
   if (backend === 's3' && !s3.bucket) throw configError('STORAGE_S3_BUCKET is required when STORAGE_BACKEND is s3 (or give STORAGE_URL=s3://bucket/prefix)', ['STORAGE_S3_BUCKET']);
   return {
     backend,
@@ -229,6 +253,7 @@ export function parseStorageEnv(env: Record<string, string | undefined> = proces
     signingSecret: v.STORAGE_SIGNING_SECRET,
     ...(v.STORAGE_FALLBACK_URL === undefined ? {} : { fallback: { url: v.STORAGE_FALLBACK_URL, copyOnRead: v.STORAGE_FALLBACK_COPY_ON_READ } }),
     ...(quotas === undefined ? {} : { quotas }),
+    images,
     ...(v.STOWAGE_OUTBOX_DIR === undefined ? {} : { outbox: { dir: v.STOWAGE_OUTBOX_DIR, ...(v.STOWAGE_OUTBOX_MAX_BYTES === undefined ? {} : { maxBytes: v.STOWAGE_OUTBOX_MAX_BYTES }) } }),
   };
 }

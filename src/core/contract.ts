@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import type { PutBody, PutBodyChecks } from './body.js';
 import { StorageError } from './errors.js';
-import type { InternalFilesPage } from './internal-files.js';
+import type { InternalFilesPage, InternalPutOptions } from './internal-files.js';
 import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBody, SessionRecord } from './sessions.js';
 import type { GetOptions, IncompleteUpload, ListPage, NotModified, ObjectAttributes, ObjectInfo, ObjectStream, PresignedPost, PresignPostOptions, SignedUrl, SignedUrlOptions, VerifyOptions, WriteResult, PutFileResult } from './types.js';
 
@@ -317,9 +317,10 @@ export interface Driver {
    * Stores `data` as the internal file `name` (see internal-files.ts for names), replacing
    * any file there atomically: a reader sees the old bytes or the new ones, never a part.
    * Internal files are not objects: no listing, stat or quota sees them, and layers pass
-   * them through unchanged. E_UNSUPPORTED without `capabilities.internalFiles`.
+   * them through unchanged. With `opts.cache`, durability may be traded for speed (see
+   * InternalPutOptions). E_UNSUPPORTED without `capabilities.internalFiles`.
    */
-  putInternal(name: string, data: Uint8Array): Promise<void>;
+  putInternal(name: string, data: Uint8Array, opts?: InternalPutOptions): Promise<void>;
 
   /** The internal file's bytes; a missing file resolves undefined. E_UNSUPPORTED without `capabilities.internalFiles`. */
   readInternal(name: string): Promise<Uint8Array | undefined>;

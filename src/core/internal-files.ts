@@ -14,6 +14,17 @@ export interface InternalFilesPage {
   cursor?: string;
 }
 
+/** Options of `putInternal`. */
+export interface InternalPutOptions {
+  /**
+   * The file is a cache that can be made again (a rendered variant): a crash or power
+   * loss may lose it, or leave it empty or short, so the reader must check what it reads.
+   * The fs driver then skips its fsyncs. Default false: the file survives a crash once
+   * the put resolved.
+   */
+  cache?: boolean;
+}
+
 /** Names per page of `listInternal`. */
 export const INTERNAL_PAGE_SIZE = 1000;
 

@@ -21,19 +21,22 @@ export async function* keysOf(objects: AsyncIterable<ObjectInfo>): AsyncGenerato
 /**
  * Deletes `keys` (normalized) through the driver, DELETE_BATCH at a time, and returns
  * how many were deleted. The keys may come from a listing as it pages: each batch is
- * deleted once full, so the listing is never held whole.
+ * deleted once full, so the listing is never held whole. `afterBatch` runs after each
+ * batch is deleted (Storage removes their image variants there).
  */
-export async function deleteInBatches(driver: Driver, keys: Iterable<string> | AsyncIterable<string>): Promise<number> {
+export async function deleteInBatches(driver: Driver, keys: Iterable<string> | AsyncIterable<string>, afterBatch?: (keys: string[]) => Promise<void>): Promise<number> {
   let count = 0;
   let batch: string[] = [];
+  const flush = async () => {
+    count += await driver.deleteMany(batch);
+    await afterBatch?.(batch);
+    batch = [];
+  };
   for await (const key of keys) {
     batch.push(key);
-    if (batch.length === DELETE_BATCH) {
-      count += await driver.deleteMany(batch);
-      batch = [];
-    }
+    if (batch.length === DELETE_BATCH) await flush();
   }
-  if (batch.length > 0) count += await driver.deleteMany(batch);
+  if (batch.length > 0) await flush();
   return count;
 }
 

@@ -164,9 +164,10 @@ export function validateSignedUrlOptions(opts: SignedUrlOptions): DriverSignedUr
   if (opts.method === 'GET' && (opts.contentType !== undefined || opts.maxSize !== undefined || opts.contentLength !== undefined)) {
     throw invalid('contentType, maxSize and contentLength only apply to PUT signed URLs');
   }
-  if (opts.method === 'PUT' && (opts.download !== undefined || opts.responseContentType !== undefined)) {
-    throw invalid('download and responseContentType only apply to GET signed URLs');
+  if (opts.method === 'PUT' && (opts.download !== undefined || opts.responseContentType !== undefined || opts.variant !== undefined)) {
+    throw invalid('download, responseContentType and variant only apply to GET signed URLs');
   }
+  if (opts.variant !== undefined && opts.responseContentType !== undefined) throw invalid('a variant has its own type: use either variant or responseContentType');
   if (opts.responseContentType !== undefined) {
     validateContentType(opts.responseContentType, 'responseContentType');
     // A link must not turn a stored file into a page that runs on the service's origin.

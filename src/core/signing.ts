@@ -36,10 +36,12 @@ export interface VerifiedSignedUrl {
   contentLength?: number;
   download?: string;
   responseContentType?: string;
+  /** For GET: the image variant the link serves instead of the object itself. */
+  variant?: string;
   expiresAt: Date;
 }
 
-const PARAMS = { method: 'X-Stowage-Method', expires: 'X-Stowage-Expires', contentType: 'X-Stowage-Content-Type', maxSize: 'X-Stowage-Max-Size', contentLength: 'X-Stowage-Content-Length', download: 'X-Stowage-Download', responseContentType: 'X-Stowage-Response-Content-Type', signature: 'X-Stowage-Signature' } as const;
+const PARAMS = { method: 'X-Stowage-Method', expires: 'X-Stowage-Expires', contentType: 'X-Stowage-Content-Type', maxSize: 'X-Stowage-Max-Size', contentLength: 'X-Stowage-Content-Length', download: 'X-Stowage-Download', responseContentType: 'X-Stowage-Response-Content-Type', variant: 'X-Stowage-Variant', signature: 'X-Stowage-Signature' } as const;
 
 /** The fields a signature covers. */
 interface SignedFields {
@@ -51,12 +53,16 @@ interface SignedFields {
   contentLength?: number;
   download?: string;
   responseContentType?: string;
+  variant?: string;
 }
 
-/** The canonical text that is signed; JSON so no field can bleed into another. */
+/**
+ * The canonical text that is signed; JSON so no field can bleed into another. The
+ * variant, added later, is appended only when present, so links issued before still verify.
+ */
 function canonical(f: SignedFields): string {
   const optional = [f.contentType, f.maxSize, f.contentLength, f.download, f.responseContentType].map((v) => v ?? null);
-  return JSON.stringify(['stowage-v1', f.key, f.method, f.expires, ...optional]);
+  return JSON.stringify(['stowage-v1', f.key, f.method, f.expires, ...optional, ...(f.variant === undefined ? [] : [f.variant])]);
 }
 
 function hmac(secret: string, text: string): Buffer {
@@ -88,6 +94,7 @@ function signedLink(fields: SignedFields, { secret, baseUrl }: Signer): string {
   if (fields.contentLength !== undefined) query.set(PARAMS.contentLength, String(fields.contentLength));
   if (fields.download !== undefined) query.set(PARAMS.download, fields.download);
   if (fields.responseContentType !== undefined) query.set(PARAMS.responseContentType, fields.responseContentType);
+  if (fields.variant !== undefined) query.set(PARAMS.variant, fields.variant);
   query.set(PARAMS.signature, hmac(secret, canonical(fields)).toString('base64url'));
   return `${baseUrl}${SIGNED_PATH}${encodeKeyPath(fields.key)}?${query.toString()}`;
 }
@@ -100,7 +107,7 @@ export function createSignedUrl(
   now: number = Date.now(),
 ): SignedUrl {
   const expires = Math.floor(now / 1000) + opts.expiresIn;
-  const fields: SignedFields = { key, method: opts.method, expires, contentType: opts.contentType, maxSize: opts.maxSize, contentLength: opts.contentLength, download: opts.download, responseContentType: opts.responseContentType };
+  const fields: SignedFields = { key, method: opts.method, expires, contentType: opts.contentType, maxSize: opts.maxSize, contentLength: opts.contentLength, download: opts.download, responseContentType: opts.responseContentType, variant: opts.variant };
   const headers: Record<string, string> = {};
   if (opts.method === 'PUT' && opts.contentType !== undefined) headers['content-type'] = opts.contentType;
   if (opts.method === 'PUT' && opts.contentLength !== undefined) headers['content-length'] = String(opts.contentLength);
@@ -176,6 +183,7 @@ export function verifySignedUrl(
     contentLength: lengthText === null ? undefined : Number(lengthText),
     download: q.get(PARAMS.download) ?? undefined,
     responseContentType: q.get(PARAMS.responseContentType) ?? undefined,
+    variant: q.get(PARAMS.variant) ?? undefined,
   };
   const expected = hmac(opts.signingSecret, canonical(fields));
   const given = Buffer.from(signature, 'base64url');
@@ -192,6 +200,7 @@ export function verifySignedUrl(
     contentLength: fields.contentLength,
     download: fields.download,
     responseContentType: fields.responseContentType,
+    ...(fields.variant === undefined ? {} : { variant: fields.variant }),
     expiresAt: new Date(fields.expires * 1000),
   };
 }

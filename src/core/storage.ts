@@ -6,7 +6,7 @@
 import { openRegularFile, PutBody, readAll } from './body.js';
 import { StorageError, abortedError, isStorageError, withContext } from './errors.js';
 import { normalizeKey, normalizePrefix } from './keys.js';
-import { contentTypeFromName, copyAttributes, guessContentType, statOrUndefined } from './objects.js';
+import { contentTypeFromName, copyAttributes, guessContentType, isQueued, statOrUndefined } from './objects.js';
 import { reportDone, type OnProgress } from './progress.js';
 import { normalizePublicBaseUrl, publicUrlOf } from './urls.js';
 import { objectReader, type ObjectReader } from './reads.js';
@@ -15,6 +15,8 @@ import { bodyChecks, driverListOptions, driverPutOptions, driverReadOptions, MAX
 import { SignedLinks, type SignedMethod, type VerifiedSignedUrl } from './signing.js';
 import { checkDriver, type Capabilities, type Driver } from './contract.js';
 import { UploadSessions } from './upload-sessions.js';
+import { resolveImages, type ImagesOptions } from '../images/options.js';
+import { VariantStore, type VariantImage } from '../images/variant-store.js';
 import type { Body, ConditionalGetOptions, GetOptions, HealthReport, IncompleteUpload, ListOptions, ListPage, NotModified, ObjectInfo, PresignedPost, PresignPostOptions, PutOptions, SignedUrl, SignedUrlOptions, Usage, VerifyOptions, WriteResult, PutFileResult } from './types.js';
 
 /** Options that apply to a Storage whatever its driver. */
@@ -25,6 +27,11 @@ export interface StorageOptions {
   signingSecret?: string;
   /** Where objects can be fetched publicly (a CDN, a public bucket), for `publicUrl`. */
   publicBaseUrl?: string;
+  /**
+   * Image variants (`variant()`): which exist and the limits of rendering them. By default
+   * a `thumb` (200x200, cover, format by `Accept`); `false` turns variants off.
+   */
+  images?: ImagesOptions | false;
 }
 
 /**
@@ -48,13 +55,20 @@ export class Storage<Written extends WriteResult = ObjectInfo> {
    * {@link UploadSessions}). On backends with `capabilities.sessions`.
    */
   readonly sessions: UploadSessions<Written>;
+  /**
+   * The image variants of this storage's objects: `build` renders them ahead of requests,
+   * `purge` removes stored ones that can no longer be served (see {@link VariantStore});
+   * `variant()` gets one. Stored variants are removed with their original.
+   */
+  readonly variants: VariantStore;
 
   constructor(driver: Driver, options: StorageOptions = {}) {
     this.driver = checkDriver(driver);
     this.#options = options;
     this.#links = new SignedLinks(options);
     this.#publicBase = options.publicBaseUrl === undefined ? undefined : normalizePublicBaseUrl(options.publicBaseUrl);
-    this.sessions = new UploadSessions<Written>(this.driver, (operation, key, fn, signal) => this.#run(operation, key, fn, signal));
+    this.sessions = new UploadSessions<Written>(this.driver, (operation, key, fn, signal) => this.#run(operation, key, fn, signal), (info) => this.#renderEager(info));
+    this.variants = new VariantStore(this.driver, resolveImages(options.images));
   }
 
   /**
@@ -126,6 +140,7 @@ export class Storage<Written extends WriteResult = ObjectInfo> {
       const driverOpts = driverPutOptions(k, opts);
       const info = await this.driver.put(k, new PutBody(body, bodyChecks(opts)), driverOpts);
       reportDone(opts.onProgress, info.size);
+      this.#renderEager(info);
       return info as Written;
     }, opts.signal);
   }
@@ -157,6 +172,7 @@ export class Storage<Written extends WriteResult = ObjectInfo> {
         info = await this.driver.put(k, new PutBody(stream, checks), driverOpts).finally(() => stream.destroy());
       }
       reportDone(opts.onProgress, info.size);
+      this.#renderEager(info);
       return { ...(info as Written), resumedBytes: info.resumedBytes ?? 0 };
     }, opts.signal);
   }
@@ -205,9 +221,23 @@ export class Storage<Written extends WriteResult = ObjectInfo> {
     return (await statOrUndefined(this, key)) !== undefined;
   }
 
-  /** Deletes an object. A missing key resolves. */
+  /** Deletes an object and its stored image variants. A missing key resolves. */
   async delete(key: string): Promise<void> {
-    return this.#run('delete', key, () => this.driver.delete(normalizeKey(key)));
+    return this.#run('delete', key, async () => {
+      const k = normalizeKey(key);
+      await this.driver.delete(k);
+      await this.#dropVariants([k]);
+    });
+  }
+
+  /**
+   * Removes the stored image variants of deleted or moved keys. A failure does not fail
+   * the call, whose object is already gone (or queued for deletion by an outbox while the
+   * backend is down): a variant is served only beside its original's bytes, so one left
+   * behind is never served, and `variants.purge()` removes it.
+   */
+  async #dropVariants(keys: string[]): Promise<void> {
+    await this.variants.drop(keys).catch(() => undefined);
   }
 
   /**
@@ -217,11 +247,12 @@ export class Storage<Written extends WriteResult = ObjectInfo> {
    */
   async deleteMany(target: readonly string[] | { prefix: string }): Promise<number> {
     return this.#run('deleteMany', undefined, async () => {
-      if (Array.isArray(target)) return deleteInBatches(this.driver, new Set((target as readonly string[]).map(normalizeKey)));
+      const dropVariants = (keys: string[]) => this.#dropVariants(keys);
+      if (Array.isArray(target)) return deleteInBatches(this.driver, new Set((target as readonly string[]).map(normalizeKey)), dropVariants);
       const prefix = normalizePrefix((target as { prefix?: unknown } | null)?.prefix);
       if (prefix === '') throw new StorageError('E_INVALID_ARGUMENT', 'deleteMany needs a non-empty prefix or a list of keys');
       // Deleting while paging is safe with our cursors (a page starts strictly after the last key).
-      return deleteInBatches(this.driver, keysOf(this.#objects(prefix, false)));
+      return deleteInBatches(this.driver, keysOf(this.#objects(prefix, false)), dropVariants);
     });
   }
 
@@ -275,9 +306,15 @@ export class Storage<Written extends WriteResult = ObjectInfo> {
       const src = normalizeKey(from);
       const dst = normalizeKey(to);
       if (src === dst) return this.driver.stat(src);
-      if (this.driver.capabilities.nativeMove) return this.driver.move(src, dst);
-      const info = await this.driver.copy(src, dst);
-      await this.driver.delete(src);
+      let info: ObjectInfo;
+      if (this.driver.capabilities.nativeMove) {
+        info = await this.driver.move(src, dst);
+      } else {
+        info = await this.driver.copy(src, dst);
+        await this.driver.delete(src);
+      }
+      // The source's variants are gone with it; the destination's are made again from its new bytes.
+      await this.#dropVariants([src, dst]);
       return info;
     });
   }
@@ -292,7 +329,9 @@ export class Storage<Written extends WriteResult = ObjectInfo> {
     return this.#run('signedUrl', key, async () => {
       const k = normalizeKey(key);
       const valid = validateSignedUrlOptions(opts);
-      if (this.driver.capabilities.nativeSignedUrls) return this.driver.signedUrl(k, valid);
+      // Only the service renders variants: the link is always its own, never the backend's.
+      if (valid.variant !== undefined) this.variants.check(valid.variant);
+      else if (this.driver.capabilities.nativeSignedUrls) return this.driver.signedUrl(k, valid);
       return this.#links.signUrl(k, valid, this.backend);
     });
   }
@@ -395,6 +434,30 @@ export class Storage<Written extends WriteResult = ObjectInfo> {
       const se = withContext(err, { operation: 'health', backend: this.backend });
       return { ok: false, backend: this.backend, latencyMs: Math.round(performance.now() - started), detail: { code: se.code, error: se.message } };
     }
+  }
+
+  /**
+   * The variant `name` of the image at `key` (see `images` in the options), in the format
+   * the request's `accept` picks for a variant of format `auto`: read back when stored for
+   * the object's current bytes, else rendered, stored and returned (`cached` says which).
+   * E_NOT_FOUND for a missing original; E_INVALID_ARGUMENT for an unknown variant
+   * (`details.reason` `variant`), an original that is not a JPEG, PNG, WebP, GIF or AVIF
+   * (`type`) or cannot be decoded (`damaged`); E_TOO_LARGE past the byte or pixel limit;
+   * E_UNAVAILABLE (retryable) when the render queue is full; E_UNSUPPORTED when variants
+   * are off.
+   */
+  async variant(key: string, name: string, opts: { accept?: string; signal?: AbortSignal } = {}): Promise<VariantImage> {
+    return this.#run('variant', key, () => this.variants.get(normalizeKey(key), name, opts.accept), opts.signal);
+  }
+
+  /** Starts the eager variants of a stored image, tracked until they settle (a failure only means the first request renders). */
+  #renderEager(info: WriteResult): void {
+    // With the queue full an eager render is skipped, and the first request renders instead.
+    if (!this.variants.hasEager || isQueued(info) || !info.contentType.startsWith('image/')) return;
+    const names = this.variants.eagerNames;
+    const build = this.variants.build(info.key, names).catch(() => undefined);
+    this.#inFlight.add(build);
+    void build.finally(() => this.#inFlight.delete(build));
   }
 
   /**

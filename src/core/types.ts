@@ -220,6 +220,12 @@ export interface SignedUrlOptions {
   download?: string;
   /** For GET: serve with this Content-Type instead of the stored one. */
   responseContentType?: string;
+  /**
+   * For GET: serve this image variant (see `images`) instead of the object. Such a link is
+   * always served by the Stowage service (it renders variants), so it needs `baseUrl` and
+   * `signingSecret` on every backend, S3 too.
+   */
+  variant?: string;
 }
 
 /** A URL a client can use without credentials until it expires. */

@@ -74,10 +74,13 @@ const SESSION_ID = /^[0-9a-f]{32}$/;
 export class UploadSessions<Written extends WriteResult = ObjectInfo> {
   readonly #driver: Driver;
   readonly #run: SessionRunner;
+  /** Told of each object a session stored (Storage starts its eager image variants). */
+  readonly #onStored: (info: WriteResult) => void;
 
-  constructor(driver: Driver, run: SessionRunner) {
+  constructor(driver: Driver, run: SessionRunner, onStored: (info: WriteResult) => void = () => undefined) {
     this.#driver = driver;
     this.#run = run;
+    this.#onStored = onStored;
   }
 
   /**
@@ -166,7 +169,9 @@ export class UploadSessions<Written extends WriteResult = ObjectInfo> {
         throw invalid(`session ${id} holds ${record.offset} of its ${record.size} bytes; write the rest before completing`);
       }
       const sha256 = await this.#checkedDigest(record);
-      return this.#driver.completeSession(id, { sha256, ifNoneMatch: conditions.ifNoneMatch, ifMatch: conditions.ifMatch });
+      const info = await this.#driver.completeSession(id, { sha256, ifNoneMatch: conditions.ifNoneMatch, ifMatch: conditions.ifMatch });
+      this.#onStored(info);
+      return info;
     });
   }
 
@@ -207,6 +212,7 @@ export class UploadSessions<Written extends WriteResult = ObjectInfo> {
       const info = await this.#driver.put(k, new PutBody(body, { ...checks, size }), { ...putOpts, sessions: checked }).finally(() => body.destroy());
       for (const r of records) await this.#driver.abortSession(r.id).catch(() => undefined);
       reportDone(opts.onProgress, info.size);
+      this.#onStored(info);
       return info as Written;
     }, opts.signal);
   }

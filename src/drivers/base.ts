@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import type { PutBody, PutBodyChecks } from '../core/body.js';
 import type { Driver, DriverCapabilities, DriverListOptions, DriverPresignPostOptions, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions, ObjectLocation } from '../core/contract.js';
 import { StorageError } from '../core/errors.js';
-import type { InternalFilesPage } from '../core/internal-files.js';
+import type { InternalFilesPage, InternalPutOptions } from '../core/internal-files.js';
 import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBody, SessionRecord } from '../core/sessions.js';
 import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions } from '../core/types.js';
 
@@ -122,7 +122,7 @@ export abstract class BaseDriver implements Driver {
   }
 
   /** E_UNSUPPORTED: no internal files. */
-  async putInternal(_name: string, _data: Uint8Array): Promise<void> {
+  async putInternal(_name: string, _data: Uint8Array, _opts?: InternalPutOptions): Promise<void> {
     throw unsupported(this.name, 'keeps no internal files', 'internalFiles');
   }
 

@@ -55,7 +55,7 @@ function bytePosition(digits: string): number {
  * The ETags an If-None-Match header names, bare (quotes and `W/` removed: it compares
  * weakly), or `*`. A tag no object could have (malformed) is left out: it matches nothing.
  */
-function entityTags(header: string): string[] | '*' {
+export function entityTags(header: string): string[] | '*' {
   const tags = header.split(',').map((tag) => tag.trim());
   if (tags.includes('*')) return '*';
   return tags.map((tag) => normalizeEtag(tag)).filter(isBareEtag);
@@ -83,7 +83,7 @@ function dispositionFor(info: ObjectInfo, contentType: string, opts: ServeOption
 }
 
 /** The headers that keep any object response inert, whatever else is known about the object. */
-function setInertHeaders(reply: FastifyReply, etag: string): void {
+export function setInertHeaders(reply: FastifyReply, etag: string): void {
   void reply.header('etag', `"${etag}"`);
   // Stored types are never sniffed into something else by the browser.
   void reply.header('x-content-type-options', 'nosniff');

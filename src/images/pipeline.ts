@@ -7,7 +7,7 @@
  *   rasterized when `allowSvg` is set; PDF, TIFF, RAW and the rest are never;
  * - the header's dimensions, times the frames when the variant keeps every frame, must be
  *   within `maxPixels`: a decompression bomb (a few KB declaring a gigapixel) is refused
- *   from its header, and sharp's own `limitInputPixels` refuses what the header hides.
+ *   from its header, which is what libvips then decodes by.
  * Then only the first frame is decoded unless the variant is animated; EXIF orientation
  * is applied; and nothing of the original's metadata is written (EXIF with its GPS
  * position, XMP, IPTC, ICC: sharp strips it unless told to keep it, and Stowage never
@@ -15,7 +15,7 @@
  */
 import type sharpFunction from 'sharp';
 import type { Metadata, SharpOptions } from 'sharp';
-import { StorageError, errorMessage } from '../core/errors.js';
+import { StorageError, errorMessage, type ErrorCode, type StorageErrorInit } from '../core/errors.js';
 import { lazyModule } from '../core/lazy.js';
 import { FORMAT_TYPES, outputFormat, type OutputFormat, type Variant } from './variants.js';
 
@@ -49,9 +49,22 @@ export interface RenderedVariant {
 /** The raster formats Stowage renders, by the MIME type file-type finds, with the name sharp's metadata gives each. */
 const RASTER: Record<string, string> = { 'image/jpeg': 'jpeg', 'image/png': 'png', 'image/webp': 'webp', 'image/gif': 'gif', 'image/avif': 'heif' };
 
+/**
+ * A StorageError whose message is also its public one: what is wrong with an original or
+ * a variant's request names no key or path, and tells the client what to fix.
+ */
+export function imageError(code: ErrorCode, message: string, init: Omit<StorageErrorInit, 'publicMessage'> = {}): StorageError {
+  return new StorageError(code, message, { ...init, publicMessage: `${message.charAt(0).toUpperCase()}${message.slice(1)}.` });
+}
+
+/** E_TOO_LARGE for an original of `size` bytes, over `limits.maxInputBytes`. */
+export function inputTooLarge(size: number, limits: ImageLimits): StorageError {
+  return imageError('E_TOO_LARGE', `the original is ${size} bytes, over the ${limits.maxInputBytes} bytes images may have`, { details: { maxSize: limits.maxInputBytes } });
+}
+
 /** The error for an original that is not an image Stowage renders (`details.reason` is `type`, so the service can answer 415). */
 function notAnImage(found: string): StorageError {
-  return new StorageError('E_INVALID_ARGUMENT', `the original is not an image Stowage makes variants of (found ${found}; JPEG, PNG, WebP, GIF and AVIF are)`, { details: { reason: 'type', found } });
+  return imageError('E_INVALID_ARGUMENT', `the original is not an image Stowage makes variants of (found ${found}; JPEG, PNG, WebP, GIF and AVIF are)`, { details: { reason: 'type', found } });
 }
 
 /** Whether `input` reads as an SVG document: file-type has no signature for SVG, which is text. */
@@ -80,12 +93,11 @@ function megapixels(pixels: number): string {
   return `${(pixels / 1e6).toFixed(1)} megapixels`;
 }
 
-/** sharp's error as a StorageError: a limit is E_TOO_LARGE, the time limit E_TIMEOUT, anything else a damaged image. */
+/** sharp's error as a StorageError: the time limit is E_TIMEOUT, anything else a damaged image. */
 function renderFailure(err: unknown, limits: ImageLimits): StorageError {
   const message = errorMessage(err);
-  if (/pixel limit/i.test(message)) return new StorageError('E_TOO_LARGE', `the original has more than ${megapixels(limits.maxPixels)}, the limit`, { cause: err, details: { maxPixels: limits.maxPixels } });
-  if (/timeout/i.test(message)) return new StorageError('E_TIMEOUT', `rendering the variant took more than ${limits.timeoutSeconds} s`, { cause: err });
-  return new StorageError('E_INVALID_ARGUMENT', `the original cannot be decoded as an image: ${message}`, { cause: err, details: { reason: 'damaged' } });
+  if (/timeout/i.test(message)) return imageError('E_TIMEOUT', `rendering the variant took more than ${limits.timeoutSeconds} s`, { cause: err });
+  return imageError('E_INVALID_ARGUMENT', `the original cannot be decoded as an image: ${message}`, { cause: err, details: { reason: 'damaged' } });
 }
 
 /**
@@ -96,15 +108,18 @@ function renderFailure(err: unknown, limits: ImageLimits): StorageError {
  */
 export async function renderVariant(input: Buffer, variant: Variant, limits: ImageLimits = DEFAULT_IMAGE_LIMITS, accept?: string): Promise<RenderedVariant> {
   if (input.length > limits.maxInputBytes) {
-    throw new StorageError('E_TOO_LARGE', `the original is ${input.length} bytes, over the ${limits.maxInputBytes} bytes images may have`, { details: { maxSize: limits.maxInputBytes } });
+    throw inputTooLarge(input.length, limits);
   }
   const sniffed = await sniff(input, limits.allowSvg);
   const sharp = sharpModule();
-  const options: SharpOptions = { limitInputPixels: limits.maxPixels, animated: variant.animated, sequentialRead: true, failOn: 'warning' };
+  // One instance reads the header, then renders, so the original is parsed once. Its pixel
+  // limit is the check below, from that header: libvips decodes what the header declares
+  // (the loader is the one the magic bytes named), so sharp's own limit would only repeat it.
+  const options: SharpOptions = { limitInputPixels: false, animated: variant.animated, sequentialRead: true, failOn: 'warning' };
+  const image = sharp(input, options);
   let meta: Metadata;
   try {
-    // The header alone, without the pixel limit: the check below says what the original declares.
-    meta = await sharp(input, { ...options, limitInputPixels: false }).metadata();
+    meta = await image.metadata();
   } catch (err) {
     throw renderFailure(err, limits);
   }
@@ -114,12 +129,12 @@ export async function renderVariant(input: Buffer, variant: Variant, limits: Ima
   const frameHeight = variant.animated ? (meta.pageHeight ?? meta.height ?? 0) : (meta.height ?? 0);
   const pixels = (meta.width ?? 0) * frameHeight * frames;
   if (pixels > limits.maxPixels) {
-    throw new StorageError('E_TOO_LARGE', `the original declares ${meta.width}x${frameHeight} pixels${frames > 1 ? ` in ${frames} frames` : ''} (${megapixels(pixels)}), over the limit of ${megapixels(limits.maxPixels)}`, { details: { maxPixels: limits.maxPixels } });
+    throw imageError('E_TOO_LARGE', `the original declares ${meta.width}x${frameHeight} pixels${frames > 1 ? ` in ${frames} frames` : ''} (${megapixels(pixels)}), over the limit of ${megapixels(limits.maxPixels)}`, { details: { maxPixels: limits.maxPixels } });
   }
   const format = outputFormat(variant, accept, meta.hasAlpha ?? false);
   const quality = variant.quality === undefined ? {} : { quality: variant.quality };
   try {
-    const image = sharp(input, options)
+    image
       .autoOrient()
       .resize({ ...(variant.width === undefined ? {} : { width: variant.width }), ...(variant.height === undefined ? {} : { height: variant.height }), fit: variant.fit, withoutEnlargement: true })
       .timeout({ seconds: limits.timeoutSeconds });

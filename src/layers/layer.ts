@@ -11,7 +11,7 @@
 import type { Readable } from 'node:stream';
 import type { PutBody, PutBodyChecks } from '../core/body.js';
 import type { Driver, DriverCapabilities, DriverListOptions, DriverOperation, DriverPresignPostOptions, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions, ObjectLocation } from '../core/contract.js';
-import type { InternalFilesPage } from '../core/internal-files.js';
+import type { InternalFilesPage, InternalPutOptions } from '../core/internal-files.js';
 import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBody, SessionRecord } from '../core/sessions.js';
 import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions, WriteResult, PutFileResult } from '../core/types.js';
 
@@ -138,8 +138,8 @@ export class DriverLayer implements Driver {
     return this.around('listSessions', () => this.inner.listSessions(prefix));
   }
 
-  putInternal(name: string, data: Uint8Array): Promise<void> {
-    return this.around('putInternal', () => this.inner.putInternal(name, data));
+  putInternal(name: string, data: Uint8Array, opts?: InternalPutOptions): Promise<void> {
+    return this.around('putInternal', () => this.inner.putInternal(name, data, opts));
   }
 
   readInternal(name: string): Promise<Uint8Array | undefined> {

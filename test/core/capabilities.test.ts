@@ -96,7 +96,8 @@ describe('storage: decided by capabilities', () => {
     await rejectsWith(storage.abortUpload({ key: 'a', uploadId: '1', initiated: new Date() }), 'E_UNSUPPORTED', 'multipart');
     const native: DriverOperation[] = ['move', 'putFile', 'signedUrl', 'presignPost', 'incompleteUploads', 'abortUpload'];
     assert.deepEqual(plain.calls.filter((c) => native.includes(c)), [], 'Storage did these itself');
-    assert.deepEqual(plain.calls, ['put', 'copy', 'delete', 'put']);
+    // After a move, the stored image variants of both keys are removed (internal files).
+    assert.deepEqual(plain.calls, ['put', 'copy', 'delete', 'deleteInternal', 'put']);
   });
 
   it('calls the driver for what it does natively', async () => {
@@ -110,7 +111,7 @@ describe('storage: decided by capabilities', () => {
     assert.equal((await storage.signedUrl('b.txt', { method: 'GET' })).url, 'https://backend.example/b.txt');
     assert.equal((await storage.presignPost('up.txt')).url, 'https://backend.example/');
     assert.deepEqual((await storage.incompleteUploads()).map((u) => u.key), ['a', 'b'], 'oldest first');
-    assert.deepEqual(claims.calls.filter((c) => c !== 'put'), ['move', 'putFile', 'signedUrl', 'presignPost', 'incompleteUploads']);
+    assert.deepEqual(claims.calls.filter((c) => c !== 'put'), ['move', 'deleteInternal', 'putFile', 'signedUrl', 'presignPost', 'incompleteUploads']);
   });
 
   it('reports signedUrls: native, or HMAC links when the storage can sign, else none', () => {

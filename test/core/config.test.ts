@@ -13,7 +13,7 @@ function configError(fn: () => unknown, ...mentions: string[]): void {
 
 describe('parseStorageEnv', () => {
   it('defaults to the local backend in ./uploads', () => {
-    assert.deepEqual(parseStorageEnv({}), { backend: 'local', local: { path: './uploads', fsync: true, readIo: 'sync' }, s3: {}, publicUrl: undefined, signingSecret: undefined });
+    assert.deepEqual(parseStorageEnv({}), { backend: 'local', local: { path: './uploads', fsync: true, readIo: 'sync' }, s3: {}, publicUrl: undefined, signingSecret: undefined, images: {} });
   });
 
   it('takes the backend and its settings from STORAGE_URL, overridden by single variables', () => {
@@ -54,8 +54,14 @@ describe('parseStorageEnv', () => {
   });
 
   it('reads every variable', () => {
-    const c = parseStorageEnv({ STORAGE_BACKEND: 'memory', STORAGE_LOCAL_PATH: '/srv/files', STORAGE_LOCAL_FSYNC: 'false', STORAGE_LOCAL_READ_IO: 'async', STORAGE_LOCAL_CACHE_MB: '8', STORAGE_PUBLIC_URL: 'https://cdn.example.com', STORAGE_SIGNING_SECRET: 's'.repeat(32) });
-    assert.deepEqual(c, { backend: 'memory', local: { path: '/srv/files', fsync: false, readIo: 'async', cacheBytes: 8 * 1024 * 1024 }, s3: {}, publicUrl: 'https://cdn.example.com', signingSecret: 's'.repeat(32) });
+    const c = parseStorageEnv({ STORAGE_BACKEND: 'memory', STORAGE_LOCAL_PATH: '/srv/files', STORAGE_LOCAL_FSYNC: 'false', STORAGE_LOCAL_READ_IO: 'async', STORAGE_LOCAL_CACHE_MB: '8', STORAGE_PUBLIC_URL: 'https://cdn.example.com', STORAGE_SIGNING_SECRET: 's'.repeat(32), STOWAGE_IMAGE_VARIANTS: '{"card":{"width":300}}', STOWAGE_IMAGE_MAX_PIXELS: '1000000', STOWAGE_IMAGE_MAX_INPUT_BYTES: '2000000', STOWAGE_IMAGE_ALLOW_SVG: 'yes', STOWAGE_IMAGE_CONCURRENCY: '3', STOWAGE_IMAGE_QUEUE: '0', STOWAGE_IMAGE_CACHE_MB: '4' });
+    assert.deepEqual(c, {
+      backend: 'memory', local: { path: '/srv/files', fsync: false, readIo: 'async', cacheBytes: 8 * 1024 * 1024 }, s3: {}, publicUrl: 'https://cdn.example.com', signingSecret: 's'.repeat(32),
+      images: { variants: '{"card":{"width":300}}', maxPixels: 1_000_000, maxInputBytes: 2_000_000, allowSvg: true, concurrency: 3, queue: 0, cacheBytes: 4 * 1024 * 1024 },
+    });
+    assert.equal(parseStorageEnv({ STOWAGE_IMAGES: 'false' }).images, false);
+    configError(() => parseStorageEnv({ STOWAGE_IMAGE_VARIANTS: '{"thumb":{"fit":"stretch","width":9}}' }), 'STOWAGE_IMAGE_VARIANTS', 'fit must be one of cover, contain, fill, inside, outside (got "stretch")');
+    configError(() => parseStorageEnv({ STOWAGE_IMAGE_QUEUE: '-1' }), 'STOWAGE_IMAGE_QUEUE', '0 or more');
   });
 
   it('names the variable and what is allowed', () => {

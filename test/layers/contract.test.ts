@@ -68,7 +68,7 @@ const ARGS: Record<DriverOperation, unknown[]> = {
   abortSession: ['a'.repeat(32)],
   readSession: ['a'.repeat(32), {}],
   listSessions: ['prefix/'],
-  putInternal: ['variants/a', new Uint8Array([1])],
+  putInternal: ['variants/a', new Uint8Array([1]), { cache: true }],
   readInternal: ['variants/a'],
   deleteInternal: [['variants/a']],
   listInternal: ['variants/', 'variants/a'],

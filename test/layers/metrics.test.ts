@@ -53,6 +53,8 @@ describe('metrics layer', () => {
       // move on memory is Storage's copy and delete, each measured as itself.
       'copy/ok': 2,
       'delete/ok': 1,
+      // ...then the stored image variants of both keys are removed.
+      'deleteInternal/ok': 1,
       // A copy from another storage asks the driver first (memory copies inside no service), then streams.
       'copyFrom/ok': 1,
       'list/ok': 1,

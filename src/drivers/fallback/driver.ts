@@ -21,7 +21,7 @@ import { isStorageError } from '../../core/errors.js';
 import { collectPage, listStart, type ListEntry } from '../../core/listing.js';
 import { compareKeys } from '../../core/keys.js';
 import { contentOf, copyAttributes, storedInfo } from '../../core/objects.js';
-import type { InternalFilesPage } from '../../core/internal-files.js';
+import type { InternalFilesPage, InternalPutOptions } from '../../core/internal-files.js';
 import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBody, SessionRecord } from '../../core/sessions.js';
 import type { IncompleteUpload, ListPage, NotModified, ObjectInfo, ObjectStream, PresignedPost, SignedUrl, VerifyOptions, WriteResult, PutFileResult } from '../../core/types.js';
 import { unsupported } from '../base.js';
@@ -275,8 +275,8 @@ export class FallbackDriver implements Driver {
   }
 
   /** The primary's. */
-  putInternal(name: string, data: Uint8Array): Promise<void> {
-    return this.#primary.putInternal(name, data);
+  putInternal(name: string, data: Uint8Array, opts?: InternalPutOptions): Promise<void> {
+    return this.#primary.putInternal(name, data, opts);
   }
 
   /** The primary's. */

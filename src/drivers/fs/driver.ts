@@ -33,7 +33,7 @@ import { FileReadStream } from './read-stream.js';
 import { walkKeys } from './walk.js';
 import { FsSessions } from './sessions.js';
 import { FsInternalFiles } from './internal-files.js';
-import type { InternalFilesPage } from '../../core/internal-files.js';
+import type { InternalFilesPage, InternalPutOptions } from '../../core/internal-files.js';
 import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBody, SessionRecord } from '../../core/sessions.js';
 
 /** Read stream buffer size: large chunks keep per-chunk overhead low on big objects. */
@@ -466,8 +466,8 @@ export class FsDriver extends BaseDriver {
     }
   }
 
-  override async putInternal(name: string, data: Uint8Array): Promise<void> {
-    return this.#internal('write an internal file', true, (files) => files.put(name, data), undefined);
+  override async putInternal(name: string, data: Uint8Array, opts: InternalPutOptions = {}): Promise<void> {
+    return this.#internal('write an internal file', true, (files) => files.put(name, data, opts.cache !== true), undefined);
   }
 
   override async readInternal(name: string): Promise<Uint8Array | undefined> {

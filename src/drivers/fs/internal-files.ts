@@ -30,15 +30,15 @@ export class FsInternalFiles {
     return join(this.#layout.internalFilesDir, ...checkInternalName(name).split('/'));
   }
 
-  /** Temp file, fsync, rename over the name, fsync of its folder. */
-  async put(name: string, data: Uint8Array): Promise<void> {
+  /** Temp file, fsync, rename over the name, fsync of its folder; without the fsyncs when not `durable` (a cache's file). */
+  async put(name: string, data: Uint8Array, durable = true): Promise<void> {
     const path = this.#path(name);
     const temp = this.#layout.tempPath('.internal');
     try {
       const file = await open(temp, 'wx');
       try {
         await file.writeFile(data);
-        if (this.#durable) await file.sync();
+        if (this.#durable && durable) await file.sync();
       } finally {
         await file.close();
       }
@@ -48,7 +48,7 @@ export class FsInternalFiles {
       await rm(temp, { force: true });
       throw err;
     }
-    if (this.#durable) await syncDir(dirname(path));
+    if (this.#durable && durable) await syncDir(dirname(path));
   }
 
   /** The bytes, or undefined when missing; a link planted here is not followed. */

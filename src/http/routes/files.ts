@@ -14,6 +14,7 @@ import type { Storage } from '../../core/storage.js';
 import type { WriteResult } from '../../core/types.js';
 import { ERROR_RESPONSES } from '../catalogue.js';
 import { sendObject } from '../serve.js';
+import { sendVariant } from '../variants.js';
 import { declaredSize, requestBody } from '../errors.js';
 import { OBJECT_BYTES, OBJECT_HEADERS, refuseEncodedBody, replyWritten, WRITE_RESPONSES } from './objects.js';
 import { refuseAmbiguousQuery, type RouteContext } from './context.js';
@@ -61,12 +62,15 @@ export async function fileRoutes(app: FastifyInstance, ctx: SignedRouteContext):
   app.get('/files/*', { exposeHeadRoute: false, schema: { response: { 200: OBJECT_BYTES, ...ERROR_RESPONSES } } }, async (request, reply) => {
     refuseAmbiguousQuery(request);
     const grant = verifyLink(request.url, 'GET');
+    // A signed link's bytes are the same for whoever holds it: shared caches may keep them.
+    if (grant.variant !== undefined) return sendVariant(storage, grant.key, request, reply, { head: false, name: grant.variant, shared: true });
     return sendObject(storage, grant.key, request, reply, { head: false, download: grant.download, contentType: grant.responseContentType });
   });
 
   app.head('/files/*', { schema: { response: { 200: OBJECT_HEADERS, ...ERROR_RESPONSES } } }, async (request, reply) => {
     refuseAmbiguousQuery(request);
     const grant = verifyLink(request.url, 'GET');
+    if (grant.variant !== undefined) return sendVariant(storage, grant.key, request, reply, { head: true, name: grant.variant, shared: true });
     return sendObject(storage, grant.key, request, reply, { head: true, download: grant.download, contentType: grant.responseContentType });
   });
 

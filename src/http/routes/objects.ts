@@ -11,6 +11,7 @@ import { ERROR_RESPONSES, HttpError } from '../catalogue.js';
 import { declaredSize, requestBody } from '../errors.js';
 import { keyFromUrl } from '../keys.js';
 import { sendObject } from '../serve.js';
+import { sendVariant } from '../variants.js';
 import { guard, refuseAmbiguousQuery, type RouteContext } from './context.js';
 
 const PREFIX = '/api/objects/';
@@ -71,13 +72,19 @@ export const OBJECT_BYTES = { description: "the object's bytes, in its stored ty
 export const OBJECT_HEADERS = { description: 'the headers a GET would answer with, no body', type: 'null' } as const;
 
 /**
- * The query of GET and HEAD on an object: each parameter one string. Other parameters
- * (a cache buster such as `?v=3`) are ignored, though never repeated or malformed
- * (refuseAmbiguousQuery).
+ * The query of GET and HEAD on an object: each parameter one string. `variant` names an
+ * image variant to serve instead (with `v`, the original's SHA-256, the response is
+ * immutable). Other parameters (a cache buster such as `?v=3`) are ignored, though never
+ * repeated or malformed (refuseAmbiguousQuery).
  */
 const objectQuerySchema = {
   type: 'object',
-  properties: { download: { type: 'string', minLength: 1, maxLength: 255 }, redirect: { type: 'string', enum: ['1', 'true'] } },
+  properties: {
+    download: { type: 'string', minLength: 1, maxLength: 255 },
+    redirect: { type: 'string', enum: ['1', 'true'] },
+    variant: { type: 'string', minLength: 1, maxLength: 64, description: 'a configured image variant (e.g. thumb), served instead of the object' },
+    v: { type: 'string', description: "with variant: the original's SHA-256 (the Stowage-Variant-Source header), which makes the response immutable" },
+  },
 } as const;
 
 /** The query of the listing. */
@@ -94,6 +101,16 @@ const listQuerySchema = {
 } as const;
 
 type ObjectQuery = FromSchema<typeof objectQuerySchema>;
+
+/** Refuses `download` with `variant`: a variant is an image to show, not a file to save. */
+function refuseVariantDownload(q: ObjectQuery): void {
+  if (q.variant !== undefined && q.download !== undefined) throw new HttpError('E_INVALID_ARGUMENT', 'variant and download cannot be combined: a variant is served to be shown');
+}
+
+/** Whether shared caches may keep what the service answers for `key`: no auth, or a public-read prefix. */
+function isShared(ctx: RouteContext, key: string): boolean {
+  return ctx.auth === undefined || ctx.auth.isPublic(key);
+}
 
 /** Refuses compressed request bodies (415): stored bytes must be exactly what the client meant. */
 export function refuseEncodedBody(request: FastifyRequest): void {
@@ -130,12 +147,14 @@ export async function objectRoutes(app: FastifyInstance, ctx: RouteContext): Pro
       const key = keyFromUrl(request.url, PREFIX);
       await guard(ctx, request, 'read', key);
       const q = request.query;
+      refuseVariantDownload(q);
       if (q.redirect) {
         // A redirect hands out a credential-free link: it needs what presigning needs.
         await guard(ctx, request, 'presign', key);
-        const signed = await storage.signedUrl(key, { method: 'GET', expiresIn: 300, download: q.download });
+        const signed = await storage.signedUrl(key, { method: 'GET', expiresIn: 300, download: q.download, variant: q.variant });
         return reply.redirect(signed.url, 302);
       }
+      if (q.variant !== undefined) return sendVariant(storage, key, request, reply, { head: false, name: q.variant, version: q.v, shared: isShared(ctx, key) });
       return sendObject(storage, key, request, reply, { head: false, download: q.download });
     },
   });
@@ -146,7 +165,10 @@ export async function objectRoutes(app: FastifyInstance, ctx: RouteContext): Pro
       refuseAmbiguousQuery(request);
       const key = keyFromUrl(request.url, PREFIX);
       await guard(ctx, request, 'read', key);
-      return sendObject(storage, key, request, reply, { head: true, download: request.query.download });
+      const q = request.query;
+      refuseVariantDownload(q);
+      if (q.variant !== undefined) return sendVariant(storage, key, request, reply, { head: true, name: q.variant, version: q.v, shared: isShared(ctx, key) });
+      return sendObject(storage, key, request, reply, { head: true, download: q.download });
     },
   });
 

@@ -20,6 +20,7 @@ const presignBodySchema = {
     contentLength: { type: 'integer', minimum: 0 },
     download: { type: 'string', minLength: 1, maxLength: 255 },
     responseContentType: { type: 'string', minLength: 1, maxLength: 255 },
+    variant: { type: 'string', minLength: 1, maxLength: 64, description: 'GET only: a link to this image variant, served by this service on every backend' },
   },
 } as const;
 

@@ -1,0 +1,162 @@
+/**
+ * Image variants through the service against sharp alone, in one run:
+ *
+ * - First requests: thumbnails/s of `GET /api/objects/<key>?variant=thumb` for BENCH_IMAGES
+ *   (40) distinct photos of BENCH_WIDTH x BENCH_HEIGHT (2400x1600) JPEG, two requests at a
+ *   time, against sharp alone making the same 200x200 cover JPEG (auto-orient, mozjpeg, as
+ *   the service does) from the same files, two at a time. Each round asks for keys never
+ *   asked before (copies of the photos), so nothing is stored or in memory yet.
+ *   BENCH_ROUNDS (3) rounds alternating who goes first; the ratio is the median of the
+ *   rounds'. Goal: >= 0.85x.
+ * - Cached: requests/s of one stored variant's URL against the same bytes stored as a
+ *   plain object, with wrk (1 thread, 16 connections, BENCH_SECONDS (5) each after a 2 s
+ *   warm-up), alternating, median of the rounds' ratios. Goal: >= 0.8x.
+ * - The service's peak RSS growth while 200 first requests for 200 distinct keys arrive
+ *   at once, and how many were served and how many refused (503) by the bounded queue.
+ *
+ * The service runs as `npm start` runs it (the compiled server, in its own process, with
+ * the access log off), with the default variants (`thumb`) and the default queue.
+ */
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { Agent, request } from 'node:http';
+import { availableParallelism } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { createStorage } from '../src/index.js';
+import { median, peakRssGrowth, pool, scratchWithRandomFile, startService, table, timed } from './lib.js';
+
+const count = Number(process.env.BENCH_IMAGES ?? 40);
+const width = Number(process.env.BENCH_WIDTH ?? 2400);
+const height = Number(process.env.BENCH_HEIGHT ?? 1600);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+const parallel = availableParallelism();
+
+if (spawnSync('sh', ['-c', 'command -v wrk']).status !== 0) {
+  if (process.getuid?.() !== 0) throw new Error('wrk is missing: run  sudo apt-get install -y wrk');
+  execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk'], { stdio: 'inherit' });
+}
+
+/** A photo-like JPEG: a gradient with noise, different for each `seed`, so no two renders are alike. */
+async function photo(seed: number): Promise<Buffer> {
+  const raw = Buffer.alloc(width * height * 3);
+  for (let i = 0; i < raw.length; i += 3) {
+    const x = (i / 3) % width;
+    const y = Math.floor(i / 3 / width);
+    raw[i] = (x + seed * 7) & 255;
+    raw[i + 1] = (y + seed * 13) & 255;
+    raw[i + 2] = ((x ^ y) + seed) & 255;
+  }
+  return sharp(raw, { raw: { width, height, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
+}
+
+const { dir } = scratchWithRandomFile('images', 1);
+const root = join(dir, 'root');
+const storage = createStorage({ driver: 'fs', root });
+const keys: string[] = [];
+for (let i = 0; i < count; i++) {
+  const key = `photos/${i}.jpg`;
+  await storage.put(key, await photo(i), { contentType: 'image/jpeg' });
+  keys.push(key);
+}
+// Each round's first requests go to keys of their own (copies of the photos), so no
+// rendition is in the service's memory yet; 200 more distinct keys for the burst.
+const roundKeys = Array.from({ length: rounds }, (_, round) => keys.map((_, i) => `round${round}/${i}.jpg`));
+const burst = Array.from({ length: 200 }, (_, i) => `burst/${i}.jpg`);
+for (const [i, key] of [...roundKeys.flat(), ...burst].entries()) await storage.copy(keys[i % count] as string, key);
+
+const { server, base } = await startService({ STORAGE_LOCAL_PATH: root, STOWAGE_ACCESS_LOG: 'false' });
+
+// A lean client (node:http with kept-alive connections): it shares the two cores with the service.
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+function get(path: string): Promise<{ status: number; type: string | undefined; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    request(`${base}${path}`, { agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    }).on('error', reject).end();
+  });
+}
+
+/** sharp alone: the same thumbnail from the same file, `parallel` at a time. */
+async function sharpAlone(): Promise<number> {
+  return timed(() =>
+    pool(keys, parallel, async (key) => {
+      const input = readFileSync(join(root, key));
+      await sharp(input).autoOrient().resize({ width: 200, height: 200, fit: 'cover', withoutEnlargement: true }).jpeg({ mozjpeg: true }).toBuffer();
+    }),
+  );
+}
+
+/** First requests through the service for keys never asked before, `parallel` at a time. */
+async function serviceFirst(round: number): Promise<number> {
+  return timed(() =>
+    pool(roundKeys[round] as string[], parallel, async (key) => {
+      const res = await get(`/api/objects/${key}?variant=thumb`);
+      if (res.status !== 200 || res.type !== 'image/jpeg') throw new Error(`${key}: ${res.status} ${res.body.toString()}`);
+    }),
+  );
+}
+
+const run = promisify(execFile);
+async function wrk(url: string, duration: number): Promise<number> {
+  const { stdout } = await run('wrk', ['-t1', '-c16', `-d${duration}s`, url]);
+  if (/Non-2xx/.test(stdout)) throw new Error(`wrk saw errors for ${url}: ${stdout}`);
+  return Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0);
+}
+const warmWrk = async (url: string) => (await wrk(url, 2), wrk(url, seconds));
+
+try {
+  const sharpRates: number[] = [];
+  const firstRates: number[] = [];
+  const firstRatios: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const pair: [number[], () => Promise<number>][] = [[sharpRates, sharpAlone], [firstRates, () => serviceFirst(round)]];
+    for (const [rates, measure] of round % 2 === 0 ? pair : pair.reverse()) rates.push(count / (await measure()));
+    firstRatios.push((firstRates.at(-1) ?? 0) / (sharpRates.at(-1) ?? 1));
+  }
+
+  // The cached variant and the same bytes as a plain object.
+  const thumb = (await get('/api/objects/photos/0.jpg?variant=thumb')).body;
+  await storage.put('plain/thumb.jpg', thumb, { contentType: 'image/jpeg' });
+  const plainRates: number[] = [];
+  const cachedRates: number[] = [];
+  const cachedRatios: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const pair: [number[], string][] = [[plainRates, `${base}/api/objects/plain/thumb.jpg`], [cachedRates, `${base}/api/objects/photos/0.jpg?variant=thumb`]];
+    for (const [rates, url] of round % 2 === 0 ? pair : pair.reverse()) rates.push(await warmWrk(url));
+    cachedRatios.push((cachedRates.at(-1) ?? 0) / (plainRates.at(-1) ?? 1));
+  }
+
+  const statuses = new Map<number, number>();
+  let burstSeconds = 0;
+  const rss = await peakRssGrowth(server.pid as number, async () => {
+    burstSeconds = await timed(() =>
+      Promise.all(
+        burst.map(async (key) => {
+          const res = await get(`/api/objects/${key}?variant=thumb`);
+          statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        }),
+      ),
+    );
+  });
+
+  console.log(`\nImage variants: ${count} JPEGs of ${width}x${height}, thumb 200x200 cover JPEG, ${parallel} at a time, Node ${process.version}`);
+  table([
+    ['case', 'anchor', 'stowage', 'ratio (goal)'],
+    [`first request, thumbs/s vs sharp alone (median of ${rounds})`, median(sharpRates).toFixed(1), median(firstRates).toFixed(1), `${median(firstRatios).toFixed(2)} (>= 0.85)`],
+    [`cached, req/s vs the same bytes as an object (wrk -c16, median of ${rounds})`, median(plainRates).toFixed(0), median(cachedRates).toFixed(0), `${median(cachedRatios).toFixed(2)} (>= 0.8)`],
+  ]);
+  console.log(`rounds, first request: ${firstRatios.map((r) => r.toFixed(2)).join(' ')}; cached: ${cachedRatios.map((r) => r.toFixed(2)).join(' ')}`);
+  const peak = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+  console.log(`200 concurrent first requests: ${[...statuses].map(([status, n]) => `${n} x ${status}`).join(', ')} in ${burstSeconds.toFixed(1)} s; the service's peak RSS ${(peak / 1e6).toFixed(0)} MB, ${(rss / 1e6).toFixed(1)} MB above its RSS before the burst`);
+} finally {
+  agent.destroy();
+  server.kill('SIGTERM');
+  await storage.close();
+  execFileSync('rm', ['-rf', dir]);
+}

@@ -10,6 +10,7 @@
  * (which S3 cannot do before the upload completes), and far above what one upload over a
  * network brings.
  */
+import { createHash, timingSafeEqual, type Hash } from 'node:crypto';
 import { StorageError } from './errors.js';
 import { PutBody } from './body.js';
 import { ByteQueue } from './byte-queue.js';
@@ -100,7 +101,21 @@ export interface SessionBodyOptions {
   limit?: number;
   /** The SHA-256 of this write's bytes alone, when the caller sent one (tus's checksum extension). */
   sha256?: string;
+  /** A digest of this write's bytes alone by another algorithm (tus's sha1, sha512, md5). */
+  checksum?: WriteChecksum;
   signal?: AbortSignal;
+}
+
+/** The algorithms a write's checksum may use. */
+export const WRITE_CHECKSUM_ALGORITHMS = ['sha1', 'sha256', 'sha512', 'md5'] as const;
+
+/** The digest length of each write checksum algorithm, in bytes. */
+export const WRITE_CHECKSUM_BYTES: Readonly<Record<(typeof WRITE_CHECKSUM_ALGORITHMS)[number], number>> = { sha1: 20, sha256: 32, sha512: 64, md5: 16 };
+
+/** A digest the bytes of one write must have, or nothing of the write counts. */
+export interface WriteChecksum {
+  algorithm: (typeof WRITE_CHECKSUM_ALGORITHMS)[number];
+  digest: Buffer;
 }
 
 /**
@@ -115,6 +130,8 @@ export class SessionBody {
   readonly #body: PutBody;
   readonly #hash: Awaited<ReturnType<typeof resumableSha256>>;
   readonly #checked: boolean;
+  /** The write's own digest by the checksum's algorithm, when one other than SHA-256 was given. */
+  readonly #writeHash: { hash: Hash; expected: WriteChecksum } | undefined;
   #offset: number;
   readonly #pending = new ByteQueue();
   #ended = false;
@@ -127,13 +144,17 @@ export class SessionBody {
     this.#iterator = body[Symbol.asyncIterator]();
     this.#hash = hash;
     this.#offset = opts.from.offset;
-    this.#checked = opts.sha256 !== undefined;
+    this.#checked = opts.sha256 !== undefined || opts.checksum !== undefined;
+    this.#writeHash = opts.checksum && { hash: createHash(opts.checksum.algorithm), expected: opts.checksum };
   }
 
   /** The body of a write continuing from `opts.from`. */
   static async open(source: Body, opts: SessionBodyOptions): Promise<SessionBody> {
-    const body = new PutBody(source, { maxSize: opts.limit, sha256: opts.sha256, signal: opts.signal });
-    return new SessionBody(body, await resumableSha256(opts.from.hashState), opts);
+    // A SHA-256 checksum is checked by the body itself, as a put's is.
+    const sha256 = opts.checksum?.algorithm === 'sha256' ? opts.checksum.digest.toString('hex') : opts.sha256;
+    const checksum = opts.checksum?.algorithm === 'sha256' ? undefined : opts.checksum;
+    const body = new PutBody(source, { maxSize: opts.limit, sha256, signal: opts.signal });
+    return new SessionBody(body, await resumableSha256(opts.from.hashState), { ...opts, sha256, checksum });
   }
 
   /** The session's offset after the bytes `next` has returned so far. */
@@ -167,11 +188,13 @@ export class SessionBody {
     try {
       const step = await this.#iterator.next();
       if (!step.done) {
+        this.#writeHash?.hash.update(step.value);
         this.#pending.push(step.value);
         return;
       }
       this.#ended = true;
-      this.#body.complete(); // throws E_CHECKSUM_MISMATCH for a write checksum that differs
+      this.#body.complete(); // throws E_CHECKSUM_MISMATCH for a write SHA-256 that differs
+      if (this.#writeHash) checkWriteDigest(this.#writeHash.hash.digest(), this.#writeHash.expected);
       this.#verified = true;
     } catch (err) {
       this.#ended = true;
@@ -179,6 +202,14 @@ export class SessionBody {
     }
   }
 
+}
+
+/** E_CHECKSUM_MISMATCH unless the write's bytes have the expected digest. */
+function checkWriteDigest(actual: Buffer, expected: WriteChecksum): void {
+  if (actual.length === expected.digest.length && timingSafeEqual(actual, expected.digest)) return;
+  throw new StorageError('E_CHECKSUM_MISMATCH', `the write's bytes have ${expected.algorithm} ${actual.toString('base64')}, not the expected ${expected.digest.toString('base64')}; nothing of it was stored`, {
+    details: { algorithm: expected.algorithm, expected: expected.digest.toString('base64'), actual: actual.toString('base64') },
+  });
 }
 
 /** E_OFFSET_MISMATCH: a write at `given` to a session whose bytes end at `offset`; the current offset is in `details.offset`. */

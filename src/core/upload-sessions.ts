@@ -16,7 +16,7 @@ import { StorageError } from './errors.js';
 import { normalizeKey, normalizePrefix } from './keys.js';
 import { bodyChecks, driverPutOptions, invalid, normalizeSha256, validateMaxSize } from './options.js';
 import { reportDone } from './progress.js';
-import { offsetMismatch, resumableSha256, SessionBody, sessionNotFound, type SessionRecord } from './sessions.js';
+import { offsetMismatch, resumableSha256, SessionBody, sessionNotFound, WRITE_CHECKSUM_ALGORITHMS, WRITE_CHECKSUM_BYTES, type SessionRecord, type WriteChecksum } from './sessions.js';
 import type { Driver } from './contract.js';
 
 /** How long a session lives unless told otherwise: 24 hours. */
@@ -48,6 +48,8 @@ export interface SessionWriteOptions {
   size?: number;
   /** The SHA-256 of this write's bytes alone: on mismatch nothing of the write counts (E_CHECKSUM_MISMATCH). */
   sha256?: string;
+  /** The same by another algorithm (sha1, sha512, md5; or sha256), with the digest's bytes. */
+  checksum?: WriteChecksum;
   /** Cancels the write; bytes stored before the cancel stay in the session. */
   signal?: AbortSignal;
 }
@@ -148,6 +150,7 @@ export class UploadSessions<Written extends WriteResult = ObjectInfo> {
         from: { offset: record.offset, hashState: record.hashState },
         limit: total === undefined ? undefined : total - record.offset,
         sha256: normalizeSha256(opts.sha256),
+        checksum: checkedChecksum(opts.checksum),
         signal: opts.signal,
       });
       return view(await this.#driver.writeSession(id, session, { offset, size: declared, signal: opts.signal }));
@@ -313,6 +316,15 @@ async function* readBack(driver: Driver, records: SessionRecord[], digests: stri
       throw new StorageError('E_UNAVAILABLE', `session ${record.id} read back as ${size} bytes with SHA-256 ${sha256}, not the ${record.offset} bytes with ${digests[i]} it stored`, { retryable: false });
     }
   }
+}
+
+/** A write checksum, checked: a known algorithm and a digest of its length. */
+function checkedChecksum(checksum: WriteChecksum | undefined): WriteChecksum | undefined {
+  if (checksum === undefined) return undefined;
+  const { algorithm, digest } = checksum;
+  if (!(WRITE_CHECKSUM_ALGORITHMS as readonly string[]).includes(algorithm)) throw invalid(`checksum.algorithm must be one of ${WRITE_CHECKSUM_ALGORITHMS.join(', ')}`);
+  if (!Buffer.isBuffer(digest) || digest.length !== WRITE_CHECKSUM_BYTES[algorithm]) throw invalid(`checksum.digest must be the ${WRITE_CHECKSUM_BYTES[algorithm]} bytes of a ${algorithm} digest`);
+  return checksum;
 }
 
 function checkId(id: unknown): string {

@@ -35,6 +35,8 @@ import { objectRoutes } from './routes/objects.js';
 import { presignRoutes } from './routes/presign.js';
 import { usageRoutes } from './routes/usage.js';
 import { compilePolicies, defaultUploadPolicies, uploadRoutes, type UploadPolicies } from './routes/uploads.js';
+import { tusRoutes } from './tus/routes.js';
+import { consoleRoutes } from './console.js';
 import { headerTimeoutOptions, limitServer, resolveServerLimits, type ServerLimits } from './timeouts.js';
 
 /** The package version, shown in the OpenAPI document. */
@@ -89,6 +91,8 @@ export const stowageRoutes: FastifyPluginAsync<StowageRoutesOptions> = async (ap
   await app.register(healthRoutes, ctx);
   await app.register(presignRoutes, ctx);
   await app.register(usageRoutes, ctx);
+  const policies = compilePolicies(opts.uploadPolicies ?? defaultUploadPolicies(ctx.maxUploadSize));
+  const { sessions, internalFiles } = opts.storage.capabilities;
   await app.register(async (raw) => {
     raw.removeAllContentTypeParsers();
     raw.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
@@ -96,8 +100,15 @@ export const stowageRoutes: FastifyPluginAsync<StowageRoutesOptions> = async (ap
     // Whether or not the storage can sign: without a secret a link is answered with what to configure, not a 404.
     if (!opts.storage.capabilities.nativeSignedUrls) await fileRoutes(raw, { ...ctx, verifyLink });
   });
+  // tus: its own scope, for the headers every answer of it carries.
+  if (policies.size > 0 && sessions && internalFiles) {
+    await app.register(async (tus) => {
+      tus.removeAllContentTypeParsers();
+      tus.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+      await tusRoutes(tus, { ...ctx, policies });
+    });
+  }
   const signedForms = !opts.storage.capabilities.nativePresignPost;
-  const policies = compilePolicies(opts.uploadPolicies ?? defaultUploadPolicies(ctx.maxUploadSize));
   if (policies.size > 0 || signedForms) {
     await app.register(async (forms) => {
       await forms.register(multipart);
@@ -117,6 +128,8 @@ export interface BuildAppOptions extends StowageRoutesOptions, ServerLimits {
   metricsRegistry?: Registry;
   /** Log every request and response (default true); errors are logged either way. */
   accessLog?: boolean;
+  /** Serve the web console at `/console/` (default true; STOWAGE_CONSOLE=false). */
+  console?: boolean;
   /**
    * Origins (`https://app.example.com`) whose pages may use the API and signed links;
    * `'*'` lets any origin make the reads that need no credentials (see cors.ts).
@@ -195,6 +208,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   // With auth, the API description needs the docs permission (or `public: ["docs"]`).
   const docsGuard = endpointGuard(opts.auth, 'docs');
   await app.register(swaggerUi, { routePrefix: '/docs', uiHooks: { onRequest: docsGuard } });
+  if (opts.console !== false) await app.register(consoleRoutes);
   app.get('/openapi.json', { schema: { hide: true }, onRequest: docsGuard }, async () => app.swagger());
   await app.register(stowageRoutes, { ...opts, storage, allowedHosts: 'any' });
   return app;

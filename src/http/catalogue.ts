@@ -30,6 +30,9 @@ const SERVICE_ERRORS = {
   E_TOO_MANY_FILES: [400, 'more files than the upload template (or a signed form) takes', 'The form holds too many files.'],
   E_NO_FILES: [400, 'an upload or signed form without a file', 'The request holds no file.'],
   E_INVALID_FILE_NAME: [400, "a file name longer than the template allows, or with `/`, `\\` or control characters", 'A file name is not allowed.'],
+  E_UPLOAD_GONE: [410, 'a tus upload that was terminated, joined into a final upload, or expired', 'This upload no longer exists.'],
+  E_UPLOAD_LOCKED: [423, 'another request is writing this tus upload now; nothing was written (retry once it ends)', 'Another request is writing this upload; retry shortly.'],
+  E_UPLOAD_CHECKSUM_MISMATCH: [460, "a tus PATCH whose bytes differ from its `Upload-Checksum`; nothing of it was appended", 'The bytes do not match their checksum; nothing of them was kept.'],
   E_INTERNAL: [500, 'a bug: the log has the details', 'Internal error.'],
 } as const satisfies Record<string, readonly [number, string, string]>;
 

@@ -1,7 +1,7 @@
 /**
  * CORS for frontends on other origins (`STOWAGE_CORS_ORIGINS`, `corsOrigins` of
  * buildApp), through @fastify/cors. A listed origin may use the whole API and the signed
- * `/files/` links (preflights for PUT, POST and DELETE with any request headers, such as
+ * `/files/` links (preflights for PUT, POST, PATCH (tus) and DELETE with any request headers, such as
  * Content-Type or Authorization). `*` opens only reads that need no credentials to any
  * origin: signed `/files/` GET links and, with API keys, objects anyone may read
  * (`publicRead`). Without API keys every `/api/` read is anonymous, so `*` never opens
@@ -13,7 +13,12 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { StorageError } from '../core/errors.js';
 
 /** Response headers a script on another origin may read (besides the CORS-safelisted ones). */
-export const EXPOSED_HEADERS = ['ETag', 'Content-Range', 'Content-Disposition', 'Accept-Ranges', 'Location', 'X-Request-Id', 'Retry-After', 'WWW-Authenticate'];
+export const EXPOSED_HEADERS = [
+  'ETag', 'Content-Range', 'Content-Disposition', 'Accept-Ranges', 'Location', 'X-Request-Id', 'Retry-After', 'WWW-Authenticate', 'Stowage-Variant-Source',
+  // tus (the resumable uploads of /api/tus/), and where a finished upload was stored.
+  'Stowage-Object-Key', 'Tus-Resumable', 'Tus-Version', 'Tus-Extension', 'Tus-Max-Size', 'Tus-Checksum-Algorithm',
+  'Upload-Offset', 'Upload-Length', 'Upload-Defer-Length', 'Upload-Metadata', 'Upload-Expires', 'Upload-Concat',
+];
 
 /** How long a browser may cache a preflight answer, in seconds. */
 const PREFLIGHT_MAX_AGE = 600;
@@ -54,7 +59,7 @@ function isAnonymousPublicRead(request: FastifyRequest, authenticated: boolean):
 export async function installCors(app: FastifyInstance, opts: { origins: readonly string[]; authenticated: boolean }): Promise<void> {
   const named = new Set(opts.origins.filter((o) => o !== '*'));
   const publicReads = opts.origins.includes('*');
-  const full: FastifyCorsOptions = { origin: [...named], methods: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'], exposedHeaders: EXPOSED_HEADERS, maxAge: PREFLIGHT_MAX_AGE };
+  const full: FastifyCorsOptions = { origin: [...named], methods: ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE'], exposedHeaders: EXPOSED_HEADERS, maxAge: PREFLIGHT_MAX_AGE };
   const readOnly: FastifyCorsOptions = { origin: '*', methods: ['GET', 'HEAD'], allowedHeaders: ['Range', 'If-None-Match'], exposedHeaders: EXPOSED_HEADERS, maxAge: PREFLIGHT_MAX_AGE };
   const closed: FastifyCorsOptions = { origin: false };
   await app.register(cors, {

@@ -145,8 +145,9 @@ export async function runServer(environment: Record<string, string | undefined> 
   }
   uploadPolicies ??= defaultUploadPolicies(DEFAULT_MAX_UPLOAD_SIZE);
   const accessLog = booleanVariable(env, 'STOWAGE_ACCESS_LOG', true);
+  const consoleOn = booleanVariable(env, 'STOWAGE_CONSOLE', true);
   const metricsRegistry = new Registry();
-  const app = await buildApp({ storage, auth, uploadPolicies, accessLog, allowedHosts, corsOrigins, metricsRegistry, ...limits });
+  const app = await buildApp({ storage, auth, uploadPolicies, accessLog, allowedHosts, corsOrigins, metricsRegistry, console: consoleOn, ...limits });
   quotaLog = (line) => app.log.warn(line);
   const address = await app.listen({ host, port: listenPort });
   const reconciles = quota && reconcileInterval !== undefined ? scheduleReconcile(quota, { intervalMs: reconcileInterval, lock: lifecycleLock(env, config, 'quota-reconcile'), log: app.log }) : undefined;

@@ -8,24 +8,15 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { createStorage } from '../../src/index.js';
 import { s3Options, s3TestEnv, uniqueBucket } from '../drivers/s3/env.js';
 import { tempDir } from '../layers/outbox/helpers.js';
+import { freePort } from '../http/helpers.js';
 import { cli } from './run.js';
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-
-async function deadPort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 describe('stowage outbox', () => {
   let dir: string;
@@ -51,7 +42,7 @@ describe('stowage outbox', () => {
   it('queues puts while the backend is down, keeps them through a failed drain, dead-letters them on a permanent failure, and delivers them on retry', async () => {
     dir = await tempDir('cli-outbox');
     const outbox = join(dir, 'outbox');
-    const down = { ...s3Env(bucket, `http://127.0.0.1:${await deadPort()}`), STOWAGE_OUTBOX_DIR: outbox };
+    const down = { ...s3Env(bucket, `http://127.0.0.1:${await freePort()}`), STOWAGE_OUTBOX_DIR: outbox };
     const files = [Buffer.alloc(3000, 7), Buffer.from('second file')];
     await writeFile(join(dir, 'one.bin'), files[0] as Buffer);
     await writeFile(join(dir, 'two.txt'), files[1] as Buffer);

@@ -96,14 +96,20 @@ export function png(payloadBytes: number): Buffer {
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', randomBytes(payloadBytes)), chunk('IEND', Buffer.alloc(0))]);
 }
 
+/** A loopback port nothing listens on now (for a server that must know its port before it starts, or a dead endpoint). */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
 /** A service on a fresh fs root (or `root`), listening on loopback, whose signed links point at itself. */
 export async function startFsService(opts: Partial<BuildAppOptions> = {}, root?: string): Promise<{ app: FastifyInstance; base: string; storage: Storage; root: string }> {
   const dir = root ?? (await mkdtemp(join(tmpdir(), 'stowage-http-')));
   // A free port first, since the storage's base URL must name it.
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise((resolve) => probe.close(resolve));
+  const port = await freePort();
   const storage = createStorage({ driver: 'fs', root: dir, baseUrl: `http://127.0.0.1:${port}`, signingSecret: TEST_SECRET });
   const app = await buildApp({ storage, signingSecret: TEST_SECRET, logger: false, ...opts });
   const base = await app.listen({ host: '127.0.0.1', port });

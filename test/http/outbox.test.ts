@@ -8,25 +8,15 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, FsDriver, outboxOf, Storage, withOutbox, type OutboxControl, type WriteResult } from '../../src/index.js';
 import { FAST, Switch, tempDir, waitFor } from '../layers/outbox/helpers.js';
-import { LISTENING, png, runServerWithin, TEST_SECRET } from './helpers.js';
+import { freePort, LISTENING, png, runServerWithin, TEST_SECRET } from './helpers.js';
 
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 describe('HTTP service with an outbox', () => {
   let app: FastifyInstance;

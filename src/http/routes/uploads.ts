@@ -50,7 +50,8 @@ export function defaultUploadPolicies(maxSize: number): UploadPolicies {
   return { default: { template: DEFAULT_UPLOAD_TEMPLATE, maxSize, allowedTypes: '*' } };
 }
 
-interface CompiledPolicy {
+/** A checked upload policy. */
+export interface CompiledPolicy {
   template: KeyTemplate;
   maxSize: number;
   allowedTypes: ReadonlySet<string> | '*';
@@ -80,12 +81,12 @@ export function compilePolicies(policies: UploadPolicies, source = 'upload polic
 }
 
 /** Magic numbers of every format file-type knows fit in this many bytes. */
-const SNIFF_BYTES = 4100;
+export const SNIFF_BYTES = 4100;
 // eslint-disable-next-line no-control-regex
-const BAD_FILE_NAME = /[\u0000-\u001f\u007f/\\]/;
+export const BAD_FILE_NAME = /[\u0000-\u001f\u007f/\\]/;
 
 /** Reads the first bytes of a stream and returns them with an iterable of the whole stream. */
-async function sniff(stream: AsyncIterable<Uint8Array>): Promise<{ head: Buffer; body: AsyncIterable<Uint8Array> }> {
+export async function sniff(stream: AsyncIterable<Uint8Array>): Promise<{ head: Buffer; body: AsyncIterable<Uint8Array> }> {
   const iterator = stream[Symbol.asyncIterator]();
   const chunks: Buffer[] = [];
   let size = 0;
@@ -104,7 +105,7 @@ async function sniff(stream: AsyncIterable<Uint8Array>): Promise<{ head: Buffer;
 }
 
 /** A type to store a file as, with the extension its key gets. */
-interface FileType {
+export interface FileType {
   mime: string;
   ext: string;
 }
@@ -132,7 +133,7 @@ function claimedType(claimed: string): FileType | undefined {
  * from the bytes. `"*"` allows any type that cannot run as a page: the detected type,
  * else the claimed one when the bytes do not contradict it, else application/octet-stream.
  */
-function fileType(policy: CompiledPolicy, detected: FileType | undefined, claimed: string): FileType {
+export function fileType(policy: CompiledPolicy, detected: FileType | undefined, claimed: string): FileType {
   if (policy.allowedTypes !== '*') {
     if (!detected || !policy.allowedTypes.has(detected.mime)) {
       throw new HttpError('E_UNSUPPORTED_MEDIA_TYPE', `this file's content is ${detected?.mime ?? 'not a recognised type'}; allowed: ${[...policy.allowedTypes].join(', ')}`);
@@ -147,13 +148,13 @@ function fileType(policy: CompiledPolicy, detected: FileType | undefined, claime
 }
 
 /** The policy a request names, or the only one; a 400 that lists the configured templates otherwise. */
-function choosePolicy(policies: Map<string, CompiledPolicy>, name: string | undefined): CompiledPolicy {
+export function choosePolicy(policies: Map<string, CompiledPolicy>, name: string | undefined): { name: string; policy: CompiledPolicy } {
   const configured = [...policies.keys()].join(', ');
   const chosen = name ?? (policies.size === 1 ? [...policies.keys()][0] : undefined);
   if (chosen === undefined) throw new HttpError('E_INVALID_ARGUMENT', `choose an upload template with ?template=; configured: ${configured}`);
   const policy = policies.get(chosen);
   if (!policy) throw new HttpError('E_INVALID_ARGUMENT', `unknown upload template ${JSON.stringify(chosen)}; configured: ${configured}`);
-  return policy;
+  return { name: chosen, policy };
 }
 
 /**
@@ -196,7 +197,7 @@ export async function uploadRoutes(app: FastifyInstance, ctx: RouteContext & { p
   app.post<{ Querystring: FromSchema<typeof uploadQuerySchema> }>('/api/uploads', {
     schema: { querystring: uploadQuerySchema, response: { 201: uploadedSchema, 202: uploadedSchema, ...ERROR_RESPONSES } },
     handler: async (request, reply) => {
-      const policy = choosePolicy(ctx.policies, request.query.template);
+      const { policy } = choosePolicy(ctx.policies, request.query.template);
       refuseEncodedBody(request);
       const identity = ctx.auth ? (await ctx.auth.authenticate(request.headers.authorization)).identity : 'anonymous';
       const stored: { result: WriteResult; contentType: string }[] = [];

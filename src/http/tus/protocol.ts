@@ -6,20 +6,19 @@
  * here is a pure function of header values.
  */
 import { StorageError } from '../../core/errors.js';
+import { WRITE_CHECKSUM_ALGORITHMS, WRITE_CHECKSUM_BYTES } from '../../core/sessions.js';
 
 /** The protocol version served. */
 export const TUS_VERSION = '1.0.0';
 /** The extensions served, as OPTIONS lists them in `Tus-Extension`. */
 export const TUS_EXTENSIONS = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'expiration', 'checksum', 'concatenation'] as const;
 /** The checksum algorithms `Upload-Checksum` may name (the extension requires sha1), as `Tus-Checksum-Algorithm` lists them. */
-export const TUS_CHECKSUM_ALGORITHMS = ['sha1', 'sha256', 'sha512', 'md5'] as const;
+export const TUS_CHECKSUM_ALGORITHMS = WRITE_CHECKSUM_ALGORITHMS;
 /** A checksum algorithm of {@link TUS_CHECKSUM_ALGORITHMS}. */
 export type TusChecksumAlgorithm = (typeof TUS_CHECKSUM_ALGORITHMS)[number];
 /** The largest `Upload-Metadata` accepted, in bytes: it is kept with the upload and echoed on every HEAD. */
 export const MAX_METADATA_BYTES = 4096;
 
-/** The digest length of each algorithm, in bytes. */
-const DIGEST_BYTES: Record<TusChecksumAlgorithm, number> = { sha1: 20, sha256: 32, sha512: 64, md5: 16 };
 /** Strict Base64 (RFC 4648 section 4, padded): what the specification requires of values and checksums. */
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 /** A whole number of bytes or an offset: decimal digits only (no sign, no exponent). */
@@ -115,7 +114,7 @@ export function parseChecksum(value: string | undefined): TusChecksum | undefine
   if (rest.length > 0 || encoded === '') throw invalid('Upload-Checksum', `must be an algorithm, a space and a Base64 digest (got ${JSON.stringify(value)})`);
   if (!(TUS_CHECKSUM_ALGORITHMS as readonly string[]).includes(algorithm)) throw invalid('Upload-Checksum', `the algorithm must be one of ${TUS_CHECKSUM_ALGORITHMS.join(', ')} (got ${JSON.stringify(algorithm)})`);
   const digest = BASE64.test(encoded) ? Buffer.from(encoded, 'base64') : undefined;
-  const expected = DIGEST_BYTES[algorithm as TusChecksumAlgorithm];
+  const expected = WRITE_CHECKSUM_BYTES[algorithm as TusChecksumAlgorithm];
   if (digest?.length !== expected) throw invalid('Upload-Checksum', `a ${algorithm} digest is ${expected} bytes in Base64`);
   return { algorithm: algorithm as TusChecksumAlgorithm, digest };
 }

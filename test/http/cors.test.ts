@@ -53,6 +53,26 @@ describe('http: CORS', () => {
     assert.match(String(range.headers.vary), /Origin/);
   });
 
+  it('lets a listed origin upload with tus: PATCH preflights, and the tus headers and Stowage-Object-Key exposed', async () => {
+    const { base } = await start({ corsOrigins: [APP] });
+    const tusHeaders = 'tus-resumable,upload-length,upload-offset,upload-metadata,upload-checksum,content-type';
+    for (const [path, method] of [['/api/tus/', 'POST'], [`/api/tus/${'a'.repeat(32)}`, 'PATCH'], [`/api/tus/${'a'.repeat(32)}`, 'HEAD'], [`/api/tus/${'a'.repeat(32)}`, 'DELETE']] as const) {
+      const res = await preflight(base, path, APP, method, tusHeaders);
+      assert.equal(res.status, 204, `${method} ${path}`);
+      assert.match(String(res.headers['access-control-allow-methods']), new RegExp(`\\b${method}\\b`));
+      assert.match(String(res.headers['access-control-allow-headers']), new RegExp(tusHeaders));
+    }
+    const created = await sendRequest(base, { method: 'POST', path: '/api/tus/', headers: { origin: APP, 'tus-resumable': '1.0.0', 'upload-length': '5' } });
+    assert.equal(created.status, 201);
+    const location = String(created.headers.location);
+    const done = await sendRequest(base, { method: 'PATCH', path: location, headers: { origin: APP, 'tus-resumable': '1.0.0', 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' }, body: 'hello' });
+    assert.equal(done.status, 204);
+    assert.equal(done.headers['access-control-allow-origin'], APP);
+    assert.match(String(done.headers['stowage-object-key']), /^uploads\//);
+    const exposed = String(done.headers['access-control-expose-headers']).split(/,\s*/);
+    for (const header of ['Stowage-Object-Key', 'Upload-Offset', 'Upload-Length', 'Upload-Expires', 'Tus-Resumable', 'Location']) assert.ok(exposed.includes(header), `${header} in ${exposed.join(', ')}`);
+  });
+
   it('gives other origins nothing, and still says Vary: Origin', async () => {
     const { base, storage } = await start({ corsOrigins: [APP] });
     const put = await storage.signedUrl('cors/c.txt', { method: 'PUT' });

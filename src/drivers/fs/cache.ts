@@ -1,7 +1,9 @@
 /**
  * The fs driver's small-object cache: the bytes and info of recently read small
  * objects, so reading a hot object costs one stat instead of a realpath, an open, an
- * fstat, a read, a close and a sidecar read. nginx keeps a similar cache of open files;
+ * fstat, a read, a close and a sidecar read; and the info alone of larger objects
+ * recently stat'ed, so a `stat` of a hot one (an image whose variants are served, say)
+ * costs one stat instead of a realpath, a stat and a sidecar read. nginx keeps a similar cache of open files;
  * this one holds the bytes too, since small objects are what apps read most (avatars,
  * thumbnails, icons).
  *
@@ -30,6 +32,8 @@ import type { ReadIo } from './read-io.js';
 
 /** Objects up to this size are cached; larger ones stream from disk every time. */
 export const CACHEABLE_BYTES = 64 * 1024;
+/** What an entry of info alone counts against the budget: about its size in memory. */
+const INFO_ENTRY_BYTES = 1024;
 /** How much older than the filling read a file's ctime must be (covers FAT's 2 s timestamps). */
 export const SETTLE_MS = 2000;
 
@@ -39,7 +43,10 @@ type FileStamp = Pick<Stats, 'dev' | 'ino' | 'size' | 'mtimeMs' | 'ctimeMs'>;
 interface Entry {
   stamp: FileStamp;
   info: ObjectInfo;
-  bytes: Buffer;
+  /** The object's bytes; undefined for a larger object, of which only the info is kept (for `stat`). */
+  bytes: Buffer | undefined;
+  /** What the entry counts against the budget: its bytes, or INFO_ENTRY_BYTES. */
+  cost: number;
   /** The check made in an event-loop turn, shared by the reads resumed in that turn. */
   check?: { turn: number; unchanged: Promise<boolean> };
 }
@@ -61,7 +68,7 @@ export interface CacheStats {
   misses: number;
   /** Objects cached now. */
   entries: number;
-  /** Bytes of object content cached now. */
+  /** Bytes the entries count against the budget: their content, or about 1 KiB for an entry of info alone. */
   bytes: number;
   /** The most bytes of content it holds. */
   maxBytes: number;
@@ -102,8 +109,12 @@ export class SmallObjectCache {
    * read from disk would be).
    */
   async read(key: string, path: string, { range, ifNoneMatch }: { range?: ByteRange; ifNoneMatch?: string }): Promise<CachedRead | NotModified | undefined> {
+    if (this.#entries.get(key)?.bytes === undefined) {
+      this.#misses++; // none, or the info alone of a larger object: read from disk
+      return undefined;
+    }
     const entry = await this.#valid(key, path);
-    if (!entry) return undefined;
+    if (!entry?.bytes) return undefined;
     const unchanged = notModifiedIf(entry.info, ifNoneMatch);
     if (unchanged) return unchanged;
     const resolved = range ? resolveRange(range, entry.info.size) : undefined;
@@ -157,13 +168,28 @@ export class SmallObjectCache {
    * used entries to stay within the budget.
    */
   offer(key: string, stamp: FileStamp, info: ObjectInfo, bytes: Buffer, readStartedAt: number): void {
-    if (bytes.length > CACHEABLE_BYTES || bytes.length > this.#maxBytes || bytes.length !== stamp.size) return;
-    if (stamp.ctimeMs > readStartedAt - SETTLE_MS) return;
+    if (bytes.length > CACHEABLE_BYTES || bytes.length !== stamp.size) return;
+    this.#keep(key, stamp, info, Buffer.from(bytes), bytes.length, readStartedAt);
+  }
+
+  /**
+   * Offers the info of an object just described from a file with stats `stamp` (a `stat`
+   * started at `statStartedAt`), so that the next `stat` of it costs one stat of the file
+   * and no sidecar read. A small object's entry with its bytes is left as it is.
+   */
+  offerInfo(key: string, stamp: FileStamp, info: ObjectInfo, statStartedAt: number): void {
+    if (this.#entries.get(key)?.bytes !== undefined) return;
+    this.#keep(key, stamp, info, undefined, INFO_ENTRY_BYTES, statStartedAt);
+  }
+
+  /** Keeps an entry when settled (see the module comment), evicting the least recently used to stay within the budget. */
+  #keep(key: string, stamp: FileStamp, info: ObjectInfo, bytes: Buffer | undefined, cost: number, startedAt: number): void {
+    if (cost > this.#maxBytes || stamp.ctimeMs > startedAt - SETTLE_MS) return;
     const previous = this.#entries.get(key);
     if (previous) this.#drop(key, previous);
     const { dev, ino, size, mtimeMs, ctimeMs } = stamp;
-    this.#entries.set(key, { stamp: { dev, ino, size, mtimeMs, ctimeMs }, info: cloneInfo(info), bytes: Buffer.from(bytes) });
-    this.#bytes += bytes.length;
+    this.#entries.set(key, { stamp: { dev, ino, size, mtimeMs, ctimeMs }, info: cloneInfo(info), bytes, cost });
+    this.#bytes += cost;
     for (const [oldest, entry] of this.#entries) {
       if (this.#bytes <= this.#maxBytes) break;
       this.#drop(oldest, entry);
@@ -172,6 +198,6 @@ export class SmallObjectCache {
 
   #drop(key: string, entry: Entry): void {
     this.#entries.delete(key);
-    this.#bytes -= entry.bytes.length;
+    this.#bytes -= entry.cost;
   }
 }

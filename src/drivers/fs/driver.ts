@@ -240,7 +240,11 @@ export class FsDriver extends BaseDriver {
       const path = layout.dataPath(key);
       const cached = await this.#cache?.stat(key, path);
       if (cached) return cached;
-      return await this.#describe(key, () => guard.statObject(path, key, this.#io));
+      const startedAt = Date.now();
+      let seen: Stats | undefined;
+      const info = await this.#describe(key, async () => (seen = await guard.statObject(path, key, this.#io)));
+      if (seen) this.#cache?.offerInfo(key, seen, info, startedAt);
+      return info;
     } catch (err) {
       throw errnoCode(err) === 'ENOENT' ? notFound(key) : fsError(err, `cannot stat ${JSON.stringify(key)}`, key);
     }

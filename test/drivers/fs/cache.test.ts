@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { rename, rm, stat, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,7 +21,7 @@ after(async () => {
 });
 
 /** Each test's objects, written once up front so one wait lets them all settle. */
-const KEYS = ['hit', 'herd', 'range', 'owned', 'overwrite', 'in-place', 'truncated', 'deleted', 'swapped', 'renamed', 'stat', 'large', 'lru/1', 'lru/2', 'lru/3', 'lru/4'] as const;
+const KEYS = ['hit', 'herd', 'range', 'owned', 'overwrite', 'in-place', 'truncated', 'deleted', 'swapped', 'renamed', 'stat', 'large', 'large-stat', 'lru/1', 'lru/2', 'lru/3', 'lru/4'] as const;
 const content = new Map<string, Buffer>();
 let dir: string;
 let storage: Storage;
@@ -42,7 +42,7 @@ before(async () => {
   driver = storage.driver as FsDriver;
   small = createStorage({ driver: 'fs', root: dir, cacheBytes: 3 * 1024 });
   for (const key of KEYS) {
-    const bytes = randomBytes(key === 'large' ? CACHEABLE_BYTES + 1 : 1024);
+    const bytes = randomBytes(key.startsWith('large') ? CACHEABLE_BYTES + 1 : 1024);
     content.set(key, bytes);
     await storage.put(key, bytes, { contentType: 'image/png', metadata: { owner: 'ada' } });
   }
@@ -173,6 +173,19 @@ describe('fs driver: small-object cache', () => {
     assert.equal((await storage.get('fresh')).toString(), 'just written');
     assert.deepEqual(await storage.get('large'), content.get('large'));
     assert.equal(stats().hits, hits);
+  });
+
+  it("keeps a larger object's info for stat, never its bytes, and never a replaced version's", async () => {
+    const { hits, entries } = stats();
+    const first = await storage.stat('large-stat');
+    assert.deepEqual(await storage.stat('large-stat'), first);
+    assert.deepEqual([stats().hits, stats().entries], [hits + 1, entries + 1], 'the second stat is answered from memory');
+    assert.deepEqual(await storage.get('large-stat'), content.get('large-stat'));
+    assert.equal(stats().hits, hits + 1, 'its bytes are read from disk');
+    const replaced = randomBytes(CACHEABLE_BYTES + 2);
+    await storage.put('large-stat', replaced, { contentType: 'application/octet-stream' });
+    const now = await storage.stat('large-stat');
+    assert.deepEqual([now.size, now.contentType, now.sha256], [replaced.length, 'application/octet-stream', createHash('sha256').update(replaced).digest('hex')]);
   });
 
   it('stays within its budget, evicting the least recently used object', async () => {

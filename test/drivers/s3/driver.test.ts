@@ -126,7 +126,9 @@ describe('s3 driver: keys and listings', () => {
     for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k) => s.put(k, '')));
     proxy.reset();
     assert.equal(await s.deleteMany({ prefix: 'k/' }), 1500);
-    assert.equal(proxy.seen.filter((r) => r.method === 'POST' && r.url.includes('delete')).length, 2);
+    // Two for the objects, and five for the names their image variants may have (three a key,
+    // for the default thumb's AVIF, WebP and other renditions: 4,500 names).
+    assert.equal(proxy.seen.filter((r) => r.method === 'POST' && r.url.includes('delete')).length, 2 + 5);
     assert.equal((await s.usage()).objects, 0);
   });
 

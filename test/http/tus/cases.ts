@@ -188,6 +188,33 @@ export function tusCases(make: TusTarget): void {
     assert.equal((await tusFetch(endpoint('nope'), 'POST', { 'Upload-Length': '1' })).status, 400);
   });
 
+  it('lets one PATCH at a time write an upload: a second one meanwhile is refused (423 or 409) and nothing interleaves', async () => {
+    const created = await tusFetch(endpoint('files'), 'POST', { 'Upload-Length': String(2 * 1024 * 1024) });
+    const url = `${base}${created.headers.get('location') ?? ''}`;
+    const first = randomBytes(1024 * 1024);
+    // A slow PATCH: half its bytes, then a pause, then the rest.
+    let release!: () => void;
+    const paused = new Promise<void>((resolve) => (release = resolve));
+    const slowBody = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(first.subarray(0, 512 * 1024));
+        await paused;
+        controller.enqueue(first.subarray(512 * 1024));
+        controller.close();
+      },
+    });
+    const slow = fetch(url, { method: 'PATCH', headers: { 'Tus-Resumable': '1.0.0', 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' }, body: slowBody, duplex: 'half' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const rival = await tusFetch(url, 'PATCH', { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' }, randomBytes(1024 * 1024));
+    assert.ok([409, 423].includes(rival.status), `the second PATCH is refused: ${rival.status}`);
+    release();
+    assert.equal((await slow).status, 204);
+    const second = randomBytes(1024 * 1024);
+    const last = await tusFetch(url, 'PATCH', { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(first.length) }, second);
+    const key = last.headers.get('stowage-object-key') ?? '';
+    assert.deepEqual(await storage.get(key), Buffer.concat([first, second]), 'exactly the first writer\'s bytes, then the next');
+  });
+
   it('removes the records of expired uploads, and nothing else', async () => {
     const records = new TusRecords(storage.driver);
     const created = await tusFetch(endpoint('files'), 'POST', { 'Upload-Length': '10' });

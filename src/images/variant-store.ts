@@ -47,6 +47,7 @@ export interface PurgeReport {
 
 const AREA = 'variants/';
 const MAGIC = 'stowage-variant 1\n';
+const MAGIC_BYTES = Buffer.from(MAGIC);
 
 interface Header extends Omit<RecentEntry, 'data'> {
   key: string;
@@ -95,12 +96,12 @@ function encode(header: Omit<Header, 'bytes' | 'digest'>, data: Buffer): Buffer 
 /** The header and image of a stored variant; undefined for bytes of another form, or short or damaged (treated as missing). */
 function decode(file: Uint8Array): { header: Header; data: Buffer } | undefined {
   const bytes = Buffer.from(file.buffer, file.byteOffset, file.byteLength);
-  if (!bytes.subarray(0, MAGIC.length).equals(Buffer.from(MAGIC))) return undefined;
-  const end = bytes.indexOf(0x0a, MAGIC.length);
+  if (!bytes.subarray(0, MAGIC_BYTES.length).equals(MAGIC_BYTES)) return undefined;
+  const end = bytes.indexOf(0x0a, MAGIC_BYTES.length);
   if (end < 0) return undefined;
   let header: Header;
   try {
-    header = JSON.parse(bytes.subarray(MAGIC.length, end).toString('utf8')) as Header;
+    header = JSON.parse(bytes.subarray(MAGIC_BYTES.length, end).toString('utf8')) as Header;
   } catch {
     return undefined;
   }
@@ -127,6 +128,8 @@ export class VariantStore {
   readonly #rendering = new Map<string, Promise<VariantImage>>();
   /** Renditions served lately, so a hot one is not read from the backend each time. */
   readonly #recent: RecentVariants;
+  /** Each variant's settings digest, computed once: every request compares it. */
+  readonly #settings: Map<string, string>;
 
   /** The variants made when their original is stored (`eager`). */
   readonly eagerNames: readonly string[];
@@ -136,6 +139,7 @@ export class VariantStore {
     this.#images = images;
     this.#queue = new WorkQueue(images.concurrency, images.queue);
     this.#recent = new RecentVariants(images.cacheBytes);
+    this.#settings = new Map([...images.variants].map(([name, variant]) => [name, settingsOf(variant)]));
     this.eagerNames = [...images.variants.values()].filter((v) => v.eager).map((v) => v.name);
   }
 
@@ -177,7 +181,7 @@ export class VariantStore {
     const variant = this.#variant(name);
     const info = await this.#driver.stat(key);
     const file = `${folderOf(key)}${name}.${suffixFor(variant, accept)}`;
-    const [source, settings] = [sourceOf(info), settingsOf(variant)];
+    const [source, settings] = [sourceOf(info), this.#settings.get(name) as string];
     const recent = this.#recent.get(file, source, settings);
     if (recent) return image(key, variant, recent, true);
     if (this.#driver.capabilities.internalFiles) {
@@ -209,7 +213,7 @@ export class VariantStore {
     }
     const input = original.bytes ?? (await readAll(original.stream));
     const rendered = await renderVariant(input, variant, limits, accept);
-    const entry = rendition({ source: sourceOf(original.info), settings: settingsOf(variant), contentType: rendered.contentType, width: rendered.width, height: rendered.height, data: rendered.data });
+    const entry = rendition({ source: sourceOf(original.info), settings: this.#settings.get(variant.name) as string, contentType: rendered.contentType, width: rendered.width, height: rendered.height, data: rendered.data });
     this.#recent.set(file, entry);
     // A cache's file: written without fsync, and checked by its length and digest when read.
     const { data, etag: _etag, ...described } = entry;
@@ -273,7 +277,7 @@ export class VariantStore {
     if (!found) return false;
     const name = file.slice(file.lastIndexOf('/') + 1, file.lastIndexOf('.'));
     const variant = this.#images.variants.get(name);
-    if (!variant || found.header.settings !== settingsOf(variant) || `${folderOf(found.header.key)}${file.slice(file.lastIndexOf('/') + 1)}` !== file) return false;
+    if (!variant || found.header.settings !== this.#settings.get(name) || `${folderOf(found.header.key)}${file.slice(file.lastIndexOf('/') + 1)}` !== file) return false;
     const info = await this.#driver.stat(found.header.key).catch((err: unknown) => {
       if (err instanceof StorageError && (err.code === 'E_NOT_FOUND' || err.code === 'E_INVALID_KEY')) return undefined;
       throw err;

@@ -83,7 +83,14 @@ export function compilePolicies(policies: UploadPolicies, source = 'upload polic
 /** Magic numbers of every format file-type knows fit in this many bytes. */
 export const SNIFF_BYTES = 4100;
 // eslint-disable-next-line no-control-regex
-export const BAD_FILE_NAME = /[\u0000-\u001f\u007f/\\]/;
+const BAD_FILE_NAME = /[\u0000-\u001f\u007f/\\]/;
+
+/** Refuses (400) a client's file name the policy does not take: too long, or with `/`, `\\` or control characters. */
+export function checkFileName(policy: CompiledPolicy, fileName: string): void {
+  if (fileName.length > policy.maxFileNameLength || BAD_FILE_NAME.test(fileName)) {
+    throw new HttpError('E_INVALID_FILE_NAME', `file names must be at most ${policy.maxFileNameLength} characters, without "/", "\\" or control characters`);
+  }
+}
 
 /** Reads the first bytes of a stream and returns them with an iterable of the whole stream. */
 export async function sniff(stream: AsyncIterable<Uint8Array>): Promise<{ head: Buffer; body: AsyncIterable<Uint8Array> }> {
@@ -207,9 +214,7 @@ export async function uploadRoutes(app: FastifyInstance, ctx: RouteContext & { p
         for await (const part of parts) {
           if (stored.length >= policy.maxFiles) throw new HttpError('E_TOO_MANY_FILES', `at most ${policy.maxFiles} files per request`);
           const fileName = part.filename;
-          if (fileName.length > policy.maxFileNameLength || BAD_FILE_NAME.test(fileName)) {
-            throw new HttpError('E_INVALID_FILE_NAME', `file names must be at most ${policy.maxFileNameLength} characters, without "/", "\\" or control characters`);
-          }
+          checkFileName(policy, fileName);
           const { head, body } = await sniff(part.file);
           const type = fileType(policy, await fileTypeFromBuffer(head), part.mimetype);
           const key = policy.template.build({ userId: identity, ext: type.ext });

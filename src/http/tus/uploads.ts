@@ -16,7 +16,7 @@ import type { Storage } from '../../core/storage.js';
 import type { WriteResult } from '../../core/types.js';
 import type { WriteChecksum } from '../../core/sessions.js';
 import { HttpError } from '../catalogue.js';
-import { BAD_FILE_NAME, choosePolicy, fileType, sniff, SNIFF_BYTES, type CompiledPolicy } from '../routes/uploads.js';
+import { checkFileName, choosePolicy, fileType, sniff, SNIFF_BYTES, type CompiledPolicy } from '../routes/uploads.js';
 import type { UploadLength } from './protocol.js';
 import { newUploadId, TusRecords, type TusRecord } from './records.js';
 
@@ -47,11 +47,16 @@ function metadataValue(metadata: readonly [string, string][], keys: readonly str
   return metadata.find(([k]) => keys.includes(k))?.[1];
 }
 
+/** E_TOO_LARGE (413) for `what` (a length, or bytes held) over the template's limit. */
+function overLimit(what: string, maxSize: number): StorageError {
+  return new StorageError('E_TOO_LARGE', `${what} is over the template's limit of ${maxSize} bytes`, { details: { maxSize } });
+}
+
 /** Stops a body of a deferred length past the template's size limit (E_TOO_LARGE); the bytes before stay in the session. */
 async function* limited(body: AsyncIterable<Uint8Array>, remaining: number, maxSize: number): AsyncGenerator<Uint8Array> {
   let left = remaining;
   for await (const chunk of body) {
-    if (chunk.byteLength > left) throw new StorageError('E_TOO_LARGE', `the upload is over the template's limit of ${maxSize} bytes`, { details: { maxSize } });
+    if (chunk.byteLength > left) throw overLimit('the upload', maxSize);
     left -= chunk.byteLength;
     yield chunk;
   }
@@ -84,13 +89,11 @@ export class TusUploads {
   async create(identity: string, templateName: string | undefined, length: UploadLength, metadata: Map<string, string>, partial: boolean, authorize: Authorize): Promise<TusRecord> {
     const { name, policy } = choosePolicy(this.#policies, templateName);
     if (length.size !== undefined && length.size > policy.maxSize) {
-      throw new StorageError('E_TOO_LARGE', `Upload-Length ${length.size} is over the template's limit of ${policy.maxSize} bytes`, { details: { maxSize: policy.maxSize } });
+      throw overLimit(`Upload-Length ${length.size}`, policy.maxSize);
     }
     const pairs = [...metadata];
     const fileName = metadataValue(pairs, NAME_KEYS);
-    if (fileName !== undefined && (fileName.length > policy.maxFileNameLength || BAD_FILE_NAME.test(fileName))) {
-      throw new HttpError('E_INVALID_FILE_NAME', `file names must be at most ${policy.maxFileNameLength} characters, without "/", "\\" or control characters`);
-    }
+    if (fileName !== undefined) checkFileName(policy, fileName);
     // Where the template puts this caller's files (the type, so the extension, comes with the first bytes).
     await authorize(policy.template.build({ userId: identity, ext: 'bin' }));
     const now = Date.now();
@@ -136,7 +139,7 @@ export class TusUploads {
     const policy = this.#policy(record);
     if (patch.length !== undefined) {
       if (record.size !== undefined && patch.length !== record.size) throw new StorageError('E_INVALID_ARGUMENT', `Upload-Length: the upload's length is already ${record.size}`, { details: { header: 'Upload-Length' } });
-      if (patch.length > policy.maxSize) throw new StorageError('E_TOO_LARGE', `Upload-Length ${patch.length} is over the template's limit of ${policy.maxSize} bytes`, { details: { maxSize: policy.maxSize } });
+      if (patch.length > policy.maxSize) throw overLimit(`Upload-Length ${patch.length}`, policy.maxSize);
       if (patch.length < offset) throw new StorageError('E_INVALID_ARGUMENT', `Upload-Length ${patch.length} is less than the ${offset} bytes already uploaded`, { details: { header: 'Upload-Length' } });
     }
     const size = record.size ?? patch.length;
@@ -206,7 +209,7 @@ export class TusUploads {
       }
       total += part.size;
     }
-    if (total > policy.maxSize) throw new StorageError('E_TOO_LARGE', `the partial uploads hold ${total} bytes, over the template's limit of ${policy.maxSize}`, { details: { maxSize: policy.maxSize } });
+    if (total > policy.maxSize) throw overLimit(`the partial uploads' ${total} bytes`, policy.maxSize);
     const pairs = [...metadata];
     const head = Buffer.from(parts[0]?.head ?? '', 'base64');
     const claimed = metadataValue(pairs, TYPE_KEYS) ?? metadataValue(parts[0]?.metadata ?? [], TYPE_KEYS) ?? '';

@@ -98,7 +98,9 @@ export const stowageRoutes: FastifyPluginAsync<StowageRoutesOptions> = async (ap
     raw.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
     await objectRoutes(raw, ctx);
     // Whether or not the storage can sign: without a secret a link is answered with what to configure, not a 404.
+    // A backend that signs its own links (S3) still gets the service's links to image variants, which only the service renders.
     if (!opts.storage.capabilities.nativeSignedUrls) await fileRoutes(raw, { ...ctx, verifyLink });
+    else if (opts.storage.variants.enabled) await fileRoutes(raw, { ...ctx, verifyLink, variantsOnly: true });
   });
   // tus: its own scope, for the headers every answer of it carries.
   if (policies.size > 0 && sessions && internalFiles) {

@@ -56,8 +56,17 @@ export function linkVerifier(storage: Storage<WriteResult>, deprecatedSecret: st
 }
 
 /** Registers the signed-link routes. */
-export async function fileRoutes(app: FastifyInstance, ctx: SignedRouteContext): Promise<void> {
-  const { storage, verifyLink } = ctx;
+export async function fileRoutes(app: FastifyInstance, ctx: SignedRouteContext & { variantsOnly?: boolean }): Promise<void> {
+  const { storage } = ctx;
+  // On a backend that signs its own links, the service issues links to image variants only:
+  // a service link to anything else was not made by this storage, so it is refused.
+  const verifyLink: VerifyLink = ctx.variantsOnly
+    ? (url, method) => {
+        const grant = ctx.verifyLink(url, method);
+        if (grant.variant === undefined) throw new StorageError('E_ACCESS_DENIED', 'signed URL rejected: this service signs links to image variants only; the backend signs links to objects', { publicMessage: 'This service signs links to image variants only.' });
+        return grant;
+      }
+    : ctx.verifyLink;
 
   app.get('/files/*', { exposeHeadRoute: false, schema: { response: { 200: OBJECT_BYTES, ...ERROR_RESPONSES } } }, async (request, reply) => {
     refuseAmbiguousQuery(request);
@@ -74,6 +83,7 @@ export async function fileRoutes(app: FastifyInstance, ctx: SignedRouteContext):
     return sendObject(storage, grant.key, request, reply, { head: true, download: grant.download, contentType: grant.responseContentType });
   });
 
+  if (ctx.variantsOnly) return;
   app.put<{ Body: Readable }>('/files/*', { schema: { response: { ...WRITE_RESPONSES, ...ERROR_RESPONSES } } }, async (request, reply) => {
     refuseAmbiguousQuery(request);
     const grant = verifyLink(request.url, 'PUT');

@@ -15,6 +15,7 @@ import { DEFAULT_SESSION_EXPIRES_IN } from '../../core/upload-sessions.js';
 import type { Storage } from '../../core/storage.js';
 import type { WriteResult } from '../../core/types.js';
 import type { WriteChecksum } from '../../core/sessions.js';
+import { quotaOf } from '../../layers/quota/control.js';
 import { HttpError } from '../catalogue.js';
 import { checkFileName, choosePolicy, fileType, sniff, SNIFF_BYTES, type CompiledPolicy } from '../routes/uploads.js';
 import type { UploadLength } from './protocol.js';
@@ -95,7 +96,11 @@ export class TusUploads {
     const fileName = metadataValue(pairs, NAME_KEYS);
     if (fileName !== undefined) checkFileName(policy, fileName);
     // Where the template puts this caller's files (the type, so the extension, comes with the first bytes).
-    await authorize(policy.template.build({ userId: identity, ext: 'bin' }));
+    const folderKey = policy.template.build({ userId: identity, ext: 'bin' });
+    await authorize(folderKey);
+    // A declared length the quota has no room for is refused now (507), before the client sends a byte;
+    // the session's reservation holds the room once the first bytes arrive.
+    if (length.size !== undefined) await quotaOf(this.#storage.driver)?.checkUpload(folderKey, length.size, false);
     const now = Date.now();
     return this.records.save({
       v: 1,

@@ -112,6 +112,7 @@ export function outboxMetrics(registry: Registry, outbox: OutboxControl): void {
     } });
   gauge('stowage_outbox_pending', 'Writes queued in the outbox, not yet delivered', (s) => s.pending);
   gauge('stowage_outbox_pending_bytes', 'Bytes of the writes queued in the outbox', (s) => s.pendingBytes);
+  gauge('stowage_outbox_held_sessions', 'Upload sessions begun while the backend was down, held in the outbox until they complete', (s) => s.heldSessions);
   gauge('stowage_outbox_oldest_seconds', 'Age of the oldest write queued in the outbox (0 when none)', (s) => s.oldestAgeSeconds);
   counter('stowage_outbox_delivered_total', 'Queued writes delivered and verified by this process', (s) => s.delivered);
   counter('stowage_outbox_dead_total', 'Queued writes this process moved to the dead letters', (s) => s.deadLettered);

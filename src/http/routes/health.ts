@@ -22,7 +22,7 @@ const storageHealthSchema = {
     outbox: {
       type: 'object',
       description: 'with an outbox: writes it holds for delivery (the service accepts uploads while the backend is down, answering 202)',
-      properties: { pending: { type: 'integer' }, pendingBytes: { type: 'integer' }, oldestSeconds: { type: 'number' }, dead: { type: 'integer' } },
+      properties: { pending: { type: 'integer' }, pendingBytes: { type: 'integer' }, oldestSeconds: { type: 'number' }, dead: { type: 'integer' }, heldSessions: { type: 'integer' }, heldFiles: { type: 'integer' } },
     },
     quotas: {
       type: 'array',
@@ -63,7 +63,7 @@ export async function healthRoutes(app: FastifyInstance, ctx: RouteContext): Pro
       // The reason, as a code only: details may name hosts or paths.
       code: health.ok ? undefined : health.detail.code,
       quotas,
-      outbox: queued && { pending: queued.pending, pendingBytes: queued.pendingBytes, oldestSeconds: Math.round(queued.oldestAgeSeconds), dead: queued.dead },
+      outbox: queued && { pending: queued.pending, pendingBytes: queued.pendingBytes, oldestSeconds: Math.round(queued.oldestAgeSeconds), dead: queued.dead, heldSessions: queued.heldSessions, heldFiles: queued.heldFiles },
     };
     return reply.status(health.ok ? 200 : 503).send(body);
   });

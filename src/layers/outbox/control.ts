@@ -8,6 +8,7 @@
 import type { Driver } from '../../core/contract.js';
 import { StorageError } from '../../core/errors.js';
 import type { Delivery, DeliveryOptions, Outcome } from './delivery.js';
+import type { HeldUploads } from './held.js';
 import { readDeadLetters, type DeadLetter, type OutboxEntries, type SpoolStep } from './entries.js';
 import { outboxPaths } from './files.js';
 import { readJournal, type EntryRecord } from './journal.js';
@@ -49,6 +50,10 @@ export interface OutboxStatus {
   delivered: number;
   /** Entries this process moved to dead/. */
   deadLettered: number;
+  /** Upload sessions begun while the backend was down, held in the outbox's folder until they complete (see held.ts). */
+  heldSessions: number;
+  /** Internal files (tus upload records) held in the outbox's folder until the backend takes them. */
+  heldFiles: number;
   /** The last failed delivery attempt, when the latest attempt failed. */
   lastError?: { code: string; message: string; at: string };
 }
@@ -67,11 +72,11 @@ export interface DrainReport {
 /** The operator's side of one outbox layer. */
 export class OutboxControl {
   readonly #options: OutboxOptions;
-  readonly #open: () => Promise<{ entries: OutboxEntries; delivery: Delivery }>;
+  readonly #open: () => Promise<{ entries: OutboxEntries; delivery: Delivery; held: HeldUploads }>;
   readonly #warn: (message: string) => void;
   #lastError: OutboxStatus['lastError'];
 
-  constructor(options: OutboxOptions, open: () => Promise<{ entries: OutboxEntries; delivery: Delivery }>, warn: (message: string) => void) {
+  constructor(options: OutboxOptions, open: () => Promise<{ entries: OutboxEntries; delivery: Delivery; held: HeldUploads }>, warn: (message: string) => void) {
     this.#options = options;
     this.#open = open;
     this.#warn = warn;
@@ -95,7 +100,7 @@ export class OutboxControl {
 
   /** The outbox's state now. Rejects when the folder could not be opened (another process owns it). */
   async status(): Promise<OutboxStatus> {
-    const { entries } = await this.#open();
+    const { entries, held } = await this.#open();
     const pending = entries.pending();
     const dead = entries.deadLetters();
     return {
@@ -108,13 +113,16 @@ export class OutboxControl {
       maxBytes: this.#options.maxBytes ?? DEFAULT_MAX_BYTES,
       delivered: entries.deliveredCount,
       deadLettered: entries.deadLetteredCount,
+      heldSessions: held.counts.sessions,
+      heldFiles: held.counts.files,
       lastError: this.#lastError,
     };
   }
 
-  /** Attempts every pending entry now (backoff or not) and says what came of it. */
+  /** Attempts every pending entry now (backoff or not) and says what came of it; held internal files are delivered too. */
   async drain(): Promise<DrainReport> {
-    const { entries, delivery } = await this.#open();
+    const { entries, delivery, held } = await this.#open();
+    await held.deliver().catch(() => undefined);
     const report: DrainReport = { delivered: 0, dead: [], failed: [], pending: 0 };
     for (const { entry, outcome } of await delivery.drain()) {
       if (outcome.kind === 'delivered') report.delivered++;
@@ -156,7 +164,7 @@ function oldestAge(pending: readonly EntryRecord[]): number {
  * service may be delivering it meanwhile): pending entries and dead letters. Counts of
  * deliveries are the owning process's and are not on disk.
  */
-export async function inspectOutbox(dir: string): Promise<{ status: Omit<OutboxStatus, 'delivered' | 'deadLettered' | 'maxBytes' | 'lastError'>; pending: EntryRecord[]; dead: DeadLetter[] }> {
+export async function inspectOutbox(dir: string): Promise<{ status: Omit<OutboxStatus, 'delivered' | 'deadLettered' | 'maxBytes' | 'lastError' | 'heldSessions' | 'heldFiles'>; pending: EntryRecord[]; dead: DeadLetter[] }> {
   const replay = await readJournal(dir);
   const pending = [...replay.live.values()];
   const dead = await readDeadLetters(await outboxPaths(dir, false), false);

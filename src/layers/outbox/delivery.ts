@@ -17,6 +17,11 @@ import type { OutboxEntries } from './entries.js';
 import type { EntryRecord } from './journal.js';
 
 /** How delivery retries. */
+/** The first retry's delay, by default. */
+export const DEFAULT_INITIAL_DELAY_MS = 1000;
+/** The longest delay between retries, by default. */
+export const DEFAULT_MAX_DELAY_MS = 30_000;
+
 export interface DeliveryOptions {
   /** The wait after the first failed attempt, in ms (default 1000); it doubles with each failure. */
   initialDelayMs?: number;
@@ -56,8 +61,8 @@ export class Delivery {
     this.#inner = inner;
     this.#entries = entries;
     this.#keys = keys;
-    this.#initialDelay = options.initialDelayMs ?? 1000;
-    this.#maxDelay = options.maxDelayMs ?? 30_000;
+    this.#initialDelay = options.initialDelayMs ?? DEFAULT_INITIAL_DELAY_MS;
+    this.#maxDelay = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
     this.#concurrency = options.concurrency ?? 4;
     this.#onOutcome = onOutcome;
   }

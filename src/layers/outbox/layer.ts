@@ -4,10 +4,16 @@
  * resolve a `QueuedWrite`; delivery runs in the background (delivery.ts). While a key is
  * queued, `stat` and `read` serve the queued version; a later write or delete of the key
  * supersedes it. `list` shows the backend only: a queued key is listed once delivered.
+ * Upload sessions the backend cannot create, and internal files it cannot take, are held
+ * in the outbox's folder (held.ts): a session held there completes into the outbox like a
+ * put. `listInternal` lists the backend's internal files only.
  */
 import { mkdir, open } from 'node:fs/promises';
 import { openRegularFile, PutBody, type PutBodyChecks } from '../../core/body.js';
 import type { Driver, DriverPutOptions, DriverReadOptions, DriverSignedUrlOptions, ObjectLocation } from '../../core/contract.js';
+import type { InternalPutOptions } from '../../core/internal-files.js';
+import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBody, SessionRecord } from '../../core/sessions.js';
+import type { Readable } from 'node:stream';
 import { errorMessage, StorageError } from '../../core/errors.js';
 import { checkWritePreconditions, copyAttributes, notModifiedIf, resolveRange } from '../../core/objects.js';
 import type { NotModified, ObjectInfo, ObjectStream, PutFileResult, QueuedWrite, SignedUrl, WriteResult } from '../../core/types.js';
@@ -15,7 +21,8 @@ import { errnoCode } from '../../drivers/fs/errors.js';
 import { DriverLayer } from '../layer.js';
 import { BodyCapture, MemoryBudget } from './capture.js';
 import { KeyMutex } from '../../core/concurrency.js';
-import { Delivery, isTemporary } from './delivery.js';
+import { DEFAULT_INITIAL_DELAY_MS, DEFAULT_MAX_DELAY_MS, Delivery, isTemporary } from './delivery.js';
+import { HeldUploads } from './held.js';
 import { entryInfo, OutboxEntries, queuedWrite } from './entries.js';
 import { lockOutbox, newEntryId } from './files.js';
 import type { EntryRecord } from './journal.js';
@@ -35,7 +42,7 @@ export class OutboxLayer extends DriverLayer {
   /** Clean-ups still running after their write returned (see #afterwards). */
   readonly #cleanups = new Set<Promise<void>>();
   readonly #budget: MemoryBudget;
-  readonly #opening: Promise<{ entries: OutboxEntries; delivery: Delivery; release: () => Promise<void> }>;
+  readonly #opening: Promise<{ entries: OutboxEntries; delivery: Delivery; held: HeldUploads; release: () => Promise<void> }>;
   #entries: OutboxEntries | undefined;
 
   constructor(inner: Driver, options: OutboxOptions) {
@@ -50,9 +57,10 @@ export class OutboxLayer extends DriverLayer {
       try {
         const entries = await OutboxEntries.open(options.dir, warn);
         const delivery = new Delivery(inner, entries, this.#keys, options, (entry, outcome) => this.control.record(entry, outcome));
+        const held = await HeldUploads.open(options.dir, inner, { initialDelayMs: options.initialDelayMs ?? DEFAULT_INITIAL_DELAY_MS, maxDelayMs: options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS });
         this.#entries = entries;
         delivery.schedule();
-        return { entries, delivery, release };
+        return { entries, delivery, held, release };
       } catch (err) {
         await release();
         throw unusable(options.dir, err);
@@ -63,7 +71,7 @@ export class OutboxLayer extends DriverLayer {
   }
 
   /** The outbox, once its folder is recovered and locked (the first call waits for that). */
-  async #open(): Promise<{ entries: OutboxEntries; delivery: Delivery }> {
+  async #open(): Promise<{ entries: OutboxEntries; delivery: Delivery; held: HeldUploads }> {
     return this.#opening;
   }
 
@@ -220,6 +228,95 @@ export class OutboxLayer extends DriverLayer {
     return this.inner.signedUrl(key, opts);
   }
 
+  /** A session the backend cannot create now is created in the outbox's folder (see held.ts). */
+  override async createSession(record: SessionRecord): Promise<SessionRecord> {
+    const { held, delivery } = await this.#open();
+    try {
+      const created = await this.inner.createSession(record);
+      delivery.backendAnswered();
+      return created;
+    } catch (err) {
+      if (!isTemporary(err)) throw err;
+      return held.createSession(record);
+    }
+  }
+
+  override async getSession(id: string): Promise<SessionRecord> {
+    const { held } = await this.#open();
+    return held.holdsSession(id) ? held.sessions.getSession(id) : this.inner.getSession(id);
+  }
+
+  override async writeSession(id: string, body: SessionBody, opts: DriverSessionWriteOptions): Promise<SessionRecord> {
+    const { held } = await this.#open();
+    return held.holdsSession(id) ? held.sessions.writeSession(id, body, opts) : this.inner.writeSession(id, body, opts);
+  }
+
+  override async readSession(id: string, opts: { signal?: AbortSignal }): Promise<Readable> {
+    const { held } = await this.#open();
+    return held.holdsSession(id) ? held.sessions.readSession(id, opts) : this.inner.readSession(id, opts);
+  }
+
+  /**
+   * A held session's bytes go to the outbox as a put: stored if the backend takes them
+   * now, else queued (the result is then a QueuedWrite); the session is removed after.
+   */
+  override async completeSession(id: string, opts: DriverSessionCompleteOptions): Promise<ObjectInfo> {
+    const { held } = await this.#open();
+    if (!held.holdsSession(id)) return this.inner.completeSession(id, opts);
+    const record = await held.sessions.getSession(id);
+    const stream = await held.sessions.readSession(id, {});
+    try {
+      const info = await this.put(record.key, new PutBody(stream, { sha256: opts.sha256, size: record.offset }), { ...copyAttributes(record), ifNoneMatch: opts.ifNoneMatch, ifMatch: opts.ifMatch });
+      await held.abortSession(id);
+      return info as ObjectInfo;
+    } finally {
+      stream.destroy();
+    }
+  }
+
+  override async abortSession(id: string): Promise<void> {
+    const { held } = await this.#open();
+    return held.holdsSession(id) ? held.abortSession(id) : this.inner.abortSession(id);
+  }
+
+  /** The backend's sessions and the held ones. */
+  override async listSessions(prefix: string): Promise<SessionRecord[]> {
+    const { held } = await this.#open();
+    return [...(await this.inner.listSessions(prefix)), ...(await held.sessions.listSessions(prefix))];
+  }
+
+  /**
+   * An internal file the backend cannot take now is held in the outbox's folder and
+   * delivered later; while held, its name is written and read there. Cache files
+   * (`opts.cache`) are not worth holding: their failure is the caller's.
+   */
+  override async putInternal(name: string, data: Uint8Array, opts?: InternalPutOptions): Promise<void> {
+    const { held } = await this.#open();
+    if (held.holdsFile(name)) return held.putFile(name, data);
+    try {
+      await this.inner.putInternal(name, data, opts);
+    } catch (err) {
+      if (opts?.cache === true || !isTemporary(err)) throw err;
+      await held.putFile(name, data);
+    }
+  }
+
+  override async readInternal(name: string): Promise<Uint8Array | undefined> {
+    const { held } = await this.#open();
+    if (held.holdsFile(name)) {
+      const data = await held.readFile(name);
+      if (data !== undefined) return data;
+    }
+    return this.inner.readInternal(name);
+  }
+
+  /** Removes the backend's copies first, then the held ones: a failure leaves no older version to be read in place of a removed newer one. */
+  override async deleteInternal(names: readonly string[]): Promise<void> {
+    const { held } = await this.#open();
+    await this.inner.deleteInternal(names);
+    await held.deleteFiles(names);
+  }
+
   /** While entries are pending the backend lacks their bytes, so no service may copy from it as if it were this driver. */
   override location(): ObjectLocation | undefined {
     return this.#entries && this.#entries.pending().length === 0 ? this.inner.location() : undefined;
@@ -230,6 +327,7 @@ export class OutboxLayer extends DriverLayer {
     const opened = await this.#opening.catch(() => undefined);
     await Promise.all(this.#cleanups);
     if (opened) {
+      await opened.held.close();
       await opened.delivery.close();
       await opened.entries.close();
       await opened.release();

@@ -5,7 +5,6 @@
  * native presigned link (a service link to the object itself is refused).
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import type { FastifyInstance } from 'fastify';
@@ -13,17 +12,9 @@ import { buildApp, createStorage, type Storage } from '../../../src/index.js';
 import { createSignedUrl } from '../../../src/core/signing.js';
 import { emptyStorage, s3Options, s3TestEnv, uniqueBucket } from '../../drivers/s3/env.js';
 import { photo } from '../../images/store-cases.js';
+import { freePort } from '../helpers.js';
 
 const SECRET = 's3-variants-signing-secret-0123456';
-
-/** A port nothing listens on now, so the storage's links can name it before the service starts. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('http: image variants on S3', () => {
   let storage: Storage;

@@ -3,8 +3,9 @@
  * against the service as a real process with API keys, quotas and an upload template:
  * log in, browse a folder (names rendered as text), see the folder's quota, upload three
  * files (one of 50 MB) with progress while the service is killed and restarted mid-upload
- * (the upload resumes and completes), preview an image thumbnail and play an audio file
- * by a signed link, open a share link in a fresh browser, delete with confirmation, reach
+ * (the upload resumes and completes), search by prefix, page through a folder larger than
+ * a page by its cursor, preview an image thumbnail and play an audio and a video file by a
+ * signed link, open a share link in a fresh browser, delete with confirmation, reach
  * the controls by keyboard with a visible focus; and the backend is checked after each
  * step. Screenshots of the main screens are left in test-results/console/. Also: the
  * console with auth off, and STOWAGE_CONSOLE=false.
@@ -13,7 +14,7 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -26,6 +27,8 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
 const SHOTS = join(process.cwd(), 'test-results', 'console');
 const ALICE = 'console-alice-key-0123456789abcdef';
 const BIG = 50 * 1024 * 1024;
+/** The console's page of a listing (PAGE in src/console/app.js). */
+const PAGE = 50;
 
 /** A WAV of `seconds` of silence (8 kHz, 8-bit mono): what an <audio> element can play. */
 function wav(seconds: number): Buffer {
@@ -105,6 +108,8 @@ describe('console: the service with API keys, in Chromium', () => {
     await storage.put('users/alice/notes.txt', 'shopping list\n');
     await storage.put('users/alice/song.wav', wav(2), { contentType: 'audio/wav' });
     await storage.put('users/alice/<img src=x onerror="document.title=1">.txt', 'a hostile name');
+    await storage.put('users/alice/clip.webm', await readFile(join(import.meta.dirname, 'fixtures', 'clip.webm')), { contentType: 'video/webm' });
+    for (let i = 0; i < PAGE + 10; i++) await storage.put(`users/alice/many/item-${String(i).padStart(3, '0')}.txt`, `item ${i}`);
     await writeFile(join(files, 'small.jpg'), Buffer.concat([solidPng(10, 10, [1, 2, 3])]));
     await writeFile(join(files, 'readme.txt'), 'uploaded from the console\n');
     await writeFile(join(files, 'big.bin'), randomBytes(BIG));
@@ -135,6 +140,26 @@ describe('console: the service with API keys, in Chromium', () => {
     await page.locator('#usage', { hasText: 'of 200.0 MiB' }).waitFor();
     titles.push(await page.title());
     await shot(page, '2-browse');
+
+    // Search by prefix within the folder, then clear it.
+    await page.fill('#search', 'pho');
+    await until('the search shows only photo.png', async () => (await page.locator('#rows tr').count()) === 1);
+    assert.equal(await page.locator('#rows tr').textContent().then((t) => t?.includes('photo.png')), true);
+    await shot(page, '2b-search');
+    await page.fill('#search', '');
+    await page.locator('#rows tr', { hasText: 'song.wav' }).waitFor();
+
+    // A folder of more than a page: the next page comes by its cursor.
+    await page.locator('#rows a.folder', { hasText: 'many/' }).click();
+    await until(`the first ${PAGE} rows`, async () => (await page.locator('#rows tr').count()) === PAGE);
+    assert.equal(await page.locator('#more').isVisible(), true);
+    await page.click('#more');
+    await until('the next page appended', async () => (await page.locator('#rows tr').count()) === PAGE + 10);
+    assert.equal(await page.locator('#more').isHidden(), true, 'no further page');
+    const names = await page.locator('#rows button.object').allTextContents();
+    assert.deepEqual(names, Array.from({ length: PAGE + 10 }, (_, n) => `item-${String(n).padStart(3, '0')}.txt`), 'both pages, in order, once each');
+    await page.goto(`${base}/console/#${encodeURIComponent('users/alice/')}`);
+    await page.locator('#rows tr', { hasText: 'photo.png' }).waitFor();
 
     // Upload three files; kill the service while the big one is on its way, and restart it.
     const cdp = await context.newCDPSession(page);
@@ -186,6 +211,14 @@ describe('console: the service with API keys, in Chromium', () => {
     const audio = page.locator('#preview audio');
     await audio.waitFor();
     await until('the audio is playable', async () => Number(await property(audio, 'duration')) > 1.5);
+
+    // And video.
+    await page.click('#close-details');
+    await page.locator('button.object', { hasText: /^clip\.webm$/ }).click();
+    const video = page.locator('#preview video');
+    await video.waitFor();
+    await until('the video is playable', async () => Number(await property(video, 'duration')) > 1.5 && (await property(video, 'videoWidth')) === 96);
+    await shot(page, '5b-video');
 
     // Delete, with confirmation.
     await page.click('#close-details');

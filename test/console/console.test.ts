@@ -13,7 +13,6 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,9 +20,8 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { buildApp, createStorage, type Storage } from '../../src/index.js';
 import { freePort, LISTENING, runServerWithin, solidPng } from '../http/helpers.js';
+import { CHROMIUM, CHROMIUM_ARGS, requireChromium } from '../chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const SHOTS = join(process.cwd(), 'test-results', 'console');
 const ALICE = 'console-alice-key-0123456789abcdef';
 const BIG = 50 * 1024 * 1024;
@@ -70,7 +68,7 @@ function property(locator: Locator, name: string): Promise<unknown> {
 
 let browser: Browser;
 before(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`the console tests need Chromium at ${CHROMIUM}: install Debian's package with "apt-get install chromium"`);
+  requireChromium();
   await mkdir(SHOTS, { recursive: true });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 });

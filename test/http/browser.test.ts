@@ -7,7 +7,6 @@
  * the tests fail and say how to install it.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,10 +17,8 @@ import type { FastifyInstance } from 'fastify';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { Storage } from '../../src/index.js';
 import { solidPng, startFsService } from './helpers.js';
+import { CHROMIUM, CHROMIUM_ARGS, requireChromium } from '../chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-// The machine's network is closed: without these Chromium keeps trying to reach Google.
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 // The frontend's own code, as the page serves it (plain JS: the test's compiler must not touch it).
 const FRONTEND = `
 const log = (line) => (document.getElementById('log').textContent += line + '\\n');
@@ -70,9 +67,7 @@ let page: Page;
 let profile: string;
 
 before(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`the browser tests need Chromium at ${CHROMIUM}: install Debian's package with "apt-get install chromium"`);
-  }
+  requireChromium();
   pageServer = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE));
   await new Promise<void>((resolve) => pageServer.listen(0, '127.0.0.1', resolve));
   pageOrigin = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`;

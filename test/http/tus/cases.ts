@@ -18,6 +18,8 @@ import { photo } from '../../images/store-cases.js';
 
 /** Makes a storage on the backend under test (closed by the caller). */
 export type TusTarget = () => Promise<Storage>;
+/** Makes a second storage on the same backend as `first`: what another service instance would open. */
+export type SecondInstance = (first: Storage) => Promise<Storage>;
 
 const POLICIES: UploadPolicies = {
   photos: { template: 'photos/{userId}/{uuid}.{ext}', maxSize: 8 * 1024 * 1024, allowedTypes: ['image/jpeg', 'image/png'] },
@@ -71,7 +73,7 @@ function tusFetch(url: string, method: string, headers: Record<string, string> =
   return fetch(url, { method, headers: { 'Tus-Resumable': '1.0.0', ...headers }, body });
 }
 
-export function tusCases(make: TusTarget): void {
+export function tusCases(make: TusTarget, second: SecondInstance): void {
   let app: FastifyInstance;
   let storage: Storage;
   let base: string;
@@ -213,6 +215,43 @@ export function tusCases(make: TusTarget): void {
     const last = await tusFetch(url, 'PATCH', { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(first.length) }, second);
     const key = last.headers.get('stowage-object-key') ?? '';
     assert.deepEqual(await storage.get(key), Buffer.concat([first, second]), 'exactly the first writer\'s bytes, then the next');
+  });
+
+  it('lets another instance on the same backend resume an upload, never two instances writing it at once', async () => {
+    const otherStorage = await second(storage);
+    const other = await buildApp({ storage: otherStorage, logger: false, uploadPolicies: POLICIES });
+    try {
+      const otherBase = await other.listen({ host: '127.0.0.1', port: 0 });
+      const created = await tusFetch(endpoint('files'), 'POST', { 'Upload-Length': String(2 * 1024 * 1024) });
+      const path = created.headers.get('location') ?? '';
+      const first = randomBytes(1024 * 1024);
+      let release!: () => void;
+      const paused = new Promise<void>((resolve) => (release = resolve));
+      const slowBody = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          controller.enqueue(first.subarray(0, 512 * 1024));
+          await paused;
+          controller.enqueue(first.subarray(512 * 1024));
+          controller.close();
+        },
+      });
+      const slow = fetch(`${base}${path}`, { method: 'PATCH', headers: { 'Tus-Resumable': '1.0.0', 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' }, body: slowBody, duplex: 'half' });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const rival = await tusFetch(`${otherBase}${path}`, 'PATCH', { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' }, randomBytes(1024 * 1024));
+      assert.ok([409, 423].includes(rival.status), `the other instance's PATCH is refused while the first writes: ${rival.status}`);
+      release();
+      assert.equal((await slow).status, 204);
+      assert.equal((await tusFetch(`${otherBase}${path}`, 'HEAD')).headers.get('upload-offset'), String(first.length), 'the other instance sees the offset');
+      const rest = randomBytes(1024 * 1024);
+      const last = await tusFetch(`${otherBase}${path}`, 'PATCH', { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(first.length) }, rest);
+      assert.equal(last.status, 204);
+      const key = last.headers.get('stowage-object-key') ?? '';
+      assert.deepEqual(await storage.get(key), Buffer.concat([first, rest]));
+      assert.equal((await tusFetch(`${base}${path}`, 'HEAD')).headers.get('stowage-object-key'), key, 'and the first instance sees it finished');
+    } finally {
+      await other.close();
+      if (otherStorage.driver !== storage.driver) await otherStorage.close();
+    }
   });
 
   it('removes the records of expired uploads, and nothing else', async () => {

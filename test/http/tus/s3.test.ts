@@ -6,11 +6,15 @@ import { tusCases } from './cases.js';
 
 describe('tus: RGW', () => {
   let storage: Storage | undefined;
-  tusCases(async () => {
-    storage = createStorage({ driver: 's3', ...s3Options(uniqueBucket('tus')) });
-    await storage.verify({ createBucket: true });
-    return storage;
-  });
+  const bucket = uniqueBucket('tus');
+  tusCases(
+    async () => {
+      storage = createStorage({ driver: 's3', ...s3Options(bucket) });
+      await storage.verify({ createBucket: true });
+      return storage;
+    },
+    async () => createStorage({ driver: 's3', ...s3Options(bucket) }),
+  );
   // After the service's own clean-up (registered by tusCases), the bucket goes.
   after(async () => {
     if (storage) await emptyStorage(storage);

@@ -14,23 +14,19 @@
  * process) with its per-request access log off, as nginx's is. nginx runs one worker,
  * like the service's one Node thread. BENCH_SIZE_MB changes the size.
  */
-import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createStorage } from '../src/index.js';
 import { mbps, median, peakRssGrowth, scratchWithRandomFile, startService, table, timed } from './lib.js';
+import { ensureTool } from '../scripts/ensure-tool.mjs';
 
 const sizeMb = Number(process.env.BENCH_SIZE_MB ?? 1024);
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const bytes = sizeMb * 1024 * 1024;
 
-function ensureTool(bin: string, pkg: string): void {
-  if (spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0) return;
-  if (process.getuid?.() !== 0) throw new Error(`${bin} is missing: run  sudo apt-get install -y ${pkg}`);
-  execFileSync('sh', ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${pkg}`], { stdio: 'inherit' });
-}
 ensureTool('nginx', 'nginx-light');
 ensureTool('wrk', 'wrk');
 

@@ -17,7 +17,7 @@
  * The service runs as `npm start` runs it (the compiled server, in its own process, with
  * the access log off), with the default variants (`thumb`) and the default queue.
  */
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
@@ -26,6 +26,7 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { createStorage } from '../src/index.js';
 import { median, peakRssGrowth, pool, scratchWithRandomFile, startService, table, timed } from './lib.js';
+import { ensureTool } from '../scripts/ensure-tool.mjs';
 
 const count = Number(process.env.BENCH_IMAGES ?? 40);
 const width = Number(process.env.BENCH_WIDTH ?? 2400);
@@ -34,10 +35,7 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const parallel = availableParallelism();
 
-if (spawnSync('sh', ['-c', 'command -v wrk']).status !== 0) {
-  if (process.getuid?.() !== 0) throw new Error('wrk is missing: run  sudo apt-get install -y wrk');
-  execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk'], { stdio: 'inherit' });
-}
+ensureTool('wrk', 'wrk');
 
 /** A photo-like JPEG: a gradient with noise, different for each `seed`, so no two renders are alike. */
 async function photo(seed: number): Promise<Buffer> {

@@ -2,8 +2,8 @@
  * The web console in a real browser (Debian's Chromium, driven by playwright-core),
  * against the service as a real process with API keys, quotas and an upload template:
  * log in, browse a folder (names rendered as text), see the folder's quota, upload three
- * files (one of 50 MB) with progress while the service is killed and restarted mid-upload
- * (the upload resumes and completes), search by prefix, page through a folder larger than
+ * files (one of 50 MB) by the file picker with progress while the service is killed and
+ * restarted mid-upload (the upload resumes and completes) and one by drag and drop, search by prefix, page through a folder larger than
  * a page by its cursor, preview an image thumbnail and play an audio and a video file by a
  * signed link, open a share link in a fresh browser, delete with confirmation, reach
  * the controls by keyboard with a visible focus; and the backend is checked after each
@@ -183,6 +183,20 @@ describe('console: the service with API keys, in Chromium', () => {
     const big = uploaded.find((o) => o.size === BIG);
     assert.equal(big?.sha256, createHash('sha256').update(await storage.get(big?.key as string)).digest('hex'));
     assert.deepEqual(uploaded.map((o) => o.metadata['original-name']).sort(), ['big.bin', 'readme.txt', 'small.jpg']);
+
+    // Drag and drop: a file dropped on the drop zone is uploaded too.
+    const dropped = await page.evaluateHandle(() => {
+      // Typed by shape: this file is compiled for Node, without the DOM's types.
+      const g = globalThis as unknown as { DataTransfer: new () => { items: { add(f: unknown): void } }; File: new (parts: string[], name: string, o: { type: string }) => unknown };
+      const transfer = new g.DataTransfer();
+      transfer.items.add(new g.File(['dropped on the console\n'], 'dropped.txt', { type: 'text/plain' }));
+      return transfer;
+    });
+    await page.dispatchEvent('#drop', 'drop', { dataTransfer: dropped });
+    await page.locator('#uploads li.done', { hasText: 'dropped.txt' }).waitFor();
+    const originals: string[] = [];
+    for await (const info of storage.listAll({ prefix: 'users/alice/uploads/' })) originals.push(info.metadata['original-name'] ?? '');
+    assert.ok(originals.includes('dropped.txt'), `the dropped file is stored: ${originals.join(', ')}`);
 
     // An image's details, with its thumbnail (a variant).
     await page.locator('button.object', { hasText: /^photo\.png$/ }).click();

@@ -17,10 +17,11 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildApp, createStorage, type Storage } from '../../src/index.js';
 import { freePort, LISTENING, runServerWithin, solidPng } from '../http/helpers.js';
 import { CHROMIUM, CHROMIUM_ARGS, requireChromium } from '../chromium.js';
+import { property, screenshot, until, wav } from './helpers.js';
 
 const SHOTS = join(process.cwd(), 'test-results', 'console');
 const ALICE = 'console-alice-key-0123456789abcdef';
@@ -28,43 +29,7 @@ const BIG = 50 * 1024 * 1024;
 /** The console's page of a listing (PAGE in src/console/app.js). */
 const PAGE = 50;
 
-/** A WAV of `seconds` of silence (8 kHz, 8-bit mono): what an <audio> element can play. */
-function wav(seconds: number): Buffer {
-  const data = Buffer.alloc(8000 * seconds, 128);
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0);
-  header.writeUInt32LE(36 + data.length, 4);
-  header.write('WAVEfmt ', 8);
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(1, 20);
-  header.writeUInt16LE(1, 22);
-  header.writeUInt32LE(8000, 24);
-  header.writeUInt32LE(8000, 28);
-  header.writeUInt16LE(1, 32);
-  header.writeUInt16LE(8, 34);
-  header.write('data', 36);
-  header.writeUInt32LE(data.length, 40);
-  return Buffer.concat([header, data]);
-}
-
-const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-
-/**
- * Waits until `check` holds, asking every 20 ms. (The console's policy forbids evaluating
- * strings, which Playwright's waitForFunction does: the checks read the page from Node.)
- */
-async function until(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** A property of the element `locator` finds, read in the page. */
-function property(locator: Locator, name: string): Promise<unknown> {
-  return locator.evaluate((el: unknown, key: string) => (el as Record<string, unknown>)[key], name);
-}
+const shot = (page: Page, name: string) => screenshot(page, SHOTS, name);
 
 let browser: Browser;
 before(async () => {

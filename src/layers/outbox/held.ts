@@ -12,21 +12,37 @@
  * and internal files under its `.stowage/`), so they have its crash safety: committed
  * offsets survive a SIGKILL, and a restarted process finds them again. Only this
  * process (the outbox's lock owner) sees them: an upload started during an outage is
- * resumed through the same instance, and sessions the backend already held when it went
- * down resume there once it is back.
+ * resumed through the same instance only (its session never moves to the backend; it
+ * completes into the outbox), and sessions the backend already held when it went down
+ * resume there once it is back. Completing a held session is idempotent: a retry, or a
+ * restart after the object was stored or queued but before the session was removed,
+ * finds the object with the session's SHA-256 and size at its key and only removes the
+ * session.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeyMutex } from '../../core/concurrency.js';
 import type { Driver } from '../../core/contract.js';
-import type { SessionRecord } from '../../core/sessions.js';
+import type { InternalPutOptions } from '../../core/internal-files.js';
+import { errorMessage, StorageError } from '../../core/errors.js';
+import { sessionNotFound, type DriverSessionCompleteOptions, type SessionRecord } from '../../core/sessions.js';
+import type { ObjectInfo } from '../../core/types.js';
 import { FsDriver } from '../../drivers/fs/driver.js';
 import { isTemporary } from './delivery.js';
 
-/** The backoff of the background delivery of held internal files. */
+/** The backoff of the background delivery of held internal files, and where its warnings go. */
 export interface HeldDelivery {
   initialDelayMs: number;
   maxDelayMs: number;
+  warn: (message: string) => void;
+}
+
+/** How a held session's completion stores its object (the outbox's own put and stat). */
+export interface HeldCompletion {
+  /** Stores (or queues) the bytes at the key with the record's attributes and `opts`' conditions. */
+  put(record: SessionRecord, bytes: NodeJS.ReadableStream, opts: DriverSessionCompleteOptions): Promise<ObjectInfo>;
+  /** The object at a key now (a queued version included); rejects when there is none or it cannot be known. */
+  stat(key: string): Promise<ObjectInfo>;
 }
 
 /** See the module comment. */
@@ -38,6 +54,8 @@ export class HeldUploads {
   readonly #files = new Set<string>();
   /** One operation at a time per held file name: a delivery never removes a newer version than it sent. */
   readonly #names = new KeyMutex();
+  /** One completion at a time per held session. */
+  readonly #completing = new KeyMutex();
   readonly #backoff: HeldDelivery;
   #delay: number;
   #timer: NodeJS.Timeout | undefined;
@@ -76,11 +94,6 @@ export class HeldUploads {
     return this.#sessions.has(id);
   }
 
-  /** Whether the internal file `name` is held here. */
-  holdsFile(name: string): boolean {
-    return this.#files.has(name);
-  }
-
   /** The held sessions' driver, for the calls that read or write one (get, write, read). */
   get sessions(): Driver {
     return this.#local;
@@ -99,8 +112,69 @@ export class HeldUploads {
     this.#sessions.delete(id);
   }
 
+  /**
+   * Held sessions share the outbox's disk cap (`maxBytes`, of which `queuedBytes` are
+   * queued writes'): `more` bytes for `key` that cannot fit beside them and what the held
+   * sessions hold or will hold (a declared size, else the offset) are refused with
+   * E_QUOTA_EXCEEDED (507), before a byte.
+   */
+  async checkRoom(key: string, more: number, queuedBytes: number, maxBytes: number): Promise<void> {
+    const used = queuedBytes + (await this.#local.listSessions('')).reduce((sum, r) => sum + (r.size ?? r.offset), 0);
+    if (used + more <= maxBytes) return;
+    throw new StorageError('E_QUOTA_EXCEEDED', `the outbox is full (${used} of ${maxBytes} bytes used by queued writes and held upload sessions, the upload needs ${more} more): the backend is down and the upload cannot be held`, { key, details: { maxBytes } });
+  }
+
+  /**
+   * Completes a held session through `store` (see the module comment on retries), then
+   * removes it; one completion at a time per session. A session no longer held is
+   * E_NOT_FOUND.
+   */
+  async complete(id: string, opts: DriverSessionCompleteOptions, store: HeldCompletion): Promise<ObjectInfo> {
+    return this.#completing.run(id, async () => {
+      if (!this.#sessions.has(id)) throw sessionNotFound(id);
+      const record = await this.#local.getSession(id);
+      const there = await store.stat(record.key).catch(() => undefined);
+      if (there !== undefined && there.sha256 === opts.sha256 && there.size === record.offset) {
+        await this.abortSession(id);
+        return there;
+      }
+      const stream = await this.sessions.readSession(id, {});
+      try {
+        const info = await store.put(record, stream, opts);
+        await this.abortSession(id);
+        return info;
+      } finally {
+        stream.destroy();
+      }
+    });
+  }
+
+  /**
+   * Stores the internal file in the backend, or, when it cannot take it now, holds it
+   * here and delivers it later; while held, the name is written and read here. Cache
+   * files (`opts.cache`) are not worth holding: their failure is the caller's.
+   */
+  async putInternal(name: string, data: Uint8Array, opts?: InternalPutOptions): Promise<void> {
+    if (this.#files.has(name)) return this.#putFile(name, data);
+    try {
+      await this.#backend.putInternal(name, data, opts);
+    } catch (err) {
+      if (opts?.cache === true || !isTemporary(err)) throw err;
+      await this.#putFile(name, data);
+    }
+  }
+
+  /** The held version of the internal file while there is one, else the backend's. */
+  async readInternal(name: string): Promise<Uint8Array | undefined> {
+    if (this.#files.has(name)) {
+      const data = await this.#names.run(name, () => this.#local.readInternal(name));
+      if (data !== undefined) return data;
+    }
+    return this.#backend.readInternal(name);
+  }
+
   /** Keeps `data` as the internal file `name` here, durably, and schedules its delivery. */
-  async putFile(name: string, data: Uint8Array): Promise<void> {
+  async #putFile(name: string, data: Uint8Array): Promise<void> {
     await this.#names.run(name, async () => {
       await this.#local.putInternal(name, data);
       this.#files.add(name);
@@ -108,15 +182,19 @@ export class HeldUploads {
     this.#schedule(this.#delay);
   }
 
-  /** The held internal file `name` (undefined once delivered: read the backend then). */
-  async readFile(name: string): Promise<Uint8Array | undefined> {
-    return this.#names.run(name, () => this.#local.readInternal(name));
-  }
-
-  /** Removes the held copies of these names (the backend's are the caller's to remove first). */
-  async deleteFiles(names: readonly string[]): Promise<void> {
-    for (const name of names.filter((n) => this.#files.has(n))) {
+  /**
+   * Removes these internal files: from the backend (`fromBackend`), and the held copies.
+   * A held name is removed from the backend and then here under its lock, so a delivery
+   * of it in progress cannot bring it back after the delete; if the backend's delete
+   * fails, the held copy (the newest) stays.
+   */
+  async deleteFiles(names: readonly string[], fromBackend: (names: readonly string[]) => Promise<void>): Promise<void> {
+    const held = names.filter((n) => this.#files.has(n));
+    const others = names.filter((n) => !this.#files.has(n));
+    if (others.length > 0 || held.length === 0) await fromBackend(others);
+    for (const name of held) {
       await this.#names.run(name, async () => {
+        await fromBackend([name]);
         await this.#local.deleteInternal([name]);
         this.#files.delete(name);
       });
@@ -135,10 +213,12 @@ export class HeldUploads {
   }
 
   async #deliverAll(): Promise<void> {
+    let refused = false;
     for (const name of [...this.#files]) {
       if (this.#closed) return;
       try {
         await this.#names.run(name, async () => {
+          if (!this.#files.has(name)) return; // deleted meanwhile
           const data = await this.#local.readInternal(name);
           if (data !== undefined) await this.#backend.putInternal(name, data);
           // Removed only after the backend has it: a crash in between delivers it again, the same bytes.
@@ -146,21 +226,28 @@ export class HeldUploads {
           this.#files.delete(name);
         });
       } catch (err) {
-        if (!isTemporary(err)) throw err;
-        this.#delay = Math.min(this.#backoff.maxDelayMs, Math.max(1, this.#delay * 2));
-        this.#schedule(this.#delay);
-        return;
+        if (isTemporary(err)) {
+          this.#delay = Math.min(this.#backoff.maxDelayMs, Math.max(1, this.#delay * 2));
+          this.#schedule(this.#delay);
+          return;
+        }
+        // The backend refuses this one: it stays held (and read from here), the others go on.
+        refused = true;
+        this.#backoff.warn(`outbox: the held internal file ${JSON.stringify(name)} was refused by the backend and stays held: ${errorMessage(err)}`);
       }
     }
     this.#delay = this.#backoff.initialDelayMs;
+    if (refused) this.#schedule(this.#backoff.maxDelayMs);
   }
 
   #schedule(delayMs: number): void {
     if (this.#closed || this.#timer !== undefined) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      // A failure that is not temporary (the backend refuses the name) is retried at the longest backoff.
-      this.deliver().catch(() => this.#schedule(this.#backoff.maxDelayMs));
+      void this.deliver().catch((err: unknown) => {
+        this.#backoff.warn(`outbox: delivering held internal files failed: ${errorMessage(err)}`);
+        this.#schedule(this.#backoff.maxDelayMs);
+      });
     }, delayMs).unref();
   }
 

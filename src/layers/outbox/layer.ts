@@ -57,7 +57,10 @@ export class OutboxLayer extends DriverLayer {
       try {
         const entries = await OutboxEntries.open(options.dir, warn);
         const delivery = new Delivery(inner, entries, this.#keys, options, (entry, outcome) => this.control.record(entry, outcome));
-        const held = await HeldUploads.open(options.dir, inner, { initialDelayMs: options.initialDelayMs ?? DEFAULT_INITIAL_DELAY_MS, maxDelayMs: options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS });
+        const held = await HeldUploads.open(options.dir, inner, { initialDelayMs: options.initialDelayMs ?? DEFAULT_INITIAL_DELAY_MS, maxDelayMs: options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS, warn }).catch(async (err: unknown) => {
+          await entries.close();
+          throw err;
+        });
         this.#entries = entries;
         delivery.schedule();
         return { entries, delivery, held, release };
@@ -237,41 +240,49 @@ export class OutboxLayer extends DriverLayer {
       return created;
     } catch (err) {
       if (!isTemporary(err)) throw err;
+      await this.#heldRoom(record.key, record.size ?? 0);
       return held.createSession(record);
     }
   }
 
-  override async getSession(id: string): Promise<SessionRecord> {
+  /** Held sessions count against the disk cap (see HeldUploads.checkRoom). */
+  async #heldRoom(key: string, more: number): Promise<void> {
+    const { entries, held } = await this.#open();
+    await held.checkRoom(key, more, entries.usedBytes, this.#options.maxBytes ?? DEFAULT_MAX_BYTES);
+  }
+
+  /** Where the session `id` lives: held here, or in the backend. */
+  async #sessionsOf(id: string): Promise<Driver> {
     const { held } = await this.#open();
-    return held.holdsSession(id) ? held.sessions.getSession(id) : this.inner.getSession(id);
+    return held.holdsSession(id) ? held.sessions : this.inner;
+  }
+
+  override async getSession(id: string): Promise<SessionRecord> {
+    return (await this.#sessionsOf(id)).getSession(id);
   }
 
   override async writeSession(id: string, body: SessionBody, opts: DriverSessionWriteOptions): Promise<SessionRecord> {
     const { held } = await this.#open();
-    return held.holdsSession(id) ? held.sessions.writeSession(id, body, opts) : this.inner.writeSession(id, body, opts);
+    if (!held.holdsSession(id)) return this.inner.writeSession(id, body, opts);
+    // A session of a deferred length counts what it holds: once the outbox is full, it takes no more.
+    const record = await held.sessions.getSession(id);
+    if (record.size === undefined) await this.#heldRoom(record.key, opts.size === undefined ? 1 : opts.size - record.offset);
+    return held.sessions.writeSession(id, body, opts);
   }
 
   override async readSession(id: string, opts: { signal?: AbortSignal }): Promise<Readable> {
-    const { held } = await this.#open();
-    return held.holdsSession(id) ? held.sessions.readSession(id, opts) : this.inner.readSession(id, opts);
+    return (await this.#sessionsOf(id)).readSession(id, opts);
   }
 
-  /**
-   * A held session's bytes go to the outbox as a put: stored if the backend takes them
-   * now, else queued (the result is then a QueuedWrite); the session is removed after.
-   */
+  /** A held session's bytes go to the outbox as a put: stored, or queued (a QueuedWrite); see HeldUploads.complete. */
   override async completeSession(id: string, opts: DriverSessionCompleteOptions): Promise<ObjectInfo> {
     const { held } = await this.#open();
     if (!held.holdsSession(id)) return this.inner.completeSession(id, opts);
-    const record = await held.sessions.getSession(id);
-    const stream = await held.sessions.readSession(id, {});
-    try {
-      const info = await this.put(record.key, new PutBody(stream, { sha256: opts.sha256, size: record.offset }), { ...copyAttributes(record), ifNoneMatch: opts.ifNoneMatch, ifMatch: opts.ifMatch });
-      await held.abortSession(id);
-      return info as ObjectInfo;
-    } finally {
-      stream.destroy();
-    }
+    return held.complete(id, opts, {
+      put: async (record, bytes, { sha256, ifNoneMatch, ifMatch }) =>
+        (await this.put(record.key, new PutBody(bytes as Readable, { sha256, size: record.offset }), { ...copyAttributes(record), ifNoneMatch, ifMatch })) as ObjectInfo,
+      stat: (key) => this.stat(key),
+    });
   }
 
   override async abortSession(id: string): Promise<void> {
@@ -279,42 +290,28 @@ export class OutboxLayer extends DriverLayer {
     return held.holdsSession(id) ? held.abortSession(id) : this.inner.abortSession(id);
   }
 
-  /** The backend's sessions and the held ones. */
+  /** The held sessions and the backend's (one of an id held here too, left by a create that timed out, is listed once: the held one). */
   override async listSessions(prefix: string): Promise<SessionRecord[]> {
     const { held } = await this.#open();
-    return [...(await this.inner.listSessions(prefix)), ...(await held.sessions.listSessions(prefix))];
+    const mine = await held.sessions.listSessions(prefix);
+    const ids = new Set(mine.map((r) => r.id));
+    return [...mine, ...(await this.inner.listSessions(prefix)).filter((r) => !ids.has(r.id))];
   }
 
-  /**
-   * An internal file the backend cannot take now is held in the outbox's folder and
-   * delivered later; while held, its name is written and read there. Cache files
-   * (`opts.cache`) are not worth holding: their failure is the caller's.
-   */
+  /** See HeldUploads.putInternal: held while the backend cannot take it. */
   override async putInternal(name: string, data: Uint8Array, opts?: InternalPutOptions): Promise<void> {
-    const { held } = await this.#open();
-    if (held.holdsFile(name)) return held.putFile(name, data);
-    try {
-      await this.inner.putInternal(name, data, opts);
-    } catch (err) {
-      if (opts?.cache === true || !isTemporary(err)) throw err;
-      await held.putFile(name, data);
-    }
+    return (await this.#open()).held.putInternal(name, data, opts);
   }
 
+  /** See HeldUploads.readInternal: the held version while there is one. */
   override async readInternal(name: string): Promise<Uint8Array | undefined> {
-    const { held } = await this.#open();
-    if (held.holdsFile(name)) {
-      const data = await held.readFile(name);
-      if (data !== undefined) return data;
-    }
-    return this.inner.readInternal(name);
+    return (await this.#open()).held.readInternal(name);
   }
 
-  /** Removes the backend's copies first, then the held ones: a failure leaves no older version to be read in place of a removed newer one. */
+  /** Removes the backend's copies and the held ones (see HeldUploads.deleteFiles). */
   override async deleteInternal(names: readonly string[]): Promise<void> {
     const { held } = await this.#open();
-    await this.inner.deleteInternal(names);
-    await held.deleteFiles(names);
+    await held.deleteFiles(names, (some) => this.inner.deleteInternal(some));
   }
 
   /** While entries are pending the backend lacks their bytes, so no service may copy from it as if it were this driver. */

@@ -148,18 +148,22 @@ describe('storage: the contract is checked once', () => {
 
 describe('http: signed-link routes by capabilities', () => {
   /** The status of an unsigned request to the signed-link route, on a service whose driver claims `claims`. */
-  async function filesStatus(claims: Partial<DriverCapabilities>): Promise<number> {
-    const app = await buildApp({ storage: createStorage({ driver: new Claims(claims), ...SIGNING }), signingSecret: SIGNING.signingSecret, logger: false });
+  async function filesStatus(claims: Partial<DriverCapabilities>, method = 'GET', images?: false): Promise<number> {
+    const app = await buildApp({ storage: createStorage({ driver: new Claims(claims), ...SIGNING, images }), signingSecret: SIGNING.signingSecret, logger: false });
     try {
       const base = await app.listen({ host: '127.0.0.1', port: 0 });
-      return (await fetch(`${base}/files/a.txt`)).status;
+      return (await fetch(`${base}/files/a.txt`, { method, body: method === 'PUT' ? 'x' : undefined })).status;
     } finally {
       await app.close();
     }
   }
 
-  it('serves /files/ links where Storage issues them, and not where the backend presigns', async () => {
+  it('serves /files/ links where Storage issues them, and only variant links where the backend presigns', async () => {
     assert.equal(await filesStatus({}), 403, 'registered: an unsigned link is refused');
-    assert.equal(await filesStatus({ nativeSignedUrls: true, nativePresignPost: true }), 404, 'not registered: the backend serves its own links');
+    assert.equal(await filesStatus({}, 'PUT'), 403);
+    const native = { nativeSignedUrls: true, nativePresignPost: true };
+    assert.equal(await filesStatus(native), 403, "registered for image variants' links, which only the service renders");
+    assert.equal(await filesStatus(native, 'PUT'), 404, 'no upload links: the backend signs its own');
+    assert.equal(await filesStatus(native, 'GET', false), 404, 'not registered without image variants');
   });
 });

@@ -15,7 +15,7 @@ import { DEFAULT_SESSION_EXPIRES_IN } from '../../core/upload-sessions.js';
 import type { Storage } from '../../core/storage.js';
 import type { WriteResult } from '../../core/types.js';
 import type { WriteChecksum } from '../../core/sessions.js';
-import { quotaOf } from '../../layers/quota/control.js';
+import { quotaOf, type QuotaControl } from '../../layers/quota/control.js';
 import { HttpError } from '../catalogue.js';
 import { checkFileName, choosePolicy, fileType, sniff, SNIFF_BYTES, type CompiledPolicy } from '../routes/uploads.js';
 import type { UploadLength } from './protocol.js';
@@ -67,11 +67,14 @@ async function* limited(body: AsyncIterable<Uint8Array>, remaining: number, maxS
 export class TusUploads {
   readonly #storage: Storage<WriteResult>;
   readonly #policies: Map<string, CompiledPolicy>;
+  /** The storage's quotas, if it has any: a declared length is checked against them at creation. */
+  readonly #quota: QuotaControl | undefined;
   readonly records: TusRecords;
 
   constructor(storage: Storage<WriteResult>, policies: Map<string, CompiledPolicy>) {
     this.#storage = storage;
     this.#policies = policies;
+    this.#quota = quotaOf(storage.driver);
     this.records = new TusRecords(storage.driver);
   }
 
@@ -100,7 +103,7 @@ export class TusUploads {
     await authorize(folderKey);
     // A declared length the quota has no room for is refused now (507), before the client sends a byte;
     // the session's reservation holds the room once the first bytes arrive.
-    if (length.size !== undefined) await quotaOf(this.#storage.driver)?.checkUpload(folderKey, length.size, false);
+    if (length.size !== undefined) await this.#quota?.checkUpload(folderKey, length.size, false);
     const now = Date.now();
     return this.records.save({
       v: 1,

@@ -183,18 +183,18 @@ export class HeldUploads {
   }
 
   /**
-   * Removes these internal files: from the backend (`fromBackend`), and the held copies.
-   * A held name is removed from the backend and then here under its lock, so a delivery
-   * of it in progress cannot bring it back after the delete; if the backend's delete
-   * fails, the held copy (the newest) stays.
+   * Removes these internal files from the backend, and their held copies. A held name is
+   * removed from the backend and then here under its lock, so a delivery of it in
+   * progress cannot bring it back after the delete; if the backend's delete fails, the
+   * held copy (the newest) stays.
    */
-  async deleteFiles(names: readonly string[], fromBackend: (names: readonly string[]) => Promise<void>): Promise<void> {
+  async deleteInternal(names: readonly string[]): Promise<void> {
     const held = names.filter((n) => this.#files.has(n));
     const others = names.filter((n) => !this.#files.has(n));
-    if (others.length > 0 || held.length === 0) await fromBackend(others);
+    if (others.length > 0 || held.length === 0) await this.#backend.deleteInternal(others);
     for (const name of held) {
       await this.#names.run(name, async () => {
-        await fromBackend([name]);
+        await this.#backend.deleteInternal([name]);
         await this.#local.deleteInternal([name]);
         this.#files.delete(name);
       });

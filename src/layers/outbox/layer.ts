@@ -308,10 +308,9 @@ export class OutboxLayer extends DriverLayer {
     return (await this.#open()).held.readInternal(name);
   }
 
-  /** Removes the backend's copies and the held ones (see HeldUploads.deleteFiles). */
+  /** Removes the backend's copies and the held ones (see HeldUploads.deleteInternal). */
   override async deleteInternal(names: readonly string[]): Promise<void> {
-    const { held } = await this.#open();
-    await held.deleteFiles(names, (some) => this.inner.deleteInternal(some));
+    return (await this.#open()).held.deleteInternal(names);
   }
 
   /** While entries are pending the backend lacks their bytes, so no service may copy from it as if it were this driver. */

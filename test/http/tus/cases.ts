@@ -73,6 +73,23 @@ function tusFetch(url: string, method: string, headers: Record<string, string> =
   return fetch(url, { method, headers: { 'Tus-Resumable': '1.0.0', ...headers }, body });
 }
 
+/** A slow PATCH at offset 0: the first half of `bytes`, then a pause until `release()`, then the rest. */
+function slowPatch(url: string, bytes: Buffer): { response: Promise<Response>; release: () => void } {
+  let release!: () => void;
+  const paused = new Promise<void>((resolve) => (release = resolve));
+  const half = Math.floor(bytes.length / 2);
+  const body = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      controller.enqueue(bytes.subarray(0, half));
+      await paused;
+      controller.enqueue(bytes.subarray(half));
+      controller.close();
+    },
+  });
+  const response = fetch(url, { method: 'PATCH', headers: { 'Tus-Resumable': '1.0.0', 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' }, body, duplex: 'half' });
+  return { response, release };
+}
+
 export function tusCases(make: TusTarget, second: SecondInstance): void {
   let app: FastifyInstance;
   let storage: Storage;
@@ -194,18 +211,7 @@ export function tusCases(make: TusTarget, second: SecondInstance): void {
     const created = await tusFetch(endpoint('files'), 'POST', { 'Upload-Length': String(2 * 1024 * 1024) });
     const url = `${base}${created.headers.get('location') ?? ''}`;
     const first = randomBytes(1024 * 1024);
-    // A slow PATCH: half its bytes, then a pause, then the rest.
-    let release!: () => void;
-    const paused = new Promise<void>((resolve) => (release = resolve));
-    const slowBody = new ReadableStream<Uint8Array>({
-      async start(controller) {
-        controller.enqueue(first.subarray(0, 512 * 1024));
-        await paused;
-        controller.enqueue(first.subarray(512 * 1024));
-        controller.close();
-      },
-    });
-    const slow = fetch(url, { method: 'PATCH', headers: { 'Tus-Resumable': '1.0.0', 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' }, body: slowBody, duplex: 'half' });
+    const { response: slow, release } = slowPatch(url, first);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const rival = await tusFetch(url, 'PATCH', { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' }, randomBytes(1024 * 1024));
     assert.ok([409, 423].includes(rival.status), `the second PATCH is refused: ${rival.status}`);
@@ -225,17 +231,7 @@ export function tusCases(make: TusTarget, second: SecondInstance): void {
       const created = await tusFetch(endpoint('files'), 'POST', { 'Upload-Length': String(2 * 1024 * 1024) });
       const path = created.headers.get('location') ?? '';
       const first = randomBytes(1024 * 1024);
-      let release!: () => void;
-      const paused = new Promise<void>((resolve) => (release = resolve));
-      const slowBody = new ReadableStream<Uint8Array>({
-        async start(controller) {
-          controller.enqueue(first.subarray(0, 512 * 1024));
-          await paused;
-          controller.enqueue(first.subarray(512 * 1024));
-          controller.close();
-        },
-      });
-      const slow = fetch(`${base}${path}`, { method: 'PATCH', headers: { 'Tus-Resumable': '1.0.0', 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' }, body: slowBody, duplex: 'half' });
+      const { response: slow, release } = slowPatch(`${base}${path}`, first);
       await new Promise((resolve) => setTimeout(resolve, 300));
       const rival = await tusFetch(`${otherBase}${path}`, 'PATCH', { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' }, randomBytes(1024 * 1024));
       assert.ok([409, 423].includes(rival.status), `the other instance's PATCH is refused while the first writes: ${rival.status}`);

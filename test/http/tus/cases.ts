@@ -2,9 +2,9 @@
  * The tus endpoint with the real client (tus-js-client in Node) and with raw requests,
  * the same cases on every backend: chunked uploads reporting where the object went,
  * resumption after the client stopped, parallel uploads (concatenation), checksums (460
- * with nothing appended), termination (410), deferred lengths, the template's limits
- * (413 before a byte, 415 by the first bytes), all-or-nothing visibility, method
- * override, and the protocol's refusals.
+ * with nothing appended), termination (410, by a raw DELETE and by tus-js-client),
+ * deferred lengths, the template's limits (413 before a byte, 415 by the first bytes),
+ * all-or-nothing visibility, method override, and the protocol's refusals.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -174,6 +174,21 @@ export function tusCases(make: TusTarget, second: SecondInstance): void {
     assert.equal(patch.status, 410);
     assert.equal(((await patch.json()) as { error: { code: string } }).error.code, 'E_UPLOAD_GONE');
     assert.deepEqual(await ours(), [], "the upload's session is gone with its bytes");
+
+    // The same through tus-js-client: abort(true) terminates the upload it stopped.
+    const data = randomBytes(1024 * 1024);
+    const stopped = await new Promise<string>((resolve, reject) => {
+      const u = new tus.Upload(data, {
+        endpoint: endpoint('files'), chunkSize: 256 * 1024, retryDelays: [],
+        onChunkComplete: (_chunk, sent) => {
+          if (sent >= 512 * 1024) void u.abort(true).then(() => resolve(u.url ?? ''), reject);
+        },
+        onError: reject,
+      });
+      u.start();
+    });
+    assert.equal((await tusFetch(stopped, 'HEAD')).status, 410, 'terminated by the client');
+    assert.deepEqual((await storage.sessions.list({ prefix: 'files/' })).filter((s) => s.size === data.length), [], 'its bytes are freed');
   });
 
   it('takes a deferred length, a creation with its upload, and method override', async () => {

@@ -27,6 +27,7 @@ import sharp from 'sharp';
 import { createStorage } from '../src/index.js';
 import { median, peakRssGrowth, pool, scratchWithRandomFile, startService, table, timed } from './lib.js';
 import { ensureTool } from '../scripts/ensure-tool.mjs';
+import { getAll } from './raw-client.js';
 
 const count = Number(process.env.BENCH_IMAGES ?? 40);
 const width = Number(process.env.BENCH_WIDTH ?? 2400);
@@ -67,7 +68,8 @@ for (const [i, key] of [...roundKeys.flat(), ...burst].entries()) await storage.
 
 const { server, base } = await startService({ STORAGE_LOCAL_PATH: root, STOWAGE_ACCESS_LOG: 'false' });
 
-// A lean client (node:http with kept-alive connections): it shares the two cores with the service.
+// The first requests go through a lean client (raw-client.ts), which shares the two cores
+// with the service; node:http (kept-alive) serves the few other requests.
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 function get(path: string): Promise<{ status: number; type: string | undefined; body: Buffer }> {
   return new Promise((resolve, reject) => {
@@ -92,10 +94,10 @@ async function sharpAlone(): Promise<number> {
 
 /** First requests through the service for keys never asked before, `parallel` at a time. */
 async function serviceFirst(round: number): Promise<number> {
+  const paths = (roundKeys[round] as string[]).map((key) => `/api/objects/${key}?variant=thumb`);
   return timed(() =>
-    pool(roundKeys[round] as string[], parallel, async (key) => {
-      const res = await get(`/api/objects/${key}?variant=thumb`);
-      if (res.status !== 200 || res.type !== 'image/jpeg') throw new Error(`${key}: ${res.status} ${res.body.toString()}`);
+    getAll(base, paths, parallel, (path, res) => {
+      if (res.status !== 200 || !res.head.includes('\r\ncontent-type: image/jpeg')) throw new Error(`${path}: ${res.status} ${res.body.toString()}`);
     }),
   );
 }

@@ -462,10 +462,11 @@ export class Storage<Written extends WriteResult = ObjectInfo> {
 
   /**
    * Waits for operations in progress to settle (a failed write finishes its clean-up, an
-   * S3 upload its abort), then releases the driver's resources.
+   * S3 upload its abort, a rendered variant its store), then releases the driver's resources.
    */
   async close(): Promise<void> {
     await Promise.allSettled([...this.#inFlight]);
+    await this.variants.flush();
     await this.driver.close();
   }
 }

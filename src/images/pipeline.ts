@@ -7,14 +7,17 @@
  *   rasterized when `allowSvg` is set; PDF, TIFF, RAW and the rest are never;
  * - the header's dimensions, times the frames when the variant keeps every frame, must be
  *   within `maxPixels`: a decompression bomb (a few KB declaring a gigapixel) is refused
- *   from its header, which is what libvips then decodes by.
+ *   from its header (sharp's own limit), which is what libvips then decodes by;
+ * - libvips reads the header too, and its decoder must be the one the magic bytes named
+ *   (except for JPEG and PNG, which only their own decoders take).
  * Then only the first frame is decoded unless the variant is animated; EXIF orientation
  * is applied; and nothing of the original's metadata is written (EXIF with its GPS
  * position, XMP, IPTC, ICC: sharp strips it unless told to keep it, and Stowage never
  * does). Each render has a time limit. sharp and file-type are loaded on first use.
  */
 import type sharpFunction from 'sharp';
-import type { Metadata, SharpOptions } from 'sharp';
+import type { Metadata, Sharp, SharpOptions } from 'sharp';
+import type * as FileType from 'file-type';
 import { StorageError, errorMessage, type ErrorCode, type StorageErrorInit } from '../core/errors.js';
 import { lazyModule } from '../core/lazy.js';
 import { FORMAT_TYPES, outputFormat, type OutputFormat, type Variant } from './variants.js';
@@ -73,6 +76,9 @@ function looksLikeSvg(input: Buffer): boolean {
   return /^\s*(<\?xml[^>]*>\s*)?(<!--[\s\S]*?-->\s*)*(<!DOCTYPE svg[^>]*>\s*)?<svg[\s>]/i.test(head);
 }
 
+// Imported once: a dynamic import resolves its specifier again on every call.
+let fileType: Promise<typeof FileType> | undefined;
+
 /** The format sharp will be given, by the input's magic bytes; throws for anything else. */
 async function sniff(input: Buffer, allowSvg: boolean): Promise<string> {
   // Before file-type, which names an SVG with an XML declaration application/xml.
@@ -80,7 +86,7 @@ async function sniff(input: Buffer, allowSvg: boolean): Promise<string> {
     if (allowSvg) return 'svg';
     throw notAnImage('image/svg+xml, which is rasterized only when SVG is allowed');
   }
-  const { fileTypeFromBuffer } = await import('file-type');
+  const { fileTypeFromBuffer } = await (fileType ??= import('file-type'));
   const detected = await fileTypeFromBuffer(input);
   if (detected === undefined) throw notAnImage('bytes of no known type');
   const format = RASTER[detected.mime];
@@ -112,11 +118,31 @@ export async function renderVariant(input: Buffer, variant: Variant, limits: Ima
   }
   const sniffed = await sniff(input, limits.allowSvg);
   const sharp = sharpModule();
-  // One instance reads the header, then renders, so the original is parsed once. Its pixel
-  // limit is the check below, from that header: libvips decodes what the header declares
-  // (the loader is the one the magic bytes named), so sharp's own limit would only repeat it.
-  const options: SharpOptions = { limitInputPixels: false, animated: variant.animated, sequentialRead: true, failOn: 'warning' };
-  const image = sharp(input, options);
+  const common: SharpOptions = { animated: variant.animated, sequentialRead: true, failOn: 'warning' };
+  const header = () => checkedHeader(sharp(input, { ...common, limitInputPixels: false }), sniffed, variant, limits);
+  // Alpha picks the format only for `auto` when Accept takes neither AVIF nor WebP, and JPEG has none.
+  const byAlpha = sniffed !== 'jpeg' && outputFormat(variant, accept, false) !== outputFormat(variant, accept, true);
+  // JPEG and PNG signatures begin with a byte outside ASCII, which only their own decoders
+  // take (SVG's, above all, wants 24 ASCII bytes first): their header is read only when
+  // alpha picks the format. Any other format's is read first, to check the decoder.
+  const checked = byAlpha || (sniffed !== 'jpeg' && sniffed !== 'png') ? await header() : undefined;
+  const format = outputFormat(variant, accept, checked?.hasAlpha ?? false);
+  try {
+    // sharp's own pixel limit is checked from the header before a pixel is decoded; its
+    // height counts every frame when animated, as maxPixels does.
+    return await render(sharp(input, { ...common, limitInputPixels: limits.maxPixels }), variant, format, limits);
+  } catch (err) {
+    // The header says what was over the limit (and throws E_TOO_LARGE saying so).
+    if (checked === undefined && /pixel limit/i.test(errorMessage(err))) await header();
+    throw renderFailure(err, limits);
+  }
+}
+
+/**
+ * The original's header, read by libvips: E_INVALID_ARGUMENT when its decoder is not the
+ * one the magic bytes named, E_TOO_LARGE when it declares more than `limits.maxPixels`.
+ */
+async function checkedHeader(image: Sharp, sniffed: string, variant: Variant, limits: ImageLimits): Promise<Metadata> {
   let meta: Metadata;
   try {
     meta = await image.metadata();
@@ -131,17 +157,17 @@ export async function renderVariant(input: Buffer, variant: Variant, limits: Ima
   if (pixels > limits.maxPixels) {
     throw imageError('E_TOO_LARGE', `the original declares ${meta.width}x${frameHeight} pixels${frames > 1 ? ` in ${frames} frames` : ''} (${megapixels(pixels)}), over the limit of ${megapixels(limits.maxPixels)}`, { details: { maxPixels: limits.maxPixels } });
   }
-  const format = outputFormat(variant, accept, meta.hasAlpha ?? false);
+  return meta;
+}
+
+/** Orients, resizes and encodes `image` as `format`, within the time limit. */
+async function render(image: Sharp, variant: Variant, format: OutputFormat, limits: ImageLimits): Promise<RenderedVariant> {
   const quality = variant.quality === undefined ? {} : { quality: variant.quality };
-  try {
-    image
-      .autoOrient()
-      .resize({ ...(variant.width === undefined ? {} : { width: variant.width }), ...(variant.height === undefined ? {} : { height: variant.height }), fit: variant.fit, withoutEnlargement: true })
-      .timeout({ seconds: limits.timeoutSeconds });
-    const encoded = format === 'avif' ? image.avif(quality) : format === 'webp' ? image.webp(quality) : format === 'png' ? image.png(quality) : image.jpeg({ ...quality, mozjpeg: true });
-    const { data, info } = await encoded.toBuffer({ resolveWithObject: true });
-    return { data, format, contentType: FORMAT_TYPES[format], width: info.width, height: info.pageHeight ?? info.height };
-  } catch (err) {
-    throw renderFailure(err, limits);
-  }
+  image
+    .autoOrient()
+    .resize({ ...(variant.width === undefined ? {} : { width: variant.width }), ...(variant.height === undefined ? {} : { height: variant.height }), fit: variant.fit, withoutEnlargement: true })
+    .timeout({ seconds: limits.timeoutSeconds });
+  const encoded = format === 'avif' ? image.avif(quality) : format === 'webp' ? image.webp(quality) : format === 'png' ? image.png(quality) : image.jpeg({ ...quality, mozjpeg: true });
+  const { data, info } = await encoded.toBuffer({ resolveWithObject: true });
+  return { data, format, contentType: FORMAT_TYPES[format], width: info.width, height: info.pageHeight ?? info.height };
 }

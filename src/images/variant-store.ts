@@ -126,6 +126,8 @@ export class VariantStore {
   readonly #queue: WorkQueue;
   /** Renders in progress, by internal file and source: a second request waits for the first. */
   readonly #rendering = new Map<string, Promise<VariantImage>>();
+  /** Renditions being stored: a request gets its rendition without waiting for the write (see `flush`). */
+  readonly #storing = new Set<Promise<void>>();
   /** Renditions served lately, so a hot one is not read from the backend each time. */
   readonly #recent: RecentVariants;
   /** Each variant's settings digest, computed once: every request compares it. */
@@ -173,9 +175,10 @@ export class VariantStore {
   /**
    * The variant `name` of the object at `key` for a request accepting `accept`: read back
    * when stored for the object's current bytes, else rendered (in the queue), stored and
-   * returned. E_NOT_FOUND for a missing original; the render's errors for one that is not
-   * an image, too large, or damaged. A failure to store the rendition does not fail the
-   * call (the next request renders again).
+   * returned; the store goes on after the call resolves (`flush` waits for it). E_NOT_FOUND
+   * for a missing original; the render's errors for one that is not an image, too large,
+   * or damaged. A failure to store the rendition does not fail the call (the next request
+   * renders again).
    */
   async get(key: string, name: string, accept?: string): Promise<VariantImage> {
     const variant = this.#variant(name);
@@ -216,9 +219,19 @@ export class VariantStore {
     const entry = rendition({ source: sourceOf(original.info), settings: this.#settings.get(variant.name) as string, contentType: rendered.contentType, width: rendered.width, height: rendered.height, data: rendered.data });
     this.#recent.set(file, entry);
     // A cache's file: written without fsync, and checked by its length and digest when read.
+    // The request does not wait for it: the rendition is in memory (recent) meanwhile.
     const { data, etag: _etag, ...described } = entry;
-    if (this.#driver.capabilities.internalFiles) await this.#driver.putInternal(file, encode({ key, ...described }, data), { cache: true }).catch(() => undefined);
+    if (this.#driver.capabilities.internalFiles) {
+      const store = this.#driver.putInternal(file, encode({ key, ...described }, data), { cache: true }).catch(() => undefined);
+      this.#storing.add(store);
+      void store.finally(() => this.#storing.delete(store));
+    }
     return image(key, variant, entry, false);
+  }
+
+  /** Waits until every rendition rendered so far is stored in the backend (or failed to be: the next request renders again). */
+  async flush(): Promise<void> {
+    await Promise.all([...this.#storing]);
   }
 
   /**
@@ -234,6 +247,7 @@ export class VariantStore {
         built.push(await this.get(key, variant.name, accept));
       }
     }
+    await this.flush();
     return built;
   }
 
@@ -243,6 +257,7 @@ export class VariantStore {
     const variants = [...this.#images.variants.values()];
     const files = keys.flatMap((key) => variants.flatMap((v) => suffixesOf(v).map((suffix) => `${folderOf(key)}${v.name}.${suffix}`)));
     for (const file of files) this.#recent.drop(file);
+    await this.flush(); // a rendition still being written would land after the delete
     await this.#driver.deleteInternal(files);
   }
 

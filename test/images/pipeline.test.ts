@@ -91,6 +91,10 @@ describe('image pipeline', () => {
     assert.ok(bomb.length < 100);
     await refusedWith(renderVariant(bomb, variant({ width: 100 })), 'E_TOO_LARGE', /declares 40000x40000 pixels \(1600\.0 megapixels\), over the limit of 50\.0 megapixels/);
     await refusedWith(renderVariant(await solid(100, 60).png().toBuffer(), variant({ width: 10 }), limits({ maxPixels: 5000 })), 'E_TOO_LARGE', /100x60 pixels \(0\.0 megapixels\)/);
+    // A JPEG, or a PNG whose alpha does not pick the format, is refused by sharp's own limit
+    // without a header read first; the header then says what was over it.
+    await refusedWith(renderVariant(bomb, variant({ width: 100, format: 'jpeg' })), 'E_TOO_LARGE', /declares 40000x40000 pixels \(1600\.0 megapixels\)/);
+    await refusedWith(renderVariant(await solid(100, 60).jpeg().toBuffer(), variant({ width: 10 }), limits({ maxPixels: 5000 })), 'E_TOO_LARGE', /100x60 pixels/);
   });
 
   it('refuses an original over the byte limit before reading it', async () => {

@@ -20,8 +20,9 @@ export async function photo(width = 1200, height = 800): Promise<Buffer> {
   return sharp(raw, { raw: { width, height, channels: 3 } }).jpeg().toBuffer();
 }
 
-/** Every internal file name under `variants/`. */
+/** Every internal file name under `variants/`, once the renditions made so far are stored (they are after the call that made them). */
 async function storedVariants(storage: Storage): Promise<string[]> {
+  await storage.variants.flush();
   const names: string[] = [];
   let cursor: string | undefined;
   do {

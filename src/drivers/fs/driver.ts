@@ -464,7 +464,7 @@ export class FsDriver extends BaseDriver {
     });
     if (!located) return missingRoot;
     try {
-      return await fn((this.#internalFiles ??= new FsInternalFiles(located.layout, this.#durable)));
+      return await fn((this.#internalFiles ??= new FsInternalFiles(located.layout, this.#durable, this.#io)));
     } catch (err) {
       throw fsError(err, `cannot ${what} under ${located.layout.root}`);
     }

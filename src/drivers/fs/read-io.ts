@@ -9,7 +9,8 @@
  * - `async` sends each call to the thread pool: never blocks the event loop, best on
  *   network filesystems (NFS, SMB, FUSE) or cold spinning disks.
  *
- * Writes are always asynchronous. Large bodies are streamed asynchronously in both modes.
+ * Writes are asynchronous, except a cache's small files in `sync` mode (see
+ * FsInternalFiles.put). Large bodies are streamed asynchronously in both modes.
  */
 import {
   close,
@@ -38,6 +39,8 @@ export type ReadIoMode = 'sync' | 'async';
 
 /** The read-path system calls, each returning a promise in both modes. */
 export interface ReadIo {
+  /** Which mode these calls run in. */
+  readonly mode: ReadIoMode;
   /**
    * Awaited once at the start of each operation. In `sync` mode it waits for the event
    * loop's next turn: otherwise a loop of reads resolves in microtasks alone and
@@ -76,6 +79,7 @@ const openFlags = (followLink: boolean) => (followLink ? READ_FLAGS : READ_FLAGS
 
 /** Thread-pool calls. */
 const asyncIo: ReadIo = {
+  mode: 'async',
   turn: async () => undefined,
   currentTurn: () => undefined,
   realpath: promisify(realpath.native),
@@ -99,6 +103,7 @@ let turns = 0;
 
 /** Event-loop calls; a failing call rejects like its asynchronous twin. */
 const syncIo: ReadIo = {
+  mode: 'sync',
   turn: () =>
     (nextTurn ??= new Promise((resolve) =>
       setImmediate(() => {

@@ -57,3 +57,27 @@ export class KeyMutex {
   }
 }
 
+
+/**
+ * Work left running after the call that started it returned (a temp file's removal, a
+ * cache's write): each task is kept until it settles, its failure ignored (it was started
+ * as one that may fail), and `settled()` waits for every task started so far.
+ */
+export class BackgroundTasks {
+  readonly #tasks = new Set<Promise<void>>();
+
+  /** Keeps `task` until it settles. */
+  add(task: Promise<unknown>): void {
+    const settled: Promise<void> = task.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#tasks.add(settled);
+    void settled.finally(() => this.#tasks.delete(settled));
+  }
+
+  /** Resolves once every task added so far has settled. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.#tasks]);
+  }
+}

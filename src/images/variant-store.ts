@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Driver } from '../core/contract.js';
+import { BackgroundTasks } from '../core/concurrency.js';
 import { StorageError } from '../core/errors.js';
 import { readAll } from '../core/body.js';
 import type { ObjectInfo } from '../core/types.js';
@@ -127,7 +128,7 @@ export class VariantStore {
   /** Renders in progress, by internal file and source: a second request waits for the first. */
   readonly #rendering = new Map<string, Promise<VariantImage>>();
   /** Renditions being stored: a request gets its rendition without waiting for the write (see `flush`). */
-  readonly #storing = new Set<Promise<void>>();
+  readonly #storing = new BackgroundTasks();
   /** Renditions served lately, so a hot one is not read from the backend each time. */
   readonly #recent: RecentVariants;
   /** Each variant's settings digest, computed once: every request compares it. */
@@ -221,17 +222,13 @@ export class VariantStore {
     // A cache's file: written without fsync, and checked by its length and digest when read.
     // The request does not wait for it: the rendition is in memory (recent) meanwhile.
     const { data, etag: _etag, ...described } = entry;
-    if (this.#driver.capabilities.internalFiles) {
-      const store = this.#driver.putInternal(file, encode({ key, ...described }, data), { cache: true }).catch(() => undefined);
-      this.#storing.add(store);
-      void store.finally(() => this.#storing.delete(store));
-    }
+    if (this.#driver.capabilities.internalFiles) this.#storing.add(this.#driver.putInternal(file, encode({ key, ...described }, data), { cache: true }));
     return image(key, variant, entry, false);
   }
 
   /** Waits until every rendition rendered so far is stored in the backend (or failed to be: the next request renders again). */
   async flush(): Promise<void> {
-    await Promise.all([...this.#storing]);
+    await this.#storing.settled();
   }
 
   /**

@@ -20,7 +20,7 @@ import type { NotModified, ObjectInfo, ObjectStream, PutFileResult, QueuedWrite,
 import { errnoCode } from '../../drivers/fs/errors.js';
 import { DriverLayer } from '../layer.js';
 import { BodyCapture, MemoryBudget } from './capture.js';
-import { KeyMutex } from '../../core/concurrency.js';
+import { BackgroundTasks, KeyMutex } from '../../core/concurrency.js';
 import { DEFAULT_INITIAL_DELAY_MS, DEFAULT_MAX_DELAY_MS, Delivery, isTemporary } from './delivery.js';
 import { HeldUploads } from './held.js';
 import { entryInfo, OutboxEntries, queuedWrite } from './entries.js';
@@ -40,7 +40,7 @@ export class OutboxLayer extends DriverLayer {
   readonly #options: OutboxOptions;
   readonly #keys = new KeyMutex();
   /** Clean-ups still running after their write returned (see #afterwards). */
-  readonly #cleanups = new Set<Promise<void>>();
+  readonly #cleanups = new BackgroundTasks();
   readonly #budget: MemoryBudget;
   readonly #opening: Promise<{ entries: OutboxEntries; delivery: Delivery; held: HeldUploads; release: () => Promise<void> }>;
   #entries: OutboxEntries | undefined;
@@ -111,8 +111,7 @@ export class OutboxLayer extends DriverLayer {
 
   /** Lets `cleanup` finish after the operation returned; close() waits for it. A temp file it fails to remove is removed at the next start. */
   #afterwards(cleanup: Promise<void>): void {
-    const settled = cleanup.catch(() => undefined).finally(() => this.#cleanups.delete(settled));
-    this.#cleanups.add(settled);
+    this.#cleanups.add(cleanup);
   }
 
   override async putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<WriteResult & Partial<PutFileResult>> {
@@ -321,7 +320,7 @@ export class OutboxLayer extends DriverLayer {
   /** Waits for the temp-file clean-ups, stops delivery (waiting for the deliveries in progress), closes the journal, frees the folder, then closes the inner driver. */
   override async close(): Promise<void> {
     const opened = await this.#opening.catch(() => undefined);
-    await Promise.all(this.#cleanups);
+    await this.#cleanups.settled();
     if (opened) {
       await opened.held.close();
       await opened.delivery.close();

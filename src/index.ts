@@ -61,6 +61,7 @@ export {
   type DriverPresignPostOptions,
   type DriverPutOptions,
   type DriverReadOptions,
+  type ReadHints,
   type DriverSignedUrlOptions,
   type ObjectLocation,
   type UnconditionalReadOptions,

@@ -102,8 +102,28 @@ export interface DriverPutOptions extends ObjectAttributes {
  * Read options a driver receives. `ifNoneMatch` is one bare ETag (no quotes, no `W/`),
  * as Storage normalized it; `range` is checked by the driver with `resolveRange`.
  */
-export interface DriverReadOptions extends GetOptions {
+export interface DriverReadOptions extends GetOptions, ReadHints {
   ifNoneMatch?: string;
+}
+
+/** What a caller tells a driver's `read` about how it will use the content; a driver may ignore it. */
+export interface ReadHints {
+  /**
+   * The caller reads the whole content into memory when it is at most this many bytes
+   * (`Storage.get` without `onProgress`: any size; an image variant's original: up to
+   * the input limit). A driver may then read such content into one buffer and give it as
+   * `bytes` where it would otherwise only stream it, which saves the stream, its chunks
+   * and their copy into one buffer. Larger content streams as usual, so the caller can
+   * refuse it unread. Layers forward it with the other options.
+   */
+  bufferUpTo?: number;
+  /**
+   * Where a driver reading the content whole may put it: a buffer of at least `size`
+   * bytes, lent by the caller, of which `bytes` is then a view. A caller reading one
+   * object after another (image variants) reuses its memory this way instead of having a
+   * new buffer made, and collected, for each. A driver may ignore it.
+   */
+  bufferFor?: (size: number) => Buffer;
 }
 
 /**
@@ -111,7 +131,7 @@ export interface DriverReadOptions extends GetOptions {
  * The built-in drivers overload `read` on them, so a subclass (or any caller) that never
  * asks a condition keeps the plain `ObjectStream` type.
  */
-export type UnconditionalReadOptions = GetOptions & { ifNoneMatch?: undefined };
+export type UnconditionalReadOptions = GetOptions & ReadHints & { ifNoneMatch?: undefined };
 
 /** Signed-URL options a driver receives, after Storage validated them and applied the default expiry. */
 export type DriverSignedUrlOptions = SignedUrlOptions & { expiresIn: number };

@@ -185,7 +185,9 @@ export class Storage<Written extends WriteResult = ObjectInfo> {
   get(key: string, opts?: GetOptions): Promise<Buffer>;
   async get(key: string, opts: GetOptions & { ifNoneMatch?: string } = {}): Promise<Buffer | NotModified> {
     return this.#run('get', key, async () => {
-      const result = await this.driver.read(normalizeKey(key), driverReadOptions(opts));
+      // Read whole where the driver can (one read into one buffer), unless the caller
+      // follows progress, which a stream reports chunk by chunk.
+      const result = await this.driver.read(normalizeKey(key), { ...driverReadOptions(opts), bufferUpTo: opts.onProgress ? undefined : Infinity });
       if (result.notModified) return result;
       const object = objectReader(result, opts);
       return object.bytes ?? readAll(object.stream);

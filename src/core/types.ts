@@ -163,9 +163,12 @@ export interface ObjectStream {
   range?: ResolvedRange;
   /**
    * The same bytes `stream` yields, when the driver read them into memory anyway (small
-   * objects). Taking `bytes` instead of reading `stream` saves building a stream, which
+   * objects, or larger ones a caller said it takes whole: a driver's `bufferUpTo`).
+   * Taking `bytes` instead of reading `stream` saves building a stream, which
    * costs more than the read itself for small responses. Callers may keep or change
-   * these bytes: they are the caller's own copy.
+   * these bytes: they are the caller's own copy, in a buffer the caller lent when its read
+   * passed `bufferFor` (so a layer that keeps bytes it passes on, a cache say, copies
+   * them, or drops `bufferFor` from the read it forwards).
    */
   bytes?: Buffer;
   /**

@@ -11,11 +11,12 @@
 import { createHash } from 'node:crypto';
 import type { Driver } from '../core/contract.js';
 import { BackgroundTasks } from '../core/concurrency.js';
+import { BufferPool } from '../core/buffer-pool.js';
 import { StorageError } from '../core/errors.js';
 import { readAll } from '../core/body.js';
 import type { ObjectInfo } from '../core/types.js';
 import type { ResolvedImages } from './options.js';
-import { imageError, inputTooLarge, renderVariant } from './pipeline.js';
+import { imageError, inputTooLarge, renderVariant, type RenderedVariant } from './pipeline.js';
 import { WorkQueue } from './queue.js';
 import { RecentVariants, type RecentEntry, type RecentRendition } from './recent.js';
 import { outputFormat, type Variant } from './variants.js';
@@ -49,6 +50,13 @@ export interface PurgeReport {
 const AREA = 'variants/';
 const MAGIC = 'stowage-variant 1\n';
 const MAGIC_BYTES = Buffer.from(MAGIC);
+/**
+ * The originals' buffers kept between renders (see BufferPool): each at most 4 MiB (a
+ * phone photo is 2 to 5 MB; a larger original gets a buffer of its own, left to the
+ * garbage collector), 4 MiB per render the queue runs at once and 32 MiB in all.
+ */
+const POOLED_BYTES_PER_RENDER = 4 * 1024 * 1024;
+const MAX_POOLED_BYTES = 32 * 1024 * 1024;
 
 interface Header extends Omit<RecentEntry, 'data'> {
   key: string;
@@ -133,6 +141,8 @@ export class VariantStore {
   readonly #recent: RecentVariants;
   /** Each variant's settings digest, computed once: every request compares it. */
   readonly #settings: Map<string, string>;
+  /** Buffers the originals are read into, reused from one render to the next (see BufferPool). */
+  readonly #buffers: BufferPool;
 
   /** The variants made when their original is stored (`eager`). */
   readonly eagerNames: readonly string[];
@@ -142,6 +152,7 @@ export class VariantStore {
     this.#images = images;
     this.#queue = new WorkQueue(images.concurrency, images.queue);
     this.#recent = new RecentVariants(images.cacheBytes);
+    this.#buffers = new BufferPool(Math.min(images.concurrency * POOLED_BYTES_PER_RENDER, MAX_POOLED_BYTES), POOLED_BYTES_PER_RENDER);
     this.#settings = new Map([...images.variants].map(([name, variant]) => [name, settingsOf(variant)]));
     this.eagerNames = [...images.variants.values()].filter((v) => v.eager).map((v) => v.name);
   }
@@ -209,14 +220,22 @@ export class VariantStore {
   /** Reads the original (bounded), renders, stores. */
   async #render(key: string, variant: Variant, file: string, accept: string | undefined): Promise<VariantImage> {
     const { limits } = this.#images;
-    const original = await this.#driver.read(key, {});
+    // The original goes into a buffer of the pool when the driver can read it there (fs),
+    // given back once sharp is done with it: sharp reads its input only until it resolves.
+    let lent: Buffer | undefined;
+    const bufferFor = (size: number) => (lent = this.#buffers.take(size));
+    const original = await this.#driver.read(key, { bufferUpTo: limits.maxInputBytes, bufferFor });
     if (original.notModified) throw new StorageError('E_UNAVAILABLE', 'an unconditional read answered "not modified"');
-    if (original.info.size > limits.maxInputBytes) {
-      original.stream.destroy();
-      throw inputTooLarge(original.info.size, limits);
+    let rendered: RenderedVariant;
+    try {
+      if (original.info.size > limits.maxInputBytes) {
+        original.stream.destroy();
+        throw inputTooLarge(original.info.size, limits);
+      }
+      rendered = await renderVariant(original.bytes ?? (await readAll(original.stream)), variant, limits, accept);
+    } finally {
+      if (lent) this.#buffers.give(lent);
     }
-    const input = original.bytes ?? (await readAll(original.stream));
-    const rendered = await renderVariant(input, variant, limits, accept);
     const entry = rendition({ source: sourceOf(original.info), settings: this.#settings.get(variant.name) as string, contentType: rendered.contentType, width: rendered.width, height: rendered.height, data: rendered.data });
     this.#recent.set(file, entry);
     // A cache's file: written without fsync, and checked by its length and digest when read.

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createStorage, MemoryDriver } from '../../src/index.js';
+import { ObservedReads, suiteRoots } from '../drivers/fs/helpers.js';
 import { photo, variantCases } from './store-cases.js';
 
 describe('image variants: memory', () => {
@@ -66,5 +67,48 @@ describe('storing a rendition', () => {
     const left = await stored(driver);
     assert.equal(left.length, 1);
     assert.ok(Buffer.from((await driver.readInternal(left[0] as string)) ?? []).includes('"key":"b.jpg"'));
+  });
+});
+
+describe('reading originals', () => {
+  const root = suiteRoots();
+
+  it('reuses the memory of one original for the next, a failed render included, and renders each right', async () => {
+    const driver = new ObservedReads({ root: await root('originals') });
+    const storage = createStorage({ driver });
+    const fresh = createStorage({ driver: 'fs', root: await root('fresh') });
+    try {
+      const [large, small] = [await photo(1200, 800), await photo(300, 200)];
+      assert.ok(large.length > small.length);
+      await storage.put('large.jpg', large);
+      await storage.put('junk.jpg', Buffer.from('not an image at all'));
+      await storage.put('small.jpg', small);
+      await fresh.put('small.jpg', small);
+      await storage.variant('large.jpg', 'thumb');
+      await assert.rejects(storage.variant('junk.jpg', 'thumb'), { code: 'E_INVALID_ARGUMENT' });
+      const thumb = await storage.variant('small.jpg', 'thumb');
+      const given = driver.bytesOf((key) => key.endsWith('.jpg')).map((bytes) => bytes?.buffer);
+      assert.equal(given.length, 3);
+      assert.ok(given.every((memory) => memory !== undefined && memory === given[0]), 'one buffer, lent again after each render');
+      // The small original was read over what remained of the large one: its thumbnail is
+      // still exactly the one a storage that never read another original makes.
+      assert.deepEqual(thumb.data, (await fresh.variant('small.jpg', 'thumb')).data);
+
+      // Renders at once each hold a buffer of their own until sharp is done with it.
+      const sizes = [[640, 480], [500, 700], [900, 300], [320, 320], [800, 600], [450, 450]] as const;
+      const keys = sizes.map(([w, h]) => `at-once/${w}x${h}.jpg`);
+      for (const [i, [w, h]] of sizes.entries()) {
+        const bytes = await photo(w, h);
+        await storage.put(keys[i] as string, bytes);
+        await fresh.put(keys[i] as string, bytes);
+      }
+      for (const batch of [keys.slice(0, 3), keys.slice(3)]) {
+        const thumbs = await Promise.all(batch.map((key) => storage.variant(key, 'thumb')));
+        for (const [i, key] of batch.entries()) assert.deepEqual(thumbs[i]?.data, (await fresh.variant(key, 'thumb')).data, key);
+      }
+    } finally {
+      await storage.close();
+      await fresh.close();
+    }
   });
 });

@@ -3,7 +3,8 @@
  * objects, so reading a hot object costs one stat instead of a realpath, an open, an
  * fstat, a read, a close and a sidecar read; and the info alone of larger objects
  * recently stat'ed, so a `stat` of a hot one (an image whose variants are served, say)
- * costs one stat instead of a realpath, a stat and a sidecar read. nginx keeps a similar cache of open files;
+ * costs one stat instead of a realpath, a stat and a sidecar read (and a read of it right
+ * after, the bytes alone). nginx keeps a similar cache of open files;
  * this one holds the bytes too, since small objects are what apps read most (avatars,
  * thumbnails, icons).
  *
@@ -127,6 +128,17 @@ export class SmallObjectCache {
   async stat(key: string, path: string): Promise<ObjectInfo | undefined> {
     const entry = await this.#valid(key, path);
     return entry && cloneInfo(entry.info);
+  }
+
+  /**
+   * The info of `key` when its entry was made from the very file whose stats are `stamp`
+   * (the fstat of a file just opened for reading): a read of an object stat'ed moments
+   * ago then needs no sidecar read. Counted neither a hit nor a miss: the read that asks
+   * still goes to disk for the bytes.
+   */
+  infoOf(key: string, stamp: FileStamp): ObjectInfo | undefined {
+    const entry = this.#entries.get(key);
+    return entry && sameFile(entry.stamp, stamp) ? cloneInfo(entry.info) : undefined;
   }
 
   async #valid(key: string, path: string): Promise<Entry | undefined> {

@@ -29,7 +29,7 @@ import { KeyLocks } from './lock.js';
 import { boundEntry, isBound, objectInfo, readSidecar, sealStaged, sidecarOf, type DataStats } from './sidecar.js';
 import { resolveFsOptions, type FsDriverOptions } from './options.js';
 import { readIo, type ReadIo } from './read-io.js';
-import { FileReadStream } from './read-stream.js';
+import { fileCutShort, FileReadStream } from './read-stream.js';
 import { walkKeys } from './walk.js';
 import { FsSessions } from './sessions.js';
 import { FsInternalFiles } from './internal-files.js';
@@ -40,6 +40,13 @@ import type { DriverSessionCompleteOptions, DriverSessionWriteOptions, SessionBo
 const READ_HIGH_WATER_MARK = 1024 * 1024;
 /** Objects up to this size are read in one call instead of streamed. */
 const SMALL_READ_BYTES = 256 * 1024;
+/**
+ * A read the caller takes whole into memory (`bufferUpTo`) is one call up to this
+ * size: in `sync` mode the call runs on the event loop, so past 8 MiB the stream's
+ * asynchronous reads keep the loop free; in `async` mode the limit stays well under what
+ * one read(2) moves on Linux (about 2 GiB).
+ */
+const BUFFERED_READ_BYTES = { sync: 8 * 1024 * 1024, async: 1024 * 1024 * 1024 };
 /** How often a reader retries when its sidecar has no entry for the data it found. */
 const BINDING_RETRIES = 5;
 /** The same when the sidecar is there but describes other versions: up to about 150 ms. */
@@ -205,13 +212,16 @@ export class FsDriver extends BaseDriver {
 
   /**
    * Reads the info of the object at `key` through `probe` (a stat or fstat of the data
-   * file). A sidecar without an entry for the data is re-read a few times, since a
+   * file), or takes what `known` gives after the probe (info the cache holds for the
+   * very file probed). A sidecar without an entry for the data is re-read a few times, since a
    * commit may have landed between the probe and the sidecar read; if it still has
    * none, the file is described from itself.
    */
-  async #describe(key: string, probe: () => Promise<DataStats>): Promise<ObjectInfo> {
+  async #describe(key: string, probe: () => Promise<DataStats>, known?: () => ObjectInfo | undefined): Promise<ObjectInfo> {
     const { layout } = this.#opened ?? (await this.#open());
     let stats = await probe();
+    const cached = known?.();
+    if (cached) return cached;
     let sidecar = await readSidecar(layout.metaPath(key), this.#io);
     // A sidecar that exists but describes other versions means commits landed between
     // the probe and the read: wait longer for it (a loaded machine can take tens of ms)
@@ -276,7 +286,7 @@ export class FsDriver extends BaseDriver {
         fd = object.fd;
         opened = object.stats;
         return { size: opened.size, mtimeMs: opened.mtimeMs };
-      });
+      }, () => opened && this.#cache?.infoOf(key, opened)); // a recent stat's info of this very file (a variant's original): no sidecar read
       // The condition comes first: a current copy is not modified whatever the range.
       const unchanged = notModifiedIf(info, opts.ifNoneMatch);
       const range = opts.range && !unchanged ? resolveRange(opts.range, info.size) : undefined;
@@ -285,9 +295,11 @@ export class FsDriver extends BaseDriver {
       const open = fd as number;
       fd = undefined; // the small read, the stream or the not-modified answer closes it now
       if (unchanged) return await io.close(open).then(() => unchanged);
-      if (length <= SMALL_READ_BYTES) {
-        // Small objects: one read on the open file beats a stream's extra round trips.
-        const bytes = await io.read(open, length, start).finally(() => io.close(open));
+      if (length <= SMALL_READ_BYTES || length <= Math.min(opts.bufferUpTo ?? 0, BUFFERED_READ_BYTES[io.mode])) {
+        // Small objects, and any the caller reads whole: one read on the open file beats a
+        // stream's extra round trips and the copy of its chunks into one buffer.
+        const bytes = await io.read(open, length, start, opts.bufferFor?.(length)).finally(() => io.close(open));
+        if (bytes.length < length) throw fileCutShort(start + bytes.length, start + length);
         if (!range && opened) this.#cache?.offer(key, opened, info, bytes, readStartedAt);
         return bufferedObject(bytes, info, range);
       }

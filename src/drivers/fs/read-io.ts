@@ -64,8 +64,11 @@ export interface ReadIo {
    */
   open(path: string, followLink: boolean): Promise<number>;
   fstat(fd: number): Promise<Stats>;
-  /** Reads up to `length` bytes at `position`; resolves the bytes read. */
-  read(fd: number, length: number, position: number): Promise<Buffer>;
+  /**
+   * Reads up to `length` bytes at `position`; resolves the bytes read: a view of `into`
+   * when given (at least `length` bytes), else of a new buffer.
+   */
+  read(fd: number, length: number, position: number, into?: Buffer): Promise<Buffer>;
   close(fd: number): Promise<void>;
 }
 
@@ -88,8 +91,8 @@ const asyncIo: ReadIo = {
   lstat: promisify(lstat),
   open: (path, followLink) => openAsync(path, openFlags(followLink)),
   fstat: promisify(fstat),
-  read: async (fd, length, position) => {
-    const buffer = Buffer.allocUnsafe(length);
+  read: async (fd, length, position, into) => {
+    const buffer = into ?? Buffer.allocUnsafe(length);
     const { bytesRead } = await readAsync(fd, buffer, 0, length, position);
     return buffer.subarray(0, bytesRead);
   },
@@ -119,8 +122,8 @@ const syncIo: ReadIo = {
   lstat: async (path) => lstatSync(path),
   open: async (path, followLink) => openSync(path, openFlags(followLink)),
   fstat: async (fd) => fstatSync(fd),
-  read: async (fd, length, position) => {
-    const buffer = Buffer.allocUnsafe(length);
+  read: async (fd, length, position, into) => {
+    const buffer = into ?? Buffer.allocUnsafe(length);
     return buffer.subarray(0, readSync(fd, buffer, 0, length, position));
   },
   close: async (fd) => closeSync(fd),

@@ -13,6 +13,15 @@ import { StorageError } from '../../core/errors.js';
 /** At most this many released chunks wait for reuse; two keep a read and a write in flight. */
 const SPARE_CHUNKS = 4;
 
+/**
+ * The error for a file that ended at byte `at`, before the `end` it had when opened:
+ * someone cut it short in place (Stowage itself replaces files whole). A fresh read sees
+ * the file as it is now, hence retryable.
+ */
+export function fileCutShort(at: number, end: number): StorageError {
+  return new StorageError('E_UNAVAILABLE', `the file ended at byte ${at}, short of the ${end} bytes it held when opened`);
+}
+
 /** Where and how to read. */
 export interface FileReadStreamOptions {
   /** The first byte to read. */
@@ -79,9 +88,7 @@ export class FileReadStream extends Readable {
         return;
       }
       if (bytesRead === 0) {
-        // Someone cut the file short in place (Stowage itself replaces files whole). A
-        // fresh read sees the file as it is now, hence retryable.
-        this.destroy(new StorageError('E_UNAVAILABLE', `the file ended at byte ${this.#position}, short of the ${this.#end} bytes it held when opened`));
+        this.destroy(fileCutShort(this.#position, this.#end));
         return;
       }
       this.#position += bytesRead;

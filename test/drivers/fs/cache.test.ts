@@ -6,12 +6,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { rename, rm, stat, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, stat, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { createStorage, createStorageFromEnv, FsDriver, StorageError, type Storage } from '../../../src/index.js';
 import { CACHEABLE_BYTES, SETTLE_MS } from '../../../src/drivers/fs/cache.js';
+import { readAll } from '../../../src/core/body.js';
 import { rejectsWith } from '../../conformance/harness.js';
 import { tempRoot } from './helpers.js';
 
@@ -21,7 +22,7 @@ after(async () => {
 });
 
 /** Each test's objects, written once up front so one wait lets them all settle. */
-const KEYS = ['hit', 'herd', 'range', 'owned', 'overwrite', 'in-place', 'truncated', 'deleted', 'swapped', 'renamed', 'stat', 'large', 'large-stat', 'lru/1', 'lru/2', 'lru/3', 'lru/4'] as const;
+const KEYS = ['hit', 'herd', 'range', 'owned', 'overwrite', 'in-place', 'truncated', 'deleted', 'swapped', 'renamed', 'stat', 'large', 'large-stat', 'large-read', 'lru/1', 'lru/2', 'lru/3', 'lru/4'] as const;
 const content = new Map<string, Buffer>();
 let dir: string;
 let storage: Storage;
@@ -186,6 +187,22 @@ describe('fs driver: small-object cache', () => {
     await storage.put('large-stat', replaced, { contentType: 'application/octet-stream' });
     const now = await storage.stat('large-stat');
     assert.deepEqual([now.size, now.contentType, now.sha256], [replaced.length, 'application/octet-stream', createHash('sha256').update(replaced).digest('hex')]);
+  });
+
+  it('reads a larger object stat\'ed just before (a variant\'s original) without reading its sidecar again', async () => {
+    await storage.stat('large-read');
+    // The sidecar on disk now names another type, which only a read of it would report.
+    const sidecar = join(dir, '.stowage/meta/large-read');
+    await writeFile(sidecar, (await readFile(sidecar, 'utf8')).replace('image/png', 'text/x-sidecar-read'));
+    const read = await storage.getStream('large-read');
+    assert.equal(read.info.contentType, 'image/png', 'the info the stat kept, for the very file opened');
+    assert.deepEqual(await readAll(read.stream), content.get('large-read'), 'its bytes, from disk');
+    // Another version of the file (a new inode) has its sidecar read.
+    const replaced = randomBytes(CACHEABLE_BYTES + 3);
+    await storage.put('large-read', replaced, { contentType: 'image/webp' });
+    const again = await storage.getStream('large-read');
+    assert.equal(again.info.contentType, 'image/webp');
+    again.stream.destroy();
   });
 
   it('stays within its budget, evicting the least recently used object', async () => {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after } from 'node:test';
+import { FsDriver, type DriverReadOptions, type NotModified, type ObjectStream, type UnconditionalReadOptions } from '../../../src/index.js';
 
 /** A fresh empty folder under the system temp dir. */
 export function tempRoot(label: string): Promise<string> {
@@ -82,4 +83,21 @@ export async function treeSnapshot(dir: string): Promise<string[]> {
   };
   await visit(dir, '');
   return rows;
+}
+
+/** An fs driver that keeps what each of its reads gave, by key, for tests of what a caller asked of it. */
+export class ObservedReads extends FsDriver {
+  readonly reads: { key: string; result: ObjectStream | NotModified }[] = [];
+  override read(key: string, opts: UnconditionalReadOptions): Promise<ObjectStream>;
+  override read(key: string, opts: DriverReadOptions): Promise<ObjectStream | NotModified>;
+  override async read(key: string, opts: DriverReadOptions): Promise<ObjectStream | NotModified> {
+    const result = await super.read(key, opts);
+    this.reads.push({ key, result });
+    return result;
+  }
+
+  /** The content each read of keys matching `which` gave as `bytes` (undefined where it streamed). */
+  bytesOf(which: (key: string) => boolean = () => true): (Buffer | undefined)[] {
+    return this.reads.filter(({ key }) => which(key)).map(({ result }) => (result.notModified ? undefined : result.bytes));
+  }
 }

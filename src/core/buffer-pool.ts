@@ -15,6 +15,7 @@ const STEP_BYTES = 64 * 1024;
 
 /** Reusable buffers, with bounds on the memory kept while they are not lent. */
 export class BufferPool {
+  /** Idle buffers, smallest first: the first that fits is the smallest that does. */
   readonly #idle: Buffer[] = [];
   #idleBytes = 0;
   readonly #maxIdleBytes: number;
@@ -41,13 +42,9 @@ export class BufferPool {
    * whatever it last held: the caller overwrites what it uses.
    */
   take(size: number): Buffer {
-    let best = -1;
-    for (let i = 0; i < this.#idle.length; i++) {
-      const length = (this.#idle[i] as Buffer).length;
-      if (length >= size && (best < 0 || length < (this.#idle[best] as Buffer).length)) best = i;
-    }
-    if (best < 0) return Buffer.allocUnsafeSlow(Math.max(STEP_BYTES, Math.ceil(size / STEP_BYTES) * STEP_BYTES));
-    const [buffer] = this.#idle.splice(best, 1) as [Buffer];
+    const fits = this.#idle.findIndex((buffer) => buffer.length >= size);
+    if (fits < 0) return Buffer.allocUnsafeSlow(Math.max(STEP_BYTES, Math.ceil(size / STEP_BYTES) * STEP_BYTES));
+    const [buffer] = this.#idle.splice(fits, 1) as [Buffer];
     this.#idleBytes -= buffer.length;
     return buffer;
   }
@@ -60,13 +57,9 @@ export class BufferPool {
    */
   give(buffer: Buffer): void {
     if (buffer.length > this.#maxBufferBytes) return;
-    this.#idle.push(buffer);
+    const at = this.#idle.findIndex((idle) => idle.length >= buffer.length);
+    this.#idle.splice(at < 0 ? this.#idle.length : at, 0, buffer);
     this.#idleBytes += buffer.length;
-    while (this.#idleBytes > this.#maxIdleBytes) {
-      let smallest = 0;
-      for (let i = 1; i < this.#idle.length; i++) if ((this.#idle[i] as Buffer).length < (this.#idle[smallest] as Buffer).length) smallest = i;
-      const [dropped] = this.#idle.splice(smallest, 1) as [Buffer];
-      this.#idleBytes -= dropped.length;
-    }
+    while (this.#idleBytes > this.#maxIdleBytes) this.#idleBytes -= (this.#idle.shift() as Buffer).length;
   }
 }

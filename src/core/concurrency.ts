@@ -57,7 +57,6 @@ export class KeyMutex {
   }
 }
 
-
 /**
  * Work left running after the call that started it returned (a temp file's removal, a
  * cache's write): each task is kept until it settles, its failure ignored (it was started

@@ -39,7 +39,7 @@ export class OutboxLayer extends DriverLayer {
   readonly control: OutboxControl;
   readonly #options: OutboxOptions;
   readonly #keys = new KeyMutex();
-  /** Clean-ups still running after their write returned (see #afterwards). */
+  /** Clean-ups still running after their write returned (see put). */
   readonly #cleanups = new BackgroundTasks();
   readonly #budget: MemoryBudget;
   readonly #opening: Promise<{ entries: OutboxEntries; delivery: Delivery; held: HeldUploads; release: () => Promise<void> }>;
@@ -102,16 +102,12 @@ export class OutboxLayer extends DriverLayer {
         }
       } finally {
         // Once stored, the caller need not wait for the temp copy's close and unlink (the
-        // memory it held is given back at once); close() waits for them.
-        if (stored) this.#afterwards(capture.discard());
+        // memory it held is given back at once); close() waits for them, and a temp file
+        // they fail to remove is removed at the next start.
+        if (stored) this.#cleanups.add(capture.discard());
         else await capture.discard();
       }
     });
-  }
-
-  /** Lets `cleanup` finish after the operation returned; close() waits for it. A temp file it fails to remove is removed at the next start. */
-  #afterwards(cleanup: Promise<void>): void {
-    this.#cleanups.add(cleanup);
   }
 
   override async putFile(key: string, path: string, opts: DriverPutOptions, checks: PutBodyChecks): Promise<WriteResult & Partial<PutFileResult>> {
